@@ -1,0 +1,88 @@
+/**
+ * Every error code tickcast emits, in one table.
+ *
+ * Client protocol codes travel in OpenAlgo's error envelope
+ * `{"status":"error","code":CODE,"message":TEXT}`; their names and messages are OpenAlgo's where
+ * OpenAlgo has them. Close codes end a WebSocket. Operational codes are for the operator
+ * (start-up, configuration, storage) and reach the log or the CLI's stderr.
+ */
+
+export const ProtocolErrorCode = {
+  /** The frame is not JSON. */
+  INVALID_JSON: 'INVALID_JSON',
+  /** `action` (or `type`) is missing or not one the gateway knows. */
+  INVALID_ACTION: 'INVALID_ACTION',
+  /** The request broke the server in a way OpenAlgo reports with Python's exception text. */
+  SERVER_ERROR: 'SERVER_ERROR',
+  PROCESSING_ERROR: 'PROCESSING_ERROR',
+  AUTHENTICATION_ERROR: 'AUTHENTICATION_ERROR',
+  NOT_AUTHENTICATED: 'NOT_AUTHENTICATED',
+  BROKER_ERROR: 'BROKER_ERROR',
+  BROKER_INIT_ERROR: 'BROKER_INIT_ERROR',
+  BROKER_CONNECTION_ERROR: 'BROKER_CONNECTION_ERROR',
+  INVALID_MODE: 'INVALID_MODE',
+  INVALID_PARAMETERS: 'INVALID_PARAMETERS',
+  BROKER_LIST_ERROR: 'BROKER_LIST_ERROR',
+  /** tickcast: a frame above the message limit (the connection stays open). */
+  MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
+  /** tickcast: a per-client limit (subscriptions, request rate) was reached. */
+  LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+} as const;
+export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
+
+/** Fixed messages (OpenAlgo's wording). Codes with variable text build theirs where raised. */
+export const ProtocolMessage = {
+  INVALID_JSON: 'Invalid JSON message',
+  API_KEY_REQUIRED: 'API key is required',
+  INVALID_API_KEY: 'Invalid API key',
+  NOT_AUTHENTICATED: 'You must authenticate first',
+  NO_BROKER: 'No broker configuration found for user',
+  ADAPTER_NOT_FOUND: 'Broker adapter not found',
+  BROKER_INFO_UNAVAILABLE: 'Broker information not available',
+  NO_SYMBOLS: 'At least one symbol must be specified',
+  NO_UNSUBSCRIBE_TARGET: 'Either symbols or unsubscribe_all is required',
+  SUBSCRIPTION_FAILED: 'Subscription failed',
+} as const;
+
+/** WebSocket close codes. 4xxx are application codes; 1xxx are RFC 6455's. */
+export const CloseCode = {
+  /** Server shutting down. */
+  GOING_AWAY: 1001,
+  /** A frame above the hard frame limit. */
+  MESSAGE_TOO_BIG: 1009,
+  /** No pong to a protocol ping within WS_PING_TIMEOUT (as OpenAlgo's `websockets`). */
+  KEEPALIVE_TIMEOUT: 1011,
+  /** Not authenticated within WS_AUTH_GRACE_SECONDS (OpenAlgo's code). */
+  AUTH_TIMEOUT: 4401,
+  /** The client kept more unsent data queued than its hard limit allows. */
+  SLOW_CONSUMER: 4408,
+} as const;
+
+export const CloseReason: Record<number, string> = {
+  [CloseCode.GOING_AWAY]: 'server shutting down',
+  [CloseCode.MESSAGE_TOO_BIG]: 'message too big',
+  [CloseCode.KEEPALIVE_TIMEOUT]: 'keepalive ping timeout',
+  [CloseCode.AUTH_TIMEOUT]: 'auth timeout',
+  [CloseCode.SLOW_CONSUMER]: 'slow consumer',
+};
+
+/** Operational error codes (start-up, configuration, storage, CLI). */
+export const ErrorCode = {
+  CONFIG_INVALID: 'CONFIG_INVALID',
+  PORT_IN_USE: 'PORT_IN_USE',
+  BUS_BIND_FAILED: 'BUS_BIND_FAILED',
+  STORE_FAILED: 'STORE_FAILED',
+  KEY_NOT_FOUND: 'KEY_NOT_FOUND',
+  USAGE: 'USAGE',
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+export class TickcastError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'TickcastError';
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * Turns bus messages into deliveries. Every message is classified by its topic (spec §3.2);
+ * a malformed one is counted, logged (rate-limited) and skipped — the feed never pauses.
+ */
+import type { BusMessage } from '../bus/bus.js';
+import type { Logger } from '../observability/logger.js';
+import { type MarketTopic, parseTopic } from '../protocol/topics.js';
+import type { FanOut } from './fan-out.js';
+import { streamKey } from './subscription-index.js';
+
+export interface BusCounters {
+  messages: number;
+  ticks: number;
+  orderUpdates: number;
+  cacheInvalidations: number;
+  /** Skipped on purpose (private positions/margins feeds). */
+  ignored: number;
+  /** Malformed topic or payload. */
+  invalid: number;
+}
+
+export interface BusListenerOptions {
+  fanOut: FanOut;
+  logger: Logger;
+  /** An order update (`*_orders`) for `user`, payload verbatim. */
+  onOrderUpdate(user: string, payload: string): void;
+  /** OpenAlgo's `CACHE_INVALIDATE_*` after a broker re-login or key change. */
+  onCacheInvalidate(user: string, cacheType: string): void;
+}
+
+type RoutedTopic = MarketTopic & { key: string };
+
+/** Parsed topics are memoised; the cap bounds memory if a publisher invents endless topics. */
+const TOPIC_CACHE_LIMIT = 50_000;
+const LOG_EVERY = 1000;
+
+export class BusListener {
+  readonly counters: BusCounters = { messages: 0, ticks: 0, orderUpdates: 0, cacheInvalidations: 0, ignored: 0, invalid: 0 };
+  private readonly topics = new Map<string, RoutedTopic>();
+
+  constructor(private readonly options: BusListenerOptions) {}
+
+  readonly handle = (message: BusMessage): void => {
+    this.counters.messages++;
+    const topic = message.topic.toString('utf8');
+    const routed = this.topics.get(topic);
+    if (routed) return this.tick(routed, message.payload);
+
+    const parsed = parseTopic(topic);
+    switch (parsed.kind) {
+      case 'market': {
+        const entry = { ...parsed, key: streamKey(parsed.exchange, parsed.symbol) };
+        if (this.topics.size >= TOPIC_CACHE_LIMIT) this.topics.clear();
+        this.topics.set(topic, entry);
+        return this.tick(entry, message.payload);
+      }
+      case 'orders':
+        return this.account(topic, message.payload, (user, payload, text) => {
+          this.counters.orderUpdates++;
+          this.options.onOrderUpdate(user, text);
+        });
+      case 'cache_invalidate':
+        return this.account(topic, message.payload, (user, payload) => {
+          this.counters.cacheInvalidations++;
+          this.options.onCacheInvalidate(user, typeof payload.cache_type === 'string' ? payload.cache_type : 'ALL');
+        });
+      case 'ignored':
+        this.counters.ignored++;
+        return;
+      case 'invalid':
+        return this.reject(topic, parsed.reason);
+    }
+  };
+
+  private tick(topic: RoutedTopic, payload: Buffer): void {
+    const text = payload.toString('utf8');
+    if (!isJsonObject(text)) return this.reject(topic.exchange + '_' + topic.symbol, 'payload is not a JSON object');
+    this.counters.ticks++;
+    this.options.fanOut.deliver({ ...topic, payload: text });
+  }
+
+  /** Account-level messages carry their user in the payload (`user_id`), never in the topic. */
+  private account(topic: string, payload: Buffer, handle: (user: string, payload: Record<string, unknown>, text: string) => void): void {
+    const text = payload.toString('utf8');
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      return this.reject(topic, 'payload is not JSON');
+    }
+    const user = (value as Record<string, unknown> | null)?.user_id;
+    if (typeof user !== 'string' || user === '') return this.reject(topic, 'payload has no user_id');
+    handle(user, value as Record<string, unknown>, text);
+  }
+
+  private reject(topic: string, reason: string): void {
+    this.counters.invalid++;
+    if (this.counters.invalid % LOG_EVERY === 1) {
+      this.options.logger.warn({ topic: topic.slice(0, 200), reason, invalid: this.counters.invalid }, 'skipped a malformed bus message');
+    }
+  }
+}
+
+function isJsonObject(text: string): boolean {
+  try {
+    const value: unknown = JSON.parse(text);
+    return value !== null && typeof value === 'object' && !Array.isArray(value);
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,110 @@
+/**
+ * One instance's gateway: the client listener, the subscription index, upstream interest, the
+ * bus subscription and fan-out, wired together. Adapters and the key verifier are injected.
+ */
+import type { Clock } from '../clock.js';
+import type { BusSubscriber } from '../bus/bus.js';
+import type { Logger } from '../observability/logger.js';
+import type { AdapterRoute } from './feeds.js';
+import { Feeds } from './feeds.js';
+import { BusListener } from './bus-listener.js';
+import { FanOut } from './fan-out.js';
+import { type KeyVerifier, RequestHandler } from './request-handler.js';
+import type { Session } from './session.js';
+import { SubscriptionIndex } from './subscription-index.js';
+import { Upstream } from './upstream.js';
+import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
+
+export interface GatewayOptions {
+  listener: Omit<ClientListenerOptions, 'clock' | 'logger' | 'onRequest' | 'onClose'>;
+  bus: BusSubscriber;
+  adapters: readonly AdapterRoute[];
+  verifier: KeyVerifier & { invalidateUser?(user: string): void };
+  /** `get_supported_brokers`; defaults to the brokers served in-process. */
+  supportedBrokers?: readonly string[];
+  clock: Clock;
+  logger: Logger;
+}
+
+export class Gateway {
+  readonly index = new SubscriptionIndex<Session>();
+  readonly feeds: Feeds;
+  readonly upstream: Upstream;
+  readonly fanOut: FanOut;
+  readonly busListener: BusListener;
+  readonly listener: ClientListener;
+  private readonly handler: RequestHandler;
+  private readonly sessionsByUser = new Map<string, Set<Session>>();
+
+  constructor(private readonly options: GatewayOptions) {
+    const { clock, logger } = options;
+    this.feeds = new Feeds(options.adapters);
+    this.upstream = new Upstream(this.feeds, this.index as SubscriptionIndex<unknown>, logger);
+    this.fanOut = new FanOut(this.index);
+    this.handler = new RequestHandler({
+      verifier: options.verifier,
+      feeds: this.feeds,
+      upstream: this.upstream,
+      index: this.index,
+      clock,
+      logger,
+      supportedBrokers: options.supportedBrokers ?? this.feeds.brokers(),
+      onUserChange: (session, previous) => this.moveUser(session, previous),
+    });
+    this.busListener = new BusListener({
+      fanOut: this.fanOut,
+      logger,
+      onOrderUpdate: (user, payload) => {
+        const sessions = this.sessionsByUser.get(user);
+        if (sessions) this.fanOut.deliverOrderUpdate(sessions, payload);
+      },
+      onCacheInvalidate: (user, cacheType) => {
+        logger.info({ user, cacheType }, 'cache invalidation from the bus: cached API key results for the user dropped');
+        options.verifier.invalidateUser?.(user);
+      },
+    });
+    options.bus.onMessage(this.busListener.handle);
+    this.listener = new ClientListener({
+      ...options.listener,
+      clock,
+      logger,
+      onRequest: (session, request) => this.handler.handle(session, request),
+      onClose: (session) => {
+        this.handler.dropAll(session);
+        this.moveUser(session, session.user, true);
+      },
+    });
+  }
+
+  private moveUser(session: Session, previous: string | null, leaving = false): void {
+    if (previous !== null) {
+      const set = this.sessionsByUser.get(previous);
+      set?.delete(session);
+      if (set?.size === 0) this.sessionsByUser.delete(previous);
+    }
+    if (!leaving && session.user !== null) {
+      let set = this.sessionsByUser.get(session.user);
+      if (!set) this.sessionsByUser.set(session.user, (set = new Set()));
+      set.add(session);
+    }
+  }
+
+  /** Starts adapters, then the client listener. Resolves with the WebSocket port. */
+  async start(): Promise<number> {
+    for (const adapter of this.feeds.adapters()) await adapter.start();
+    return this.listener.listen();
+  }
+
+  /** Closes clients (going away), stops adapters and the bus. */
+  async stop(): Promise<void> {
+    await this.listener.close();
+    for (const adapter of this.feeds.adapters()) {
+      try {
+        await adapter.stop();
+      } catch (error) {
+        this.options.logger.warn({ feed: adapter.feed, err: (error as Error).message }, 'adapter did not stop cleanly');
+      }
+    }
+    await this.options.bus.close();
+  }
+}

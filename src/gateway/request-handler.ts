@@ -1,0 +1,189 @@
+/**
+ * Answers one client request for one session: OpenAlgo's dispatch, validation order and reply
+ * shapes (spec §2.2–2.8). No sockets here: replies go through `session.reply`.
+ */
+import type { Clock } from '../clock.js';
+import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import {
+  type Action,
+  type JsonObject,
+  PUBLIC_ACTIONS,
+  apiKeyOf,
+  checkItem,
+  parsePing,
+  parseSubscribe,
+  parseUnsubscribe,
+  requestIdOf,
+  resolveAction,
+} from '../protocol/requests.js';
+import {
+  type Reply,
+  type SubscribeOutcome,
+  type UnsubscribeOutcome,
+  authReply,
+  brokerInfoReply,
+  errorReply,
+  ordersReply,
+  pongReply,
+  subscribeReply,
+  supportedBrokersReply,
+  unsubscribeReply,
+} from '../protocol/replies.js';
+import { pyTruthy } from '../protocol/python.js';
+import type { Feeds } from './feeds.js';
+import type { Session } from './session.js';
+import type { SubscriptionIndex } from './subscription-index.js';
+import type { Upstream } from './upstream.js';
+
+export interface Identity {
+  user: string;
+  /** The user's broker (OpenAlgo's `auth.broker`), or null if none is configured. */
+  broker: string | null;
+}
+
+export interface KeyVerifier {
+  verify(apiKey: unknown): Promise<Identity | null>;
+}
+
+export interface RequestHandlerOptions {
+  verifier: KeyVerifier;
+  feeds: Feeds;
+  upstream: Upstream;
+  index: SubscriptionIndex<Session>;
+  clock: Clock;
+  logger: Logger;
+  /** `get_supported_brokers`' list. */
+  supportedBrokers: readonly string[];
+  /** Called when a session's user changes (the gateway keeps its user → sessions map). */
+  onUserChange(session: Session, previousUser: string | null): void;
+}
+
+const error = (code: ProtocolErrorCode, message: string): Reply => errorReply({ code, message });
+
+export class RequestHandler {
+  constructor(private readonly options: RequestHandlerOptions) {}
+
+  async handle(session: Session, request: JsonObject): Promise<void> {
+    const action = resolveAction(request);
+    if (!action.ok) return session.reply(errorReply(action.error));
+    if (!session.authenticated && !PUBLIC_ACTIONS.has(action.value)) {
+      return session.reply(error(ProtocolErrorCode.NOT_AUTHENTICATED, ProtocolMessage.NOT_AUTHENTICATED));
+    }
+    session.reply(await this.dispatch(action.value, session, request));
+  }
+
+  private dispatch(action: Action, session: Session, request: JsonObject): Promise<Reply> | Reply {
+    switch (action) {
+      case 'authenticate':
+        return this.authenticate(session, request);
+      case 'subscribe':
+        return this.subscribe(session, request);
+      case 'unsubscribe':
+        return this.unsubscribe(session, request);
+      case 'subscribe_orders':
+      case 'unsubscribe_orders':
+        session.ordersSubscribed = action === 'subscribe_orders';
+        return ordersReply(session.ordersSubscribed, requestIdOf(request));
+      case 'get_broker_info':
+        return brokerInfoReply(session.broker, this.adapterStatus(session), session.user!);
+      case 'get_supported_brokers':
+        return supportedBrokersReply([...this.options.supportedBrokers]);
+      case 'ping': {
+        const ping = parsePing(request);
+        return pongReply(this.options.clock.now(), ping.timestamp, ping.pingId);
+      }
+    }
+  }
+
+  private adapterStatus(session: Session): string {
+    const adapter = this.options.feeds.adapter(session.feed);
+    // OpenAlgo reports "connected" whenever the user has an adapter; the shared feed is always on.
+    return !adapter || adapter.status() === 'live' ? 'connected' : adapter.status();
+  }
+
+  private async authenticate(session: Session, request: JsonObject): Promise<Reply> {
+    const apiKey = apiKeyOf(request);
+    if (!pyTruthy(apiKey)) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.API_KEY_REQUIRED);
+    const identity = await this.options.verifier.verify(apiKey);
+    if (!identity) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY);
+    // Unlike OpenAlgo, a client whose broker cannot be resolved is not counted as authenticated,
+    // so the auth grace timer still closes it.
+    if (!identity.broker) return error(ProtocolErrorCode.BROKER_ERROR, ProtocolMessage.NO_BROKER);
+
+    const route = this.options.feeds.route(identity.broker);
+    const previousUser = session.user;
+    if (previousUser !== null && (previousUser !== identity.user || session.feed !== route.feed)) {
+      // Re-authenticating as someone else: what the old identity held must not keep flowing.
+      this.dropAll(session);
+    }
+    session.user = identity.user;
+    session.broker = identity.broker;
+    session.feed = route.feed;
+    if (previousUser !== identity.user) this.options.onUserChange(session, previousUser);
+    return authReply(identity.broker, identity.user);
+  }
+
+  private async subscribe(session: Session, request: JsonObject): Promise<Reply> {
+    const parsed = parseSubscribe(request);
+    if (!parsed.ok) return errorReply(parsed.error);
+    const { items, mode, depth, requestId } = parsed.value;
+    const depthHint = typeof depth === 'number' && Number.isInteger(depth) && depth > 0 ? depth : 5;
+    const { feed } = session;
+
+    const outcomes = await Promise.all(
+      items.map(async (item): Promise<SubscribeOutcome> => {
+        const checked = checkItem(item);
+        if ('message' in checked) return { ...item, ok: false, message: checked.message };
+        const { exchange, symbol } = checked;
+        const result = await this.options.upstream.acquire(feed, exchange, symbol, mode, depthHint, () => {
+          if (!session.closed && session.feed === feed) this.options.index.add(feed, exchange, symbol, mode, session);
+        });
+        if (session.closed || session.feed !== feed) void this.options.upstream.release(feed, exchange, symbol);
+        if (!result.ok) return { ...item, ok: false, message: result.message || ProtocolMessage.SUBSCRIPTION_FAILED };
+        return { ...item, ok: true, mode, depth: result.depth ?? depth };
+      }),
+    );
+    return subscribeReply(outcomes, session.broker, requestId);
+  }
+
+  private unsubscribe(session: Session, request: JsonObject): Reply {
+    const parsed = parseUnsubscribe(request);
+    if (!parsed.ok) return errorReply(parsed.error);
+    const { requestId } = parsed.value;
+    const outcomes: UnsubscribeOutcome[] = [];
+
+    if (parsed.value.all) {
+      for (const held of this.dropAll(session)) {
+        for (const _ of held.modes) outcomes.push({ symbol: held.symbol, exchange: held.exchange, ok: true });
+      }
+      return unsubscribeReply(outcomes, session.broker, requestId);
+    }
+
+    for (const item of parsed.value.items) {
+      const { symbol, exchange } = item;
+      if (!item.mode.ok) {
+        outcomes.push({ symbol, exchange, ok: false, message: item.mode.message });
+        continue;
+      }
+      const checked = checkItem(item);
+      if ('message' in checked) {
+        outcomes.push({ symbol, exchange, ok: false, message: checked.message });
+        continue;
+      }
+      // Releasing a stream the client never held is reported as success, as OpenAlgo does.
+      if (this.options.index.remove(session.feed, checked.exchange, checked.symbol, item.mode.mode, session)) {
+        void this.options.upstream.release(session.feed, checked.exchange, checked.symbol);
+      }
+      outcomes.push({ symbol, exchange, ok: true });
+    }
+    return unsubscribeReply(outcomes, session.broker, requestId);
+  }
+
+  /** Removes everything a session holds and releases what nobody else wants. */
+  dropAll(session: Session): ReturnType<SubscriptionIndex<Session>['removeAll']> {
+    const held = this.options.index.removeAll(session);
+    for (const { feed, exchange, symbol } of held) void this.options.upstream.release(feed, exchange, symbol);
+    return held;
+  }
+}

@@ -1,0 +1,104 @@
+/**
+ * Keeps each adapter subscribed to exactly what clients want: every stream at the highest mode
+ * any client holds, nothing nobody holds. Operations on one stream are serialised, so racing
+ * subscribes and unsubscribes from many clients always settle on the index's current wish.
+ */
+import type { Logger } from '../observability/logger.js';
+import type { SubscribeResult } from '../adapters/adapter.js';
+import type { Mode } from '../protocol/modes.js';
+import type { Feeds } from './feeds.js';
+import type { SubscriptionIndex } from './subscription-index.js';
+
+interface UpstreamStream {
+  mode: Mode;
+  depth: number | undefined;
+}
+
+export class Upstream {
+  private readonly streams = new Map<string, UpstreamStream>();
+  private readonly locks = new Map<string, Promise<unknown>>();
+
+  constructor(
+    private readonly feeds: Feeds,
+    private readonly index: SubscriptionIndex<unknown>,
+    private readonly logger: Logger,
+  ) {}
+
+  private serialise<T>(key: string, op: () => Promise<T>): Promise<T> {
+    const previous = this.locks.get(key) ?? Promise.resolve();
+    const next = previous.then(op, op);
+    const settled = next.then(
+      () => {},
+      () => {},
+    );
+    this.locks.set(key, settled);
+    void settled.then(() => {
+      if (this.locks.get(key) === settled) this.locks.delete(key);
+    });
+    return next;
+  }
+
+  /**
+   * Makes upstream deliver at least `mode`, then runs `commit` (which adds the subscriber to the
+   * index) while still holding the stream, so a concurrent release cannot undo it in between.
+   * Streams of the shared feed have no adapter: any well-formed subscription is accepted.
+   */
+  acquire(feed: string, exchange: string, symbol: string, mode: Mode, depth: number, commit: () => void): Promise<SubscribeResult> {
+    const adapter = this.feeds.adapter(feed);
+    if (!adapter) {
+      commit();
+      return Promise.resolve({ ok: true });
+    }
+    const key = `${feed}\u0000${exchange}\u0000${symbol}`;
+    return this.serialise(key, async () => {
+      const current = this.streams.get(key);
+      if (current && current.mode >= mode) {
+        commit();
+        return { ok: true, depth: current.depth };
+      }
+      let result: SubscribeResult;
+      try {
+        result = await adapter.subscribe({ exchange, symbol }, mode, depth);
+      } catch (error) {
+        result = { ok: false, message: (error as Error).message || 'Subscription failed' };
+      }
+      if (result.ok) {
+        this.streams.set(key, { mode, depth: result.depth });
+        commit();
+      }
+      return result;
+    });
+  }
+
+  /** After subscribers left a stream, bring upstream down to what is still wanted. */
+  release(feed: string, exchange: string, symbol: string): Promise<void> {
+    const adapter = this.feeds.adapter(feed);
+    if (!adapter) return Promise.resolve();
+    const key = `${feed}\u0000${exchange}\u0000${symbol}`;
+    return this.serialise(key, async () => {
+      const current = this.streams.get(key);
+      const wanted = this.index.wantedMode(feed, exchange, symbol);
+      if (!current || wanted >= current.mode) return;
+      try {
+        if (wanted === 0) {
+          this.streams.delete(key);
+          await adapter.unsubscribe({ exchange, symbol });
+        } else {
+          const result = await adapter.subscribe({ exchange, symbol }, wanted, current.depth ?? 5);
+          if (result.ok) this.streams.set(key, { mode: wanted, depth: result.depth });
+        }
+      } catch (error) {
+        this.logger.warn({ feed, exchange, symbol, err: (error as Error).message }, 'upstream release failed');
+      }
+    });
+  }
+
+  /** Streams currently held upstream (for status pages and tests). */
+  get size(): number {
+    return this.streams.size;
+  }
+
+  mode(feed: string, exchange: string, symbol: string): Mode | 0 {
+    return this.streams.get(`${feed}\u0000${exchange}\u0000${symbol}`)?.mode ?? 0;
+  }
+}

@@ -1,0 +1,187 @@
+/**
+ * The client listener: an HTTP server whose upgrades become WebSocket sessions. Owns what is
+ * per connection but not protocol: frame-size limits, the auth grace timer, protocol-level
+ * keepalive, and closing. Requests are handed on, one at a time per session, in order.
+ */
+import { type IncomingMessage, type Server, createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import type { Clock } from '../clock.js';
+import { CloseCode, CloseReason, ErrorCode, ProtocolErrorCode, TickcastError } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import { errorReply } from '../protocol/replies.js';
+import { type JsonObject, decodeFrame } from '../protocol/requests.js';
+import { Corker } from './corker.js';
+import { Session } from './session.js';
+
+export interface ClientListenerOptions {
+  host: string;
+  /** 0 = any free port. */
+  port: number;
+  /** Larger frames get MESSAGE_TOO_LARGE; the connection stays open. */
+  maxMessageBytes: number;
+  /** Larger frames close the connection with 1009 (they are never buffered whole). */
+  maxFrameBytes: number;
+  maxBufferedBytes: number;
+  authGraceMs: number;
+  /** 0 disables protocol pings. */
+  pingIntervalMs: number;
+  pingTimeoutMs: number;
+  /** Requests waiting behind a slow one before further requests are refused. */
+  maxPendingRequests?: number;
+  clock: Clock;
+  logger: Logger;
+  onRequest(session: Session, request: JsonObject): Promise<void>;
+  onClose(session: Session): void;
+}
+
+interface Keepalive {
+  pingSentAt: number;
+  lastSeenAt: number;
+}
+
+export class ClientListener {
+  readonly sessions = new Set<Session>();
+  private readonly http: Server;
+  private readonly wss: WebSocketServer;
+  private readonly corker = new Corker();
+  private readonly keepalive = new Map<Session, Keepalive>();
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private nextId = 1;
+  private boundPort = 0;
+
+  constructor(private readonly options: ClientListenerOptions) {
+    this.http = createServer((_req, res) => {
+      res.writeHead(426, { 'content-type': 'text/plain' }).end('tickcast: connect with a WebSocket client\n');
+    });
+    this.wss = new WebSocketServer({
+      server: this.http,
+      maxPayload: options.maxFrameBytes,
+      perMessageDeflate: false,
+      clientTracking: false,
+    });
+    this.wss.on('connection', (socket, request) => this.accept(socket, request));
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  listen(): Promise<number> {
+    const { host, port } = this.options;
+    return new Promise((resolve, reject) => {
+      const onError = (error: NodeJS.ErrnoException): void => {
+        const reason =
+          error.code === 'EADDRINUSE'
+            ? new TickcastError(ErrorCode.PORT_IN_USE, `WEBSOCKET_PORT ${port} on ${host} is already in use by another process`)
+            : new TickcastError(ErrorCode.CONFIG_INVALID, `cannot listen on ${host}:${port}: ${error.message}`);
+        reject(reason);
+      };
+      this.http.once('error', onError);
+      this.http.listen(port, host, () => {
+        this.http.off('error', onError);
+        this.boundPort = (this.http.address() as AddressInfo).port;
+        this.startKeepalive();
+        resolve(this.boundPort);
+      });
+    });
+  }
+
+  private accept(socket: WebSocket, request: IncomingMessage): void {
+    const { options } = this;
+    const session = new Session(this.nextId++, socket, request.socket.remoteAddress ?? '', options.maxBufferedBytes, this.corker);
+    this.sessions.add(session);
+    const now = options.clock.now();
+    this.keepalive.set(session, { pingSentAt: 0, lastSeenAt: now });
+
+    const grace = setTimeout(() => {
+      if (!session.authenticated && !session.closed) socket.close(CloseCode.AUTH_TIMEOUT, CloseReason[CloseCode.AUTH_TIMEOUT]);
+    }, options.authGraceMs);
+    grace.unref();
+
+    socket.on('message', (data, isBinary) => this.receive(session, data, isBinary));
+    socket.on('pong', () => {
+      const state = this.keepalive.get(session);
+      if (state) {
+        state.pingSentAt = 0;
+        state.lastSeenAt = options.clock.now();
+      }
+    });
+    socket.on('error', (error) => options.logger.debug({ session: session.id, err: error.message }, 'client socket error'));
+    socket.on('close', (code) => {
+      clearTimeout(grace);
+      session.closed = true;
+      this.sessions.delete(session);
+      this.keepalive.delete(session);
+      options.logger.debug({ session: session.id, code }, 'client disconnected');
+      options.onClose(session);
+    });
+    options.logger.debug({ session: session.id, remote: session.remoteAddress }, 'client connected');
+  }
+
+  private receive(session: Session, data: RawData, _isBinary: boolean): void {
+    const frame = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
+    if (frame.length > this.options.maxMessageBytes) {
+      session.reply(errorReply({ code: ProtocolErrorCode.MESSAGE_TOO_LARGE, message: `Message of ${frame.length} bytes exceeds the limit of ${this.options.maxMessageBytes} bytes` }));
+      return;
+    }
+    const decoded = decodeFrame(frame);
+    if (!decoded.ok) {
+      session.reply(errorReply(decoded.error));
+      return;
+    }
+    const limit = this.options.maxPendingRequests ?? 256;
+    if (session.pendingCount >= limit) {
+      session.reply(errorReply({ code: ProtocolErrorCode.LIMIT_EXCEEDED, message: `Too many requests in flight (limit ${limit}); wait for replies before sending more` }));
+      return;
+    }
+    session.pendingCount++;
+    session.pending = session.pending
+      .then(() => (session.closed ? undefined : this.options.onRequest(session, decoded.value)))
+      .catch((error: Error) => {
+        this.options.logger.error({ session: session.id, err: error.message }, 'request handler failed');
+        session.reply(errorReply({ code: ProtocolErrorCode.SERVER_ERROR, message: error.message }));
+      })
+      .finally(() => {
+        session.pendingCount--;
+      });
+  }
+
+  /** One sweep timer for all sessions: pings idle ones, drops those whose pong is overdue. */
+  private startKeepalive(): void {
+    const { pingIntervalMs, pingTimeoutMs, clock } = this.options;
+    if (pingIntervalMs <= 0) return;
+    const period = Math.max(10, Math.min(1000, pingIntervalMs / 4, pingTimeoutMs / 4));
+    this.sweepTimer = setInterval(() => {
+      const now = clock.now();
+      for (const [session, state] of this.keepalive) {
+        if (state.pingSentAt !== 0) {
+          if (now - state.pingSentAt >= pingTimeoutMs) {
+            this.options.logger.info({ session: session.id }, 'closing a client that did not answer a ping');
+            session.socket.terminate();
+          }
+        } else if (now - state.lastSeenAt >= pingIntervalMs) {
+          state.pingSentAt = now;
+          session.socket.ping();
+        }
+      }
+    }, period);
+    this.sweepTimer.unref();
+  }
+
+  /** Stops accepting, closes every client with `code`, and waits for the listener to close. */
+  async close(code: number = CloseCode.GOING_AWAY): Promise<void> {
+    clearInterval(this.sweepTimer);
+    for (const session of this.sessions) session.socket.close(code, CloseReason[code]);
+    const closing = new Promise<void>((resolve) => this.http.close(() => resolve()));
+    // Clients that do not complete the closing handshake promptly are cut off.
+    const cutoff = setTimeout(() => {
+      for (const session of this.sessions) session.socket.terminate();
+    }, 2000);
+    cutoff.unref();
+    this.wss.close();
+    this.http.closeIdleConnections();
+    await closing;
+    clearTimeout(cutoff);
+  }
+}
