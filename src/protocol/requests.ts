@@ -57,7 +57,7 @@ const FLOAT_MODE = /("mode"\s*:\s*)(-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)(?=\s*[,}\]
 function markFloatModes(text: string): string {
   if (!text.includes('"mode"')) return text;
   return text.replace(FLOAT_MODE, (match, prefix: string, number: string) =>
-    /[.eE]/.test(number) ? `${prefix}{"${FLOAT_MARK}":"${number}"}` : match,
+    /[.eE]/.test(number) ? `${prefix}{"\\u0000float":"${number}"}` : match,
   );
 }
 
