@@ -1,0 +1,63 @@
+/**
+ * `tickcast start`: runs one instance until SIGINT/SIGTERM, then shuts down gracefully (clients
+ * are told the server is going away). A second signal exits at once.
+ */
+import type { Config } from '../config/options.js';
+import { startInstance } from '../instance.js';
+import { createLogger } from '../observability/logger.js';
+import type { Io } from './main.js';
+
+export async function runStart(config: Config, io: Io): Promise<number> {
+  // Logs are JSON lines on stderr; stdout carries the human summary below.
+  const logger = createLogger(config.logLevel, process.stderr);
+  const instance = await startInstance(config, { logger });
+
+  const lines = [
+    `tickcast: instance "${config.instance}" is running`,
+    `  WebSocket  ${instance.url}`,
+    `  Bus        ${instance.busEndpoint}  (ZeroMQ; publishers connect here with [topic, JSON] frames)`,
+    config.feed === 'simulator'
+      ? `  Feed       simulator: ${instance.instruments} instruments, ${config.simulator.rate} ticks/s per subscribed symbol`
+      : '  Feed       none: external publishers only',
+    `  Data       ${config.dataDir}`,
+  ];
+  if (instance.devKey) {
+    lines.push(
+      `  Dev key    ${instance.devKey.apiKey}`,
+      `             (user "${instance.devKey.user}", broker "${instance.devKey.broker}"; shown only now — \`tickcast keys create\` makes more)`,
+    );
+  } else {
+    lines.push(`  API keys   ${instance.keys.count()} stored (\`tickcast keys list\`, \`tickcast keys create --user NAME\`)`);
+  }
+  io.out(lines.join('\n') + '\n');
+  logger.info({ instance: config.instance, url: instance.url, bus: instance.busEndpoint, feed: config.feed }, 'gateway started');
+
+  return new Promise<number>((resolve) => {
+    let signals = 0;
+    const onSignal = (signal: NodeJS.Signals): void => {
+      signals++;
+      if (signals > 1) {
+        logger.warn({ signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      logger.info({ signal }, 'shutting down');
+      const force = setTimeout(() => {
+        logger.error('shutdown took longer than 10 s; exiting');
+        process.exit(1);
+      }, 10_000);
+      force.unref();
+      instance.stop().then(
+        () => {
+          logger.info('stopped');
+          resolve(0);
+        },
+        (error: Error) => {
+          logger.error({ err: error.message }, 'shutdown failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+}
