@@ -1,0 +1,536 @@
+/**
+ * Every configuration option tickcast has, in one table (`OPTIONS`): where its value lives in
+ * `Config`, the environment variable and CLI flag that set it, the sentence users read about it,
+ * its default, and how its text is parsed and checked. The loader (load.ts), the docs table
+ * (docs.ts) and the CLI's help are all generated from this table, and the `Config` type is derived
+ * from it, so an option exists exactly when it has a row here.
+ *
+ * Environment variable names are OpenAlgo's where OpenAlgo has the setting; tickcast's own start
+ * with `TICKCAST_`. Defaults are written as a user would write the value (seconds, not
+ * milliseconds) and go through the same parser as any other value.
+ */
+import { isIP } from 'node:net';
+import { resolve } from 'node:path';
+import type { LogLevel } from '../observability/logger.js';
+
+// ---------------------------------------------------------------------------------------------
+// Parsers: text in, typed value or "what is allowed" out.
+// ---------------------------------------------------------------------------------------------
+
+export interface ParseContext {
+  /** Absolute working directory; relative paths are resolved against it. */
+  readonly cwd: string;
+}
+
+/**
+ * A parser's verdict. On failure `expected` completes the sentence "… is not valid: expected …"
+ * and `detail` (optional) says which part was wrong.
+ */
+export type Parsed<T> = { ok: true; value: T } | { ok: false; expected: string; detail?: string };
+
+export type Parser<T> = (raw: string, ctx: ParseContext) => Parsed<T>;
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const fail = (expected: string, detail?: string): Parsed<never> =>
+  detail === undefined ? { ok: false, expected } : { ok: false, expected, detail };
+
+const INTEGER = /^[+-]?[0-9]+$/;
+const DECIMAL = /^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$/;
+
+/** Longest duration accepted: one day (well inside setTimeout's limit of 2^31-1 ms). */
+const MAX_SECONDS = 86_400;
+
+/** An integer in [min, max] (max defaults to the largest safe integer). */
+function integer(min: number, max?: number): Parser<number> {
+  const expected =
+    max === undefined ? `an integer of at least ${min}` : `an integer from ${min} to ${max}`;
+  return (raw) => {
+    const n = Number(raw);
+    if (!INTEGER.test(raw) || !Number.isSafeInteger(n)) return fail(expected);
+    if (n < min || (max !== undefined && n > max)) return fail(expected);
+    return ok(n);
+  };
+}
+
+/** Any integer (for seeds). */
+function anyInteger(): Parser<number> {
+  return (raw) => {
+    const n = Number(raw);
+    return INTEGER.test(raw) && Number.isSafeInteger(n) ? ok(n) : fail('an integer');
+  };
+}
+
+/** A decimal number greater than 0 and at most `max`. */
+function positiveNumber(max: number): Parser<number> {
+  const expected = `a number greater than 0 and at most ${max} (fractions allowed, e.g. 0.5)`;
+  return (raw) => {
+    const n = Number(raw);
+    return DECIMAL.test(raw) && n > 0 && n <= max ? ok(n) : fail(expected);
+  };
+}
+
+/**
+ * Decimal seconds, returned in whole milliseconds. `allowZero` admits exactly 0 (a "disabled"
+ * value); otherwise the value must be at least 1 ms.
+ */
+function seconds(allowZero: boolean): Parser<number> {
+  const expected = allowZero
+    ? `a number of seconds from 0 to ${MAX_SECONDS} (0 disables it; fractions allowed, e.g. 2.5)`
+    : `a number of seconds greater than 0 and at most ${MAX_SECONDS} (fractions allowed, e.g. 2.5)`;
+  return (raw) => {
+    const s = Number(raw);
+    if (!DECIMAL.test(raw) || s < 0 || s > MAX_SECONDS) return fail(expected);
+    const ms = Math.round(s * 1000);
+    if (s === 0 && allowZero) return ok(0);
+    if (ms < 1) return fail(expected, 'the smallest step is 0.001 seconds');
+    return ok(ms);
+  };
+}
+
+/** Whole seconds ≥ 0, returned in milliseconds. */
+function wholeSecondsAsMs(): Parser<number> {
+  const toSeconds = integer(0);
+  return (raw, ctx) => {
+    const s = toSeconds(raw, ctx);
+    return s.ok ? ok(s.value * 1000) : fail('a whole number of seconds, 0 or more');
+  };
+}
+
+/** One of a fixed set of words, case-insensitive, returned in lower case. */
+function oneOf<const W extends string>(words: readonly W[]): Parser<W> {
+  const expected = `one of ${words.join(', ')}`;
+  return (raw) => {
+    const word = raw.toLowerCase();
+    return (words as readonly string[]).includes(word) ? ok(word as W) : fail(expected);
+  };
+}
+
+const TRUE_WORDS = ['true', '1', 'yes'];
+const FALSE_WORDS = ['false', '0', 'no'];
+
+/** true/false, 1/0, yes/no (case-insensitive). */
+function boolean(): Parser<boolean> {
+  return (raw) => {
+    const word = raw.toLowerCase();
+    if (TRUE_WORDS.includes(word)) return ok(true);
+    if (FALSE_WORDS.includes(word)) return ok(false);
+    return fail('true or false (also 1/0, yes/no)');
+  };
+}
+
+/** A string matching `pattern`. */
+function matching(pattern: RegExp, expected: string): Parser<string> {
+  return (raw) => (pattern.test(raw) ? ok(raw) : fail(expected));
+}
+
+const HOST_LABEL = /^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$/;
+
+/** A host name (RFC 1123 labels) or an IPv4/IPv6 address. */
+function host(): Parser<string> {
+  return (raw) =>
+    isIP(raw) !== 0 || (raw.length <= 253 && raw.split('.').every((l) => HOST_LABEL.test(l)))
+      ? ok(raw)
+      : fail('a host name or IP address (e.g. 127.0.0.1, 0.0.0.0, ::1, localhost)');
+}
+
+/** A file-system path, returned absolute (relative ones are taken from the working directory). */
+function path(): Parser<string> {
+  return (raw, ctx) => ok(resolve(ctx.cwd, raw));
+}
+
+/**
+ * The env file's absolute path. Typed as possibly undefined: the loader leaves it unset when the
+ * default file is absent, so `config.envFile` names the file actually read.
+ */
+function envFilePath(): Parser<string | undefined> {
+  return path();
+}
+
+/** Comma-separated items, trimmed, empty items dropped. */
+function splitList(raw: string): string[] {
+  return raw
+    .split(',')
+    .map((item) => item.trim())
+    .filter((item) => item !== '');
+}
+
+const SYMBOL_ENTRY = /^[A-Z0-9_]+:[^,\s]+$/;
+
+/**
+ * A comma list of EXCHANGE:SYMBOL entries, kept as text with the entries trimmed and empty ones
+ * dropped (`'NSE:A, NSE:B,'` → `'NSE:A,NSE:B'`); empty is allowed.
+ */
+function symbolList(): Parser<string> {
+  const expected =
+    'a comma-separated list of EXCHANGE:SYMBOL entries with an upper-case exchange (e.g. NSE:RELIANCE,NSE:INFY), or nothing for the built-in list';
+  return (raw) => {
+    const entries = splitList(raw);
+    const bad = entries.filter((entry) => !SYMBOL_ENTRY.test(entry));
+    if (bad.length === 0) return ok(entries.join(','));
+    return fail(expected, `not valid: ${bad.map((entry) => JSON.stringify(entry)).join(', ')}`);
+  };
+}
+
+const BROKER_NAME = /^[a-z0-9_-]+$/;
+
+/** `*`, or a comma list of broker names (lower-cased). `*` is returned as `['*']`. */
+function brokerSelection(): Parser<readonly string[]> {
+  const expected =
+    '* (every broker without another adapter) or a comma-separated list of broker names (letters, digits, _ and -)';
+  return (raw) => {
+    const names = splitList(raw.toLowerCase());
+    if (names.length === 1 && names[0] === '*') return ok(['*']);
+    if (names.length === 0) return fail(expected);
+    const bad = names.filter((name) => !BROKER_NAME.test(name));
+    if (bad.length > 0) {
+      return fail(expected, `not valid: ${bad.map((name) => JSON.stringify(name)).join(', ')}`);
+    }
+    return ok(names);
+  };
+}
+
+/** A comma list passed through as given (trimmed, empty items dropped). */
+function list(): Parser<readonly string[]> {
+  return (raw) => ok(splitList(raw));
+}
+
+/** A secret of at least `min` characters. */
+function secret(min: number): Parser<string> {
+  return (raw) => (raw.length >= min ? ok(raw) : fail(`at least ${min} characters`));
+}
+
+const HEX = /^(?:[0-9a-fA-F]{2})+$/;
+
+/** Hexadecimal digits, an even number of them (bytes). */
+function hex(): Parser<string> {
+  return (raw) => (HEX.test(raw) ? ok(raw) : fail('hexadecimal digits (0-9, a-f), an even number of them'));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The table.
+// ---------------------------------------------------------------------------------------------
+
+export interface Option<K extends string = string, T = unknown> {
+  /** Dotted path of the value in `Config` (`ws.port`). */
+  readonly key: K;
+  /** Environment variable (also the name used in `.env` files). */
+  readonly env: string;
+  /** Commander-style long flag with its argument (`--port <port>`), if the CLI has one. */
+  readonly flag: string | undefined;
+  /** One sentence for users: docs table and CLI help. */
+  readonly description: string;
+  /** The default as a user would write it, or undefined for "unset". Parsed like any value. */
+  readonly default: string | undefined;
+  /** The value is never echoed in messages, and is used exactly as given (not trimmed). */
+  readonly secret: boolean;
+  readonly parse: Parser<T>;
+}
+
+interface OptionInput<K extends string, T> {
+  key: K;
+  env: string;
+  flag?: string;
+  description: string;
+  secret?: boolean;
+  parse: Parser<T>;
+}
+
+/** A row with a default: its value is always present. */
+function option<const K extends string, T>(spec: OptionInput<K, T> & { default: string }): Option<K, T>;
+/** A row without a default: its value is `undefined` unless set. */
+function option<const K extends string, T>(
+  spec: OptionInput<K, T> & { default: undefined },
+): Option<K, T | undefined>;
+function option<const K extends string, T>(
+  spec: OptionInput<K, T> & { default: string | undefined },
+): Option<K, T | undefined> {
+  return {
+    key: spec.key,
+    env: spec.env,
+    flag: spec.flag,
+    description: spec.description,
+    default: spec.default,
+    secret: spec.secret ?? false,
+    parse: spec.parse,
+  };
+}
+
+export const FEEDS = ['simulator', 'none'] as const;
+export type FeedKind = (typeof FEEDS)[number];
+
+export const LOG_LEVELS = [
+  'fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent',
+] as const satisfies readonly LogLevel[];
+
+/** The variable naming the env file; the loader reads it before the file itself. */
+export const ENV_FILE_VAR = 'TICKCAST_ENV_FILE';
+
+/** Prefix of tickcast's own variables; an unknown one in the environment is reported as a typo. */
+export const OWN_PREFIX = 'TICKCAST_';
+
+export const OPTIONS = [
+  option({
+    key: 'envFile',
+    env: ENV_FILE_VAR,
+    flag: '--env-file <file>',
+    default: '.env',
+    description:
+      'File of KEY=value lines read at start, below the environment and flags in precedence; the default .env may be absent, a file named here must exist.',
+    parse: envFilePath(),
+  }),
+  option({
+    key: 'instance',
+    env: 'TICKCAST_INSTANCE',
+    flag: '--instance <name>',
+    default: 'default',
+    description:
+      'Name of this gateway instance, to tell several on one machine apart (letters, digits, _ and -, up to 32 characters).',
+    parse: matching(
+      /^[A-Za-z0-9][A-Za-z0-9_-]{0,31}$/,
+      '1 to 32 letters, digits, _ or -, starting with a letter or digit',
+    ),
+  }),
+  option({
+    key: 'dataDir',
+    env: 'TICKCAST_DATA_DIR',
+    flag: '--data-dir <dir>',
+    default: './data',
+    description: "Directory for tickcast's state (API keys, instance registry), relative to the working directory unless absolute.",
+    parse: path(),
+  }),
+  option({
+    key: 'ws.host',
+    env: 'WEBSOCKET_HOST',
+    flag: '--host <host>',
+    default: '127.0.0.1',
+    description: 'Address the WebSocket server listens on (host name or IP; 0.0.0.0 for every interface).',
+    parse: host(),
+  }),
+  option({
+    key: 'ws.port',
+    env: 'WEBSOCKET_PORT',
+    flag: '--port <port>',
+    default: '8765',
+    description: 'Port the WebSocket server listens on (0 picks any free port).',
+    parse: integer(0, 65535),
+  }),
+  option({
+    key: 'ws.authGraceMs',
+    env: 'WS_AUTH_GRACE_SECONDS',
+    flag: '--auth-grace <seconds>',
+    default: '15',
+    description: 'Seconds a client may stay connected without authenticating before it is closed with code 4401.',
+    parse: seconds(false),
+  }),
+  option({
+    key: 'ws.pingIntervalMs',
+    env: 'WS_PING_INTERVAL',
+    default: '20',
+    description: 'Seconds between keepalive pings to each client (0 disables them).',
+    parse: seconds(true),
+  }),
+  option({
+    key: 'ws.pingTimeoutMs',
+    env: 'WS_PING_TIMEOUT',
+    default: '20',
+    description: 'Seconds to wait for the answer to a keepalive ping before closing the connection with code 1011.',
+    parse: seconds(false),
+  }),
+  option({
+    key: 'ws.maxMessageBytes',
+    env: 'TICKCAST_MAX_MESSAGE_BYTES',
+    default: '65536',
+    description:
+      'Largest client message in bytes that is processed; a larger one gets a MESSAGE_TOO_LARGE error reply and the connection stays open.',
+    parse: integer(1024),
+  }),
+  option({
+    key: 'ws.maxFrameBytes',
+    env: 'TICKCAST_MAX_FRAME_BYTES',
+    default: '1048576',
+    description:
+      "Largest client frame in bytes accepted at all (OpenAlgo's limit); a larger one closes the connection with code 1009; at least TICKCAST_MAX_MESSAGE_BYTES.",
+    parse: integer(1024),
+  }),
+  option({
+    key: 'ws.maxBufferedBytes',
+    env: 'TICKCAST_MAX_BUFFERED_BYTES',
+    default: '4194304',
+    description:
+      'Bytes of outgoing data that may queue for one client; market data beyond this budget is dropped for that client until it catches up.',
+    parse: integer(65536),
+  }),
+  option({
+    key: 'bus.host',
+    env: 'ZMQ_HOST',
+    flag: '--zmq-host <host>',
+    default: '127.0.0.1',
+    description: 'Address of the internal ZeroMQ bus on which adapters publish ticks.',
+    parse: host(),
+  }),
+  option({
+    key: 'bus.port',
+    env: 'ZMQ_PORT',
+    flag: '--zmq-port <port>',
+    default: '5555',
+    description: 'Port of the internal ZeroMQ bus.',
+    parse: integer(0, 65535),
+  }),
+  option({
+    key: 'feed',
+    env: 'TICKCAST_FEED',
+    flag: '--feed <feed>',
+    default: 'simulator',
+    description:
+      'Market data started with the gateway: simulator (a simulated market) or none (only separately started adapters publish).',
+    parse: oneOf(FEEDS),
+  }),
+  option({
+    key: 'simulator.rate',
+    env: 'TICKCAST_SIM_RATE',
+    flag: '--sim-rate <ticks>',
+    default: '2',
+    description: 'Ticks per second the simulator sends for each subscribed symbol (fractions allowed, at most 100000).',
+    parse: positiveNumber(100_000),
+  }),
+  option({
+    key: 'simulator.symbols',
+    env: 'TICKCAST_SIM_SYMBOLS',
+    flag: '--sim-symbols <list>',
+    default: '',
+    description:
+      'Comma-separated EXCHANGE:SYMBOL list the simulator quotes (e.g. NSE:RELIANCE,NSE:INFY); empty means its built-in list.',
+    parse: symbolList(),
+  }),
+  option({
+    key: 'simulator.seed',
+    env: 'TICKCAST_SIM_SEED',
+    default: undefined,
+    description: 'Integer seed that makes simulated prices repeatable; unset means a random seed.',
+    parse: anyInteger(),
+  }),
+  option({
+    key: 'simulator.brokers',
+    env: 'TICKCAST_SIM_BROKERS',
+    default: '*',
+    description:
+      'Comma-separated broker names whose users the simulator serves, or * for every broker that has no other adapter.',
+    parse: brokerSelection(),
+  }),
+  option({
+    key: 'auth.pepper',
+    env: 'API_KEY_PEPPER',
+    default: undefined,
+    secret: true,
+    description:
+      "Secret added to API keys before hashing, at least 32 characters; set it to OpenAlgo's value to accept keys from an OpenAlgo database.",
+    parse: secret(32),
+  }),
+  option({
+    key: 'auth.fernetSalt',
+    env: 'FERNET_SALT',
+    default: undefined,
+    secret: true,
+    description:
+      "Hex salt of the key that encrypts stored API keys and broker tokens, as OpenAlgo's FERNET_SALT; unset means OpenAlgo's legacy fixed salt.",
+    parse: hex(),
+  }),
+  option({
+    key: 'auth.cacheTtlMs',
+    env: 'TICKCAST_AUTH_CACHE_TTL_SECONDS',
+    default: '36000',
+    description: 'Whole seconds a verified API key stays cached before it is checked against the key store again (0 disables the cache).',
+    parse: wholeSecondsAsMs(),
+  }),
+  option({
+    key: 'auth.devKey',
+    env: 'TICKCAST_DEV_KEY',
+    default: 'true',
+    description: 'Create a development API key on first start and print it (true/false, 1/0 or yes/no).',
+    parse: boolean(),
+  }),
+  option({
+    key: 'validBrokers',
+    env: 'VALID_BROKERS',
+    default: undefined,
+    description: 'Comma-separated broker names that get_supported_brokers reports, as in OpenAlgo.',
+    parse: list(),
+  }),
+  option({
+    key: 'logLevel',
+    env: 'TICKCAST_LOG_LEVEL',
+    flag: '--log-level <level>',
+    default: 'info',
+    description: 'Log verbosity: fatal, error, warn, info, debug, trace or silent.',
+    parse: oneOf(LOG_LEVELS),
+  }),
+] as const;
+
+// ---------------------------------------------------------------------------------------------
+// The Config type, derived from the table.
+// ---------------------------------------------------------------------------------------------
+
+type AnyOption = (typeof OPTIONS)[number];
+
+/** Every option's dotted key (`ws.port`). */
+export type ConfigKey = AnyOption['key'];
+
+type ValueOf<O> = O extends Option<string, infer T> ? T : never;
+
+/** Dotted key → value type. */
+export type FlatConfig = { readonly [O in AnyOption as O['key']]: ValueOf<O> };
+
+type Head<K extends string> = K extends `${infer H}.${string}` ? H : K;
+
+/** Turns `{ 'ws.port': number }` into `{ ws: { port: number } }`. */
+type Nest<F> = {
+  readonly [K in keyof F & string as Head<K>]: K extends `${infer H}.${string}`
+    ? Nest<{ [P in keyof F & string as P extends `${H}.${infer R}` ? R : never]: F[P] }>
+    : F[K];
+};
+
+/**
+ * The validated configuration. Durations are in milliseconds (`…Ms`), sizes in bytes, paths
+ * absolute. See OPTIONS for what each value means.
+ */
+export type Config = Nest<FlatConfig>;
+
+// ---------------------------------------------------------------------------------------------
+// Rules across options (checked once every option alone is valid).
+// ---------------------------------------------------------------------------------------------
+
+export interface Constraint {
+  /** The option reported as wrong when the rule fails. */
+  readonly key: ConfigKey;
+  /** The other options the rule reads (so it is skipped when one of them is invalid). */
+  readonly against: readonly ConfigKey[];
+  /** undefined when the values agree, else what `key` must be (completes "expected …"). */
+  readonly check: (config: FlatConfig) => string | undefined;
+}
+
+export const CONSTRAINTS: readonly Constraint[] = [
+  {
+    key: 'ws.maxFrameBytes',
+    against: ['ws.maxMessageBytes'],
+    check: (c) =>
+      c['ws.maxFrameBytes'] >= c['ws.maxMessageBytes']
+        ? undefined
+        : `an integer no smaller than TICKCAST_MAX_MESSAGE_BYTES (${c['ws.maxMessageBytes']})`,
+  },
+];
+
+// ---------------------------------------------------------------------------------------------
+// Flag names.
+// ---------------------------------------------------------------------------------------------
+
+/** `--ws-port <port>` → `--ws-port`. */
+export function flagName(flag: string): string {
+  return flag.split(/[\s=]/)[0] ?? flag;
+}
+
+/** Commander's attribute for a flag: `--ws-port <port>` → `wsPort`. */
+export function flagAttribute(flag: string): string {
+  return flagName(flag)
+    .replace(/^--/, '')
+    .replace(/-([a-z0-9])/g, (_, c: string) => c.toUpperCase());
+}

@@ -1,0 +1,48 @@
+/**
+ * Starts a real tickcast instance (gateway, ZeroMQ bus, simulator) on free ports in a temporary
+ * data directory, for integration tests. Stop it with `stop()`, which also removes the directory.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadConfig } from '../../src/config/load.js';
+import { type RunningInstance, startInstance } from '../../src/instance.js';
+import { silentLogger } from '../../src/observability/logger.js';
+
+export interface TestInstance extends RunningInstance {
+  dataDir: string;
+  /** Creates a key for `user` on `broker` (default: simulator). */
+  createKey(user: string, broker?: string): Promise<string>;
+}
+
+/** A fixed pepper keeps tests from writing a pepper file; it is ≥ 32 characters as required. */
+export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789';
+
+export async function startTestInstance(env: Record<string, string> = {}): Promise<TestInstance> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tickcast-test-'));
+  const result = loadConfig({
+    cwd: dataDir,
+    env: {
+      TICKCAST_DATA_DIR: dataDir,
+      WEBSOCKET_PORT: '0',
+      ZMQ_PORT: '0',
+      API_KEY_PEPPER: TEST_PEPPER,
+      TICKCAST_DEV_KEY: 'false',
+      TICKCAST_SIM_RATE: '20',
+      TICKCAST_SIM_SEED: '42',
+      TICKCAST_LOG_LEVEL: 'silent',
+      ...env,
+    },
+  });
+  if (!result.ok) throw new Error(result.errors.join('\n'));
+  const instance = await startInstance(result.config, { logger: silentLogger() });
+  const stopInstance = instance.stop;
+  return Object.assign(instance, {
+    dataDir,
+    createKey: async (user: string, broker = 'simulator') => (await instance.keys.create(user, broker)).apiKey,
+    stop: async () => {
+      await stopInstance();
+      rmSync(dataDir, { recursive: true, force: true });
+    },
+  });
+}
