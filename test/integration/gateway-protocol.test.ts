@@ -3,7 +3,7 @@
  * WebSockets, checked against OpenAlgo's behaviour (spec §2, §7).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient, sleep } from '../helpers/client.js';
+import { TestClient, sleep, waitFor } from '../helpers/client.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
 let gw: TestInstance;
@@ -358,11 +358,3 @@ describe('account actions', () => {
     await client.close();
   });
 });
-
-export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await sleep(10);
-  }
-}

@@ -1,0 +1,109 @@
+/**
+ * Connection lifecycle against a real gateway: the auth grace close (4401), protocol keepalive,
+ * and a slow reader that must not hold up anyone else.
+ */
+import Database from 'better-sqlite3';
+import { join } from 'node:path';
+import type { Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TestClient, sleep, waitFor } from '../helpers/client.js';
+import { type TestInstance, startTestInstance } from '../helpers/instance.js';
+
+describe('auth grace period', () => {
+  let gw: TestInstance;
+  beforeAll(async () => {
+    gw = await startTestInstance({ WS_AUTH_GRACE_SECONDS: '0.3' });
+  });
+  afterAll(() => gw.stop());
+
+  it('closes an unauthenticated client with 4401 "auth timeout"', async () => {
+    const client = await TestClient.connect(gw.url);
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    expect(await client.closed).toEqual({ code: 4401, reason: 'auth timeout' });
+  });
+
+  it('also closes a client whose only attempt failed', async () => {
+    const client = await TestClient.connect(gw.url);
+    expect(await client.request({ action: 'authenticate', api_key: 'f'.repeat(64) })).toMatchObject({ code: 'AUTHENTICATION_ERROR' });
+    expect((await client.closed).code).toBe(4401);
+  });
+
+  it('closes a client whose key verifies but whose broker is not configured (BROKER_ERROR)', async () => {
+    const key = await gw.createKey('carol');
+    const db = new Database(join(gw.dataDir, 'tickcast.db'));
+    db.prepare("UPDATE auth SET is_revoked = 1 WHERE name = 'carol'").run();
+    db.close();
+    const client = await TestClient.connect(gw.url);
+    expect(await client.request({ action: 'authenticate', api_key: key })).toStrictEqual({
+      status: 'error',
+      code: 'BROKER_ERROR',
+      message: 'No broker configuration found for user',
+    });
+    expect((await client.closed).code).toBe(4401);
+  });
+
+  it('leaves an authenticated client open', async () => {
+    const client = await TestClient.authenticated(gw.url, await gw.createKey('dave'));
+    await sleep(600);
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await client.close();
+  });
+});
+
+describe('protocol keepalive', () => {
+  let gw: TestInstance;
+  beforeAll(async () => {
+    gw = await startTestInstance({ WS_PING_INTERVAL: '0.2', WS_PING_TIMEOUT: '0.3' });
+  });
+  afterAll(() => gw.stop());
+
+  it('pings clients and keeps those that answer', async () => {
+    const client = await TestClient.authenticated(gw.url, await gw.createKey('erin'));
+    let pings = 0;
+    client.socket.on('ping', () => pings++);
+    await sleep(1000);
+    expect(pings).toBeGreaterThanOrEqual(2);
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await client.close();
+  });
+
+  it('drops a client that does not answer pings', async () => {
+    const client = await TestClient.connect(gw.url, { autoPong: false });
+    await client.request({ action: 'authenticate', api_key: await gw.createKey('frank') });
+    const closed = await client.closed;
+    expect(closed.code).toBe(1006); // terminated: no closing handshake with a dead peer
+    await waitFor(() => gw.gateway.listener.sessions.size === 0);
+  });
+});
+
+describe('a slow reader', () => {
+  let gw: TestInstance;
+  beforeAll(async () => {
+    gw = await startTestInstance({ TICKCAST_SIM_RATE: '1000', TICKCAST_MAX_BUFFERED_BYTES: '65536' });
+  });
+  afterAll(() => gw.stop());
+
+  it('is dropped data, not a brake on other clients', async () => {
+    const symbols = ['RELIANCE', 'INFY', 'TCS', 'SBIN', 'HDFCBANK', 'ICICIBANK', 'ITC', 'LT'].map((symbol) => ({ symbol, exchange: 'NSE' }));
+    const slow = await TestClient.authenticated(gw.url, await gw.createKey('slow'));
+    const fast = await TestClient.authenticated(gw.url, await gw.createKey('fast'));
+    await slow.request({ action: 'subscribe', symbols, mode: 3 });
+    // The slow client stops reading its socket entirely.
+    (slow.socket as unknown as { _socket: Socket })._socket.pause();
+    await fast.request({ action: 'subscribe', symbols, mode: 3 });
+
+    const slowSession = [...gw.gateway.listener.sessions].find((s) => s.user === 'slow')!;
+    await waitFor(() => slowSession.dropped > 0, 15_000);
+
+    // While the slow client is over budget, the fast one keeps receiving.
+    let received = 0;
+    fast.socket.on('message', () => received++);
+    await sleep(500);
+    expect(received).toBeGreaterThan(100);
+    expect(slowSession.dropped).toBeGreaterThan(0);
+    expect(slowSession.socket.bufferedAmount).toBeLessThan(65536 + 64 * 1024);
+
+    slow.socket.terminate();
+    await fast.close();
+  });
+});
