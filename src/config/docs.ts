@@ -33,3 +33,19 @@ function code(text: string): string {
 function cell(text: string): string {
   return text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
 }
+
+/** The whole of docs/configuration.md (kept in sync by a test; regenerate with `npm run docs`). */
+export function configurationDoc(): string {
+  return [
+    '# Configuration',
+    '',
+    'Generated from `src/config/options.ts` by `npm run docs`; do not edit by hand.',
+    '',
+    'Precedence, highest first: command-line flags, the process environment, the env file',
+    '(`.env` in the working directory unless `TICKCAST_ENV_FILE` names another), the defaults.',
+    'Every value is validated at start; a bad one stops the start with exit code 2 and a message',
+    'naming the variable (and flag), the value given (never a secret) and what is allowed.',
+    '',
+    renderConfigTable(),
+  ].join('\n');
+}
