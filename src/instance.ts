@@ -11,7 +11,8 @@ import { ApiKeyStore, type CreatedApiKey } from './auth/api-keys.js';
 import { deriveFernetKey } from './auth/fernet.js';
 import { ApiKeyVerifier } from './auth/key-verifier.js';
 import { resolvePepper } from './auth/pepper.js';
-import { ZmqPublisher, ZmqSubscriber } from './bus/zeromq.js';
+import { ZmqPublisher, ZmqSubscriber, type ZmqSubscriberOptions } from './bus/zeromq.js';
+import { ErrorCode, TickcastError } from './errors.js';
 import { DEFAULT_INSTRUMENTS, parseInstrumentList } from './adapters/simulator/instruments.js';
 import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
 import { SimulatorAdapter } from './adapters/simulator/simulator-adapter.js';
@@ -62,6 +63,22 @@ export async function openKeys(config: Config): Promise<{ db: Database; keys: Ap
   }
 }
 
+/** Binds the bus endpoint from ZMQ_HOST/ZMQ_PORT, naming those variables if the port is taken. */
+async function bindBus(config: Config, options: Omit<ZmqSubscriberOptions, 'endpoint'>): Promise<ZmqSubscriber> {
+  const endpoint = `tcp://${config.bus.host}:${config.bus.port}`;
+  try {
+    return await ZmqSubscriber.bind({ endpoint, ...options });
+  } catch (error) {
+    if (error instanceof TickcastError && error.code === ErrorCode.PORT_IN_USE) {
+      throw new TickcastError(
+        ErrorCode.PORT_IN_USE,
+        `ZMQ_PORT ${config.bus.port} on ${config.bus.host} is already in use by another process (bus endpoint ${endpoint})`,
+      );
+    }
+    throw error;
+  }
+}
+
 export async function startInstance(config: Config, { logger, clock = systemClock }: StartOptions): Promise<RunningInstance> {
   const { db, keys, pepper, fernetKey } = await openKeys(config);
   const cleanups: Array<() => Promise<void> | void> = [
@@ -89,12 +106,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       verifier.prime(devKey.apiKey, devKey.user, devKey.broker);
     }
 
-    const bus = await ZmqSubscriber.bind({
-      endpoint: `tcp://${config.bus.host}:${config.bus.port}`,
-      onMalformed: (frames) => {
-        gateway.busListener.counters.invalid++;
-        logger.warn({ frames }, 'skipped a bus message that is not [topic, payload]');
-      },
+    const bus = await bindBus(config, {
       onError: (error) => logger.error({ err: error.message }, 'bus receive loop failed'),
     });
     cleanups.push(() => bus.close());

@@ -5,7 +5,8 @@
  */
 import * as zmq from 'zeromq';
 import { ErrorCode, TickcastError } from '../errors.js';
-import type { BusMessage, BusPublisher, BusSubscriber } from './bus.js';
+import { BATCH_TOPIC, BATCH_TOPIC_BYTES, BatchEncoder, decodeBatch } from './batch.js';
+import type { BusPublisher, BusSubscriber } from './bus.js';
 
 /**
  * ZeroMQ's default high-water mark (1000) silently drops a large share of a fast feed; 100k
@@ -13,11 +14,17 @@ import type { BusMessage, BusPublisher, BusSubscriber } from './bus.js';
  */
 const HIGH_WATER_MARK = 100_000;
 
+/**
+ * zeromq.js resolves receive and send promises as microtasks while messages are ready, so a busy
+ * loop would never let the event loop run timers or socket I/O. After this many messages in a
+ * row, each loop yields a full event-loop turn.
+ */
+const BURST = 256;
+const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
 export interface ZmqSubscriberOptions {
   /** `tcp://host:port` (port 0 picks a free one) or `ipc://…`. */
   endpoint: string;
-  /** Called once per message that does not have exactly two frames (it is skipped). */
-  onMalformed?: (frames: number) => void;
   /** Called if the receive loop itself fails (the socket is then unusable). */
   onError?: (error: Error) => void;
 }
@@ -28,7 +35,8 @@ function bindEndpoint(endpoint: string): string {
 }
 
 export class ZmqSubscriber implements BusSubscriber {
-  private handler: (message: BusMessage) => void = () => {};
+  private handler: (topic: string, payload: string) => void = () => {};
+  private malformed: (reason: string) => void = () => {};
   private closed = false;
 
   private constructor(
@@ -37,6 +45,7 @@ export class ZmqSubscriber implements BusSubscriber {
     private readonly options: ZmqSubscriberOptions,
   ) {}
 
+  /** Binds, or throws TickcastError PORT_IN_USE / BUS_BIND_FAILED naming the endpoint. */
   static async bind(options: ZmqSubscriberOptions): Promise<ZmqSubscriber> {
     const socket = new zmq.Subscriber({ receiveHighWaterMark: HIGH_WATER_MARK, linger: 0 });
     try {
@@ -53,15 +62,43 @@ export class ZmqSubscriber implements BusSubscriber {
     return subscriber;
   }
 
-  onMessage(handler: (message: BusMessage) => void): void {
+  onMessage(handler: (topic: string, payload: string) => void): void {
     this.handler = handler;
+  }
+
+  onMalformed(handler: (reason: string) => void): void {
+    this.malformed = handler;
+  }
+
+  private receive(frames: Buffer[]): void {
+    if (frames.length !== 2) {
+      this.malformed(`expected 2 frames, got ${frames.length}`);
+      return;
+    }
+    const [topic, payload] = frames as [Buffer, Buffer];
+    if (topic.equals(BATCH_TOPIC_BYTES)) {
+      const fault = decodeBatch(payload, this.handler);
+      if (fault) this.malformed(`bad ${BATCH_TOPIC} message: ${fault}`);
+      return;
+    }
+    this.handler(topic.toString('utf8'), payload.toString('utf8'));
   }
 
   private async receiveLoop(): Promise<void> {
     try {
-      for await (const frames of this.socket) {
-        if (frames.length === 2) this.handler({ topic: frames[0]!, payload: frames[1]! });
-        else this.options.onMalformed?.(frames.length);
+      let burst = 0;
+      while (!this.closed) {
+        const frames = await this.socket.receive();
+        try {
+          this.receive(frames);
+        } catch (error) {
+          // A bug in handling one message must not stop the feed.
+          this.malformed(`handler failed: ${(error as Error).message}`);
+        }
+        if (++burst === BURST) {
+          burst = 0;
+          await yieldToEventLoop();
+        }
       }
     } catch (error) {
       if (!this.closed) this.options.onError?.(error as Error);
@@ -77,10 +114,22 @@ export class ZmqSubscriber implements BusSubscriber {
 
 export interface ZmqPublisherOptions {
   endpoint: string;
-  /** Messages waiting to be handed to ZeroMQ past this are dropped, oldest first. */
+  /**
+   * Pack the messages published in one event-loop turn into `@batch` messages (up to
+   * `maxBatch` entries or 256 KiB each). Only tickcast gateways understand batches; leave it
+   * off to publish OpenAlgo's one-message-per-tick frames. Default true.
+   */
+  batch?: boolean;
+  maxBatch?: number;
+  /** ZeroMQ messages waiting to be sent past this are dropped, oldest first. */
   maxQueued?: number;
+  /** Called with the number of ticks dropped because the queue was full or a send failed. */
   onDropped?: (count: number) => void;
 }
+
+const MAX_BATCH_BYTES = 256 * 1024;
+
+type Outgoing = [string | Buffer, string | Buffer];
 
 /**
  * A PUB that connects to the instance's bus. zeromq.js allows one send in flight per socket,
@@ -88,23 +137,49 @@ export interface ZmqPublisherOptions {
  */
 export class ZmqPublisher implements BusPublisher {
   private readonly socket = new zmq.Publisher({ sendHighWaterMark: HIGH_WATER_MARK, linger: 0 });
-  private queue: Array<[string, string | Buffer]> = [];
+  private queue: Outgoing[] = [];
+  /** Ticks per queued message (1 unless batched), for drop accounting. */
+  private queueTicks: number[] = [];
+  private readonly batch: BatchEncoder | undefined;
+  private flushScheduled = false;
   private draining = false;
   private closed = false;
   private readonly maxQueued: number;
+  private readonly maxBatch: number;
 
   constructor(private readonly options: ZmqPublisherOptions) {
     this.maxQueued = options.maxQueued ?? HIGH_WATER_MARK;
+    this.maxBatch = options.maxBatch ?? 256;
+    this.batch = options.batch === false ? undefined : new BatchEncoder();
     this.socket.connect(options.endpoint);
   }
 
-  publish(topic: string, payload: string | Buffer): void {
+  publish(topic: string, payload: string): void {
     if (this.closed) return;
-    this.queue.push([topic, payload]);
+    if (!this.batch) return this.enqueue([topic, payload], 1);
+    this.batch.add(topic, payload);
+    if (this.batch.count >= this.maxBatch || this.batch.size >= MAX_BATCH_BYTES) this.flushBatch();
+    else if (!this.flushScheduled) {
+      this.flushScheduled = true;
+      setImmediate(this.flushBatch);
+    }
+  }
+
+  private readonly flushBatch = (): void => {
+    this.flushScheduled = false;
+    if (!this.batch || this.batch.count === 0 || this.closed) return;
+    const ticks = this.batch.count;
+    this.enqueue([BATCH_TOPIC_BYTES, this.batch.take()], ticks);
+  };
+
+  private enqueue(message: Outgoing, ticks: number): void {
+    this.queue.push(message);
+    this.queueTicks.push(ticks);
     if (this.queue.length > this.maxQueued) {
       const excess = this.queue.length - this.maxQueued;
       this.queue.splice(0, excess);
-      this.options.onDropped?.(excess);
+      const dropped = this.queueTicks.splice(0, excess).reduce((a, b) => a + b, 0);
+      this.options.onDropped?.(dropped);
     }
     if (!this.draining) void this.drain();
   }
@@ -113,14 +188,16 @@ export class ZmqPublisher implements BusPublisher {
     this.draining = true;
     while (this.queue.length > 0 && !this.closed) {
       const batch = this.queue;
+      const ticks = this.queueTicks;
       this.queue = [];
-      for (const message of batch) {
-        if (this.closed) break;
+      this.queueTicks = [];
+      for (let i = 0; i < batch.length && !this.closed; i++) {
         try {
-          await this.socket.send(message);
+          await this.socket.send(batch[i]!);
         } catch {
-          this.options.onDropped?.(1);
+          this.options.onDropped?.(ticks[i]!);
         }
+        if ((i + 1) % BURST === 0) await yieldToEventLoop();
       }
     }
     this.draining = false;
@@ -128,6 +205,7 @@ export class ZmqPublisher implements BusPublisher {
 
   async close(): Promise<void> {
     if (this.closed) return;
+    this.flushBatch();
     this.closed = true;
     this.socket.close();
   }

@@ -2,7 +2,6 @@
  * Turns bus messages into deliveries. Every message is classified by its topic (spec §3.2);
  * a malformed one is counted, logged (rate-limited) and skipped — the feed never pauses.
  */
-import type { BusMessage } from '../bus/bus.js';
 import type { Logger } from '../observability/logger.js';
 import { type MarketTopic, parseTopic } from '../protocol/topics.js';
 import type { FanOut } from './fan-out.js';
@@ -40,11 +39,10 @@ export class BusListener {
 
   constructor(private readonly options: BusListenerOptions) {}
 
-  readonly handle = (message: BusMessage): void => {
+  readonly handle = (topic: string, payload: string): void => {
     this.counters.messages++;
-    const topic = message.topic.toString('utf8');
     const routed = this.topics.get(topic);
-    if (routed) return this.tick(routed, message.payload);
+    if (routed) return this.tick(routed, payload);
 
     const parsed = parseTopic(topic);
     switch (parsed.kind) {
@@ -52,17 +50,17 @@ export class BusListener {
         const entry = { ...parsed, key: streamKey(parsed.exchange, parsed.symbol) };
         if (this.topics.size >= TOPIC_CACHE_LIMIT) this.topics.clear();
         this.topics.set(topic, entry);
-        return this.tick(entry, message.payload);
+        return this.tick(entry, payload);
       }
       case 'orders':
-        return this.account(topic, message.payload, (user, payload, text) => {
+        return this.account(topic, payload, (user, _value, text) => {
           this.counters.orderUpdates++;
           this.options.onOrderUpdate(user, text);
         });
       case 'cache_invalidate':
-        return this.account(topic, message.payload, (user, payload) => {
+        return this.account(topic, payload, (user, value) => {
           this.counters.cacheInvalidations++;
-          this.options.onCacheInvalidate(user, typeof payload.cache_type === 'string' ? payload.cache_type : 'ALL');
+          this.options.onCacheInvalidate(user, typeof value.cache_type === 'string' ? value.cache_type : 'ALL');
         });
       case 'ignored':
         this.counters.ignored++;
@@ -72,16 +70,14 @@ export class BusListener {
     }
   };
 
-  private tick(topic: RoutedTopic, payload: Buffer): void {
-    const text = payload.toString('utf8');
-    if (!isJsonObject(text)) return this.reject(topic.exchange + '_' + topic.symbol, 'payload is not a JSON object');
+  private tick(topic: RoutedTopic, payload: string): void {
+    if (!isJsonObject(payload)) return this.reject(`${topic.exchange}_${topic.symbol}`, 'payload is not a JSON object');
     this.counters.ticks++;
-    this.options.fanOut.deliver({ ...topic, payload: text });
+    this.options.fanOut.deliver(topic, payload);
   }
 
   /** Account-level messages carry their user in the payload (`user_id`), never in the topic. */
-  private account(topic: string, payload: Buffer, handle: (user: string, payload: Record<string, unknown>, text: string) => void): void {
-    const text = payload.toString('utf8');
+  private account(topic: string, text: string, handle: (user: string, value: Record<string, unknown>, text: string) => void): void {
     let value: unknown;
     try {
       value = JSON.parse(text);
@@ -93,7 +89,8 @@ export class BusListener {
     handle(user, value as Record<string, unknown>, text);
   }
 
-  private reject(topic: string, reason: string): void {
+  /** Counts and (rate-limited) logs a message skipped as malformed. */
+  reject(topic: string, reason: string): void {
     this.counters.invalid++;
     if (this.counters.invalid % LOG_EVERY === 1) {
       this.options.logger.warn({ topic: topic.slice(0, 200), reason, invalid: this.counters.invalid }, 'skipped a malformed bus message');

@@ -8,15 +8,14 @@ import { SHARED_FEED } from '../protocol/topics.js';
 import type { Session } from './session.js';
 import { type SubscriptionIndex, type Subscribers, deliveryMode } from './subscription-index.js';
 
-export interface Tick {
+/** Where a tick goes: its feed, stream and mode (a parsed, memoised bus topic). */
+export interface TickRoute {
   feed: string;
   exchange: string;
   symbol: string;
   /** Stream key (subscription-index.ts `streamKey`). */
   key: string;
   mode: Mode;
-  /** The publisher's JSON payload, verbatim. */
-  payload: string;
 }
 
 export class FanOut {
@@ -26,18 +25,19 @@ export class FanOut {
 
   constructor(private readonly index: SubscriptionIndex<Session>) {}
 
-  deliver(tick: Tick): void {
+  /** `payload` is the publisher's JSON, passed to clients verbatim. */
+  deliver(tick: TickRoute, payload: string): void {
     const frames = new Map<string, Buffer>();
     let delivered = 0;
     if (tick.feed === SHARED_FEED) {
       // The shared feed is the instance's own: it reaches clients of every feed.
       for (const feed of this.index.feeds()) {
         const subscribers = this.index.subscribers(feed, tick.key);
-        if (subscribers) delivered += this.deliverTo(subscribers, tick, frames);
+        if (subscribers) delivered += this.deliverTo(subscribers, tick, payload, frames);
       }
     } else {
       const subscribers = this.index.subscribers(tick.feed, tick.key);
-      if (subscribers) delivered += this.deliverTo(subscribers, tick, frames);
+      if (subscribers) delivered += this.deliverTo(subscribers, tick, payload, frames);
     }
     if (delivered > 0) {
       this.ticksRouted++;
@@ -45,7 +45,7 @@ export class FanOut {
     }
   }
 
-  private deliverTo(subscribers: Subscribers<Session>, tick: Tick, frames: Map<string, Buffer>): number {
+  private deliverTo(subscribers: Subscribers<Session>, tick: TickRoute, payload: string, frames: Map<string, Buffer>): number {
     let delivered = 0;
     for (const [session, mask] of subscribers) {
       const mode = deliveryMode(mask, tick.mode);
@@ -53,7 +53,7 @@ export class FanOut {
       const frameKey = mode + session.broker;
       let frame = frames.get(frameKey);
       if (!frame) {
-        frame = Buffer.from(marketDataEnvelope(tick.symbol, tick.exchange, mode, tick.payload, session.broker));
+        frame = Buffer.from(marketDataEnvelope(tick.symbol, tick.exchange, mode, payload, session.broker));
         frames.set(frameKey, frame);
       }
       session.deliver(frame);

@@ -64,6 +64,7 @@ export class Gateway {
       },
     });
     options.bus.onMessage(this.busListener.handle);
+    options.bus.onMalformed((reason) => this.busListener.reject('(message)', reason));
     this.listener = new ClientListener({
       ...options.listener,
       clock,

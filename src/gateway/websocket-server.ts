@@ -61,6 +61,8 @@ export class ClientListener {
       clientTracking: false,
     });
     this.wss.on('connection', (socket, request) => this.accept(socket, request));
+    // ws re-emits the HTTP server's errors; listen() reports those (e.g. a port in use).
+    this.wss.on('error', () => {});
   }
 
   get port(): number {

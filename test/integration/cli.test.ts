@@ -1,0 +1,309 @@
+/**
+ * The `tickcast` command end to end: `node bin/tickcast …` as a real child process (built dist/),
+ * each test on its own temporary data directory. Exit codes: 0 ok, 1 runtime failure, 2 bad
+ * usage or configuration.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { ZmqPublisher } from '../../src/bus/zeromq.js';
+import {
+  type Env,
+  type GatewayProcess,
+  killSpawnedProcesses,
+  makeTempDir,
+  removeDir,
+  runCli,
+  startGatewayProcess,
+} from '../helpers/cli.js';
+import { TestClient, sleep } from '../helpers/client.js';
+
+const HEX_KEY = /^[0-9a-f]{64}$/;
+
+const dirs: string[] = [];
+/** A fresh data directory, removed after the test. */
+function dataDir(): string {
+  const dir = makeTempDir();
+  dirs.push(dir);
+  return dir;
+}
+
+afterEach(async () => {
+  await killSpawnedProcesses();
+  for (const dir of dirs.splice(0)) removeDir(dir);
+});
+
+async function createKey(dir: string, user: string, broker?: string): Promise<{ api_key: string; replaced: boolean; user: string; broker: string }> {
+  const result = await runCli(['keys', 'create', '--user', user, ...(broker ? ['--broker', broker] : []), '--json'], { dataDir: dir });
+  expect(result.code, result.stderr).toBe(0);
+  return JSON.parse(result.stdout) as { api_key: string; replaced: boolean; user: string; broker: string };
+}
+
+/** The auth reply for `key` (success or the error envelope). */
+async function authenticate(url: string, key: string): Promise<Record<string, unknown>> {
+  const client = await TestClient.connect(url);
+  try {
+    return await client.request({ action: 'authenticate', api_key: key });
+  } finally {
+    await client.close();
+  }
+}
+
+describe('tickcast keys', () => {
+  it('create --json prints one JSON object with a 64-hex key, the user and the broker', async () => {
+    const dir = dataDir();
+    const result = await runCli(['keys', 'create', '--user', 'alice', '--broker', 'zerodha', '--json'], { dataDir: dir });
+    expect(result.code, result.stderr).toBe(0);
+    const lines = result.stdout.trim().split('\n');
+    expect(lines).toHaveLength(1);
+    const created = JSON.parse(lines[0]!);
+    expect(created).toMatchObject({ user: 'alice', broker: 'zerodha', replaced: false });
+    expect(created.api_key).toMatch(HEX_KEY);
+  });
+
+  it('create without --json prints the key alone on stdout', async () => {
+    const dir = dataDir();
+    const result = await runCli(['keys', 'create', '--user', 'bob', '--broker', 'angel'], { dataDir: dir });
+    expect(result.code, result.stderr).toBe(0);
+    expect(result.stdout).toMatch(/^[0-9a-f]{64}\n$/);
+    expect(result.stderr).toContain('bob');
+  });
+
+  it('list shows users and brokers but never a full key; --json is an array', async () => {
+    const dir = dataDir();
+    const alice = await createKey(dir, 'alice', 'zerodha');
+    const bob = await createKey(dir, 'bob', 'angel');
+
+    const table = await runCli(['keys', 'list'], { dataDir: dir });
+    expect(table.code, table.stderr).toBe(0);
+    for (const word of ['alice', 'zerodha', 'bob', 'angel']) expect(table.stdout).toContain(word);
+    for (const key of [alice.api_key, bob.api_key]) {
+      expect(table.stdout + table.stderr).not.toContain(key);
+    }
+
+    const json = await runCli(['keys', 'list', '--json'], { dataDir: dir });
+    expect(json.code, json.stderr).toBe(0);
+    const rows = JSON.parse(json.stdout) as Array<Record<string, unknown>>;
+    expect(Array.isArray(rows)).toBe(true);
+    expect(rows.map((r) => [r.user, r.broker]).sort()).toEqual([
+      ['alice', 'zerodha'],
+      ['bob', 'angel'],
+    ]);
+    for (const key of [alice.api_key, bob.api_key]) expect(json.stdout).not.toContain(key);
+  });
+
+  it('create for the same user replaces the key', async () => {
+    const dir = dataDir();
+    const first = await createKey(dir, 'alice', 'zerodha');
+    const second = await createKey(dir, 'alice', 'zerodha');
+    expect(second.replaced).toBe(true);
+    expect(second.api_key).toMatch(HEX_KEY);
+    expect(second.api_key).not.toBe(first.api_key);
+    const list = await runCli(['keys', 'list', '--json'], { dataDir: dir });
+    expect((JSON.parse(list.stdout) as unknown[]).length).toBe(1);
+  });
+
+  it('revoke removes the key; revoking again fails with a clear message', async () => {
+    const dir = dataDir();
+    await createKey(dir, 'alice');
+    const revoked = await runCli(['keys', 'revoke', '--user', 'alice'], { dataDir: dir });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    expect(JSON.parse((await runCli(['keys', 'list', '--json'], { dataDir: dir })).stdout)).toEqual([]);
+
+    const again = await runCli(['keys', 'revoke', '--user', 'alice'], { dataDir: dir });
+    expect(again.code).not.toBe(0);
+    expect(again.stderr).toContain('alice');
+    expect(again.stderr).toMatch(/no API key/i);
+  });
+
+  it.each([['create'], ['revoke']])('%s without --user exits non-zero and names --user', async (command) => {
+    const dir = dataDir();
+    const result = await runCli(['keys', command], { dataDir: dir });
+    expect(result.code).not.toBe(0);
+    expect(result.code).not.toBeNull();
+    expect(result.stderr).toContain('--user');
+    expect(result.stdout).toBe('');
+  });
+});
+
+describe('keys and the gateway share the data directory', () => {
+  it('a CLI-created key authenticates, and still does after a gateway restart (one pepper file)', async () => {
+    const dir = dataDir();
+    const old = await createKey(dir, 'alice', 'zerodha');
+    const pepperFile = join(dir, 'pepper');
+    expect(existsSync(pepperFile)).toBe(true);
+    const pepper = readFileSync(pepperFile, 'utf8');
+    const current = await createKey(dir, 'alice', 'zerodha');
+    expect(readFileSync(pepperFile, 'utf8')).toBe(pepper);
+
+    for (let run = 0; run < 2; run++) {
+      const gw = await startGatewayProcess({ dataDir: dir });
+      expect(gw.devKey, 'keys exist, so no development key').toBeUndefined();
+      expect(await authenticate(gw.url, current.api_key)).toMatchObject({ type: 'auth', status: 'success', user_id: 'alice', broker: 'zerodha' });
+      // The replaced key no longer works.
+      expect(await authenticate(gw.url, old.api_key)).toStrictEqual({ status: 'error', code: 'AUTHENTICATION_ERROR', message: 'Invalid API key' });
+      expect(await gw.stop('SIGTERM')).toBe(0);
+      expect(readFileSync(pepperFile, 'utf8')).toBe(pepper);
+    }
+  });
+
+  it('a key revoked by the CLI stops working at the next gateway start', async () => {
+    const dir = dataDir();
+    const alice = await createKey(dir, 'alice');
+    await createKey(dir, 'bob');
+    expect((await runCli(['keys', 'revoke', '--user', 'alice'], { dataDir: dir })).code).toBe(0);
+    const gw = await startGatewayProcess({ dataDir: dir });
+    expect(await authenticate(gw.url, alice.api_key)).toMatchObject({ status: 'error', code: 'AUTHENTICATION_ERROR' });
+    expect(await gw.stop()).toBe(0);
+  });
+});
+
+describe('tickcast start', () => {
+  it('on an empty data directory prints the URL and a development key that authenticates', async () => {
+    const dir = dataDir();
+    const gw = await startGatewayProcess({ dataDir: dir, env: { TICKCAST_SIM_RATE: '20' } });
+    expect(gw.url).toMatch(/^ws:\/\/127\.0\.0\.1:\d+$/);
+    expect(gw.busEndpoint).toMatch(/^tcp:\/\/127\.0\.0\.1:\d+$/);
+    expect(gw.devKey).toMatch(HEX_KEY);
+
+    const client = await TestClient.authenticated(gw.url, gw.devKey!);
+    expect(await client.request({ action: 'get_broker_info' })).toMatchObject({ user_id: 'dev', broker: 'simulator' });
+    const reply = await client.request({ action: 'subscribe', symbols: [{ symbol: 'RELIANCE', exchange: 'NSE' }], mode: 1 });
+    expect(reply.status).toBe('success');
+    expect(await client.marketData('RELIANCE', 'NSE')).toMatchObject({ type: 'market_data', mode: 1 });
+
+    // SIGTERM: clients are told the server is going away, and the process exits 0.
+    const stopped = gw.stop('SIGTERM');
+    expect((await client.closed).code).toBe(1001);
+    expect(await stopped).toBe(0);
+
+    // The second start on the same directory creates no new key; the first still works.
+    const again = await startGatewayProcess({ dataDir: dir });
+    expect(again.devKey).toBeUndefined();
+    expect(again.stdout()).not.toMatch(/[0-9a-f]{64}/);
+    expect(await authenticate(again.url, gw.devKey!)).toMatchObject({ status: 'success', user_id: 'dev' });
+    expect(await again.stop('SIGINT')).toBe(0);
+  });
+
+  it('SIGTERM closes every connected client with 1001', async () => {
+    const gw = await startGatewayProcess({ dataDir: dataDir() });
+    const authed = await TestClient.authenticated(gw.url, gw.devKey!);
+    const anonymous = await TestClient.connect(gw.url);
+    const stopped = gw.stop('SIGTERM');
+    expect((await authed.closed).code).toBe(1001);
+    expect((await anonymous.closed).code).toBe(1001);
+    expect(await stopped).toBe(0);
+  });
+});
+
+describe('bad configuration exits 2, names the setting and what is allowed, and changes nothing', () => {
+  const cases: Array<{ name: string; args?: string[]; env?: Env; mentions: string[]; hidden?: string }> = [
+    { name: 'WEBSOCKET_PORT=abc', env: { WEBSOCKET_PORT: 'abc' }, mentions: ['WEBSOCKET_PORT', 'integer from 0 to 65535'] },
+    { name: 'ZMQ_PORT=70000', env: { ZMQ_PORT: '70000' }, mentions: ['ZMQ_PORT', 'integer from 0 to 65535'] },
+    {
+      name: 'API_KEY_PEPPER too short',
+      env: { API_KEY_PEPPER: 'shortsecret' },
+      mentions: ['API_KEY_PEPPER', 'at least 32 characters'],
+      hidden: 'shortsecret',
+    },
+    { name: 'TICKCAST_FEED=bogus', env: { TICKCAST_FEED: 'bogus' }, mentions: ['TICKCAST_FEED', 'simulator', 'none'] },
+    { name: 'TICKCAST_SIM_RATE=-1', env: { TICKCAST_SIM_RATE: '-1' }, mentions: ['TICKCAST_SIM_RATE', 'greater than 0'] },
+    { name: 'unknown TICKCAST_TYPO', env: { TICKCAST_TYPO: '1' }, mentions: ['TICKCAST_TYPO', 'not a tickcast setting'] },
+    { name: '--port abc', args: ['--port', 'abc'], mentions: ['--port', 'integer from 0 to 65535'] },
+    { name: 'an unknown flag', args: ['--no-such-flag'], mentions: ['--no-such-flag'] },
+  ];
+
+  it.each(cases)('start with $name', async ({ args = [], env = {}, mentions, hidden }) => {
+    const root = dataDir();
+    const dir = join(root, 'data');
+    // Ports pinned to 0 so that, should validation wrongly pass, nothing collides with a real gateway.
+    const result = await runCli(['start', ...args], { dataDir: dir, env: { WEBSOCKET_PORT: '0', ZMQ_PORT: '0', ...env }, timeoutMs: 15_000 });
+    expect(result.code, result.stdout + result.stderr).toBe(2);
+    for (const text of mentions) expect(result.stderr).toContain(text);
+    if (hidden) expect(result.stdout + result.stderr).not.toContain(hidden);
+    expect(result.stdout).not.toContain('running');
+    expect(existsSync(dir), 'the data directory must not be created').toBe(false);
+  });
+
+  it('keys create with a bad setting exits 2 and creates nothing', async () => {
+    const root = dataDir();
+    const dir = join(root, 'data');
+    const result = await runCli(['keys', 'create', '--user', 'alice'], { dataDir: dir, env: { API_KEY_PEPPER: 'x' } });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('API_KEY_PEPPER');
+    expect(result.stdout).toBe('');
+    expect(existsSync(dir)).toBe(false);
+  });
+});
+
+describe('a pinned port that is taken', () => {
+  /** The first gateway must keep serving after the second fails to start. */
+  async function stillServes(first: GatewayProcess): Promise<void> {
+    expect(first.child.exitCode).toBeNull();
+    const client = await TestClient.authenticated(first.url, first.devKey!);
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong', status: 'success' });
+    await client.close();
+  }
+
+  it('WEBSOCKET_PORT in use: exit 1 with a message naming WEBSOCKET_PORT', async () => {
+    const first = await startGatewayProcess({ dataDir: dataDir() });
+    const result = await runCli(['start'], { dataDir: dataDir(), env: { WEBSOCKET_PORT: String(first.wsPort), ZMQ_PORT: '0' }, timeoutMs: 15_000 });
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toContain('WEBSOCKET_PORT');
+    expect(result.stderr).toContain('in use');
+    expect(result.stdout).not.toContain('running');
+    await stillServes(first);
+  });
+
+  it('ZMQ_PORT in use: exit 1 with a message naming ZMQ_PORT', async () => {
+    const first = await startGatewayProcess({ dataDir: dataDir() });
+    const result = await runCli(['start'], { dataDir: dataDir(), env: { WEBSOCKET_PORT: '0', ZMQ_PORT: String(first.busPort) }, timeoutMs: 15_000 });
+    expect(result.code, result.stderr).toBe(1);
+    expect(result.stderr).toContain('ZMQ_PORT');
+    expect(result.stderr).toContain('in use');
+    expect(result.stdout).not.toContain('running');
+    await stillServes(first);
+  });
+});
+
+describe('start --feed none', () => {
+  it('accepts any well-formed symbol and sends nothing until an external publisher does', async () => {
+    // A high simulator rate: if a simulator ran anyway, ticks would arrive at once.
+    const gw = await startGatewayProcess({ dataDir: dataDir(), args: ['--feed', 'none'], env: { TICKCAST_SIM_RATE: '100' } });
+    expect(gw.stdout()).toMatch(/Feed\s+none/);
+    const client = await TestClient.authenticated(gw.url, gw.devKey!);
+    const reply = await client.request({
+      action: 'subscribe',
+      symbols: [
+        { symbol: 'RELIANCE', exchange: 'NSE' },
+        { symbol: 'NO_SUCH_THING', exchange: 'NSE' },
+        { symbol: 'NIFTY', exchange: 'NSE_INDEX' },
+      ],
+      mode: 1,
+    });
+    expect(reply.status).toBe('success');
+    expect(reply.subscriptions.map((s: Record<string, unknown>) => s.status)).toEqual(['success', 'success', 'success']);
+
+    await sleep(1000);
+    expect(client.messages.filter((m) => m.type === 'market_data')).toEqual([]);
+
+    const payload = '{"ltp":4242.25,"symbol":"NO_SUCH_THING","exchange":"NSE","timestamp":1}';
+    const publisher = new ZmqPublisher({ endpoint: gw.busEndpoint });
+    try {
+      // Re-send until it arrives: a freshly connected PUB loses what it sends before the handshake.
+      const arrived = client.marketData('NO_SUCH_THING', 'NSE');
+      const timer = setInterval(() => publisher.publish('NSE_NO_SUCH_THING_LTP', payload), 100);
+      try {
+        const tick = await arrived;
+        expect(tick).toStrictEqual({ type: 'market_data', symbol: 'NO_SUCH_THING', exchange: 'NSE', mode: 1, data: JSON.parse(payload), broker: 'simulator' });
+      } finally {
+        clearInterval(timer);
+      }
+    } finally {
+      await publisher.close();
+    }
+    expect(client.messages.filter((m) => m.type === 'market_data' && m.symbol !== 'NO_SUCH_THING')).toEqual([]);
+    await client.close();
+    expect(await gw.stop()).toBe(0);
+  });
+});
