@@ -70,6 +70,10 @@ export const CloseReason: Record<number, string> = {
 export const ErrorCode = {
   CONFIG_INVALID: 'CONFIG_INVALID',
   PORT_IN_USE: 'PORT_IN_USE',
+  /** A gateway (or an adapter with the same feed id) of this instance is already running. */
+  INSTANCE_RUNNING: 'INSTANCE_RUNNING',
+  /** No gateway of the instance could be found (an adapter waiting for it gave up). */
+  GATEWAY_NOT_FOUND: 'GATEWAY_NOT_FOUND',
   BUS_BIND_FAILED: 'BUS_BIND_FAILED',
   STORE_FAILED: 'STORE_FAILED',
   KEY_NOT_FOUND: 'KEY_NOT_FOUND',

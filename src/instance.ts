@@ -11,9 +11,15 @@ import { ApiKeyStore, type CreatedApiKey } from './auth/api-keys.js';
 import { deriveFernetKey } from './auth/fernet.js';
 import { ApiKeyVerifier } from './auth/key-verifier.js';
 import { resolvePepper } from './auth/pepper.js';
-import { ZmqPublisher, ZmqSubscriber, type ZmqSubscriberOptions } from './bus/zeromq.js';
+import type { BusPublisher } from './bus/bus.js';
+import { ZmqPublisher, ZmqSubscriber } from './bus/zeromq.js';
+import { ControlServer } from './control/server.js';
+import { describeHolder, endpointResource, planEndpoints } from './endpoints.js';
+import { defaultRegistryUrl, openRegistry } from './registry/open.js';
+import { Registration } from './registry/registration.js';
+import type { Registry } from './registry/registry.js';
 import { ErrorCode, TickcastError } from './errors.js';
-import { DEFAULT_INSTRUMENTS, parseInstrumentList } from './adapters/simulator/instruments.js';
+import { DEFAULT_INSTRUMENTS, type Instrument, parseInstrumentList } from './adapters/simulator/instruments.js';
 import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
 import { SimulatorAdapter } from './adapters/simulator/simulator-adapter.js';
 import type { AdapterRoute } from './gateway/feeds.js';
@@ -32,29 +38,40 @@ export interface RunningInstance {
   url: string;
   /** The bus endpoint publishers connect to. */
   busEndpoint: string;
+  /** The control endpoint out-of-process adapters connect to. */
+  controlEndpoint: string;
   keys: ApiKeyStore;
   /** Set on the start that created the development key (it is shown once). */
   devKey: CreatedApiKey | undefined;
   /** Instruments the simulator serves (0 with `--feed none`). */
   instruments: number;
+  /** Where this instance is registered. */
+  registryUrl: string;
   stop(): Promise<void>;
 }
 
 export interface StartOptions {
   logger: Logger;
   clock?: Clock;
+  /** A registry to use instead of opening the configured one (tests). */
+  registry?: Registry;
+}
+
+/** An instance's own directory: its API keys, pepper and anything else it keeps. */
+export function instanceDir(config: Config): string {
+  return join(config.dataDir, config.instance);
 }
 
 export function databaseFile(config: Config): string {
-  return join(config.dataDir, 'tickcast.db');
+  return join(instanceDir(config), 'tickcast.db');
 }
 
 /** Opens the store and the key machinery (shared by `start` and the `keys` commands). */
 export async function openKeys(config: Config): Promise<{ db: Database; keys: ApiKeyStore; pepper: string; fernetKey: Buffer }> {
-  mkdirSync(config.dataDir, { recursive: true });
+  mkdirSync(instanceDir(config), { recursive: true });
   const db = openDatabase(databaseFile(config));
   try {
-    const { pepper } = resolvePepper(config.auth.pepper, config.dataDir);
+    const { pepper } = resolvePepper(config.auth.pepper, instanceDir(config));
     const fernetKey = await deriveFernetKey(pepper, config.auth.fernetSalt);
     return { db, keys: new ApiKeyStore({ db, pepper, fernetKey }), pepper, fernetKey };
   } catch (error) {
@@ -63,42 +80,83 @@ export async function openKeys(config: Config): Promise<{ db: Database; keys: Ap
   }
 }
 
-/** Binds the bus endpoint from ZMQ_HOST/ZMQ_PORT, naming those variables if the port is taken. */
-async function bindBus(config: Config, options: Omit<ZmqSubscriberOptions, 'endpoint'>): Promise<ZmqSubscriber> {
-  const endpoint = `tcp://${config.bus.host}:${config.bus.port}`;
-  try {
-    return await ZmqSubscriber.bind({ endpoint, ...options });
-  } catch (error) {
-    if (error instanceof TickcastError && error.code === ErrorCode.PORT_IN_USE) {
-      throw new TickcastError(
-        ErrorCode.PORT_IN_USE,
-        `ZMQ_PORT ${config.bus.port} on ${config.bus.host} is already in use by another process (bus endpoint ${endpoint})`,
-      );
-    }
-    throw error;
-  }
+/** Opens the configured registry (a per-user SQLite file unless TICKCAST_REGISTRY says otherwise). */
+export function openConfiguredRegistry(config: Config, clock: Clock): Promise<Registry> {
+  return openRegistry(config.registry.url ?? defaultRegistryUrl(), { ttlMs: config.registry.ttlMs, clock });
 }
 
-export async function startInstance(config: Config, { logger, clock = systemClock }: StartOptions): Promise<RunningInstance> {
-  const { db, keys, pepper, fernetKey } = await openKeys(config);
-  const cleanups: Array<() => Promise<void> | void> = [
-    () => {
-      db.close();
-    },
-  ];
+/** The variable that pins each endpoint, for messages. */
+function variableFor(part: 'ws' | 'bus' | 'control', config: Config): string {
+  if (part === 'ws') return 'WEBSOCKET_PORT';
+  if (config.bus.transport === 'ipc') return 'TICKCAST_BUS_TRANSPORT=ipc';
+  return part === 'bus' ? 'ZMQ_PORT' : 'TICKCAST_CONTROL_PORT';
+}
+
+/**
+ * Re-raises a bind failure as one line naming who holds the endpoint: an instance from the
+ * registry, or a process outside tickcast.
+ */
+async function explainBindFailure(
+  error: unknown,
+  part: 'ws' | 'bus' | 'control',
+  endpoint: string,
+  config: Config,
+  registry: Registry,
+  self: Registration,
+): Promise<never> {
+  if (!(error instanceof TickcastError) || error.code !== ErrorCode.PORT_IN_USE) throw error;
+  const resource = endpointResource(endpoint);
+  const found = resource ? await registry.holderOf(resource) : undefined;
+  // Our own claim on a pinned endpoint says nothing about who is really bound to it.
+  const holder = found && found.id !== self.id ? found : undefined;
+  throw new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(holder)}`);
+}
+
+export async function startInstance(config: Config, { logger, clock = systemClock, registry: given }: StartOptions): Promise<RunningInstance> {
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
   const cleanup = async (): Promise<void> => {
-    for (const step of cleanups.reverse()) await step();
+    for (const step of cleanups.reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn({ err: (error as Error).message }, 'shutdown step failed');
+      }
+    }
   };
 
   try {
-    const verifier = new ApiKeyVerifier({
-      store: keys,
-      pepper,
-      fernetKey,
+    const registry = given ?? (await openConfiguredRegistry(config, clock));
+    if (!given) cleanups.push(() => registry.close());
+
+    // Claim the instance name and every pinned endpoint before binding anything, so two
+    // processes racing for either cannot both win, and the loser learns who won.
+    const plan = planEndpoints(config);
+    const wsEndpoint = `tcp://${config.ws.host}:${plan.wsPort}`;
+    const pinned = [wsEndpoint, plan.bus, plan.control].map(endpointResource).filter((r): r is string => r !== undefined);
+    const claim = await Registration.claim({
+      registry,
+      instance: config.instance,
+      role: 'gateway',
+      name: config.instance,
+      resources: pinned,
+      ttlMs: config.registry.ttlMs,
       clock,
-      positiveTtlMs: config.auth.cacheTtlMs,
       logger,
     });
+    if (!claim.ok) {
+      if (claim.conflict === 'name') {
+        throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
+      }
+      const part = claim.resource === endpointResource(wsEndpoint) ? 'ws' : claim.resource === endpointResource(plan.bus) ? 'bus' : 'control';
+      const endpoint = part === 'ws' ? wsEndpoint : part === 'bus' ? plan.bus : plan.control;
+      throw new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(claim.holder)}`);
+    }
+    const registration = claim.registration;
+    cleanups.push(() => registration.release());
+
+    const { db, keys, pepper, fernetKey } = await openKeys(config);
+    cleanups.push(() => db.close());
+    const verifier = new ApiKeyVerifier({ store: keys, pepper, fernetKey, clock, positiveTtlMs: config.auth.cacheTtlMs, logger });
 
     let devKey: CreatedApiKey | undefined;
     if (config.auth.devKey && keys.count() === 0) {
@@ -106,9 +164,10 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       verifier.prime(devKey.apiKey, devKey.user, devKey.broker);
     }
 
-    const bus = await bindBus(config, {
+    const bus = await ZmqSubscriber.bind({
+      endpoint: plan.bus,
       onError: (error) => logger.error({ err: error.message }, 'bus receive loop failed'),
-    });
+    }).catch((error) => explainBindFailure(error, 'bus', plan.bus, config, registry, registration));
     cleanups.push(() => bus.close());
 
     const adapters: AdapterRoute[] = [];
@@ -121,25 +180,16 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
         onDropped: (count) => logger.warn({ count }, 'simulator dropped ticks: bus queue full'),
       });
       cleanups.push(() => publisher.close());
-      const seed = config.simulator.seed ?? Math.floor(Math.random() * 2 ** 32);
-      const market = new SimulatedMarket({ instruments: list, rng: createRng(seed), now: () => clock.now() });
-      const adapter = new SimulatorAdapter({
-        feed: 'simulator',
-        broker: SIMULATOR_BROKER,
-        market,
-        publisher,
-        ratePerSymbol: config.simulator.rate,
-        clock,
-        logger: logger.child({ feed: 'simulator' }),
+      adapters.push({
+        adapter: createSimulator({ config, instruments: list, publisher, clock, logger, feed: SIMULATOR_FEED }),
+        brokers: brokerRoute(config.simulator.brokers),
       });
-      const brokers = config.simulator.brokers;
-      adapters.push({ adapter, brokers: brokers.includes('*') ? '*' : brokers });
     }
 
     const gateway: Gateway = new Gateway({
       listener: {
         host: config.ws.host,
-        port: config.ws.port,
+        port: plan.wsPort,
         maxMessageBytes: config.ws.maxMessageBytes,
         maxFrameBytes: config.ws.maxFrameBytes,
         maxBufferedBytes: config.ws.maxBufferedBytes,
@@ -154,23 +204,75 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       clock,
       logger,
     });
-    const port = await gateway.start();
+
+    const control = await ControlServer.bind({ endpoint: plan.control, instance: config.instance, clock, logger: logger.child({ part: 'control' }) }).catch((error) =>
+      explainBindFailure(error, 'control', plan.control, config, registry, registration),
+    );
+    cleanups.push(() => control.close());
+    control.onAdapter((remote, hello) => {
+      const refusal = gateway.addAdapter({ adapter: remote, brokers: hello.brokers });
+      if (refusal) return { accept: false, message: refusal };
+      // Every accepted hello (the first, and after each restart) means the adapter holds nothing.
+      remote.onReconnect(() => void gateway.replay(remote.feed));
+      logger.info({ feed: hello.feed, broker: hello.broker, pid: hello.pid }, 'adapter connected');
+      return { accept: true };
+    });
+
     cleanups.push(() => gateway.stop());
+    const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', wsEndpoint, config, registry, registration));
 
     const host = config.ws.host.includes(':') ? `[${config.ws.host}]` : config.ws.host;
+    const url = `ws://${host}:${port}`;
+    const endpoints = { ws: url, bus: bus.endpoint, control: control.endpoint };
+    await registration.publish(
+      endpoints,
+      [`tcp://${config.ws.host}:${port}`, bus.endpoint, control.endpoint].map(endpointResource).filter((r): r is string => r !== undefined),
+    );
+
     let stopping: Promise<void> | undefined;
     return {
       config,
       gateway,
-      url: `ws://${host}:${port}`,
+      url,
       busEndpoint: bus.endpoint,
+      controlEndpoint: control.endpoint,
       keys,
       devKey,
       instruments,
+      registryUrl: registry.url,
       stop: () => (stopping ??= cleanup()),
     };
   } catch (error) {
     await cleanup();
     throw error;
   }
+}
+
+/** The in-process simulator's feed id. */
+export const SIMULATOR_FEED = 'simulator';
+
+export function brokerRoute(brokers: readonly string[]): readonly string[] | '*' {
+  return brokers.includes('*') ? '*' : brokers;
+}
+
+/** A simulator adapter publishing on `publisher` (in the gateway process or an adapter process). */
+export function createSimulator(options: {
+  config: Config;
+  instruments: readonly Instrument[];
+  publisher: BusPublisher;
+  clock: Clock;
+  logger: Logger;
+  feed: string;
+}): SimulatorAdapter {
+  const { config, clock } = options;
+  const seed = config.simulator.seed ?? Math.floor(Math.random() * 2 ** 32);
+  return new SimulatorAdapter({
+    feed: options.feed,
+    broker: SIMULATOR_BROKER,
+    market: new SimulatedMarket({ instruments: options.instruments, rng: createRng(seed), now: () => clock.now() }),
+    publisher: options.publisher,
+    ratePerSymbol: config.simulator.rate,
+    clock,
+    logger: options.logger.child({ feed: options.feed }),
+  });
 }

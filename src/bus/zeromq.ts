@@ -147,11 +147,22 @@ export class ZmqPublisher implements BusPublisher {
   private readonly maxQueued: number;
   private readonly maxBatch: number;
 
+  private endpoint: string;
+
   constructor(private readonly options: ZmqPublisherOptions) {
     this.maxQueued = options.maxQueued ?? HIGH_WATER_MARK;
     this.maxBatch = options.maxBatch ?? 256;
     this.batch = options.batch === false ? undefined : new BatchEncoder();
-    this.socket.connect(options.endpoint);
+    this.endpoint = options.endpoint;
+    this.socket.connect(this.endpoint);
+  }
+
+  /** Moves to another bus endpoint (the gateway restarted elsewhere). */
+  reconnect(endpoint: string): void {
+    if (endpoint === this.endpoint || this.closed) return;
+    this.socket.disconnect(this.endpoint);
+    this.endpoint = endpoint;
+    this.socket.connect(endpoint);
   }
 
   publish(topic: string, payload: string): void {

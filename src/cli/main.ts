@@ -8,6 +8,8 @@ import { Command, CommanderError, Option as CliOption } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { OPTIONS, type Config } from '../config/options.js';
 import { TickcastError } from '../errors.js';
+import { registerAdapterCommand } from './adapter.js';
+import { registerInstanceCommands } from './instances.js';
 import { registerKeyCommands } from './keys.js';
 import { runStart } from './start.js';
 
@@ -59,6 +61,8 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
       .action(async (flags: Record<string, unknown>) => setExit(await runStart(configFrom(flags), io))),
   );
 
+  registerAdapterCommand(program, io, setExit);
+  registerInstanceCommands(program, io);
   registerKeyCommands(program, io, setExit);
   return program;
 }

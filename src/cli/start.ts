@@ -3,7 +3,7 @@
  * are told the server is going away). A second signal exits at once.
  */
 import type { Config } from '../config/options.js';
-import { startInstance } from '../instance.js';
+import { instanceDir, startInstance } from '../instance.js';
 import { createLogger } from '../observability/logger.js';
 import type { Io } from './main.js';
 
@@ -16,10 +16,12 @@ export async function runStart(config: Config, io: Io): Promise<number> {
     `tickcast: instance "${config.instance}" is running`,
     `  WebSocket  ${instance.url}`,
     `  Bus        ${instance.busEndpoint}  (ZeroMQ; publishers connect here with [topic, JSON] frames)`,
+    `  Control    ${instance.controlEndpoint}  (out-of-process adapters: \`tickcast adapter --instance ${config.instance}\`)`,
     config.feed === 'simulator'
       ? `  Feed       simulator: ${instance.instruments} instruments, ${config.simulator.rate} ticks/s per subscribed symbol`
       : '  Feed       none: external publishers only',
-    `  Data       ${config.dataDir}`,
+    `  Data       ${instanceDir(config)}`,
+    `  Registry   ${instance.registryUrl}`,
   ];
   if (instance.devKey) {
     lines.push(

@@ -52,6 +52,25 @@ function integer(min: number, max?: number): Parser<number> {
   };
 }
 
+/** A TCP port to pin (1–65535), or `auto` / `0` for any free port. */
+function port(): Parser<number | 'auto'> {
+  const expected = 'an integer from 1 to 65535, or 0 or auto for any free port';
+  return (raw) => {
+    if (raw.toLowerCase() === 'auto') return ok('auto');
+    const n = Number(raw);
+    if (!INTEGER.test(raw) || !Number.isSafeInteger(n) || n < 0 || n > 65535) return fail(expected);
+    return ok(n === 0 ? 'auto' : n);
+  };
+}
+
+/** A registry URL: `sqlite:PATH`, a plain path, or `redis://HOST[:PORT][/DB]`. */
+function registryUrl(): Parser<string> {
+  return (raw) =>
+    /^(sqlite:.+|redis:\/\/.+|[^:]+)$/.test(raw)
+      ? ok(raw)
+      : fail('sqlite:PATH, a file path, or redis://HOST[:PORT][/DB]');
+}
+
 /** Any integer (for seeds). */
 function anyInteger(): Parser<number> {
   return (raw) => {
@@ -295,7 +314,8 @@ export const OPTIONS = [
     env: 'TICKCAST_DATA_DIR',
     flag: '--data-dir <dir>',
     default: './data',
-    description: "Directory for tickcast's state (API keys, instance registry), relative to the working directory unless absolute.",
+    description:
+      "Directory for tickcast's state, relative to the working directory unless absolute; each instance keeps its API keys and pepper in its own subdirectory <dir>/<instance>.",
     parse: path(),
   }),
   option({
@@ -310,9 +330,10 @@ export const OPTIONS = [
     key: 'ws.port',
     env: 'WEBSOCKET_PORT',
     flag: '--port <port>',
-    default: '8765',
-    description: 'Port the WebSocket server listens on (0 picks any free port).',
-    parse: integer(0, 65535),
+    default: undefined,
+    description:
+      'Port the WebSocket server listens on. A number pins it (a taken port stops the start, naming the holder); 0 or auto picks a free one. Unset: 8765 for the instance named default, a free port for any other.',
+    parse: port(),
   }),
   option({
     key: 'ws.authGraceMs',
@@ -372,9 +393,45 @@ export const OPTIONS = [
     key: 'bus.port',
     env: 'ZMQ_PORT',
     flag: '--zmq-port <port>',
-    default: '5555',
-    description: 'Port of the internal ZeroMQ bus.',
-    parse: integer(0, 65535),
+    default: undefined,
+    description:
+      'Port of the ZeroMQ bus the gateway binds and publishers connect to (tcp transport). A number pins it; 0 or auto picks a free one. Unset: 5555 for the instance named default, a free port for any other.',
+    parse: port(),
+  }),
+  option({
+    key: 'bus.transport',
+    env: 'TICKCAST_BUS_TRANSPORT',
+    flag: '--transport <transport>',
+    default: 'tcp',
+    description:
+      'Transport of the bus and control channel: tcp (ZMQ_HOST:ZMQ_PORT, what OpenAlgo publishers use) or ipc (Linux abstract sockets ipc://@tickcast-<instance>-bus and -control, no ports at all; a second bind fails instead of stealing the name).',
+    parse: oneOf(['tcp', 'ipc'] as const),
+  }),
+  option({
+    key: 'control.port',
+    env: 'TICKCAST_CONTROL_PORT',
+    flag: '--control-port <port>',
+    default: 'auto',
+    description:
+      'Port of the control channel (ZeroMQ ROUTER on ZMQ_HOST) through which out-of-process adapters receive subscribe commands; a number pins it, 0 or auto picks a free one (found through the registry).',
+    parse: port(),
+  }),
+  option({
+    key: 'registry.url',
+    env: 'TICKCAST_REGISTRY',
+    flag: '--registry <url>',
+    default: undefined,
+    description:
+      'Where instances and adapters register: sqlite:PATH (or a path) for one host, redis://HOST:PORT/DB for hosts that share state. Unset: a per-user SQLite file, $XDG_STATE_HOME/tickcast/registry.db (~/.local/state/tickcast/registry.db).',
+    parse: registryUrl(),
+  }),
+  option({
+    key: 'registry.ttlMs',
+    env: 'TICKCAST_REGISTRY_TTL_SECONDS',
+    default: '15',
+    description:
+      'A registry entry whose heartbeat is older than this is stale and reaped (entries of dead processes on this host are reaped at once); heartbeats go every third of it.',
+    parse: seconds(false),
   }),
   option({
     key: 'feed',
@@ -412,6 +469,7 @@ export const OPTIONS = [
   option({
     key: 'simulator.brokers',
     env: 'TICKCAST_SIM_BROKERS',
+    flag: '--sim-brokers <list>',
     default: '*',
     description:
       'Comma-separated broker names whose users the simulator serves, or * for every broker that has no other adapter.',

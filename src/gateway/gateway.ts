@@ -2,7 +2,9 @@
  * One instance's gateway: the client listener, the subscription index, upstream interest, the
  * bus subscription and fan-out, wired together. Adapters and the key verifier are injected.
  */
+import type { Adapter } from '../adapters/adapter.js';
 import type { Clock } from '../clock.js';
+import { feedStatusEvent } from '../protocol/replies.js';
 import type { BusSubscriber } from '../bus/bus.js';
 import type { Logger } from '../observability/logger.js';
 import type { AdapterRoute } from './feeds.js';
@@ -39,6 +41,7 @@ export class Gateway {
   constructor(private readonly options: GatewayOptions) {
     const { clock, logger } = options;
     this.feeds = new Feeds(options.adapters);
+    for (const adapter of this.feeds.adapters()) this.watch(adapter);
     this.upstream = new Upstream(this.feeds, this.index as SubscriptionIndex<unknown>, logger);
     this.fanOut = new FanOut(this.index);
     this.handler = new RequestHandler({
@@ -75,6 +78,41 @@ export class Gateway {
         this.moveUser(session, session.user, true);
       },
     });
+  }
+
+  /**
+   * Adds an adapter that joined at run time (an out-of-process adapter's hello). Returns why it
+   * was refused, if it was. Sessions whose broker it serves move to its feed.
+   */
+  addAdapter(route: AdapterRoute): string | undefined {
+    const refusal = this.feeds.add(route);
+    if (refusal) return refusal;
+    this.watch(route.adapter);
+    for (const session of this.listener.sessions) {
+      if (!session.authenticated) continue;
+      const { feed } = this.feeds.route(session.broker);
+      if (feed !== session.feed) void this.handler.rehome(session, feed);
+    }
+    return undefined;
+  }
+
+  /** Tells a feed's clients when its status changes. */
+  private watch(adapter: Adapter): void {
+    let previous = adapter.status();
+    adapter.onStatus(({ status, message }) => {
+      if (status === previous) return;
+      previous = status;
+      this.options.logger.info({ feed: adapter.feed, status, message }, 'feed status changed');
+      const event = feedStatusEvent(adapter.feed, adapter.broker, status, message, this.options.clock.now());
+      for (const session of this.listener.sessions) {
+        if (session.authenticated && session.feed === adapter.feed) session.reply(event);
+      }
+    });
+  }
+
+  /** Re-sends every wanted stream of a feed whose adapter (re)started holding nothing. */
+  replay(feed: string): Promise<void> {
+    return this.upstream.replay(feed);
   }
 
   private moveUser(session: Session, previous: string | null, leaving = false): void {

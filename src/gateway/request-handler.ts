@@ -180,6 +180,25 @@ export class RequestHandler {
     return unsubscribeReply(outcomes, session.broker, requestId);
   }
 
+  /**
+   * Moves a session to another feed (its broker is now served by an adapter that joined),
+   * taking its subscriptions along: they are acquired on the new feed and released on the old.
+   */
+  async rehome(session: Session, feed: string): Promise<void> {
+    const held = this.dropAll(session);
+    session.feed = feed;
+    await Promise.all(
+      held.flatMap(({ exchange, symbol, modes }) =>
+        modes.map(async (mode) => {
+          const result = await this.options.upstream.acquire(feed, exchange, symbol, mode, 5, () => {
+            if (!session.closed && session.feed === feed) this.options.index.add(feed, exchange, symbol, mode, session);
+          });
+          if (!result.ok) this.options.logger.info({ session: session.id, feed, exchange, symbol, reason: result.message }, 'subscription not available on the new feed');
+        }),
+      ),
+    );
+  }
+
   /** Removes everything a session holds and releases what nobody else wants. */
   dropAll(session: Session): ReturnType<SubscriptionIndex<Session>['removeAll']> {
     const held = this.options.index.removeAll(session);

@@ -93,6 +93,36 @@ export class Upstream {
     });
   }
 
+  /**
+   * Re-sends every wanted stream of `feed` to its adapter (after the adapter restarted or
+   * reconnected, it holds nothing). Streams it now refuses are logged and forgotten upstream;
+   * their subscribers stay in the index and will be retried on the next replay.
+   */
+  async replay(feed: string): Promise<void> {
+    const adapter = this.feeds.adapter(feed);
+    if (!adapter) return;
+    const prefix = `${feed}\u0000`;
+    for (const key of this.streams.keys()) if (key.startsWith(prefix)) this.streams.delete(key);
+    const wanted = [...this.index.wanted(feed)];
+    await Promise.all(
+      wanted.map(({ exchange, symbol }) => {
+        const key = `${feed}\u0000${exchange}\u0000${symbol}`;
+        return this.serialise(key, async () => {
+          const mode = this.index.wantedMode(feed, exchange, symbol);
+          if (mode === 0) return;
+          try {
+            const result = await adapter.subscribe({ exchange, symbol }, mode, 5);
+            if (result.ok) this.streams.set(key, { mode, depth: result.depth });
+            else this.logger.warn({ feed, exchange, symbol, reason: result.message }, 'replay: adapter refused a stream');
+          } catch (error) {
+            this.logger.warn({ feed, exchange, symbol, err: (error as Error).message }, 'replay: subscribe failed');
+          }
+        });
+      }),
+    );
+    this.logger.info({ feed, streams: wanted.length }, 'replayed subscriptions to adapter');
+  }
+
   /** Streams currently held upstream (for status pages and tests). */
   get size(): number {
     return this.streams.size;

@@ -75,7 +75,7 @@ export class ClientListener {
       const onError = (error: NodeJS.ErrnoException): void => {
         const reason =
           error.code === 'EADDRINUSE'
-            ? new TickcastError(ErrorCode.PORT_IN_USE, `WEBSOCKET_PORT ${port} on ${host} is already in use by another process`)
+            ? new TickcastError(ErrorCode.PORT_IN_USE, `WEBSOCKET_PORT ${port} on ${host} is already in use`)
             : new TickcastError(ErrorCode.CONFIG_INVALID, `cannot listen on ${host}:${port}: ${error.message}`);
         reject(reason);
       };

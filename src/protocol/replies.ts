@@ -90,6 +90,16 @@ export function pongReply(serverTimestamp: number, clientTimestamp: unknown, pin
 }
 
 /**
+ * tickcast extension: a feed's status changed (`live`, `reconnecting`, `stale`, `down`), sent to
+ * the clients on that feed so they never wait in silence. OpenAlgo clients ignore unknown types.
+ */
+export function feedStatusEvent(feed: string, broker: string, status: string, message: string | undefined, timestamp: number): Reply {
+  const event: Reply = { type: 'feed_status', feed, broker, status, timestamp };
+  if (message) event.message = message;
+  return event;
+}
+
+/**
  * The `market_data` envelope around an adapter's payload, built as text so the payload's own
  * JSON (exactly as the publisher wrote it) is passed through without a parse/stringify round
  * trip. `mode` is the subscriber's mode, not the tick's.

@@ -82,6 +82,8 @@ export function tickcastEnv(dataDir: string, env: Env = {}): NodeJS.ProcessEnv {
   for (const option of OPTIONS) delete result[option.env];
   for (const name of Object.keys(result)) if (name.startsWith('TICKCAST_')) delete result[name];
   result.TICKCAST_DATA_DIR = dataDir;
+  // Hermetic: never the per-user registry of whoever runs the tests.
+  result.TICKCAST_REGISTRY = `sqlite:${join(dataDir, 'registry.db')}`;
   result.TICKCAST_ENV_FILE = devNull;
   result.TICKCAST_LOG_LEVEL = 'warn';
   return applyEnv(result, env);
@@ -157,8 +159,9 @@ export interface GatewayProcess {
   /** `ws://host:port` as printed. */
   readonly url: string;
   readonly wsPort: number;
-  /** `tcp://host:port` as printed. */
+  /** `tcp://host:port` (or `ipc://@name`) as printed. */
   readonly busEndpoint: string;
+  /** 0 for an ipc bus. */
   readonly busPort: number;
   /** The development key, when this start printed one. */
   readonly devKey: string | undefined;
@@ -183,7 +186,7 @@ export interface GatewayProcessOptions {
 }
 
 const WS_LINE = /^\s*WebSocket\s+(ws:\/\/\S+)\s*$/m;
-const BUS_LINE = /^\s*Bus\s+(tcp:\/\/\S+)/m;
+const BUS_LINE = /^\s*Bus\s+((?:tcp|ipc):\/\/\S+)/m;
 const DEV_KEY_LINE = /^\s*Dev key\s+([0-9a-f]{64})\s*$/m;
 /** The summary's last line is the dev key's note or the key count. */
 const SUMMARY_END = /^\s*(?:\(user "[^"]*", broker|API keys\s)/m;
@@ -243,7 +246,7 @@ export function startGatewayProcess({ dataDir, env = {}, args = [] }: GatewayPro
         url,
         wsPort: portOf(url),
         busEndpoint,
-        busPort: portOf(busEndpoint),
+        busPort: busEndpoint.startsWith('tcp://') ? portOf(busEndpoint) : 0,
         devKey: DEV_KEY_LINE.exec(stdout)?.[1],
         stdout: () => stdout,
         stderr: () => stderr,
@@ -258,4 +261,54 @@ function portOf(url: string): number {
   const port = Number(/:(\d+)\/?$/.exec(url)?.[1]);
   if (!Number.isInteger(port) || port <= 0) throw new Error(`no port in ${url}`);
   return port;
+}
+
+export interface AdapterProcess {
+  readonly child: ChildProcess;
+  stdout(): string;
+  stderr(): string;
+  /** Resolves once the adapter has found its gateway and printed that it is running. */
+  readonly ready: Promise<void>;
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+/** Spawns `tickcast adapter <args>`; it may wait for its gateway before `ready` resolves. */
+export function startAdapterCliProcess({ dataDir, env = {}, args = [] }: GatewayProcessOptions): AdapterProcess {
+  const child = spawn(process.execPath, [TICKCAST_BIN, 'adapter', ...args], {
+    cwd: REPO_ROOT,
+    env: tickcastEnv(dataDir, env),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  track(child);
+  let stdout = '';
+  let stderr = '';
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.once('close', (code, signal) => resolve({ code, signal })),
+  );
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      if (/adapter "[^"]+" is running/.test(stdout)) resolve();
+    });
+    void exited.then(({ code, signal }) =>
+      reject(new Error(`tickcast adapter exited (code ${code}, signal ${signal})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`)),
+    );
+  });
+  ready.catch(() => {}); // observed by the test when it awaits `ready`
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), STOP_TIMEOUT_MS)));
+    const result = await Promise.race([exited, timedOut]);
+    clearTimeout(timer);
+    if (result === 'timeout') {
+      child.kill('SIGKILL');
+      await exited;
+      throw new Error(`tickcast adapter did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}\n--- stderr\n${stderr}`);
+    }
+    return result.code;
+  };
+  return { child, stdout: () => stdout, stderr: () => stderr, ready, exited, stop };
 }

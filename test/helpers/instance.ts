@@ -24,6 +24,7 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
     cwd: dataDir,
     env: {
       TICKCAST_DATA_DIR: dataDir,
+      TICKCAST_REGISTRY: `sqlite:${join(dataDir, 'registry.db')}`,
       WEBSOCKET_PORT: '0',
       ZMQ_PORT: '0',
       API_KEY_PEPPER: TEST_PEPPER,

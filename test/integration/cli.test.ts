@@ -130,7 +130,7 @@ describe('keys and the gateway share the data directory', () => {
   it('a CLI-created key authenticates, and still does after a gateway restart (one pepper file)', async () => {
     const dir = dataDir();
     const old = await createKey(dir, 'alice', 'zerodha');
-    const pepperFile = join(dir, 'pepper');
+    const pepperFile = join(dir, 'default', 'pepper');
     expect(existsSync(pepperFile)).toBe(true);
     const pepper = readFileSync(pepperFile, 'utf8');
     const current = await createKey(dir, 'alice', 'zerodha');
@@ -198,8 +198,8 @@ describe('tickcast start', () => {
 
 describe('bad configuration exits 2, names the setting and what is allowed, and changes nothing', () => {
   const cases: Array<{ name: string; args?: string[]; env?: Env; mentions: string[]; hidden?: string }> = [
-    { name: 'WEBSOCKET_PORT=abc', env: { WEBSOCKET_PORT: 'abc' }, mentions: ['WEBSOCKET_PORT', 'integer from 0 to 65535'] },
-    { name: 'ZMQ_PORT=70000', env: { ZMQ_PORT: '70000' }, mentions: ['ZMQ_PORT', 'integer from 0 to 65535'] },
+    { name: 'WEBSOCKET_PORT=abc', env: { WEBSOCKET_PORT: 'abc' }, mentions: ['WEBSOCKET_PORT', 'integer from 1 to 65535'] },
+    { name: 'ZMQ_PORT=70000', env: { ZMQ_PORT: '70000' }, mentions: ['ZMQ_PORT', 'integer from 1 to 65535'] },
     {
       name: 'API_KEY_PEPPER too short',
       env: { API_KEY_PEPPER: 'shortsecret' },
@@ -209,7 +209,7 @@ describe('bad configuration exits 2, names the setting and what is allowed, and 
     { name: 'TICKCAST_FEED=bogus', env: { TICKCAST_FEED: 'bogus' }, mentions: ['TICKCAST_FEED', 'simulator', 'none'] },
     { name: 'TICKCAST_SIM_RATE=-1', env: { TICKCAST_SIM_RATE: '-1' }, mentions: ['TICKCAST_SIM_RATE', 'greater than 0'] },
     { name: 'unknown TICKCAST_TYPO', env: { TICKCAST_TYPO: '1' }, mentions: ['TICKCAST_TYPO', 'not a tickcast setting'] },
-    { name: '--port abc', args: ['--port', 'abc'], mentions: ['--port', 'integer from 0 to 65535'] },
+    { name: '--port abc', args: ['--port', 'abc'], mentions: ['--port', 'integer from 1 to 65535'] },
     { name: 'an unknown flag', args: ['--no-such-flag'], mentions: ['--no-such-flag'] },
   ];
 

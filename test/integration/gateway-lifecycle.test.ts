@@ -3,10 +3,10 @@
  * and a slow reader that must not hold up anyone else.
  */
 import Database from 'better-sqlite3';
-import { join } from 'node:path';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, sleep, waitFor } from '../helpers/client.js';
+import { databaseFile } from '../../src/instance.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
 describe('auth grace period', () => {
@@ -30,7 +30,7 @@ describe('auth grace period', () => {
 
   it('closes a client whose key verifies but whose broker is not configured (BROKER_ERROR)', async () => {
     const key = await gw.createKey('carol');
-    const db = new Database(join(gw.dataDir, 'tickcast.db'));
+    const db = new Database(databaseFile(gw.config));
     db.prepare("UPDATE auth SET is_revoked = 1 WHERE name = 'carol'").run();
     db.close();
     const client = await TestClient.connect(gw.url);

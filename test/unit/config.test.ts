@@ -55,7 +55,7 @@ describe('defaults', () => {
       dataDir: join(dir, 'data'),
       ws: {
         host: '127.0.0.1',
-        port: 8765,
+        port: undefined, // resolved per instance at start: 8765 for 'default', free otherwise
         authGraceMs: 15_000,
         pingIntervalMs: 20_000,
         pingTimeoutMs: 20_000,
@@ -63,7 +63,9 @@ describe('defaults', () => {
         maxFrameBytes: 1_048_576,
         maxBufferedBytes: 4_194_304,
       },
-      bus: { host: '127.0.0.1', port: 5555 },
+      bus: { host: '127.0.0.1', port: undefined, transport: 'tcp' },
+      control: { port: 'auto' },
+      registry: { url: undefined, ttlMs: 15_000 },
       feed: 'simulator',
       simulator: { rate: 2, symbols: '', seed: undefined, brokers: ['*'] },
       auth: { pepper: undefined, fernetSalt: undefined, cacheTtlMs: 36_000_000, devKey: true },
@@ -88,7 +90,7 @@ describe('defaults', () => {
   });
 
   it('has a typed Config', () => {
-    expectTypeOf<Config['ws']['port']>().toEqualTypeOf<number>();
+    expectTypeOf<Config['ws']['port']>().toEqualTypeOf<number | 'auto' | undefined>();
     expectTypeOf<Config['feed']>().toEqualTypeOf<'simulator' | 'none'>();
     expectTypeOf<Config['logLevel']>().toEqualTypeOf<LogLevel>();
     expectTypeOf<Config['simulator']['seed']>().toEqualTypeOf<number | undefined>();
@@ -102,7 +104,7 @@ describe('defaults', () => {
 
 describe('precedence: flag > env > env file > default', () => {
   const cases = [
-    { name: 'default', file: false, env: false, flag: false, port: 8765, source: 'default' },
+    { name: 'default', file: false, env: false, flag: false, port: undefined, source: 'default' },
     { name: 'env file over default', file: true, env: false, flag: false, port: 1111, source: 'env-file' },
     { name: 'env over env file', file: true, env: true, flag: false, port: 2222, source: 'env' },
     { name: 'flag over env', file: true, env: true, flag: true, port: 3333, source: 'flag' },
@@ -140,7 +142,7 @@ describe('precedence: flag > env > env file > default', () => {
 
   it('ignores undefined environment entries and flags that are not configuration', () => {
     const { config } = loadOk({ env: { WEBSOCKET_PORT: undefined }, flags: { json: true, port: undefined } });
-    expect(config.ws.port).toBe(8765);
+    expect(config.ws.port).toBeUndefined(); // resolved per instance at start: 8765 for 'default'
   });
 
   it('accepts numeric flag values', () => {
@@ -160,7 +162,7 @@ describe('flags', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
       'envFile', 'instance', 'dataDir', 'host', 'port', 'authGrace', 'zmqHost', 'zmqPort',
-      'feed', 'simRate', 'simSymbols', 'logLevel',
+      'transport', 'controlPort', 'registry', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
   });
@@ -169,16 +171,19 @@ describe('flags', () => {
     const { config, sources } = loadOk({
       flags: {
         instance: 'b-2', dataDir: 'state', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
-        zmqPort: '5556', feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', logLevel: 'debug',
+        zmqPort: '5556', transport: 'ipc', controlPort: '7000', registry: 'redis://127.0.0.1:6390/1',
+        feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', simBrokers: 'zerodha,angel', logLevel: 'debug',
       },
     });
     expect(config).toMatchObject({
       instance: 'b-2',
       dataDir: join(dir, 'state'),
-      ws: { host: '::', port: 0, authGraceMs: 500 },
-      bus: { host: 'localhost', port: 5556 },
+      ws: { host: '::', port: 'auto', authGraceMs: 500 },
+      bus: { host: 'localhost', port: 5556, transport: 'ipc' },
+      control: { port: 7000 },
+      registry: { url: 'redis://127.0.0.1:6390/1' },
       feed: 'none',
-      simulator: { rate: 100_000, symbols: 'NSE:INFY' },
+      simulator: { rate: 100_000, symbols: 'NSE:INFY', brokers: ['zerodha', 'angel'] },
       logLevel: 'debug',
     });
     for (const option of OPTIONS) {
@@ -257,7 +262,7 @@ describe('env file', () => {
 
   it('says which file a bad value came from', () => {
     const path = writeEnvFile('.env', 'WEBSOCKET_PORT=abc\n');
-    expect(errorsOf({})).toEqual([`WEBSOCKET_PORT="abc" (in ${path}) is not valid: expected an integer from 0 to 65535`]);
+    expect(errorsOf({})).toEqual([`WEBSOCKET_PORT="abc" (in ${path}) is not valid: expected an integer from 1 to 65535, or 0 or auto for any free port`]);
   });
 
   it('does not modify process.env', () => {
@@ -277,7 +282,13 @@ describe('valid values', () => {
     ['WEBSOCKET_HOST', '0.0.0.0', 'ws.host', '0.0.0.0'],
     ['WEBSOCKET_HOST', '::1', 'ws.host', '::1'],
     ['WEBSOCKET_HOST', 'gateway.example.com', 'ws.host', 'gateway.example.com'],
-    ['WEBSOCKET_PORT', '0', 'ws.port', 0],
+    ['WEBSOCKET_PORT', '0', 'ws.port', 'auto'],
+    ['WEBSOCKET_PORT', 'AUTO', 'ws.port', 'auto'],
+    ['TICKCAST_CONTROL_PORT', '7001', 'control.port', 7001],
+    ['TICKCAST_BUS_TRANSPORT', 'IPC', 'bus.transport', 'ipc'],
+    ['TICKCAST_REGISTRY', 'redis://127.0.0.1:6390/2', 'registry.url', 'redis://127.0.0.1:6390/2'],
+    ['TICKCAST_REGISTRY', 'sqlite:/tmp/r.db', 'registry.url', 'sqlite:/tmp/r.db'],
+    ['TICKCAST_REGISTRY_TTL_SECONDS', '2.5', 'registry.ttlMs', 2500],
     ['WEBSOCKET_PORT', '65535', 'ws.port', 65535],
     ['WS_AUTH_GRACE_SECONDS', '2.5', 'ws.authGraceMs', 2500],
     ['WS_AUTH_GRACE_SECONDS', '0.001', 'ws.authGraceMs', 1],
@@ -323,11 +334,11 @@ describe('invalid values: name the variable, show the value, say what is allowed
     ['TICKCAST_INSTANCE', 'a b', 'expected 1 to 32 letters'],
     ['WEBSOCKET_HOST', 'bad host', 'expected a host name or IP address'],
     ['WEBSOCKET_HOST', '-bad.example', 'expected a host name or IP address'],
-    ['WEBSOCKET_PORT', 'abc', 'expected an integer from 0 to 65535'],
-    ['WEBSOCKET_PORT', '65536', 'expected an integer from 0 to 65535'],
-    ['WEBSOCKET_PORT', '-1', 'expected an integer from 0 to 65535'],
-    ['WEBSOCKET_PORT', '80.5', 'expected an integer from 0 to 65535'],
-    ['WEBSOCKET_PORT', '0x50', 'expected an integer from 0 to 65535'],
+    ['WEBSOCKET_PORT', 'abc', 'expected an integer from 1 to 65535, or 0 or auto for any free port'],
+    ['WEBSOCKET_PORT', '65536', 'expected an integer from 1 to 65535, or 0 or auto for any free port'],
+    ['WEBSOCKET_PORT', '-1', 'expected an integer from 1 to 65535, or 0 or auto for any free port'],
+    ['WEBSOCKET_PORT', '80.5', 'expected an integer from 1 to 65535, or 0 or auto for any free port'],
+    ['WEBSOCKET_PORT', '0x50', 'expected an integer from 1 to 65535, or 0 or auto for any free port'],
     ['WS_AUTH_GRACE_SECONDS', '0', 'expected a number of seconds greater than 0 and at most 86400'],
     ['WS_AUTH_GRACE_SECONDS', '15s', 'expected a number of seconds greater than 0'],
     ['WS_AUTH_GRACE_SECONDS', '0.0001', 'the smallest step is 0.001 seconds'],
@@ -337,7 +348,7 @@ describe('invalid values: name the variable, show the value, say what is allowed
     ['TICKCAST_MAX_MESSAGE_BYTES', '1023', 'expected an integer of at least 1024'],
     ['TICKCAST_MAX_BUFFERED_BYTES', '65535', 'expected an integer of at least 65536'],
     ['ZMQ_HOST', 'a_b', 'expected a host name or IP address'],
-    ['ZMQ_PORT', '70000', 'expected an integer from 0 to 65535'],
+    ['ZMQ_PORT', '70000', 'expected an integer from 1 to 65535, or 0 or auto for any free port'],
     ['TICKCAST_FEED', 'zerodha', 'expected one of simulator, none'],
     ['TICKCAST_SIM_RATE', '0', 'expected a number greater than 0 and at most 100000'],
     ['TICKCAST_SIM_RATE', '100001', 'expected a number greater than 0 and at most 100000'],
@@ -363,13 +374,13 @@ describe('invalid values: name the variable, show the value, say what is allowed
 
   it('uses the documented wording', () => {
     expect(errorsOf({ env: { WEBSOCKET_PORT: 'abc' } })).toEqual([
-      'WEBSOCKET_PORT="abc" is not valid: expected an integer from 0 to 65535',
+      'WEBSOCKET_PORT="abc" is not valid: expected an integer from 1 to 65535, or 0 or auto for any free port',
     ]);
   });
 
   it('names the flag when the value came from one', () => {
     expect(errorsOf({ flags: { port: 'abc' } })).toEqual([
-      'WEBSOCKET_PORT (--port)="abc" is not valid: expected an integer from 0 to 65535',
+      'WEBSOCKET_PORT (--port)="abc" is not valid: expected an integer from 1 to 65535, or 0 or auto for any free port',
     ]);
   });
 

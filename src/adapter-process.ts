@@ -1,0 +1,171 @@
+/**
+ * Wires an out-of-process adapter (`tickcast adapter`): it finds its instance's gateway through
+ * the registry (waiting for it if it is not up yet), publishes ticks on the gateway's bus, takes
+ * subscribe commands over the control channel, and follows the gateway if it restarts on other
+ * endpoints.
+ */
+import type { Clock } from './clock.js';
+import type { Config } from './config/options.js';
+import { DEFAULT_INSTRUMENTS, parseInstrumentList } from './adapters/simulator/instruments.js';
+import { ZmqPublisher } from './bus/zeromq.js';
+import { ControlClient } from './control/client.js';
+import { describeHolder } from './endpoints.js';
+import { ErrorCode, TickcastError } from './errors.js';
+import { brokerRoute, createSimulator, openConfiguredRegistry } from './instance.js';
+import type { Logger } from './observability/logger.js';
+import { Registration } from './registry/registration.js';
+import type { Registry } from './registry/registry.js';
+
+export interface AdapterProcessOptions {
+  config: Config;
+  /** Feed id for the ticks and the registry (default: the feed kind, e.g. `simulator`). */
+  feedId: string;
+  /** Explicit endpoints instead of the registry's. */
+  bus?: string;
+  control?: string;
+  /** Give up waiting for the gateway after this long (default: wait forever). */
+  waitMs?: number;
+  clock: Clock;
+  logger: Logger;
+  /** Called when the gateway refuses this adapter after it was running; the process should exit. */
+  onRefused?(message: string): void;
+  registry?: Registry;
+}
+
+export interface RunningAdapter {
+  feedId: string;
+  bus: string;
+  control: string;
+  stop(): Promise<void>;
+}
+
+interface GatewayEndpoints {
+  bus: string;
+  control: string;
+}
+
+async function findGateway(registry: Registry, instance: string): Promise<GatewayEndpoints | undefined> {
+  const [gateway] = await registry.find(instance, 'gateway');
+  const { bus, control } = gateway?.endpoints ?? {};
+  return bus && control ? { bus, control } : undefined;
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function startAdapterProcess(options: AdapterProcessOptions): Promise<RunningAdapter> {
+  const { config, feedId, clock, logger } = options;
+  const cleanups: Array<() => Promise<unknown> | unknown> = [];
+  const cleanup = async (): Promise<void> => {
+    for (const step of cleanups.reverse()) {
+      try {
+        await step();
+      } catch (error) {
+        logger.warn({ err: (error as Error).message }, 'shutdown step failed');
+      }
+    }
+  };
+
+  try {
+    const registry = options.registry ?? (await openConfiguredRegistry(config, clock));
+    if (!options.registry) cleanups.push(() => registry.close());
+    const pollMs = Math.max(100, Math.min(1000, config.registry.ttlMs / 3));
+
+    let endpoints: GatewayEndpoints | undefined =
+      options.bus && options.control ? { bus: options.bus, control: options.control } : undefined;
+    const started = clock.now();
+    let loggedAt = -Infinity;
+    while (!endpoints) {
+      endpoints = await findGateway(registry, config.instance);
+      if (endpoints) break;
+      const now = clock.now();
+      if (options.waitMs !== undefined && now - started >= options.waitMs) {
+        throw new TickcastError(ErrorCode.GATEWAY_NOT_FOUND, `no gateway of instance "${config.instance}" appeared in ${registry.url}`);
+      }
+      if (now - loggedAt >= 10_000) {
+        loggedAt = now;
+        logger.info({ instance: config.instance, registry: registry.url }, 'waiting for the gateway to start');
+      }
+      await sleep(pollMs);
+    }
+
+    const claim = await Registration.claim({
+      registry,
+      instance: config.instance,
+      role: 'adapter',
+      name: feedId,
+      resources: [],
+      ttlMs: config.registry.ttlMs,
+      clock,
+      logger,
+    });
+    if (!claim.ok) {
+      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `adapter "${feedId}" of instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
+    }
+    const registration = claim.registration;
+    cleanups.push(() => registration.release());
+
+    const publisher = new ZmqPublisher({
+      endpoint: endpoints.bus,
+      onDropped: (count) => logger.warn({ count }, 'dropped ticks: bus queue full'),
+    });
+    cleanups.push(() => publisher.close());
+    const instruments = config.simulator.symbols ? parseInstrumentList(config.simulator.symbols) : DEFAULT_INSTRUMENTS;
+    const adapter = createSimulator({ config, instruments, publisher, clock, logger, feed: feedId });
+    await adapter.start();
+    cleanups.push(() => adapter.stop());
+
+    const brokers = brokerRoute(config.simulator.brokers);
+    // The first welcome (or refusal) decides whether this adapter is running.
+    let settle: (refusal: string | undefined) => void = () => {};
+    const registered = new Promise<string | undefined>((resolve) => (settle = resolve));
+    const client = new ControlClient({
+      endpoint: endpoints.control,
+      hello: { feed: feedId, broker: adapter.broker, brokers: brokers === '*' ? '*' : [...brokers], pid: process.pid, instance: config.instance, entryId: registration.id },
+      adapter,
+      clock,
+      logger: logger.child({ part: 'control' }),
+      onRefused: (message) => {
+        settle(message);
+        options.onRefused?.(message);
+      },
+      onGatewayLost: (reason) => logger.warn({ instance: config.instance, reason }, 'gateway lost; waiting for it to come back'),
+      onGatewayFound: () => {
+        settle(undefined);
+        logger.info({ instance: config.instance }, 'connected to the gateway');
+      },
+    });
+    client.start();
+    cleanups.push(() => client.stop());
+    const refusal = await registered;
+    if (refusal !== undefined) {
+      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `the gateway of instance "${config.instance}" refused adapter "${feedId}": ${refusal}`);
+    }
+    await registration.publish({ bus: endpoints.bus, control: endpoints.control }, []);
+
+    // A gateway restarted on other (auto) ports: follow it.
+    if (!options.bus) {
+      let current = endpoints;
+      const follow = setInterval(() => {
+        void findGateway(registry, config.instance).then(
+          (found) => {
+            if (!found || (found.bus === current.bus && found.control === current.control)) return;
+            logger.info({ bus: found.bus, control: found.control }, 'gateway moved; reconnecting');
+            publisher.reconnect(found.bus);
+            client.setEndpoint(found.control);
+            current = found;
+            void registration.publish({ bus: found.bus, control: found.control }, []);
+          },
+          (error: Error) => logger.warn({ err: error.message }, 'registry lookup failed'),
+        );
+      }, pollMs);
+      follow.unref();
+      cleanups.push(() => clearInterval(follow));
+    }
+
+    let stopping: Promise<void> | undefined;
+    return { feedId, bus: endpoints.bus, control: endpoints.control, stop: () => (stopping ??= cleanup()) };
+  } catch (error) {
+    await cleanup();
+    throw error;
+  }
+}

@@ -1,0 +1,65 @@
+/**
+ * `tickcast adapter`: runs an adapter in its own process for an instance's gateway, found
+ * through the registry (or given with --bus and --control). Stops on SIGINT/SIGTERM.
+ */
+import type { Command } from 'commander';
+import { systemClock } from '../clock.js';
+import { isValidFeedId } from '../protocol/topics.js';
+import { startAdapterProcess } from '../adapter-process.js';
+import { createLogger } from '../observability/logger.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, type Io, UsageError } from './main.js';
+
+const ADAPTER_FLAGS = ['envFile', 'instance', 'registry.url', 'registry.ttlMs', 'simulator.rate', 'simulator.symbols', 'simulator.seed', 'simulator.brokers', 'logLevel'];
+
+export function registerAdapterCommand(program: Command, io: Io, setExit: (code: number) => void): void {
+  addConfigFlags(
+    program
+      .command('adapter')
+      .description("Run an adapter in its own process, feeding an instance's gateway (found through the registry)")
+      .option('--source <source>', 'where the ticks come from: simulator', 'simulator')
+      .option('--feed-id <id>', 'feed id of this adapter, unique within the instance (default: the source name)')
+      .option('--bus <endpoint>', "the gateway's bus endpoint, instead of looking it up in the registry")
+      .option('--control <endpoint>', "the gateway's control endpoint, instead of looking it up in the registry")
+      .option('--wait <seconds>', 'give up if no gateway appears within this many seconds (default: wait)')
+      .action(async (flags: Record<string, unknown>) => {
+        const config = configFrom(flags);
+        if (flags.source !== 'simulator') throw new UsageError(`--source "${String(flags.source)}" is not available: expected simulator`);
+        const feedId = String(flags.feedId ?? flags.source);
+        if (!isValidFeedId(feedId)) throw new UsageError(`--feed-id "${feedId}" is not valid: expected 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+        if ((flags.bus === undefined) !== (flags.control === undefined)) throw new UsageError('--bus and --control go together');
+        const waitSeconds = flags.wait === undefined ? undefined : Number(flags.wait);
+        if (waitSeconds !== undefined && !(waitSeconds > 0)) throw new UsageError(`--wait "${String(flags.wait)}" is not valid: expected a number of seconds greater than 0`);
+
+        const logger = createLogger(config.logLevel, process.stderr);
+        let refused: string | undefined;
+        let wake: () => void = () => {};
+        const adapter = await startAdapterProcess({
+          config,
+          feedId,
+          bus: flags.bus as string | undefined,
+          control: flags.control as string | undefined,
+          waitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
+          clock: systemClock,
+          logger,
+          onRefused: (message) => {
+            refused = message;
+            wake();
+          },
+        });
+        io.out(`tickcast: adapter "${feedId}" is running for instance "${config.instance}"\n  Bus        ${adapter.bus}\n  Control    ${adapter.control}\n`);
+        logger.info({ instance: config.instance, feed: feedId }, 'adapter started');
+
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          process.once('SIGINT', resolve);
+          process.once('SIGTERM', resolve);
+        });
+        await adapter.stop();
+        if (refused) {
+          io.err(`tickcast: the gateway refused this adapter: ${refused}\n`);
+          setExit(EXIT_FAILURE);
+        }
+      }),
+    ADAPTER_FLAGS,
+  );
+}

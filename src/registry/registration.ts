@@ -1,0 +1,81 @@
+/**
+ * One process's registry entry for its lifetime: claimed at start, heartbeated every third of
+ * the TTL, claimed again if it was reaped meanwhile (a suspended machine, a lost Redis), and
+ * released on stop.
+ */
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../observability/logger.js';
+import type { ClaimResult, Endpoints, Registry, RegistryEntry, Role } from './registry.js';
+
+export interface RegistrationOptions {
+  registry: Registry;
+  instance: string;
+  role: Role;
+  name: string;
+  resources: string[];
+  ttlMs: number;
+  clock: Clock;
+  logger: Logger;
+}
+
+export class Registration {
+  private entry: RegistryEntry | undefined;
+  private timer: NodeJS.Timeout | undefined;
+
+  private constructor(private readonly options: RegistrationOptions) {}
+
+  /** Claims the entry; the result names the holder when another live process has it. */
+  static async claim(options: RegistrationOptions): Promise<{ ok: true; registration: Registration } | Extract<ClaimResult, { ok: false }>> {
+    const registration = new Registration(options);
+    const result = await options.registry.claim({
+      id: randomUUID(),
+      instance: options.instance,
+      role: options.role,
+      name: options.name,
+      pid: process.pid,
+      host: hostname(),
+      endpoints: {},
+      resources: options.resources,
+      startedAt: options.clock.now(),
+    });
+    if (!result.ok) return result;
+    registration.entry = result.entry;
+    registration.timer = setInterval(() => void registration.beat(), Math.max(50, options.ttlMs / 3));
+    registration.timer.unref();
+    return { ok: true, registration };
+  }
+
+  get id(): string {
+    return this.entry!.id;
+  }
+
+  /** Records the endpoints actually bound, and the resources they occupy. */
+  async publish(endpoints: Endpoints, resources: string[]): Promise<void> {
+    const entry = this.entry!;
+    entry.endpoints = endpoints;
+    entry.resources = [...new Set([...entry.resources, ...resources])];
+    await this.options.registry.update(entry.id, { endpoints, resources: entry.resources });
+  }
+
+  private async beat(): Promise<void> {
+    const entry = this.entry;
+    if (!entry) return;
+    try {
+      if (await this.options.registry.heartbeat(entry.id)) return;
+      const again = await this.options.registry.claim({ ...entry, startedAt: entry.startedAt });
+      if (again.ok) this.options.logger.warn({ registry: this.options.registry.url }, 'registry entry had been reaped; registered again');
+      else this.options.logger.error({ holder: again.holder }, 'registry entry was reaped and taken by another process');
+    } catch (error) {
+      this.options.logger.warn({ err: (error as Error).message }, 'registry heartbeat failed');
+    }
+  }
+
+  async release(): Promise<void> {
+    clearInterval(this.timer);
+    const entry = this.entry;
+    this.entry = undefined;
+    if (entry) await this.options.registry.release(entry.id);
+  }
+}
