@@ -142,6 +142,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       ttlMs: config.registry.ttlMs,
       clock,
       logger,
+      prune: true,
     });
     if (!claim.ok) {
       if (claim.conflict === 'name') {

@@ -18,6 +18,11 @@ export interface RegistrationOptions {
   ttlMs: number;
   clock: Clock;
   logger: Logger;
+  /**
+   * Also remove stale entries (of any process) about once per TTL, so a crashed part's entry
+   * disappears even when nothing else claims what it held. Gateways do this.
+   */
+  prune?: boolean;
 }
 
 export class Registration {
@@ -59,10 +64,17 @@ export class Registration {
     await this.options.registry.update(entry.id, { endpoints, resources: entry.resources });
   }
 
+  private beats = 0;
+
   private async beat(): Promise<void> {
     const entry = this.entry;
     if (!entry) return;
     try {
+      if (this.options.prune && ++this.beats % 3 === 0) {
+        for (const gone of await this.options.registry.prune()) {
+          this.options.logger.info({ instance: gone.instance, role: gone.role, name: gone.name, pid: gone.pid }, 'reaped a stale registry entry');
+        }
+      }
       if (await this.options.registry.heartbeat(entry.id)) return;
       const again = await this.options.registry.claim({ ...entry, startedAt: entry.startedAt });
       if (again.ok) this.options.logger.warn({ registry: this.options.registry.url }, 'registry entry had been reaped; registered again');

@@ -263,3 +263,24 @@ describe('out-of-process adapters', () => {
     await kiteClient.close();
   });
 });
+
+describe('registry hygiene', () => {
+  it("a running gateway reaps a dead adapter's entry by itself", async () => {
+    const fleet = sqliteFleet(); // TTL 2 s: the gateway prunes about every 2 s
+    const gw = await startGatewayProcess({ dataDir: fleet.root, args: ['--instance', 'tidy', '--feed', 'none'], env: fleet.env });
+    const adapter = startAdapterCliProcess({ dataDir: fleet.root, args: ['--instance', 'tidy'], env: fleet.env });
+    await adapter.ready;
+    expect((await instancesJson(fleet)).map((e) => e.role).sort()).toEqual(['adapter', 'gateway']);
+    adapter.child.kill('SIGKILL');
+    await adapter.exited;
+    const deadline = Date.now() + 15_000;
+    let roles: string[] = [];
+    while (Date.now() < deadline) {
+      roles = (await instancesJson(fleet)).map((e) => e.role);
+      if (roles.length === 1) break;
+      await sleep(250);
+    }
+    expect(roles).toEqual(['gateway']);
+    expect(gw.child.exitCode).toBeNull();
+  });
+});
