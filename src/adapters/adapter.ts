@@ -43,6 +43,12 @@ export interface Adapter {
   /** Stop streaming `stream`. Unknown streams are ignored. */
   unsubscribe(stream: StreamRef): Promise<void>;
 
+  /**
+   * The credentials behind this feed changed (a broker re-login): reconnect with fresh ones.
+   * Optional: feeds without credentials ignore it.
+   */
+  credentialsChanged?(): void;
+
   status(): FeedStatus;
   onStatus(listener: (event: FeedStatusEvent) => void): void;
 }

@@ -15,6 +15,7 @@ import { type KeyVerifier, RequestHandler } from './request-handler.js';
 import type { Session } from './session.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import { Upstream } from './upstream.js';
+import { type BrokerAdapterFactory, UserFeeds } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
 
 export interface GatewayOptions {
@@ -22,6 +23,8 @@ export interface GatewayOptions {
   bus: BusSubscriber;
   adapters: readonly AdapterRoute[];
   verifier: KeyVerifier & { invalidateUser?(user: string): void };
+  /** Builds per-user broker adapters (Zerodha, Angel) for users with stored credentials. */
+  brokerAdapters?: BrokerAdapterFactory;
   /** `get_supported_brokers`; defaults to the brokers served in-process. */
   supportedBrokers?: readonly string[];
   clock: Clock;
@@ -37,12 +40,16 @@ export class Gateway {
   readonly listener: ClientListener;
   private readonly handler: RequestHandler;
   private readonly sessionsByUser = new Map<string, Set<Session>>();
+  private readonly userFeeds: UserFeeds | undefined;
 
   constructor(private readonly options: GatewayOptions) {
     const { clock, logger } = options;
     this.feeds = new Feeds(options.adapters);
     for (const adapter of this.feeds.adapters()) this.watch(adapter);
     this.upstream = new Upstream(this.feeds, this.index as SubscriptionIndex<unknown>, logger);
+    this.userFeeds = options.brokerAdapters
+      ? new UserFeeds(options.brokerAdapters, (adapter) => this.addAdapter({ adapter, brokers: [] }), logger)
+      : undefined;
     this.fanOut = new FanOut(this.index);
     this.handler = new RequestHandler({
       verifier: options.verifier,
@@ -51,8 +58,9 @@ export class Gateway {
       index: this.index,
       clock,
       logger,
-      supportedBrokers: options.supportedBrokers ?? this.feeds.brokers(),
+      supportedBrokers: options.supportedBrokers ?? [...new Set([...this.feeds.brokers(), ...(options.brokerAdapters?.brokers ?? [])])],
       onUserChange: (session, previous) => this.moveUser(session, previous),
+      ...(this.userFeeds ? { userFeed: (user: string, broker: string) => this.userFeeds!.feedFor(user, broker) } : {}),
     });
     this.busListener = new BusListener({
       fanOut: this.fanOut,
@@ -64,6 +72,8 @@ export class Gateway {
       onCacheInvalidate: (user, cacheType) => {
         logger.info({ user, cacheType }, 'cache invalidation from the bus: cached API key results for the user dropped');
         options.verifier.invalidateUser?.(user);
+        // A broker re-login: the user's own feed reconnects with the new credentials.
+        this.userFeeds?.credentialsChanged(user);
       },
     });
     options.bus.onMessage(this.busListener.handle);

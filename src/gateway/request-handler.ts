@@ -57,6 +57,8 @@ export interface RequestHandlerOptions {
   supportedBrokers: readonly string[];
   /** Called when a session's user changes (the gateway keeps its user → sessions map). */
   onUserChange(session: Session, previousUser: string | null): void;
+  /** The user's own broker feed, if they have one (gateway/user-feeds.ts); else routing is by broker. */
+  userFeed?(user: string, broker: string): Promise<string | undefined>;
 }
 
 const error = (code: ProtocolErrorCode, message: string): Reply => errorReply({ code, message });
@@ -111,15 +113,20 @@ export class RequestHandler {
     // so the auth grace timer still closes it.
     if (!identity.broker) return error(ProtocolErrorCode.BROKER_ERROR, ProtocolMessage.NO_BROKER);
 
-    const route = this.options.feeds.route(identity.broker);
+    let feed: string;
+    try {
+      feed = (await this.options.userFeed?.(identity.user, identity.broker)) ?? this.options.feeds.route(identity.broker).feed;
+    } catch (failure) {
+      return error(ProtocolErrorCode.BROKER_INIT_ERROR, (failure as Error).message);
+    }
     const previousUser = session.user;
-    if (previousUser !== null && (previousUser !== identity.user || session.feed !== route.feed)) {
+    if (previousUser !== null && (previousUser !== identity.user || session.feed !== feed)) {
       // Re-authenticating as someone else: what the old identity held must not keep flowing.
       this.dropAll(session);
     }
     session.user = identity.user;
     session.broker = identity.broker;
-    session.feed = route.feed;
+    session.feed = feed;
     if (previousUser !== identity.user) this.options.onUserChange(session, previousUser);
     return authReply(identity.broker, identity.user);
   }

@@ -1,0 +1,60 @@
+/**
+ * Per-user broker feeds: a user whose broker has an in-process adapter type (Zerodha, Angel)
+ * and who has stored credentials for it gets an adapter of their own, created at their first
+ * authentication, so their ticks come from their own broker session and reach only them.
+ */
+import { createHash } from 'node:crypto';
+import type { Adapter } from '../adapters/adapter.js';
+import type { Logger } from '../observability/logger.js';
+import { isValidFeedId } from '../protocol/topics.js';
+
+export interface BrokerAdapterFactory {
+  /** Broker names this factory builds adapters for (lower case). */
+  readonly brokers: readonly string[];
+  /** Whether `user` has credentials stored for `broker` (read from the store each time). */
+  hasCredentials(user: string, broker: string): boolean;
+  create(user: string, broker: string, feed: string): Adapter;
+}
+
+/** `zerodha.alice`, or a hash of the user name when it has characters a feed id cannot. */
+export function userFeedId(broker: string, user: string): string {
+  const plain = `${broker}.${user}`;
+  if (isValidFeedId(plain)) return plain;
+  return `${broker}.u${createHash('sha256').update(user).digest('hex').slice(0, 16)}`;
+}
+
+export class UserFeeds {
+  private readonly adapters = new Map<string, Adapter>();
+
+  constructor(
+    private readonly factory: BrokerAdapterFactory,
+    /** Registers a new adapter with the gateway (its feed and status events). */
+    private readonly register: (adapter: Adapter) => string | undefined,
+    private readonly logger: Logger,
+  ) {}
+
+  /**
+   * The feed for `user` on `broker`, starting the user's adapter if needed; undefined when this
+   * broker has no adapter type here or the user has no credentials (the gateway then routes by
+   * broker as usual).
+   */
+  async feedFor(user: string, broker: string): Promise<string | undefined> {
+    const name = broker.toLowerCase();
+    if (!this.factory.brokers.includes(name) || !this.factory.hasCredentials(user, name)) return undefined;
+    const feed = userFeedId(name, user);
+    if (!this.adapters.has(feed)) {
+      const adapter = this.factory.create(user, name, feed);
+      const refusal = this.register(adapter);
+      if (refusal) throw new Error(refusal);
+      this.adapters.set(feed, adapter);
+      this.logger.info({ user, broker: name, feed }, 'starting a broker feed for the user');
+      await adapter.start();
+    }
+    return feed;
+  }
+
+  /** The user's credentials changed (OpenAlgo's CACHE_INVALIDATE after a re-login). */
+  credentialsChanged(user: string): void {
+    for (const broker of this.factory.brokers) this.adapters.get(userFeedId(broker, user))?.credentialsChanged?.();
+  }
+}
