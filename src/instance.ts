@@ -194,6 +194,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
         maxMessageBytes: config.ws.maxMessageBytes,
         maxFrameBytes: config.ws.maxFrameBytes,
         maxBufferedBytes: config.ws.maxBufferedBytes,
+        slowConsumerMs: config.ws.slowConsumerMs,
         authGraceMs: config.ws.authGraceMs,
         pingIntervalMs: config.ws.pingIntervalMs,
         pingTimeoutMs: config.ws.pingTimeoutMs,

@@ -376,10 +376,18 @@ export const OPTIONS = [
   option({
     key: 'ws.maxBufferedBytes',
     env: 'TICKCAST_MAX_BUFFERED_BYTES',
-    default: '4194304',
+    default: '1048576',
     description:
-      'Bytes of outgoing data that may queue for one client; market data beyond this budget is dropped for that client until it catches up.',
+      'Bytes of outgoing data that may wait for one client; past this its market data is conflated (only the latest tick of each stream waits), so memory per client stays bounded.',
     parse: integer(65536),
+  }),
+  option({
+    key: 'ws.slowConsumerMs',
+    env: 'TICKCAST_SLOW_CONSUMER_SECONDS',
+    default: '10',
+    description:
+      'A client whose outgoing data stays over its budget without draining anything for this long is closed with code 4408 (slow consumer).',
+    parse: seconds(false),
   }),
   option({
     key: 'bus.host',

@@ -56,7 +56,7 @@ export class FanOut {
         frame = Buffer.from(marketDataEnvelope(tick.symbol, tick.exchange, mode, payload, session.broker));
         frames.set(frameKey, frame);
       }
-      session.deliver(frame);
+      session.deliver(frame, tick.key);
       delivered++;
     }
     return delivered;
@@ -68,7 +68,7 @@ export class FanOut {
     let delivered = 0;
     for (const session of sessions) {
       if (!session.ordersSubscribed) continue;
-      session.deliver(frame);
+      session.deliver(frame, undefined);
       delivered++;
     }
     return delivered;

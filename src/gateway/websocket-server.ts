@@ -22,7 +22,10 @@ export interface ClientListenerOptions {
   maxMessageBytes: number;
   /** Larger frames close the connection with 1009 (they are never buffered whole). */
   maxFrameBytes: number;
+  /** Unsent bytes per client past which its market data is conflated (see outbox.ts). */
   maxBufferedBytes: number;
+  /** A congested client that drains nothing for this long is closed with 4408. */
+  slowConsumerMs: number;
   authGraceMs: number;
   /** 0 disables protocol pings. */
   pingIntervalMs: number;
@@ -34,6 +37,9 @@ export interface ClientListenerOptions {
   onRequest(session: Session, request: JsonObject): Promise<void>;
   onClose(session: Session): void;
 }
+
+/** How long a closed slow consumer has to read up to its close frame before it is cut off. */
+const SLOW_CONSUMER_CLOSE_MS = 5000;
 
 interface Keepalive {
   pingSentAt: number;
@@ -83,7 +89,7 @@ export class ClientListener {
       this.http.listen(port, host, () => {
         this.http.off('error', onError);
         this.boundPort = (this.http.address() as AddressInfo).port;
-        this.startKeepalive();
+        this.startSweep();
         resolve(this.boundPort);
       });
     });
@@ -91,7 +97,14 @@ export class ClientListener {
 
   private accept(socket: WebSocket, request: IncomingMessage): void {
     const { options } = this;
-    const session = new Session(this.nextId++, socket, request.socket.remoteAddress ?? '', options.maxBufferedBytes, this.corker);
+    const session = new Session(
+      this.nextId++,
+      socket,
+      request.socket.remoteAddress ?? '',
+      { maxBufferedBytes: options.maxBufferedBytes, slowConsumerMs: options.slowConsumerMs },
+      this.corker,
+      options.clock,
+    );
     this.sessions.add(session);
     const now = options.clock.now();
     this.keepalive.set(session, { pingSentAt: 0, lastSeenAt: now });
@@ -113,6 +126,7 @@ export class ClientListener {
     socket.on('close', (code) => {
       clearTimeout(grace);
       session.closed = true;
+      session.outbox.discard();
       this.sessions.delete(session);
       this.keepalive.delete(session);
       options.logger.debug({ session: session.id, code }, 'client disconnected');
@@ -149,14 +163,25 @@ export class ClientListener {
       });
   }
 
-  /** One sweep timer for all sessions: pings idle ones, drops those whose pong is overdue. */
-  private startKeepalive(): void {
-    const { pingIntervalMs, pingTimeoutMs, clock } = this.options;
-    if (pingIntervalMs <= 0) return;
-    const period = Math.max(10, Math.min(1000, pingIntervalMs / 4, pingTimeoutMs / 4));
+  /**
+   * One sweep timer for all sessions: pings idle ones, drops those whose pong is overdue, and
+   * closes slow consumers (4408).
+   */
+  private startSweep(): void {
+    const { pingIntervalMs, pingTimeoutMs, slowConsumerMs, clock } = this.options;
+    const candidates = [1000, slowConsumerMs / 4];
+    if (pingIntervalMs > 0) candidates.push(pingIntervalMs / 4, pingTimeoutMs / 4);
     this.sweepTimer = setInterval(() => {
       const now = clock.now();
       for (const [session, state] of this.keepalive) {
+        if (session.socket.readyState === session.socket.OPEN && session.outbox.isSlowConsumer()) {
+          this.options.logger.info({ session: session.id, backlog: session.outbox.backlog }, 'closing a slow consumer');
+          // The close frame queues behind what the client has not read; cut it off if it never does.
+          session.socket.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER]);
+          setTimeout(() => session.socket.terminate(), SLOW_CONSUMER_CLOSE_MS).unref();
+          continue;
+        }
+        if (pingIntervalMs <= 0) continue;
         if (state.pingSentAt !== 0) {
           if (now - state.pingSentAt >= pingTimeoutMs) {
             this.options.logger.info({ session: session.id }, 'closing a client that did not answer a ping');
@@ -167,7 +192,7 @@ export class ClientListener {
           session.socket.ping();
         }
       }
-    }, period);
+    }, Math.max(10, Math.min(...candidates)));
     this.sweepTimer.unref();
   }
 

@@ -79,31 +79,53 @@ describe('protocol keepalive', () => {
 describe('a slow reader', () => {
   let gw: TestInstance;
   beforeAll(async () => {
-    gw = await startTestInstance({ TICKCAST_SIM_RATE: '1000', TICKCAST_MAX_BUFFERED_BYTES: '65536' });
+    gw = await startTestInstance({ TICKCAST_SIM_RATE: '1000', TICKCAST_MAX_BUFFERED_BYTES: '65536', TICKCAST_SLOW_CONSUMER_SECONDS: '2' });
   });
   afterAll(() => gw.stop());
 
-  it('is dropped data, not a brake on other clients', async () => {
-    const symbols = ['RELIANCE', 'INFY', 'TCS', 'SBIN', 'HDFCBANK', 'ICICIBANK', 'ITC', 'LT'].map((symbol) => ({ symbol, exchange: 'NSE' }));
+  const symbols = ['RELIANCE', 'INFY', 'TCS', 'SBIN', 'HDFCBANK', 'ICICIBANK', 'ITC', 'LT'].map((symbol) => ({ symbol, exchange: 'NSE' }));
+  const tcpOf = (client: TestClient): Socket => (client.socket as unknown as { _socket: Socket })._socket;
+
+  it('is conflated, not a brake on other clients, and never sees a stream go back in time', async () => {
     const slow = await TestClient.authenticated(gw.url, await gw.createKey('slow'));
     const fast = await TestClient.authenticated(gw.url, await gw.createKey('fast'));
     await slow.request({ action: 'subscribe', symbols, mode: 3 });
-    // The slow client stops reading its socket entirely.
-    (slow.socket as unknown as { _socket: Socket })._socket.pause();
+    tcpOf(slow).pause(); // stops reading its socket entirely
     await fast.request({ action: 'subscribe', symbols, mode: 3 });
 
     const slowSession = [...gw.gateway.listener.sessions].find((s) => s.user === 'slow')!;
-    await waitFor(() => slowSession.dropped > 0, 15_000);
+    await waitFor(() => slowSession.outbox.conflated > 0, 15_000);
 
-    // While the slow client is over budget, the fast one keeps receiving.
+    // While the slow client is congested, the fast one keeps receiving.
     let received = 0;
     fast.socket.on('message', () => received++);
     await sleep(500);
     expect(received).toBeGreaterThan(100);
-    expect(slowSession.dropped).toBeGreaterThan(0);
-    expect(slowSession.socket.bufferedAmount).toBeLessThan(65536 + 64 * 1024);
+    // Memory stays bounded: at most one waiting frame per stream.
+    expect(slowSession.outbox.backlog).toBeLessThanOrEqual(symbols.length);
 
-    slow.socket.terminate();
+    // Reading again: every stream arrives in order, the newest conflated value last.
+    slow.drain();
+    tcpOf(slow).resume();
+    await sleep(500);
+    const last = new Map<string, number>();
+    for (const message of slow.messages.filter((m) => m.type === 'market_data')) {
+      const previous = last.get(message.symbol) ?? 0;
+      expect(message.data.timestamp, message.symbol).toBeGreaterThanOrEqual(previous);
+      last.set(message.symbol, message.data.timestamp);
+    }
+    expect(last.size).toBe(symbols.length);
+    await slow.close();
     await fast.close();
+  });
+
+  it('is closed (4408) when it drains nothing for the slow-consumer period', async () => {
+    const slow = await TestClient.authenticated(gw.url, await gw.createKey('stuck'));
+    await slow.request({ action: 'subscribe', symbols, mode: 3 });
+    tcpOf(slow).pause();
+    const session = [...gw.gateway.listener.sessions].find((s) => s.user === 'stuck')!;
+    await waitFor(() => session.closed, 20_000);
+    expect(gw.gateway.listener.sessions.has(session)).toBe(false);
+    expect(session.outbox.dropped).toBeGreaterThan(0);
   });
 });

@@ -1,0 +1,98 @@
+/**
+ * A client's flow control. Market data is written straight to the socket while the client keeps
+ * up. Once more than `budgetBytes` are unsent, frames wait here instead, keyed by stream: a newer
+ * tick of a stream replaces the waiting one (conflation), so the client never receives an older
+ * tick after a newer one of the same stream and the backlog never exceeds one frame per stream.
+ * When the socket drains, the backlog is written. A client that stays congested longer than
+ * `slowConsumerMs` is given up on.
+ *
+ * Pure bookkeeping with an injected writer and clock, so it is tested without sockets.
+ */
+import type { Clock } from '../clock.js';
+
+export interface OutboxOptions {
+  budgetBytes: number;
+  /** How long a congested client may go without draining before `isSlowConsumer` says so. */
+  slowConsumerMs: number;
+  clock: Clock;
+  /** Waiting frames that cannot be conflated (order updates) allowed before giving up. */
+  maxUnconflatable?: number;
+}
+
+export interface OutboxSink {
+  /** Bytes written but not yet handed to the kernel. */
+  buffered(): number;
+  write(frame: Buffer): void;
+}
+
+const DEFAULT_MAX_UNCONFLATABLE = 1000;
+
+export class Outbox {
+  /** Frames written, replaced by a newer tick while waiting, and thrown away on close. */
+  sent = 0;
+  conflated = 0;
+  dropped = 0;
+  private readonly waiting = new Map<string, Buffer>();
+  private unconflatable = 0;
+  private nextUnconflatable = 0;
+  private congestedSince = 0;
+
+  constructor(
+    private readonly sink: OutboxSink,
+    private readonly options: OutboxOptions,
+  ) {}
+
+  /** Queues or writes a frame of `stream` (`undefined`: never conflated, e.g. an order update). */
+  push(frame: Buffer, stream: string | undefined): void {
+    if (stream !== undefined && this.waiting.has(stream)) {
+      this.waiting.set(stream, frame);
+      this.conflated++;
+      return;
+    }
+    if (this.waiting.size === 0 && this.sink.buffered() <= this.options.budgetBytes) {
+      this.sink.write(frame);
+      this.sent++;
+      return;
+    }
+    if (this.waiting.size === 0) this.congestedSince = this.options.clock.now();
+    if (stream === undefined) {
+      this.unconflatable++;
+      this.waiting.set(`\u0000${this.nextUnconflatable++}`, frame);
+    } else {
+      this.waiting.set(stream, frame);
+    }
+  }
+
+  /** Writes waiting frames while the budget allows (call when the socket drains: progress). */
+  flush(): void {
+    if (this.waiting.size === 0) return;
+    this.congestedSince = this.options.clock.now();
+    for (const [key, frame] of this.waiting) {
+      if (this.sink.buffered() > this.options.budgetBytes) return;
+      this.waiting.delete(key);
+      if (key.startsWith('\u0000')) this.unconflatable--;
+      this.sink.write(frame);
+      this.sent++;
+    }
+  }
+
+  get backlog(): number {
+    return this.waiting.size;
+  }
+
+  /** True once the client has been congested for too long, or its unconflatable backlog overflows. */
+  isSlowConsumer(): boolean {
+    if (this.waiting.size === 0) return false;
+    return (
+      this.options.clock.now() - this.congestedSince > this.options.slowConsumerMs ||
+      this.unconflatable > (this.options.maxUnconflatable ?? DEFAULT_MAX_UNCONFLATABLE)
+    );
+  }
+
+  /** Forgets the backlog (the client is gone), counting it as dropped. */
+  discard(): void {
+    this.dropped += this.waiting.size;
+    this.waiting.clear();
+    this.unconflatable = 0;
+  }
+}

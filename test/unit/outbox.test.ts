@@ -1,0 +1,101 @@
+import { describe, expect, it } from 'vitest';
+import { Outbox } from '../../src/gateway/outbox.js';
+
+function harness(budget = 100) {
+  let now = 0;
+  let buffered = 0;
+  const written: string[] = [];
+  const outbox = new Outbox(
+    { buffered: () => buffered, write: (frame) => void written.push(frame.toString()) },
+    { budgetBytes: budget, slowConsumerMs: 1000, clock: { now: () => now }, maxUnconflatable: 2 },
+  );
+  return {
+    outbox,
+    written,
+    setBuffered: (n: number) => (buffered = n),
+    advance: (ms: number) => (now += ms),
+  };
+}
+
+const f = (s: string): Buffer => Buffer.from(s);
+
+describe('Outbox', () => {
+  it('writes straight through while under budget', () => {
+    const h = harness();
+    h.outbox.push(f('a1'), 'A');
+    h.outbox.push(f('b1'), 'B');
+    expect(h.written).toEqual(['a1', 'b1']);
+    expect(h.outbox.sent).toBe(2);
+  });
+
+  it('conflates per stream while congested and flushes the latest value in first-waited order', () => {
+    const h = harness();
+    h.setBuffered(500);
+    h.outbox.push(f('a1'), 'A');
+    h.outbox.push(f('b1'), 'B');
+    h.outbox.push(f('a2'), 'A');
+    h.outbox.push(f('a3'), 'A');
+    expect(h.written).toEqual([]);
+    expect(h.outbox.conflated).toBe(2);
+    expect(h.outbox.backlog).toBe(2);
+    h.setBuffered(0);
+    h.outbox.flush();
+    expect(h.written).toEqual(['a3', 'b1']);
+    expect(h.outbox.backlog).toBe(0);
+  });
+
+  it('never writes a newer tick past an older waiting one of the same stream', () => {
+    const h = harness();
+    h.setBuffered(500);
+    h.outbox.push(f('a1'), 'A');
+    h.setBuffered(0); // drained, but the flush has not run yet
+    h.outbox.push(f('a2'), 'A'); // replaces a1 instead of overtaking it
+    h.outbox.push(f('b1'), 'B'); // waits behind the backlog too
+    h.outbox.flush();
+    expect(h.written).toEqual(['a2', 'b1']);
+  });
+
+  it('stops flushing when the budget fills again', () => {
+    const h = harness();
+    h.setBuffered(500);
+    h.outbox.push(f('a'), 'A');
+    h.outbox.push(f('b'), 'B');
+    let writes = 0;
+    const sink = h.written;
+    h.setBuffered(0);
+    // After one write the socket is over budget again.
+    const push = sink.push.bind(sink);
+    sink.push = (...items: string[]) => {
+      writes++;
+      h.setBuffered(500);
+      return push(...items);
+    };
+    h.outbox.flush();
+    expect(writes).toBe(1);
+    expect(h.outbox.backlog).toBe(1);
+  });
+
+  it('flags a slow consumer after the period without progress, or too many unconflatable frames', () => {
+    const h = harness();
+    h.setBuffered(500);
+    h.outbox.push(f('a'), 'A');
+    h.advance(900);
+    expect(h.outbox.isSlowConsumer()).toBe(false);
+    h.outbox.flush(); // progress (a drain) restarts the clock even if nothing could be written
+    h.advance(900);
+    expect(h.outbox.isSlowConsumer()).toBe(false);
+    h.advance(200);
+    expect(h.outbox.isSlowConsumer()).toBe(true);
+
+    const g = harness();
+    g.setBuffered(500);
+    g.outbox.push(f('o1'), undefined);
+    g.outbox.push(f('o2'), undefined);
+    expect(g.outbox.isSlowConsumer()).toBe(false);
+    g.outbox.push(f('o3'), undefined);
+    expect(g.outbox.isSlowConsumer()).toBe(true);
+    g.outbox.discard();
+    expect(g.outbox.dropped).toBe(3);
+    expect(g.outbox.isSlowConsumer()).toBe(false);
+  });
+});
