@@ -202,6 +202,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       bus,
       adapters,
       verifier,
+      snapshots: config.ws.snapshots,
       supportedBrokers: config.validBrokers,
       clock,
       logger,

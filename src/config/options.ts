@@ -390,6 +390,14 @@ export const OPTIONS = [
     parse: seconds(false),
   }),
   option({
+    key: 'ws.snapshots',
+    env: 'TICKCAST_SNAPSHOT',
+    default: 'true',
+    description:
+      "Send a stream's last known value right after a client subscribes (an ordinary market_data message); a client can opt out with \"snapshot\": false in authenticate.",
+    parse: boolean(),
+  }),
+  option({
     key: 'bus.host',
     env: 'ZMQ_HOST',
     flag: '--zmq-host <host>',

@@ -1,10 +1,13 @@
 /**
- * Delivers one tick to every subscriber of its stream. The envelope is built and encoded once
- * per (delivery mode, broker) — not once per client — and the same bytes go to every socket.
+ * Delivers one tick to every subscriber of its stream. Each distinct message — (delivery mode,
+ * broker, encoding, with or without seq) — is built and encoded once per tick, not once per
+ * client, and the same bytes go to every socket that wants it. The publisher's payload is parsed
+ * only if some subscriber takes MessagePack.
  */
 import type { Mode } from '../protocol/modes.js';
-import { marketDataEnvelope } from '../protocol/replies.js';
+import type { WireEncoder } from '../protocol/encoding.js';
 import { SHARED_FEED } from '../protocol/topics.js';
+import { LastValues } from './last-values.js';
 import type { Session } from './session.js';
 import { type SubscriptionIndex, type Subscribers, deliveryMode } from './subscription-index.js';
 
@@ -18,26 +21,64 @@ export interface TickRoute {
   mode: Mode;
 }
 
+/** One tick being delivered: its encodings are made on first need and shared. */
+class Delivery {
+  private readonly frames = new Map<string, Buffer>();
+  private parsed: unknown;
+
+  constructor(
+    readonly route: TickRoute,
+    readonly payload: string,
+    readonly seq: number,
+    private readonly encoder: WireEncoder,
+  ) {}
+
+  frameFor(session: Session, mode: Mode): Buffer {
+    const { encoding, seq } = session.extensions;
+    const key = `${mode}${encoding}${seq ? '+' : ''}${session.broker}`;
+    let frame = this.frames.get(key);
+    if (!frame) {
+      frame = this.encoder.marketData(
+        encoding,
+        this.route.symbol,
+        this.route.exchange,
+        mode,
+        this.payload,
+        () => (this.parsed ??= JSON.parse(this.payload)),
+        session.broker,
+        seq ? this.seq : undefined,
+      );
+      this.frames.set(key, frame);
+    }
+    return frame;
+  }
+}
+
 export class FanOut {
   /** Ticks delivered to at least one client, and frames written in total. */
   ticksRouted = 0;
   deliveries = 0;
+  readonly lastValues = new LastValues();
 
-  constructor(private readonly index: SubscriptionIndex<Session>) {}
+  constructor(
+    private readonly index: SubscriptionIndex<Session>,
+    private readonly encoder: WireEncoder,
+  ) {}
 
-  /** `payload` is the publisher's JSON, passed to clients verbatim. */
-  deliver(tick: TickRoute, payload: string): void {
-    const frames = new Map<string, Buffer>();
+  /** `payload` is the publisher's JSON, passed to JSON clients verbatim. */
+  deliver(route: TickRoute, payload: string): void {
+    const seq = this.lastValues.record(route.feed, route.key, route.mode, payload);
+    const delivery = new Delivery(route, payload, seq, this.encoder);
     let delivered = 0;
-    if (tick.feed === SHARED_FEED) {
+    if (route.feed === SHARED_FEED) {
       // The shared feed is the instance's own: it reaches clients of every feed.
       for (const feed of this.index.feeds()) {
-        const subscribers = this.index.subscribers(feed, tick.key);
-        if (subscribers) delivered += this.deliverTo(subscribers, tick, payload, frames);
+        const subscribers = this.index.subscribers(feed, route.key);
+        if (subscribers) delivered += this.deliverTo(subscribers, delivery);
       }
     } else {
-      const subscribers = this.index.subscribers(tick.feed, tick.key);
-      if (subscribers) delivered += this.deliverTo(subscribers, tick, payload, frames);
+      const subscribers = this.index.subscribers(route.feed, route.key);
+      if (subscribers) delivered += this.deliverTo(subscribers, delivery);
     }
     if (delivered > 0) {
       this.ticksRouted++;
@@ -45,30 +86,37 @@ export class FanOut {
     }
   }
 
-  private deliverTo(subscribers: Subscribers<Session>, tick: TickRoute, payload: string, frames: Map<string, Buffer>): number {
+  private deliverTo(subscribers: Subscribers<Session>, delivery: Delivery): number {
     let delivered = 0;
     for (const [session, mask] of subscribers) {
-      const mode = deliveryMode(mask, tick.mode);
+      const mode = deliveryMode(mask, delivery.route.mode);
       if (mode === 0) continue;
-      const frameKey = mode + session.broker;
-      let frame = frames.get(frameKey);
-      if (!frame) {
-        frame = Buffer.from(marketDataEnvelope(tick.symbol, tick.exchange, mode, payload, session.broker));
-        frames.set(frameKey, frame);
-      }
-      session.deliver(frame, tick.key);
+      session.deliver(delivery.frameFor(session, mode), delivery.route.key);
       delivered++;
     }
     return delivered;
   }
 
+  /**
+   * Sends a new subscriber the stream's last known value (from its feed or the shared feed), as
+   * an ordinary market_data message at its mode. Returns whether there was one.
+   */
+  snapshot(session: Session, route: TickRoute): boolean {
+    const feeds = route.feed === SHARED_FEED ? [SHARED_FEED] : [route.feed, SHARED_FEED];
+    const last = this.lastValues.latest(feeds, route.key, route.mode);
+    if (!last) return false;
+    const delivery = new Delivery({ ...route, mode: last.mode }, last.payload, last.seq, this.encoder);
+    session.deliver(delivery.frameFor(session, route.mode), route.key);
+    return true;
+  }
+
   /** Order updates go verbatim to the user's sessions that asked for them. */
   deliverOrderUpdate(sessions: Iterable<Session>, payload: string): number {
-    const frame = Buffer.from(payload);
     let delivered = 0;
     for (const session of sessions) {
       if (!session.ordersSubscribed) continue;
-      session.deliver(frame, undefined);
+      const { encoding } = session.extensions;
+      session.deliver(encoding === 'json' ? Buffer.from(payload) : (this.encoder.message(JSON.parse(payload), encoding) as Buffer), undefined);
       delivered++;
     }
     return delivered;

@@ -4,6 +4,7 @@
  */
 import type { Adapter } from '../adapters/adapter.js';
 import type { Clock } from '../clock.js';
+import { OPENALGO_EXTENSIONS, WireEncoder } from '../protocol/encoding.js';
 import { feedStatusEvent } from '../protocol/replies.js';
 import type { BusSubscriber } from '../bus/bus.js';
 import type { Logger } from '../observability/logger.js';
@@ -19,12 +20,14 @@ import { type BrokerAdapterFactory, UserFeeds } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
 
 export interface GatewayOptions {
-  listener: Omit<ClientListenerOptions, 'clock' | 'logger' | 'onRequest' | 'onClose'>;
+  listener: Omit<ClientListenerOptions, 'clock' | 'logger' | 'onRequest' | 'onClose' | 'encoder' | 'defaultExtensions'>;
   bus: BusSubscriber;
   adapters: readonly AdapterRoute[];
   verifier: KeyVerifier & { invalidateUser?(user: string): void };
   /** Builds per-user broker adapters (Zerodha, Angel) for users with stored credentials. */
   brokerAdapters?: BrokerAdapterFactory;
+  /** Send a stream's last value on subscribe unless a client opts out (default true). */
+  snapshots?: boolean;
   /** `get_supported_brokers`; defaults to the brokers served in-process. */
   supportedBrokers?: readonly string[];
   clock: Clock;
@@ -50,7 +53,9 @@ export class Gateway {
     this.userFeeds = options.brokerAdapters
       ? new UserFeeds(options.brokerAdapters, (adapter) => this.addAdapter({ adapter, brokers: [] }), logger)
       : undefined;
-    this.fanOut = new FanOut(this.index);
+    const encoder = new WireEncoder();
+    const defaultExtensions = { ...OPENALGO_EXTENSIONS, snapshot: options.snapshots ?? true };
+    this.fanOut = new FanOut(this.index, encoder);
     this.handler = new RequestHandler({
       verifier: options.verifier,
       feeds: this.feeds,
@@ -60,6 +65,8 @@ export class Gateway {
       logger,
       supportedBrokers: options.supportedBrokers ?? [...new Set([...this.feeds.brokers(), ...(options.brokerAdapters?.brokers ?? [])])],
       onUserChange: (session, previous) => this.moveUser(session, previous),
+      defaultExtensions,
+      snapshot: (session, route) => void this.fanOut.snapshot(session, route),
       ...(this.userFeeds ? { userFeed: (user: string, broker: string) => this.userFeeds!.feedFor(user, broker) } : {}),
     });
     this.busListener = new BusListener({
@@ -80,6 +87,8 @@ export class Gateway {
     options.bus.onMalformed((reason) => this.busListener.reject('(message)', reason));
     this.listener = new ClientListener({
       ...options.listener,
+      encoder,
+      defaultExtensions,
       clock,
       logger,
       onRequest: (session, request) => this.handler.handle(session, request),

@@ -31,9 +31,11 @@ import {
   unsubscribeReply,
 } from '../protocol/replies.js';
 import { pyTruthy } from '../protocol/python.js';
+import { type Encoding, type Extensions, parseExtensions } from '../protocol/encoding.js';
+import type { TickRoute } from './fan-out.js';
 import type { Feeds } from './feeds.js';
 import type { Session } from './session.js';
-import type { SubscriptionIndex } from './subscription-index.js';
+import { type SubscriptionIndex, streamKey } from './subscription-index.js';
 import type { Upstream } from './upstream.js';
 
 export interface Identity {
@@ -57,11 +59,24 @@ export interface RequestHandlerOptions {
   supportedBrokers: readonly string[];
   /** Called when a session's user changes (the gateway keeps its user → sessions map). */
   onUserChange(session: Session, previousUser: string | null): void;
+  /** Extensions a client gets unless it negotiates others at authentication. */
+  defaultExtensions: Extensions;
+  /** Sends a new subscriber the stream's last value, if known. */
+  snapshot(session: Session, route: TickRoute): void;
   /** The user's own broker feed, if they have one (gateway/user-feeds.ts); else routing is by broker. */
   userFeed?(user: string, broker: string): Promise<string | undefined>;
 }
 
 const error = (code: ProtocolErrorCode, message: string): Reply => errorReply({ code, message });
+
+/** A reply with how to send it, and what to do right after. */
+class Answer {
+  constructor(
+    readonly reply: Reply,
+    readonly encoding?: Encoding,
+    readonly after?: () => void,
+  ) {}
+}
 
 export class RequestHandler {
   constructor(private readonly options: RequestHandlerOptions) {}
@@ -72,10 +87,16 @@ export class RequestHandler {
     if (!session.authenticated && !PUBLIC_ACTIONS.has(action.value)) {
       return session.reply(error(ProtocolErrorCode.NOT_AUTHENTICATED, ProtocolMessage.NOT_AUTHENTICATED));
     }
-    session.reply(await this.dispatch(action.value, session, request));
+    const outcome = await this.dispatch(action.value, session, request);
+    if (outcome instanceof Answer) {
+      session.reply(outcome.reply, outcome.encoding);
+      outcome.after?.();
+    } else {
+      session.reply(outcome);
+    }
   }
 
-  private dispatch(action: Action, session: Session, request: JsonObject): Promise<Reply> | Reply {
+  private dispatch(action: Action, session: Session, request: JsonObject): Promise<Reply | Answer> | Reply {
     switch (action) {
       case 'authenticate':
         return this.authenticate(session, request);
@@ -104,9 +125,11 @@ export class RequestHandler {
     return !adapter || adapter.status() === 'live' ? 'connected' : adapter.status();
   }
 
-  private async authenticate(session: Session, request: JsonObject): Promise<Reply> {
+  private async authenticate(session: Session, request: JsonObject): Promise<Reply | Answer> {
     const apiKey = apiKeyOf(request);
     if (!pyTruthy(apiKey)) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.API_KEY_REQUIRED);
+    const negotiated = parseExtensions(request, this.options.defaultExtensions);
+    if (!negotiated.ok) return errorReply(negotiated.error);
     const identity = await this.options.verifier.verify(apiKey);
     if (!identity) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY);
     // Unlike OpenAlgo, a client whose broker cannot be resolved is not counted as authenticated,
@@ -128,10 +151,13 @@ export class RequestHandler {
     session.broker = identity.broker;
     session.feed = feed;
     if (previousUser !== identity.user) this.options.onUserChange(session, previousUser);
-    return authReply(identity.broker, identity.user);
+    const { extensions, requested } = negotiated.value;
+    session.extensions = extensions;
+    // The auth reply stays JSON text, so a client can read it before switching encodings.
+    return new Answer(authReply(identity.broker, identity.user, requested ? { ...extensions } : undefined), 'json');
   }
 
-  private async subscribe(session: Session, request: JsonObject): Promise<Reply> {
+  private async subscribe(session: Session, request: JsonObject): Promise<Reply | Answer> {
     const parsed = parseSubscribe(request);
     if (!parsed.ok) return errorReply(parsed.error);
     const { items, mode, depth, requestId } = parsed.value;
@@ -151,7 +177,17 @@ export class RequestHandler {
         return { ...item, ok: true, mode, depth: result.depth ?? depth };
       }),
     );
-    return subscribeReply(outcomes, session.broker, requestId);
+    const reply = subscribeReply(outcomes, session.broker, requestId);
+    if (!session.extensions.snapshot) return reply;
+    // Snapshots follow the reply, as the first ticks would.
+    return new Answer(reply, undefined, () => {
+      for (const outcome of outcomes) {
+        if (!outcome.ok) continue;
+        const exchange = outcome.exchange as string;
+        const symbol = outcome.symbol as string;
+        this.options.snapshot(session, { feed, exchange, symbol, key: streamKey(exchange, symbol), mode: outcome.mode });
+      }
+    });
   }
 
   private unsubscribe(session: Session, request: JsonObject): Reply {

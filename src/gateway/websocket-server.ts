@@ -9,6 +9,7 @@ import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Clock } from '../clock.js';
 import { CloseCode, CloseReason, ErrorCode, ProtocolErrorCode, TickcastError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
+import type { Extensions, WireEncoder } from '../protocol/encoding.js';
 import { errorReply } from '../protocol/replies.js';
 import { type JsonObject, decodeFrame } from '../protocol/requests.js';
 import { Corker } from './corker.js';
@@ -34,6 +35,9 @@ export interface ClientListenerOptions {
   maxPendingRequests?: number;
   clock: Clock;
   logger: Logger;
+  encoder: WireEncoder;
+  /** Wire extensions of a session that negotiates none. */
+  defaultExtensions: Extensions;
   onRequest(session: Session, request: JsonObject): Promise<void>;
   onClose(session: Session): void;
 }
@@ -103,7 +107,9 @@ export class ClientListener {
       request.socket.remoteAddress ?? '',
       { maxBufferedBytes: options.maxBufferedBytes, slowConsumerMs: options.slowConsumerMs },
       this.corker,
+      options.encoder,
       options.clock,
+      options.defaultExtensions,
     );
     this.sessions.add(session);
     const now = options.clock.now();

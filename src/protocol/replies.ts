@@ -98,15 +98,3 @@ export function feedStatusEvent(feed: string, broker: string, status: string, me
   if (message) event.message = message;
   return event;
 }
-
-/**
- * The `market_data` envelope around an adapter's payload, built as text so the payload's own
- * JSON (exactly as the publisher wrote it) is passed through without a parse/stringify round
- * trip. `mode` is the subscriber's mode, not the tick's.
- */
-export function marketDataEnvelope(symbol: string, exchange: string, mode: Mode, payloadJson: string, broker: string): string {
-  return (
-    `{"type":"market_data","symbol":${JSON.stringify(symbol)},"exchange":${JSON.stringify(exchange)},` +
-    `"mode":${mode},"data":${payloadJson},"broker":${JSON.stringify(broker)}}`
-  );
-}

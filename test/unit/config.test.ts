@@ -63,6 +63,7 @@ describe('defaults', () => {
         maxFrameBytes: 1_048_576,
         maxBufferedBytes: 1_048_576,
         slowConsumerMs: 10_000,
+        snapshots: true,
       },
       bus: { host: '127.0.0.1', port: undefined, transport: 'tcp' },
       control: { port: 'auto' },

@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { FanOut, type TickRoute } from '../../src/gateway/fan-out.js';
+import { OPENALGO_EXTENSIONS, WireEncoder } from '../../src/protocol/encoding.js';
 import type { Session } from '../../src/gateway/session.js';
 import { SubscriptionIndex, streamKey } from '../../src/gateway/subscription-index.js';
 
 function fakeSession(broker: string): Session & { frames: Buffer[] } {
   const frames: Buffer[] = [];
-  return { broker, frames, ordersSubscribed: false, deliver: (frame: Buffer) => frames.push(frame) } as unknown as Session & { frames: Buffer[] };
+  return { broker, frames, extensions: { ...OPENALGO_EXTENSIONS }, ordersSubscribed: false, deliver: (frame: Buffer) => frames.push(frame) } as unknown as Session & { frames: Buffer[] };
 }
 
 const tick = (feed: string, mode: 1 | 2 | 3, payload = '{"ltp":1.0}'): [TickRoute, string] => [
@@ -22,7 +23,7 @@ describe('FanOut', () => {
     index.add('a', 'NSE', 'TCS', 1, onA);
     index.add('b', 'NSE', 'TCS', 1, onB);
     index.add('', 'NSE', 'TCS', 1, shared);
-    const fanOut = new FanOut(index);
+    const fanOut = new FanOut(index, new WireEncoder());
 
     fanOut.deliver(...tick('a', 1));
     expect([onA.frames.length, onB.frames.length, shared.frames.length]).toEqual([1, 0, 0]);
@@ -44,7 +45,7 @@ describe('FanOut', () => {
     index.add('', 'NSE', 'TCS', 1, quoteAndLtp);
     index.add('', 'NSE', 'TCS', 2, quoteAndLtp);
     index.add('', 'NSE', 'TCS', 3, depthOnly);
-    const fanOut = new FanOut(index);
+    const fanOut = new FanOut(index, new WireEncoder());
 
     fanOut.deliver(...tick('', 2, '{"ltp": 1418.0}'));
     expect(JSON.parse(ltp1.frames[0]!.toString())).toStrictEqual({ type: 'market_data', symbol: 'TCS', exchange: 'NSE', mode: 1, data: { ltp: 1418 }, broker: 'zerodha' });
@@ -53,5 +54,44 @@ describe('FanOut', () => {
     expect(JSON.parse(quoteAndLtp.frames[0]!.toString()).mode).toBe(2);
     expect(depthOnly.frames).toHaveLength(0); // a Quote tick is not delivered to a Depth-only subscriber
     expect(fanOut.deliveries).toBe(3);
+  });
+});
+
+describe('FanOut extensions', () => {
+  it('encodes once per variant: JSON verbatim, JSON with seq, MessagePack', async () => {
+    const { unpack } = await import('msgpackr');
+    const index = new SubscriptionIndex<Session>();
+    const plain = fakeSession('zerodha');
+    const withSeq = fakeSession('zerodha');
+    withSeq.extensions.seq = true;
+    const packed = fakeSession('zerodha');
+    packed.extensions.encoding = 'msgpack';
+    const packed2 = fakeSession('zerodha');
+    packed2.extensions.encoding = 'msgpack';
+    for (const s of [plain, withSeq, packed, packed2]) index.add('', 'NSE', 'TCS', 1, s);
+    const fanOut = new FanOut(index, new WireEncoder());
+
+    fanOut.deliver(...tick('', 1, '{"ltp": 1418.0}'));
+    fanOut.deliver(...tick('', 1, '{"ltp": 1419.5}'));
+    expect(plain.frames[0]!.toString()).toBe('{"type":"market_data","symbol":"TCS","exchange":"NSE","mode":1,"data":{"ltp": 1418.0},"broker":"zerodha"}');
+    expect(withSeq.frames.map((f) => JSON.parse(f.toString()).seq)).toEqual([1, 2]);
+    expect(unpack(packed.frames[1]!)).toStrictEqual({ type: 'market_data', symbol: 'TCS', exchange: 'NSE', mode: 1, data: { ltp: 1419.5 }, broker: 'zerodha' });
+    expect(packed.frames[0]).toBe(packed2.frames[0]);
+  });
+
+  it('snapshots the newest value at or above the subscriber mode, from its feed or the shared feed', () => {
+    const index = new SubscriptionIndex<Session>();
+    const fanOut = new FanOut(index, new WireEncoder());
+    fanOut.deliver(...tick('sim', 3, '{"ltp":1,"depth":{}}'));
+    fanOut.deliver(...tick('', 1, '{"ltp":2}'));
+    fanOut.deliver(...tick('other', 3, '{"ltp":3}'));
+    const ltp = fakeSession('b');
+    expect(fanOut.snapshot(ltp, { ...tick('sim', 1)[0] })).toBe(true);
+    expect(JSON.parse(ltp.frames[0]!.toString())).toMatchObject({ mode: 1, data: { ltp: 2 } });
+    const depth = fakeSession('b');
+    fanOut.snapshot(depth, { ...tick('sim', 3)[0] });
+    expect(JSON.parse(depth.frames[0]!.toString())).toMatchObject({ mode: 3, data: { ltp: 1 } });
+    const none = fakeSession('b');
+    expect(fanOut.snapshot(none, { ...tick('nothing', 1)[0], key: 'NSE\u0000OTHER' })).toBe(false);
   });
 });

@@ -3,7 +3,6 @@ import {
   authReply,
   brokerInfoReply,
   errorReply,
-  marketDataEnvelope,
   ordersReply,
   pongReply,
   subscribeReply,
@@ -74,18 +73,5 @@ describe('reply shapes (spec §2.3–2.10)', () => {
     expect(supportedBrokersReply(['a', 'b'])).toStrictEqual({ type: 'supported_brokers', status: 'success', brokers: ['a', 'b'], count: 2 });
     expect(pongReply(5, undefined, undefined)).toStrictEqual({ type: 'pong', status: 'success', server_timestamp: 5 });
     expect(pongReply(5, 4, 'p1')).toStrictEqual({ type: 'pong', status: 'success', server_timestamp: 5, client_timestamp: 4, _pingId: 'p1' });
-  });
-
-  it('market_data envelope passes the payload through and tags the subscriber mode', () => {
-    const text = marketDataEnvelope('M&M "x"', 'NSE', 1, '{"ltp": 1418.0, "nested": {"a": [1]}}', 'zerodha');
-    expect(JSON.parse(text)).toStrictEqual({
-      type: 'market_data',
-      symbol: 'M&M "x"',
-      exchange: 'NSE',
-      mode: 1,
-      data: { ltp: 1418, nested: { a: [1] } },
-      broker: 'zerodha',
-    });
-    expect(text).toContain('"data":{"ltp": 1418.0,');
   });
 });
