@@ -22,7 +22,10 @@ import { ErrorCode, TickcastError } from './errors.js';
 import { DEFAULT_INSTRUMENTS, type Instrument, parseInstrumentList } from './adapters/simulator/instruments.js';
 import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
 import { SimulatorAdapter } from './adapters/simulator/simulator-adapter.js';
+import { brokerAdapterFactory } from './adapters/broker-factory.js';
+import { CredentialStore } from './auth/credentials.js';
 import type { AdapterRoute } from './gateway/feeds.js';
+import { SymbolMaster } from './symbols/master.js';
 import { Gateway } from './gateway/gateway.js';
 import type { Logger } from './observability/logger.js';
 import { type Database, openDatabase } from './store/database.js';
@@ -187,6 +190,21 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       });
     }
 
+    // Users with stored Zerodha or Angel credentials get their own broker feed (one publisher for all).
+    const brokerPublisher = new ZmqPublisher({
+      endpoint: bus.endpoint,
+      onDropped: (count) => logger.warn({ count }, 'broker feeds dropped ticks: bus queue full'),
+    });
+    cleanups.push(() => brokerPublisher.close());
+    const brokerAdapters = brokerAdapterFactory({
+      symbols: new SymbolMaster(db),
+      credentials: new CredentialStore({ db, fernetKey }),
+      publisher: brokerPublisher,
+      clock,
+      logger,
+      urls: { zerodha: config.brokers.kiteUrl, angel: config.brokers.angelUrl },
+    });
+
     const gateway: Gateway = new Gateway({
       listener: {
         host: config.ws.host,
@@ -202,6 +220,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       bus,
       adapters,
       verifier,
+      brokerAdapters,
       snapshots: config.ws.snapshots,
       supportedBrokers: config.validBrokers,
       clock,

@@ -9,8 +9,11 @@ import { loadConfig } from '../config/load.js';
 import { OPTIONS, type Config } from '../config/options.js';
 import { TickcastError } from '../errors.js';
 import { registerAdapterCommand } from './adapter.js';
+import { registerDecodeCommand } from './decode.js';
 import { registerInstanceCommands } from './instances.js';
+import { registerCredentialCommands } from './credentials.js';
 import { registerKeyCommands } from './keys.js';
+import { registerSymbolCommands } from './symbols.js';
 import { runStart } from './start.js';
 
 export const EXIT_OK = 0;
@@ -62,8 +65,11 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   );
 
   registerAdapterCommand(program, io, setExit);
+  registerDecodeCommand(program, io, setExit);
   registerInstanceCommands(program, io);
   registerKeyCommands(program, io, setExit);
+  registerSymbolCommands(program, io, setExit);
+  registerCredentialCommands(program, io, setExit);
   return program;
 }
 

@@ -71,6 +71,19 @@ function registryUrl(): Parser<string> {
       : fail('sqlite:PATH, a file path, or redis://HOST[:PORT][/DB]');
 }
 
+/** A ws:// or wss:// URL. */
+function websocketUrl(): Parser<string> {
+  return (raw) => {
+    try {
+      const url = new URL(raw);
+      if (url.protocol === 'ws:' || url.protocol === 'wss:') return ok(raw);
+    } catch {
+      // fall through
+    }
+    return fail('a ws:// or wss:// URL');
+  };
+}
+
 /** Any integer (for seeds). */
 function anyInteger(): Parser<number> {
   return (raw) => {
@@ -396,6 +409,20 @@ export const OPTIONS = [
     description:
       "Send a stream's last known value right after a client subscribes (an ordinary market_data message); a client can opt out with \"snapshot\": false in authenticate.",
     parse: boolean(),
+  }),
+  option({
+    key: 'brokers.kiteUrl',
+    env: 'TICKCAST_KITE_URL',
+    default: 'wss://ws.kite.trade',
+    description: "Zerodha Kite ticker WebSocket URL (the real one unless you are testing against a local fake).",
+    parse: websocketUrl(),
+  }),
+  option({
+    key: 'brokers.angelUrl',
+    env: 'TICKCAST_ANGEL_URL',
+    default: 'wss://smartapisocket.angelone.in/smart-stream',
+    description: 'Angel One SmartAPI WebSocket 2.0 URL (the real one unless you are testing against a local fake).',
+    parse: websocketUrl(),
   }),
   option({
     key: 'bus.host',

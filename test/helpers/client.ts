@@ -68,10 +68,10 @@ export class TestClient {
     });
   }
 
-  /** Sends a request and waits for the next message that is not market data or an order update. */
+  /** Sends a request and waits for its reply: the next message that is not pushed data or an event. */
   request(message: unknown): Promise<Message> {
     this.send(message);
-    return this.next((m) => m.type !== 'market_data' && m.type !== 'order_update');
+    return this.next((m) => m.type !== 'market_data' && m.type !== 'order_update' && m.type !== 'feed_status');
   }
 
   marketData(symbol?: string, exchange?: string): Promise<Message> {

@@ -65,6 +65,7 @@ describe('defaults', () => {
         slowConsumerMs: 10_000,
         snapshots: true,
       },
+      brokers: { kiteUrl: 'wss://ws.kite.trade', angelUrl: 'wss://smartapisocket.angelone.in/smart-stream' },
       bus: { host: '127.0.0.1', port: undefined, transport: 'tcp' },
       control: { port: 'auto' },
       registry: { url: undefined, ttlMs: 15_000 },

@@ -1,0 +1,165 @@
+/**
+ * `tickcast credentials set|show|remove`: a user's broker credentials, encrypted in the
+ * instance's database. Every secret can come from an environment variable instead of the
+ * command line (`--access-token-env NAME`), which keeps it out of shell history and `ps`.
+ */
+import { Option, type Command } from 'commander';
+import type { BrokerCredentials, BrokerName } from '../adapters/broker.js';
+import { CREDENTIAL_BROKERS, CredentialStore } from '../auth/credentials.js';
+import { ErrorCode, TickcastError } from '../errors.js';
+import { openKeys } from '../instance.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './main.js';
+
+const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
+
+/** Each secret: its flag, the flag naming a variable that holds it, and how messages call it. */
+const SECRETS = [
+  { key: 'apiKey', flag: 'api-key', what: 'the broker app API key' },
+  { key: 'accessToken', flag: 'access-token', what: 'the access token (Kite) or JWT (Angel)' },
+  { key: 'feedToken', flag: 'feed-token', what: 'the Angel feed token' },
+] as const;
+
+export function registerCredentialCommands(program: Command, io: Io, setExit: (code: number) => void, env: NodeJS.ProcessEnv = process.env): void {
+  const credentials = program.command('credentials').description("Store, show and remove users' broker credentials (encrypted)");
+
+  const set = credentials
+    .command('set')
+    .description("Store a user's broker credentials (replacing any), encrypted with the instance's key; the broker becomes the user's broker")
+    .requiredOption('--user <user>', 'OpenAlgo username (the user of the API key)')
+    .addOption(new Option('--broker <broker>', 'the broker').choices(CREDENTIAL_BROKERS).makeOptionMandatory());
+  for (const secret of SECRETS) {
+    set.option(`--${secret.flag} <value>`, `${secret.what}${secret.key === 'feedToken' ? ' (Angel only, required there)' : ''}`);
+    set.option(`--${secret.flag}-env <name>`, `read ${secret.what} from this environment variable instead`);
+  }
+  set.option('--client-code <code>', 'broker client code (required for Angel)');
+  addConfigFlags(
+    set.action(async (flags: Record<string, unknown>) => {
+      const creds = credentialsFrom(flags, env);
+      const broker = flags.broker as BrokerName;
+      if (broker === 'angel') {
+        const missing = [creds.feedToken === undefined ? '--feed-token (or --feed-token-env)' : '', creds.clientCode === undefined ? '--client-code' : ''].filter(Boolean);
+        if (missing.length > 0) {
+          throw new TickcastError(ErrorCode.USAGE, `Angel needs ${missing.join(' and ')}: the feed token and client code of the SmartAPI login`);
+        }
+      }
+      const user = String(flags.user);
+      const { db, fernetKey } = await openKeys(configFrom(flags, env));
+      try {
+        const store = new CredentialStore({ db, fernetKey });
+        const before = store.describe(user)?.broker;
+        store.set(user, broker, creds);
+        const parts = ['access token', 'API key', ...(creds.feedToken ? ['feed token'] : []), ...(creds.clientCode ? ['client code'] : [])];
+        io.out(`stored ${broker} credentials for user "${user}" (${parts.join(', ')}; secrets encrypted)\n`);
+        if (before !== undefined && before !== broker) {
+          io.err(`note: user "${user}" now uses broker ${broker} (was ${before}); their clients get ${broker}'s feed\n`);
+        }
+        if (SECRETS.some((s) => flags[camel(s.flag)] !== undefined)) {
+          io.err(`tip: --${SECRETS[1].flag}-env NAME (and the other -env flags) keep secrets out of shell history\n`);
+        }
+        setExit(EXIT_OK);
+      } finally {
+        db.close();
+      }
+    }),
+    STORE_FLAGS,
+  );
+
+  addConfigFlags(
+    credentials
+      .command('show')
+      .description("Show which broker credentials a user has (never their values)")
+      .requiredOption('--user <user>', 'OpenAlgo username')
+      .option('--json', 'print {"user","broker","access_token","api_key","feed_token","client_code","revoked","readable"}')
+      .action(async (flags: Record<string, unknown>) => {
+        const user = String(flags.user);
+        const { db, fernetKey } = await openKeys(configFrom(flags, env));
+        try {
+          const presence = new CredentialStore({ db, fernetKey }).describe(user);
+          if (!presence || !(presence.accessToken || presence.apiKey || presence.feedToken || presence.clientCode)) {
+            io.err(`tickcast: user "${user}" has no broker credentials\n`);
+            setExit(EXIT_FAILURE);
+            return;
+          }
+          if (flags.json) {
+            const { accessToken, apiKey, feedToken, clientCode, revoked, readable, broker } = presence;
+            io.out(`${JSON.stringify({ user, broker, access_token: accessToken, api_key: apiKey, feed_token: feedToken, client_code: clientCode, revoked, readable })}\n`);
+          } else {
+            const mark = (present: boolean): string => (present ? 'set' : '-');
+            const rows: [string, string][] = [
+              ['user', user],
+              ['broker', presence.broker],
+              ['access token', mark(presence.accessToken)],
+              ['API key', mark(presence.apiKey)],
+              ['feed token', mark(presence.feedToken)],
+              ['client code', mark(presence.clientCode)],
+            ];
+            if (presence.revoked) rows.push(['revoked', 'yes (logged out in OpenAlgo; not used)']);
+            if (!presence.readable) rows.push(['readable', "no: stored with another API_KEY_PEPPER or FERNET_SALT; set them again"]);
+            io.out(rows.map(([k, v]) => `${k.padEnd(14)}${v}`).join('\n') + '\n');
+          }
+          setExit(EXIT_OK);
+        } finally {
+          db.close();
+        }
+      }),
+    STORE_FLAGS,
+  );
+
+  addConfigFlags(
+    credentials
+      .command('remove')
+      .description("Remove a user's broker credentials (the user's API key and broker stay)")
+      .requiredOption('--user <user>', 'OpenAlgo username')
+      .action(async (flags: Record<string, unknown>) => {
+        const user = String(flags.user);
+        const { db, fernetKey } = await openKeys(configFrom(flags, env));
+        try {
+          if (!new CredentialStore({ db, fernetKey }).remove(user)) {
+            io.err(`tickcast: user "${user}" has no broker credentials\n`);
+            setExit(EXIT_FAILURE);
+            return;
+          }
+          io.out(`removed the broker credentials of user "${user}"\n`);
+          setExit(EXIT_OK);
+        } finally {
+          db.close();
+        }
+      }),
+    STORE_FLAGS,
+  );
+}
+
+/** The credentials the flags give (each secret from its flag or its -env variable, not both). */
+function credentialsFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): BrokerCredentials {
+  const values: Partial<Record<(typeof SECRETS)[number]['key'], string>> = {};
+  for (const secret of SECRETS) {
+    const direct = flags[camel(secret.flag)] as string | undefined;
+    const variable = flags[camel(`${secret.flag}-env`)] as string | undefined;
+    if (direct !== undefined && variable !== undefined) {
+      throw new TickcastError(ErrorCode.USAGE, `give --${secret.flag} or --${secret.flag}-env, not both`);
+    }
+    if (variable !== undefined) {
+      const value = env[variable];
+      if (value === undefined || value === '') {
+        throw new TickcastError(ErrorCode.USAGE, `--${secret.flag}-env: environment variable ${variable} is not set`);
+      }
+      values[secret.key] = value.trim();
+    } else if (direct !== undefined) {
+      values[secret.key] = direct;
+    }
+  }
+  for (const required of SECRETS.slice(0, 2)) {
+    if (values[required.key] === undefined) {
+      throw new TickcastError(ErrorCode.USAGE, `${required.what} is required: give --${required.flag} or --${required.flag}-env`);
+    }
+  }
+  const creds: BrokerCredentials = { apiKey: values.apiKey!, accessToken: values.accessToken! };
+  if (values.feedToken !== undefined) creds.feedToken = values.feedToken;
+  if (flags.clientCode !== undefined) creds.clientCode = String(flags.clientCode);
+  return creds;
+}
+
+/** Commander's attribute for a flag name: `access-token-env` → `accessTokenEnv`. */
+function camel(flag: string): string {
+  return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}

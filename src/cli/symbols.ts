@@ -1,0 +1,138 @@
+/** `tickcast symbols import|lookup`: load a broker's instrument master, look a symbol up. */
+import fs, { mkdirSync } from 'node:fs';
+import { Option, type Command } from 'commander';
+import type { BrokerName } from '../adapters/broker.js';
+import { ErrorCode, TickcastError } from '../errors.js';
+import { databaseFile, instanceDir } from '../instance.js';
+import { type Database, openDatabase } from '../store/database.js';
+import { importAngelJson } from '../symbols/import-angel.js';
+import { importZerodhaCsv } from '../symbols/import-zerodha.js';
+import { feedToken, type ImportReport, type Rejection, SymbolMaster } from '../symbols/master.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './main.js';
+
+const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
+const BROKERS: readonly BrokerName[] = ['zerodha', 'angel'];
+
+export function registerSymbolCommands(program: Command, io: Io, setExit: (code: number) => void, env: NodeJS.ProcessEnv = process.env): void {
+  const symbols = program.command('symbols').description("Import brokers' instrument masters and look symbols up");
+
+  addConfigFlags(
+    symbols
+      .command('import')
+      .description("Replace a broker's symbols with its instrument master: Kite's instruments CSV or Angel's OpenAPIScripMaster.json ('-' reads stdin)")
+      .addOption(new Option('--broker <broker>', 'whose master the file is').choices(BROKERS).makeOptionMandatory())
+      .option('--json', 'print the report as JSON')
+      .argument('<file>', 'the instrument master file')
+      .action(async (file: string, flags: Record<string, unknown>) => {
+        const broker = flags.broker as BrokerName;
+        const { input, close } = await openInput(file);
+        try {
+          const db = openStore(flags, env);
+          try {
+            const source = file === '-' ? 'stdin' : file;
+            const report = broker === 'zerodha' ? await importZerodhaCsv(db, input, { source }) : await importAngelJson(db, input, { source });
+            io.out(flags.json ? `${JSON.stringify(report)}\n` : describeReport(report, source));
+            setExit(EXIT_OK);
+          } finally {
+            db.close();
+          }
+        } finally {
+          close();
+        }
+      }),
+    STORE_FLAGS,
+  );
+
+  addConfigFlags(
+    symbols
+      .command('lookup')
+      .description("Show the broker's token for an OpenAlgo symbol (exact and case-sensitive, as OpenAlgo)")
+      .addOption(new Option('--broker <broker>', "whose master to look in").choices(BROKERS).makeOptionMandatory())
+      .requiredOption('--exchange <exchange>', 'OpenAlgo exchange (NSE, NFO, NSE_INDEX…)')
+      .option('--json', 'print the row as JSON')
+      .argument('<symbol>', 'OpenAlgo symbol (RELIANCE, NIFTY, NIFTY28MAR24FUT…)')
+      .action((symbol: string, flags: Record<string, unknown>) => {
+        const db = openStore(flags, env);
+        try {
+          const broker = flags.broker as BrokerName;
+          const exchange = String(flags.exchange);
+          const row = new SymbolMaster(db).find(broker, exchange, symbol);
+          if (!row) {
+            io.err(`tickcast: ${exchange}:${symbol} not found in the ${broker} symbols\n`);
+            setExit(EXIT_FAILURE);
+            return;
+          }
+          const token = feedToken(row.token);
+          if (flags.json) {
+            io.out(`${JSON.stringify({ ...row, feed_token: token })}\n`);
+          } else {
+            const lines: [string, string][] = [
+              ['token', token],
+              ...(token !== row.token ? ([['stored token', row.token]] as [string, string][]) : []),
+              ['brexchange', row.brexchange],
+              ['brsymbol', row.brsymbol],
+              ['name', row.name ?? ''],
+              ['instrument type', row.instrumenttype ?? ''],
+              ['expiry', row.expiry || '-'],
+              ['strike', String(row.strike)],
+              ['lot size', String(row.lotsize)],
+              ['tick size', String(row.tick_size)],
+            ];
+            io.out(lines.map(([k, v]) => `${k.padEnd(16)}${v}`).join('\n') + '\n');
+          }
+          setExit(EXIT_OK);
+        } finally {
+          db.close();
+        }
+      }),
+    STORE_FLAGS,
+  );
+}
+
+/** The instance database; symbols need no pepper, so this skips openKeys' key derivation. */
+function openStore(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Database {
+  const config = configFrom(flags, env);
+  mkdirSync(instanceDir(config), { recursive: true });
+  return openDatabase(databaseFile(config));
+}
+
+/** A readable for the file, or a usage error naming what is wrong with the path. */
+async function openInput(file: string): Promise<{ input: AsyncIterable<Buffer | string>; close: () => void }> {
+  if (file === '-') return { input: process.stdin, close: () => {} };
+  let handle: fs.promises.FileHandle;
+  try {
+    handle = await fs.promises.open(file, 'r');
+    const stat = await handle.stat();
+    if (stat.isDirectory()) {
+      await handle.close();
+      throw new TickcastError(ErrorCode.USAGE, `${file} is a directory, not an instrument master file`);
+    }
+  } catch (err) {
+    if (err instanceof TickcastError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : (err as Error).message;
+    throw new TickcastError(ErrorCode.USAGE, `cannot read ${file}: ${why}`);
+  }
+  const stream = handle.createReadStream({ highWaterMark: 256 * 1024 });
+  return { input: stream, close: () => stream.destroy() };
+}
+
+function describeReport(report: ImportReport, source: string): string {
+  const out = [
+    `imported ${report.imported} ${report.broker} symbols from ${source} (${report.added} added, ${report.updated} updated, ${report.removed} removed)`,
+  ];
+  if (report.skipped > 0) {
+    out.push(`skipped ${report.skipped} rows:`);
+    for (const [reason, count] of Object.entries(report.skippedReasons)) out.push(`  ${count}  ${reason}`);
+  }
+  if (report.rejectedCount > 0) {
+    const shown = report.rejected.length < report.rejectedCount ? ` (the first ${report.rejected.length} shown)` : '';
+    out.push(`rejected ${report.rejectedCount} rows${shown}:`);
+    for (const r of report.rejected) out.push(`  ${where(r)}: ${r.reason}`);
+  }
+  return out.join('\n') + '\n';
+}
+
+function where(r: Rejection): string {
+  return 'line' in r ? `line ${r.line}` : `element ${r.index}`;
+}
