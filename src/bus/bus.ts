@@ -9,8 +9,11 @@
 export interface BusSubscriber {
   /** The endpoint actually bound (a `tcp://host:0` request resolves to the real port). */
   readonly endpoint: string;
-  /** Called for every (topic, payload); checking them is the handler's job. */
-  onMessage(handler: (topic: string, payload: string) => void): void;
+  /**
+   * Called for every (topic, payload); checking them is the handler's job. `batched` is true for
+   * entries of a tickcast `@batch` message (written by tickcast's own publishers).
+   */
+  onMessage(handler: (topic: string, payload: string, batched: boolean) => void): void;
   /** Called for a message that is neither `[topic, payload]` nor a well-formed batch (skipped). */
   onMalformed(handler: (reason: string) => void): void;
   close(): Promise<void>;

@@ -35,7 +35,8 @@ function bindEndpoint(endpoint: string): string {
 }
 
 export class ZmqSubscriber implements BusSubscriber {
-  private handler: (topic: string, payload: string) => void = () => {};
+  private handler: (topic: string, payload: string, batched: boolean) => void = () => {};
+  private readonly batchEntry = (topic: string, payload: string): void => this.handler(topic, payload, true);
   private malformed: (reason: string) => void = () => {};
   private closed = false;
 
@@ -62,7 +63,7 @@ export class ZmqSubscriber implements BusSubscriber {
     return subscriber;
   }
 
-  onMessage(handler: (topic: string, payload: string) => void): void {
+  onMessage(handler: (topic: string, payload: string, batched: boolean) => void): void {
     this.handler = handler;
   }
 
@@ -77,11 +78,11 @@ export class ZmqSubscriber implements BusSubscriber {
     }
     const [topic, payload] = frames as [Buffer, Buffer];
     if (topic.equals(BATCH_TOPIC_BYTES)) {
-      const fault = decodeBatch(payload, this.handler);
+      const fault = decodeBatch(payload, this.batchEntry);
       if (fault) this.malformed(`bad ${BATCH_TOPIC} message: ${fault}`);
       return;
     }
-    this.handler(topic.toString('utf8'), payload.toString('utf8'));
+    this.handler(topic.toString('utf8'), payload.toString('utf8'), false);
   }
 
   private async receiveLoop(): Promise<void> {
