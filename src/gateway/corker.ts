@@ -1,7 +1,7 @@
 /**
- * The end of a burst. Client sockets written to during one event-loop turn are corked, and
- * sessions that batch market data are queued; on the next turn batches are written and every
- * socket uncorked, so a burst leaves as few frames and syscalls as possible.
+ * The end of a burst. Sessions written to during one event-loop turn have their TCP socket
+ * corked, and sessions that batch market data are queued; on the next turn batches are written
+ * and every socket uncorked, so a burst leaves as few frames and syscalls as possible.
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
@@ -9,27 +9,28 @@ import type { WebSocket } from 'ws';
 /** ws keeps its TCP socket private; the field has been stable across ws 8.x. */
 export const tcpSocket = (ws: WebSocket): Socket | undefined => (ws as unknown as { _socket?: Socket })._socket;
 
-export interface Batching {
+export interface Corkable {
+  /** Set while the session's socket is corked for this burst (owned by the Corker). */
+  corked: boolean;
+  readonly tcp: Socket | undefined;
   flushBatch(): void;
 }
 
 export class Corker {
-  private corked: Socket[] = [];
-  private readonly seen = new Set<Socket>();
-  private batching: Batching[] = [];
+  private corked: Corkable[] = [];
+  private batching: Corkable[] = [];
   private scheduled = false;
 
-  cork(ws: WebSocket): void {
-    const socket = tcpSocket(ws);
-    if (!socket || this.seen.has(socket)) return;
-    socket.cork();
-    this.seen.add(socket);
-    this.corked.push(socket);
+  cork(session: Corkable): void {
+    if (session.corked || !session.tcp) return;
+    session.corked = true;
+    session.tcp.cork();
+    this.corked.push(session);
     this.schedule();
   }
 
   /** Runs `session.flushBatch()` at the end of this burst (once per call). */
-  defer(session: Batching): void {
+  defer(session: Corkable): void {
     this.batching.push(session);
     this.schedule();
   }
@@ -45,10 +46,12 @@ export class Corker {
     const batching = this.batching;
     this.batching = [];
     for (const session of batching) session.flushBatch();
-    const sockets = this.corked;
+    const corked = this.corked;
     this.corked = [];
-    this.seen.clear();
     this.scheduled = false;
-    for (const socket of sockets) socket.uncork();
+    for (const session of corked) {
+      session.corked = false;
+      session.tcp!.uncork();
+    }
   };
 }

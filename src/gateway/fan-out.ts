@@ -5,7 +5,7 @@
  * only if some subscriber takes MessagePack.
  */
 import type { Mode } from '../protocol/modes.js';
-import type { WireEncoder } from '../protocol/encoding.js';
+import { type WireEncoder, websocketFrame } from '../protocol/encoding.js';
 import { SHARED_FEED } from '../protocol/topics.js';
 import { LastValues } from './last-values.js';
 import type { Session } from './session.js';
@@ -23,7 +23,8 @@ export interface TickRoute {
 
 /** One tick being delivered: its encodings are made on first need and shared. */
 class Delivery {
-  private readonly frames = new Map<string, Buffer>();
+  /** Per delivery mode (index mode-1): session variant → message (a WebSocket frame unless batched). */
+  private readonly frames: [Map<string, Buffer>?, Map<string, Buffer>?, Map<string, Buffer>?] = [];
   private parsed: unknown;
 
   constructor(
@@ -34,11 +35,11 @@ class Delivery {
   ) {}
 
   frameFor(session: Session, mode: Mode): Buffer {
-    const { encoding, seq } = session.extensions;
-    const key = `${mode}${encoding}${seq ? '+' : ''}${session.broker}`;
-    let frame = this.frames.get(key);
+    const frames = (this.frames[mode - 1] ??= new Map());
+    let frame = frames.get(session.variant);
     if (!frame) {
-      frame = this.encoder.marketData(
+      const { encoding, seq, batch } = session.extensions;
+      const message = this.encoder.marketData(
         encoding,
         this.route.symbol,
         this.route.exchange,
@@ -48,7 +49,8 @@ class Delivery {
         session.broker,
         seq ? this.seq : undefined,
       );
-      this.frames.set(key, frame);
+      frame = batch ? message : websocketFrame(message, encoding === 'msgpack');
+      frames.set(session.variant, frame);
     }
     return frame;
   }
@@ -115,8 +117,9 @@ export class FanOut {
     let delivered = 0;
     for (const session of sessions) {
       if (!session.ordersSubscribed) continue;
-      const { encoding } = session.extensions;
-      session.deliver(encoding === 'json' ? Buffer.from(payload) : (this.encoder.message(JSON.parse(payload), encoding) as Buffer), undefined);
+      const { encoding, batch } = session.extensions;
+      const message = encoding === 'json' ? Buffer.from(payload) : (this.encoder.message(JSON.parse(payload), encoding) as Buffer);
+      session.deliver(batch ? message : websocketFrame(message, encoding === 'msgpack'), undefined);
       delivered++;
     }
     return delivered;

@@ -148,7 +148,7 @@ export class RequestHandler {
       this.dropAll(session);
     }
     session.user = identity.user;
-    session.broker = identity.broker;
+    session.setBroker(identity.broker);
     session.feed = feed;
     if (previousUser !== identity.user) this.options.onUserChange(session, previousUser);
     const { extensions, requested } = negotiated.value;

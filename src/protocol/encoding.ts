@@ -104,6 +104,29 @@ export class WireEncoder {
   }
 }
 
+/**
+ * A whole WebSocket message frame (RFC 6455 §5.2: FIN, text or binary opcode, unmasked as every
+ * server frame is) around `payload`. Identical for every client, so it is built once per message
+ * and written to each socket as it is.
+ */
+export function websocketFrame(payload: Buffer, binary: boolean): Buffer {
+  const n = payload.length;
+  const header = n < 126 ? 2 : n < 0x10000 ? 4 : 10;
+  const frame = Buffer.allocUnsafe(header + n);
+  frame[0] = binary ? 0x82 : 0x81;
+  if (header === 2) {
+    frame[1] = n;
+  } else if (header === 4) {
+    frame[1] = 126;
+    frame.writeUInt16BE(n, 2);
+  } else {
+    frame[1] = 127;
+    frame.writeBigUInt64BE(BigInt(n), 2);
+  }
+  payload.copy(frame, header);
+  return frame;
+}
+
 const OPEN = Buffer.from('[');
 const COMMA = Buffer.from(',');
 const CLOSE = Buffer.from(']');

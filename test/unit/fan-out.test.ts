@@ -1,12 +1,37 @@
 import { describe, expect, it } from 'vitest';
 import { FanOut, type TickRoute } from '../../src/gateway/fan-out.js';
-import { OPENALGO_EXTENSIONS, WireEncoder } from '../../src/protocol/encoding.js';
+import { type Extensions, OPENALGO_EXTENSIONS, WireEncoder } from '../../src/protocol/encoding.js';
 import type { Session } from '../../src/gateway/session.js';
 import { SubscriptionIndex, streamKey } from '../../src/gateway/subscription-index.js';
 
-function fakeSession(broker: string): Session & { frames: Buffer[] } {
+/** The payload of an unmasked server WebSocket frame (RFC 6455 §5.2). */
+function unframe(frame: Buffer): Buffer {
+  const n = frame[1]! & 0x7f;
+  return frame.subarray(n < 126 ? 2 : n === 126 ? 4 : 10);
+}
+
+type FakeSession = Session & { frames: Buffer[]; raw: Buffer[]; use(extensions: Partial<Extensions>): void };
+
+function fakeSession(broker: string): FakeSession {
   const frames: Buffer[] = [];
-  return { broker, frames, extensions: { ...OPENALGO_EXTENSIONS }, ordersSubscribed: false, deliver: (frame: Buffer) => frames.push(frame) } as unknown as Session & { frames: Buffer[] };
+  const raw: Buffer[] = [];
+  const session = {
+    broker,
+    frames,
+    raw,
+    extensions: { ...OPENALGO_EXTENSIONS },
+    variant: `json|${broker}`,
+    ordersSubscribed: false,
+    deliver: (frame: Buffer) => {
+      raw.push(frame);
+      frames.push(session.extensions.batch ? frame : unframe(frame));
+    },
+    use(extensions: Partial<Extensions>) {
+      session.extensions = { ...session.extensions, ...extensions };
+      session.variant = JSON.stringify(session.extensions) + broker;
+    },
+  };
+  return session as unknown as FakeSession;
 }
 
 const tick = (feed: string, mode: 1 | 2 | 3, payload = '{"ltp":1.0}'): [TickRoute, string] => [
@@ -49,7 +74,8 @@ describe('FanOut', () => {
 
     fanOut.deliver(...tick('', 2, '{"ltp": 1418.0}'));
     expect(JSON.parse(ltp1.frames[0]!.toString())).toStrictEqual({ type: 'market_data', symbol: 'TCS', exchange: 'NSE', mode: 1, data: { ltp: 1418 }, broker: 'zerodha' });
-    expect(ltp1.frames[0]).toBe(ltp2.frames[0]); // the same bytes, not a copy per client
+    expect(ltp1.raw[0]).toBe(ltp2.raw[0]); // the same bytes, not a copy per client
+    expect(ltp1.raw[0]![0]).toBe(0x81); // a complete text frame: FIN + opcode 1
     expect(quoteAndLtp.frames).toHaveLength(1); // one message, tagged with the higher mode
     expect(JSON.parse(quoteAndLtp.frames[0]!.toString()).mode).toBe(2);
     expect(depthOnly.frames).toHaveLength(0); // a Quote tick is not delivered to a Depth-only subscriber
@@ -63,11 +89,11 @@ describe('FanOut extensions', () => {
     const index = new SubscriptionIndex<Session>();
     const plain = fakeSession('zerodha');
     const withSeq = fakeSession('zerodha');
-    withSeq.extensions.seq = true;
+    withSeq.use({ seq: true });
     const packed = fakeSession('zerodha');
-    packed.extensions.encoding = 'msgpack';
+    packed.use({ encoding: 'msgpack' });
     const packed2 = fakeSession('zerodha');
-    packed2.extensions.encoding = 'msgpack';
+    packed2.use({ encoding: 'msgpack' });
     for (const s of [plain, withSeq, packed, packed2]) index.add('', 'NSE', 'TCS', 1, s);
     const fanOut = new FanOut(index, new WireEncoder());
 
@@ -76,7 +102,8 @@ describe('FanOut extensions', () => {
     expect(plain.frames[0]!.toString()).toBe('{"type":"market_data","symbol":"TCS","exchange":"NSE","mode":1,"data":{"ltp": 1418.0},"broker":"zerodha"}');
     expect(withSeq.frames.map((f) => JSON.parse(f.toString()).seq)).toEqual([1, 2]);
     expect(unpack(packed.frames[1]!)).toStrictEqual({ type: 'market_data', symbol: 'TCS', exchange: 'NSE', mode: 1, data: { ltp: 1419.5 }, broker: 'zerodha' });
-    expect(packed.frames[0]).toBe(packed2.frames[0]);
+    expect(packed.raw[0]).toBe(packed2.raw[0]);
+    expect(packed.raw[0]![0]).toBe(0x82); // binary frame
   });
 
   it('snapshots the newest value at or above the subscriber mode, from its feed or the shared feed', () => {
