@@ -5,7 +5,7 @@
  * received, the client's publish-to-receive latency (p50/p99, from the tick's `timestamp`), and
  * the gateway process's CPU.
  *
- *   npm run bench:feed -- [--rate 300] [--seconds 5]
+ *   npm run bench:feed -- [--rate 300] [--seconds 5] [--no-bus-batch]
  */
 import { fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -68,6 +68,7 @@ if (process.argv[2] === '--client') {
       TICKCAST_DEV_KEY: 'false',
       TICKCAST_LOG_LEVEL: 'silent',
       TICKCAST_SIM_RATE: String(rate),
+      TICKCAST_BUS_BATCH: String(!process.argv.includes('--no-bus-batch')),
     },
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));

@@ -106,6 +106,7 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
 
     const publisher = new ZmqPublisher({
       endpoint: endpoints.bus,
+      batch: config.bus.batch,
       onDropped: (count) => logger.warn({ count }, 'dropped ticks: bus queue full'),
     });
     cleanups.push(() => publisher.close());

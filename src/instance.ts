@@ -181,6 +181,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       instruments = list.length;
       const publisher = new ZmqPublisher({
         endpoint: bus.endpoint,
+        batch: config.bus.batch,
         onDropped: (count) => logger.warn({ count }, 'simulator dropped ticks: bus queue full'),
       });
       cleanups.push(() => publisher.close());
@@ -193,6 +194,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
     // Users with stored Zerodha or Angel credentials get their own broker feed (one publisher for all).
     const brokerPublisher = new ZmqPublisher({
       endpoint: bus.endpoint,
+      batch: config.bus.batch,
       onDropped: (count) => logger.warn({ count }, 'broker feeds dropped ticks: bus queue full'),
     });
     cleanups.push(() => brokerPublisher.close());

@@ -411,6 +411,14 @@ export const OPTIONS = [
     parse: boolean(),
   }),
   option({
+    key: 'bus.batch',
+    env: 'TICKCAST_BUS_BATCH',
+    default: 'true',
+    description:
+      "Let tickcast's own adapters pack the ticks of one event-loop turn into @batch bus messages (fewer ZeroMQ messages); false sends OpenAlgo's one message per tick.",
+    parse: boolean(),
+  }),
+  option({
     key: 'brokers.kiteUrl',
     env: 'TICKCAST_KITE_URL',
     default: 'wss://ws.kite.trade',

@@ -66,7 +66,7 @@ describe('defaults', () => {
         snapshots: true,
       },
       brokers: { kiteUrl: 'wss://ws.kite.trade', angelUrl: 'wss://smartapisocket.angelone.in/smart-stream' },
-      bus: { host: '127.0.0.1', port: undefined, transport: 'tcp' },
+      bus: { host: '127.0.0.1', port: undefined, transport: 'tcp', batch: true },
       control: { port: 'auto' },
       registry: { url: undefined, ttlMs: 15_000 },
       feed: 'simulator',
