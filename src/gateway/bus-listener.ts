@@ -25,6 +25,9 @@ export interface BusListenerOptions {
   onOrderUpdate(user: string, payload: string): void;
   /** OpenAlgo's `CACHE_INVALIDATE_*` after a broker re-login or key change. */
   onCacheInvalidate(user: string, cacheType: string): void;
+  /** Receives, for 1 in 16 ticks, the age of the tick (now − its `timestamp`) in ms. */
+  onTickAge?(ageMs: number): void;
+  now?(): number;
 }
 
 type RoutedTopic = MarketTopic & { key: string };
@@ -35,6 +38,8 @@ const LOG_EVERY = 1000;
 
 export class BusListener {
   readonly counters: BusCounters = { messages: 0, ticks: 0, orderUpdates: 0, cacheInvalidations: 0, ignored: 0, invalid: 0 };
+  /** Ticks per feed ('' = the shared feed). */
+  readonly ticksByFeed = new Map<string, number>();
   private readonly topics = new Map<string, RoutedTopic>();
 
   constructor(private readonly options: BusListenerOptions) {}
@@ -80,6 +85,8 @@ export class BusListener {
       return this.reject(`${topic.exchange}_${topic.symbol}`, 'payload is not a JSON object');
     }
     this.counters.ticks++;
+    this.ticksByFeed.set(topic.feed, (this.ticksByFeed.get(topic.feed) ?? 0) + 1);
+    if ((this.counters.ticks & 15) === 0 && this.options.onTickAge) this.sampleAge(payload);
     this.options.fanOut.deliver(topic, payload);
   }
 
@@ -94,6 +101,16 @@ export class BusListener {
     const user = (value as Record<string, unknown> | null)?.user_id;
     if (typeof user !== 'string' || user === '') return this.reject(topic, 'payload has no user_id');
     handle(user, value as Record<string, unknown>, text);
+  }
+
+  /** Reads `"timestamp":<epoch ms>` by a string search: a parse would cost more than the tick. */
+  private sampleAge(payload: string): void {
+    const at = payload.indexOf('"timestamp":');
+    if (at < 0) return;
+    const timestamp = parseInt(payload.slice(at + 12, at + 40).trimStart(), 10);
+    const age = (this.options.now?.() ?? Date.now()) - timestamp;
+    // Only plausible epoch-ms timestamps (OpenAlgo adapters all stamp local ms).
+    if (timestamp > 1e12 && age >= 0 && age < 3_600_000) this.options.onTickAge!(age);
   }
 
   /** Counts and (rate-limited) logs a message skipped as malformed. */

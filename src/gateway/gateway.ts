@@ -3,7 +3,9 @@
  * bus subscription and fan-out, wired together. Adapters and the key verifier are injected.
  */
 import type { Adapter } from '../adapters/adapter.js';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
+import { GatewayMetrics, type MetricsSource } from '../observability/metrics.js';
 import { OPENALGO_EXTENSIONS, WireEncoder } from '../protocol/encoding.js';
 import { feedStatusEvent } from '../protocol/replies.js';
 import type { BusSubscriber } from '../bus/bus.js';
@@ -42,11 +44,14 @@ export class Gateway {
   readonly busListener: BusListener;
   readonly listener: ClientListener;
   private readonly handler: RequestHandler;
+  readonly metrics: GatewayMetrics;
+  private readonly startedAt: number;
   private readonly sessionsByUser = new Map<string, Set<Session>>();
   private readonly userFeeds: UserFeeds | undefined;
 
   constructor(private readonly options: GatewayOptions) {
     const { clock, logger } = options;
+    this.startedAt = clock.now();
     this.feeds = new Feeds(options.adapters);
     for (const adapter of this.feeds.adapters()) this.watch(adapter);
     this.upstream = new Upstream(this.feeds, this.index as SubscriptionIndex<unknown>, logger);
@@ -69,9 +74,12 @@ export class Gateway {
       snapshot: (session, route) => void this.fanOut.snapshot(session, route),
       ...(this.userFeeds ? { userFeed: (user: string, broker: string) => this.userFeeds!.feedFor(user, broker) } : {}),
     });
+    this.metrics = new GatewayMetrics(this.metricsSource());
     this.busListener = new BusListener({
       fanOut: this.fanOut,
       logger,
+      now: () => clock.now(),
+      onTickAge: (ms) => this.metrics.latency.observe(ms / 1000),
       onOrderUpdate: (user, payload) => {
         const sessions = this.sessionsByUser.get(user);
         if (sessions) this.fanOut.deliverOrderUpdate(sessions, payload);
@@ -92,6 +100,7 @@ export class Gateway {
       clock,
       logger,
       onRequest: (session, request) => this.handler.handle(session, request),
+      onHttp: (request, response) => this.http(request, response),
       onClose: (session) => {
         this.handler.dropAll(session);
         this.moveUser(session, session.user, true);
@@ -127,6 +136,89 @@ export class Gateway {
         if (session.authenticated && session.feed === adapter.feed) session.reply(event);
       }
     });
+  }
+
+  private sessionTotals(): { sent: number; conflated: number; dropped: number } {
+    const totals = { ...this.listener.closedTotals };
+    for (const session of this.listener.sessions) {
+      totals.sent += session.outbox.sent;
+      totals.conflated += session.outbox.conflated;
+      totals.dropped += session.outbox.dropped;
+    }
+    return totals;
+  }
+
+  private adapterList(): Array<{ feed: string; broker: string; status: string }> {
+    return [...this.feeds.adapters()].map((a) => ({ feed: a.feed, broker: a.broker, status: a.status() }));
+  }
+
+  private metricsSource(): MetricsSource {
+    return {
+      connections: () => this.listener.sessions.size,
+      authenticated: () => [...this.listener.sessions].filter((s) => s.authenticated).length,
+      subscriptions: () => this.index.heldCount,
+      streams: () => this.index.streamCount,
+      upstreamStreams: () => this.upstream.size,
+      ticksIn: () => this.busListener.ticksByFeed,
+      deliveries: () => this.sessionTotals().sent,
+      conflated: () => this.sessionTotals().conflated,
+      dropped: () => this.sessionTotals().dropped,
+      slowConsumersClosed: () => this.listener.closedTotals.slowConsumersClosed,
+      busInvalid: () => this.busListener.counters.invalid,
+      adapters: () => this.adapterList(),
+    };
+  }
+
+  /**
+   * Ready: the bus is bound (it is, once constructed) and, if there are adapters, at least one is
+   * live. With no adapter (`--feed none`), the shared feed is all there is, and it is always on.
+   */
+  ready(): boolean {
+    const adapters = this.adapterList();
+    return adapters.length === 0 || adapters.some((a) => a.status === 'live');
+  }
+
+  status(): Record<string, unknown> {
+    const totals = this.sessionTotals();
+    return {
+      uptime_s: Math.round((this.options.clock.now() - this.startedAt) / 1000),
+      ready: this.ready(),
+      connections: this.listener.sessions.size,
+      authenticated: [...this.listener.sessions].filter((s) => s.authenticated).length,
+      subscriptions: this.index.heldCount,
+      streams: this.index.streamCount,
+      upstream_streams: this.upstream.size,
+      adapters: this.adapterList(),
+      bus: { ...this.busListener.counters, ticks_by_feed: Object.fromEntries(this.busListener.ticksByFeed) },
+      clients: { ...totals, slow_consumers_closed: this.listener.closedTotals.slowConsumersClosed },
+    };
+  }
+
+  /** `/metrics`, `/healthz`, `/readyz`, `/api/status` on the WebSocket port. */
+  private http(request: IncomingMessage, response: ServerResponse): boolean {
+    const path = (request.url ?? '/').split('?')[0];
+    if (request.method !== 'GET' && request.method !== 'HEAD') return false;
+    switch (path) {
+      case '/healthz':
+        response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
+        return true;
+      case '/readyz': {
+        const ready = this.ready();
+        response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'no adapter is live\n');
+        return true;
+      }
+      case '/api/status':
+        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.status()));
+        return true;
+      case '/metrics':
+        this.metrics.text().then(
+          (text) => response.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
+          (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
+        );
+        return true;
+      default:
+        return false;
+    }
   }
 
   /** Re-sends every wanted stream of a feed whose adapter (re)started holding nothing. */

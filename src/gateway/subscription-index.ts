@@ -152,6 +152,13 @@ export class SubscriptionIndex<S> {
     return n;
   }
 
+  /** (subscriber, stream) pairs. */
+  get heldCount(): number {
+    let n = 0;
+    for (const held of this.bySubscriber.values()) n += held.size;
+    return n;
+  }
+
   get subscriberCount(): number {
     return this.bySubscriber.size;
   }

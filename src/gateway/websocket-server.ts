@@ -3,7 +3,7 @@
  * per connection but not protocol: frame-size limits, the auth grace timer, protocol-level
  * keepalive, and closing. Requests are handed on, one at a time per session, in order.
  */
-import { type IncomingMessage, type Server, createServer } from 'node:http';
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Clock } from '../clock.js';
@@ -39,6 +39,8 @@ export interface ClientListenerOptions {
   /** Wire extensions of a session that negotiates none. */
   defaultExtensions: Extensions;
   onRequest(session: Session, request: JsonObject): Promise<void>;
+  /** Plain HTTP requests on the same port (metrics, health); false = not found. */
+  onHttp?(request: IncomingMessage, response: ServerResponse): boolean;
   onClose(session: Session): void;
 }
 
@@ -52,6 +54,8 @@ interface Keepalive {
 
 export class ClientListener {
   readonly sessions = new Set<Session>();
+  /** Totals of closed sessions, so metrics keep counting after clients leave. */
+  readonly closedTotals = { sent: 0, conflated: 0, dropped: 0, slowConsumersClosed: 0 };
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly corker = new Corker();
@@ -61,7 +65,8 @@ export class ClientListener {
   private boundPort = 0;
 
   constructor(private readonly options: ClientListenerOptions) {
-    this.http = createServer((_req, res) => {
+    this.http = createServer((req, res) => {
+      if (options.onHttp?.(req, res)) return;
       res.writeHead(426, { 'content-type': 'text/plain' }).end('tickcast: connect with a WebSocket client\n');
     });
     this.wss = new WebSocketServer({
@@ -133,6 +138,9 @@ export class ClientListener {
       clearTimeout(grace);
       session.closed = true;
       session.outbox.discard();
+      this.closedTotals.sent += session.outbox.sent;
+      this.closedTotals.conflated += session.outbox.conflated;
+      this.closedTotals.dropped += session.outbox.dropped;
       this.sessions.delete(session);
       this.keepalive.delete(session);
       options.logger.debug({ session: session.id, code }, 'client disconnected');
@@ -182,6 +190,7 @@ export class ClientListener {
       for (const [session, state] of this.keepalive) {
         if (session.socket.readyState === session.socket.OPEN && session.outbox.isSlowConsumer()) {
           this.options.logger.info({ session: session.id, backlog: session.outbox.backlog }, 'closing a slow consumer');
+          this.closedTotals.slowConsumersClosed++;
           // The close frame queues behind what the client has not read; cut it off if it never does.
           session.socket.close(CloseCode.SLOW_CONSUMER, CloseReason[CloseCode.SLOW_CONSUMER]);
           setTimeout(() => session.socket.terminate(), SLOW_CONSUMER_CLOSE_MS).unref();

@@ -1,0 +1,111 @@
+/**
+ * Prometheus metrics of one gateway, read from its parts at scrape time (nothing on the hot path
+ * but plain counters the parts already keep). Names are prefixed `tickcast_`. Each gateway owns
+ * its own registry: no global state.
+ */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export interface MetricsSource {
+  connections(): number;
+  authenticated(): number;
+  /** (session, stream) pairs held, and distinct streams with subscribers. */
+  subscriptions(): number;
+  streams(): number;
+  upstreamStreams(): number;
+  /** Ticks taken off the bus, per feed ('' = the shared feed). */
+  ticksIn(): ReadonlyMap<string, number>;
+  /** Market-data messages written to clients, conflated, and thrown away with closed clients. */
+  deliveries(): number;
+  conflated(): number;
+  dropped(): number;
+  slowConsumersClosed(): number;
+  busInvalid(): number;
+  adapters(): Array<{ feed: string; broker: string; status: string }>;
+}
+
+/** A counter whose value is read from a running total at scrape time. */
+function totalCounter(registry: Registry, name: string, help: string, read: () => number): void {
+  let last = 0;
+  new Counter({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      const now = read();
+      if (now > last) this.inc(now - last);
+      last = now;
+    },
+  });
+}
+
+export class GatewayMetrics {
+  readonly registry = new Registry();
+  /** Publish-to-fan-out latency of sampled ticks (from the payload's `timestamp`). */
+  readonly latency: Histogram;
+
+  constructor(source: MetricsSource) {
+    const registry = this.registry;
+    collectDefaultMetrics({ register: registry, prefix: 'tickcast_' });
+    const gauge = (name: string, help: string, read: () => number): void => {
+      new Gauge({
+        name,
+        help,
+        registers: [registry],
+        collect() {
+          this.set(read());
+        },
+      });
+    };
+    gauge('tickcast_connections', 'Open client WebSocket connections.', source.connections);
+    gauge('tickcast_authenticated_clients', 'Connections that have authenticated.', source.authenticated);
+    gauge('tickcast_subscriptions', 'Streams held by clients, counting each client once per stream.', source.subscriptions);
+    gauge('tickcast_streams', 'Distinct streams with at least one subscriber.', source.streams);
+    gauge('tickcast_upstream_streams', 'Streams the adapters are subscribed to upstream.', source.upstreamStreams);
+    totalCounter(registry, 'tickcast_deliveries_total', 'Market-data messages written to clients.', source.deliveries);
+    totalCounter(registry, 'tickcast_conflated_total', 'Market-data messages replaced by a newer tick of the same stream while a client was congested.', source.conflated);
+    totalCounter(registry, 'tickcast_dropped_total', 'Market-data messages thrown away because their client closed before reading them.', source.dropped);
+    totalCounter(registry, 'tickcast_slow_consumers_closed_total', 'Clients closed with 4408 (slow consumer).', source.slowConsumersClosed);
+    totalCounter(registry, 'tickcast_bus_invalid_total', 'Bus messages skipped as malformed.', source.busInvalid);
+
+    const last = new Map<string, number>();
+    new Counter({
+      name: 'tickcast_ticks_in_total',
+      help: 'Ticks taken off the bus, per feed (feed="" is the shared feed of OpenAlgo topics).',
+      labelNames: ['feed'],
+      registers: [registry],
+      collect() {
+        for (const [feed, total] of source.ticksIn()) {
+          const delta = total - (last.get(feed) ?? 0);
+          if (delta > 0) this.inc({ feed }, delta);
+          last.set(feed, total);
+        }
+      },
+    });
+    new Gauge({
+      name: 'tickcast_adapter_up',
+      help: 'Adapter status: 1 for the status it is in (live, reconnecting, stale, down), per feed.',
+      labelNames: ['feed', 'broker', 'status'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const { feed, broker, status } of source.adapters()) {
+          for (const s of ['live', 'reconnecting', 'stale', 'down']) this.set({ feed, broker, status: s }, s === status ? 1 : 0);
+        }
+      },
+    });
+    this.latency = new Histogram({
+      name: 'tickcast_publish_to_send_seconds',
+      help: "Time from a tick's publish timestamp to its fan-out (1 in 16 ticks sampled; ms resolution).",
+      buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers: [registry],
+    });
+  }
+
+  text(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  get contentType(): string {
+    return this.registry.contentType;
+  }
+}
