@@ -23,7 +23,21 @@ export interface MeasureSettings {
   seq: boolean;
 }
 
+/** tickcast's `tickcast_conflated_total` from its /metrics; null for a server without one. */
+async function conflatedTotal(kind: string, url: string): Promise<number | null> {
+  if (kind !== 'tickcast') return null;
+  try {
+    const text = await (await fetch(`${url.replace(/^ws/, 'http')}/metrics`)).text();
+    const value = /^tickcast_conflated_total (\S+)$/m.exec(text)?.[1];
+    return value === undefined ? null : Number(value);
+  } catch {
+    return null;
+  }
+}
+
 export interface Measurement {
+  /** Messages the server conflated during the window (tickcast's /metrics), or null. */
+  conflated: number | null;
   server: ServerKind;
   clientsConnected: number;
   clientsFailed: number;
@@ -98,8 +112,10 @@ export async function measure(kind: ServerKind, workload: Workload, settings: Me
     const sampler = new WindowSampler(server.pid, workers.map((w) => w.pid!));
     await sleep(t0 - Date.now());
     sampler.start();
+    const conflatedBefore = await conflatedTotal(kind, server.url);
     await sleep(t1 - Date.now());
     const stats = sampler.stop();
+    const conflatedAfter = await conflatedTotal(kind, server.url);
     const drainS = await drain(workers);
 
     const reports = await Promise.all(workers.map((worker) => request(worker, { type: 'report' }, 'report', 15_000)));
@@ -119,6 +135,7 @@ export async function measure(kind: ServerKind, workload: Workload, settings: Me
     const cpuUsPerDelivery = loss.deliveries > 0 ? (stats.serverCpuSeconds * 1e6) / loss.deliveries : null;
     return {
       server: kind,
+      conflated: conflatedBefore === null || conflatedAfter === null ? null : conflatedAfter - conflatedBefore,
       clientsConnected: setup.connected,
       clientsFailed: setup.failed,
       connectErrors: setup.errors,

@@ -42,8 +42,8 @@ export function serverJson(m: Measurement): ServerJson {
     latency_ms: latencyMs(m.fastLatency),
     lost: m.lost,
     lost_method: m.lostMethod,
-    // tickcast keeps its conflation count in-process (bench/README.md); the baseline does not conflate.
-    conflated: null,
+    // From tickcast's /metrics over the window; the baseline does not conflate (it skips).
+    conflated: m.conflated,
     gateway_cpu_pct: round(m.stats.serverCpuPct, 1)!,
     gateway_rss_mb: round(mb(m.stats.serverRssMeanBytes), 1)!,
     cpu_us_per_delivery: round(m.cpuUsPerDelivery, 3),
@@ -93,7 +93,7 @@ export function notes(measurements: Array<Measurement | undefined>, withSlowClie
           `slow clients read ${SLOW_READ_BYTES} bytes per ${SLOW_PAUSE_MS} ms; they are judged by the ticks they read during the window (how many, and how old), and excluded from the latency and loss rows.`,
         ]
       : []),
-    'conflated: n/a — the gateway keeps its per-session counters in-process only.',
+    'conflated: tickcast_conflated_total from the gateway\'s /metrics over the window (messages replaced by a newer tick of their stream while a client was congested); the baseline skips instead of conflating (see its skipped count).',
     'CPU: user+system time of the server process from /proc over the window; µs/delivery = that ÷ messages received. Memory per client: (mean RSS in the window − idle RSS) ÷ clients.',
   ];
 }
@@ -141,7 +141,7 @@ export function table(t: Measurement | undefined, b: Measurement | undefined): s
   row('ticks lost (fast clients)', (j) => j.lost, 0, false);
   rows.push(`| lost counted by | ${t ? t.lostMethod : '—'} | ${b ? b.lostMethod : '—'} | |`);
   row('source ticks seen %', (j) => j.source_ticks_seen_pct as number, 1, false);
-  rows.push(`| conflated | ${t ? 'n/a' : '—'} | ${b ? 'n/a' : '—'} | |`);
+  rows.push(`| conflated | ${t ? (t.conflated === null ? 'n/a' : fmt(t.conflated, 0)) : '—'} | ${b ? 'n/a' : '—'} | |`);
   row('server CPU % of a core', (j) => j.gateway_cpu_pct, 1);
   row('server CPU µs / delivery', (j) => j.cpu_us_per_delivery as number | null, 2);
   row('server RSS MB (window mean)', (j) => j.gateway_rss_mb, 1);
