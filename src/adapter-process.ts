@@ -13,6 +13,7 @@ import { describeHolder } from './endpoints.js';
 import { ErrorCode, TickcastError } from './errors.js';
 import { brokerRoute, createSimulator, openConfiguredRegistry } from './instance.js';
 import type { Logger } from './observability/logger.js';
+import { Teardown } from './teardown.js';
 import { Registration } from './registry/registration.js';
 import type { Registry } from './registry/registry.js';
 
@@ -54,20 +55,11 @@ const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout
 
 export async function startAdapterProcess(options: AdapterProcessOptions): Promise<RunningAdapter> {
   const { config, feedId, clock, logger } = options;
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  const cleanup = async (): Promise<void> => {
-    for (const step of cleanups.reverse()) {
-      try {
-        await step();
-      } catch (error) {
-        logger.warn({ err: (error as Error).message }, 'shutdown step failed');
-      }
-    }
-  };
+  const teardown = new Teardown(logger);
 
   try {
     const registry = options.registry ?? (await openConfiguredRegistry(config, clock));
-    if (!options.registry) cleanups.push(() => registry.close());
+    if (!options.registry) teardown.add(() => registry.close());
     const pollMs = Math.max(100, Math.min(1000, config.registry.ttlMs / 3));
 
     let endpoints: GatewayEndpoints | undefined =
@@ -102,18 +94,18 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
       throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `adapter "${feedId}" of instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
     }
     const registration = claim.registration;
-    cleanups.push(() => registration.release());
+    teardown.add(() => registration.release());
 
     const publisher = new ZmqPublisher({
       endpoint: endpoints.bus,
       batch: config.bus.batch,
       onDropped: (count) => logger.warn({ count }, 'dropped ticks: bus queue full'),
     });
-    cleanups.push(() => publisher.close());
+    teardown.add(() => publisher.close());
     const instruments = config.simulator.symbols ? parseInstrumentList(config.simulator.symbols) : DEFAULT_INSTRUMENTS;
     const adapter = createSimulator({ config, instruments, publisher, clock, logger, feed: feedId });
     await adapter.start();
-    cleanups.push(() => adapter.stop());
+    teardown.add(() => adapter.stop());
 
     const brokers = brokerRoute(config.simulator.brokers);
     // The first welcome (or refusal) decides whether this adapter is running.
@@ -136,7 +128,7 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
       },
     });
     client.start();
-    cleanups.push(() => client.stop());
+    teardown.add(() => client.stop());
     const refusal = await registered;
     if (refusal !== undefined) {
       throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `the gateway of instance "${config.instance}" refused adapter "${feedId}": ${refusal}`);
@@ -160,13 +152,12 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
         );
       }, pollMs);
       follow.unref();
-      cleanups.push(() => clearInterval(follow));
+      teardown.add(() => clearInterval(follow));
     }
 
-    let stopping: Promise<void> | undefined;
-    return { feedId, bus: endpoints.bus, control: endpoints.control, stop: () => (stopping ??= cleanup()) };
+    return { feedId, bus: endpoints.bus, control: endpoints.control, stop: () => teardown.run() };
   } catch (error) {
-    await cleanup();
+    await teardown.run();
     throw error;
   }
 }

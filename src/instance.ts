@@ -28,6 +28,7 @@ import type { AdapterRoute } from './gateway/feeds.js';
 import { SymbolMaster } from './symbols/master.js';
 import { Gateway } from './gateway/gateway.js';
 import type { Logger } from './observability/logger.js';
+import { Teardown } from './teardown.js';
 import { type Database, openDatabase } from './store/database.js';
 
 /** The user and broker of the development key created on first start. */
@@ -116,20 +117,11 @@ async function explainBindFailure(
 }
 
 export async function startInstance(config: Config, { logger, clock = systemClock, registry: given }: StartOptions): Promise<RunningInstance> {
-  const cleanups: Array<() => Promise<unknown> | unknown> = [];
-  const cleanup = async (): Promise<void> => {
-    for (const step of cleanups.reverse()) {
-      try {
-        await step();
-      } catch (error) {
-        logger.warn({ err: (error as Error).message }, 'shutdown step failed');
-      }
-    }
-  };
+  const teardown = new Teardown(logger);
 
   try {
     const registry = given ?? (await openConfiguredRegistry(config, clock));
-    if (!given) cleanups.push(() => registry.close());
+    if (!given) teardown.add(() => registry.close());
 
     // Claim the instance name and every pinned endpoint before binding anything, so two
     // processes racing for either cannot both win, and the loser learns who won.
@@ -156,10 +148,10 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       throw new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(claim.holder)}`);
     }
     const registration = claim.registration;
-    cleanups.push(() => registration.release());
+    teardown.add(() => registration.release());
 
     const { db, keys, pepper, fernetKey } = await openKeys(config);
-    cleanups.push(() => db.close());
+    teardown.add(() => db.close());
     const verifier = new ApiKeyVerifier({ store: keys, pepper, fernetKey, clock, positiveTtlMs: config.auth.cacheTtlMs, logger });
 
     let devKey: CreatedApiKey | undefined;
@@ -172,7 +164,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       endpoint: plan.bus,
       onError: (error) => logger.error({ err: error.message }, 'bus receive loop failed'),
     }).catch((error) => explainBindFailure(error, 'bus', plan.bus, config, registry, registration));
-    cleanups.push(() => bus.close());
+    teardown.add(() => bus.close());
 
     const adapters: AdapterRoute[] = [];
     let instruments = 0;
@@ -184,7 +176,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
         batch: config.bus.batch,
         onDropped: (count) => logger.warn({ count }, 'simulator dropped ticks: bus queue full'),
       });
-      cleanups.push(() => publisher.close());
+      teardown.add(() => publisher.close());
       adapters.push({
         adapter: createSimulator({ config, instruments: list, publisher, clock, logger, feed: SIMULATOR_FEED }),
         brokers: brokerRoute(config.simulator.brokers),
@@ -197,7 +189,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       batch: config.bus.batch,
       onDropped: (count) => logger.warn({ count }, 'broker feeds dropped ticks: bus queue full'),
     });
-    cleanups.push(() => brokerPublisher.close());
+    teardown.add(() => brokerPublisher.close());
     const brokerAdapters = brokerAdapterFactory({
       symbols: new SymbolMaster(db),
       credentials: new CredentialStore({ db, fernetKey }),
@@ -232,7 +224,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
     const control = await ControlServer.bind({ endpoint: plan.control, instance: config.instance, clock, logger: logger.child({ part: 'control' }) }).catch((error) =>
       explainBindFailure(error, 'control', plan.control, config, registry, registration),
     );
-    cleanups.push(() => control.close());
+    teardown.add(() => control.close());
     control.onAdapter((remote, hello) => {
       const refusal = gateway.addAdapter({ adapter: remote, brokers: hello.brokers });
       if (refusal) return { accept: false, message: refusal };
@@ -242,7 +234,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       return { accept: true };
     });
 
-    cleanups.push(() => gateway.stop());
+    teardown.add(() => gateway.stop());
     const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', wsEndpoint, config, registry, registration));
 
     const host = config.ws.host.includes(':') ? `[${config.ws.host}]` : config.ws.host;
@@ -253,7 +245,6 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       [`tcp://${config.ws.host}:${port}`, bus.endpoint, control.endpoint].map(endpointResource).filter((r): r is string => r !== undefined),
     );
 
-    let stopping: Promise<void> | undefined;
     return {
       config,
       gateway,
@@ -264,10 +255,10 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       devKey,
       instruments,
       registryUrl: registry.url,
-      stop: () => (stopping ??= cleanup()),
+      stop: () => teardown.run(),
     };
   } catch (error) {
-    await cleanup();
+    await teardown.run();
     throw error;
   }
 }

@@ -5,10 +5,10 @@ import {
   ANGEL_PACKET_LENGTH,
   decodeAngelBinary,
   decodeAngelText,
-  scaleDecimal,
   type AngelDecoded,
 } from '../../src/adapters/angel/decoder.js';
 import type { BrokerTick } from '../../src/adapters/broker.js';
+import { scaleDecimal } from '../../src/adapters/decimal.js';
 import { encodeAngelPacket, loadAngelVectors, vectorFrame, type AngelVector } from '../helpers/fake-angel.js';
 
 const vectors = loadAngelVectors();

@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import type { BrokerTick, DepthLevel } from '../../src/adapters/broker.js';
-import { decodeKiteBinary, decodeKiteText, kiteSegment, scaled } from '../../src/adapters/zerodha/decoder.js';
+import { scaleDecimal } from '../../src/adapters/decimal.js';
+import { decodeKiteBinary, decodeKiteText, kiteSegment } from '../../src/adapters/zerodha/decoder.js';
 import { type KiteFields, frameFromInput, kiteFrame, kitePacket } from '../helpers/fake-kite.js';
 
 interface Vector {
@@ -333,18 +334,18 @@ describe('decodeKiteBinary', () => {
 
 describe('scaled', () => {
   it('writes the exact decimal', () => {
-    expect(scaled(295055, 2)).toBe(2950.55);
-    expect(scaled(5, 2)).toBe(0.05);
-    expect(scaled(0, 2)).toBe(0);
-    expect(scaled(5, 7)).toBe(0.0000005);
-    expect(scaled(834525000, 7)).toBe(83.4525);
-    expect(scaled(834550, 4)).toBe(83.455);
-    expect(scaled(0xffffffff, 2)).toBe(42949672.95);
+    expect(scaleDecimal(295055, 2)).toBe(2950.55);
+    expect(scaleDecimal(5, 2)).toBe(0.05);
+    expect(scaleDecimal(0, 2)).toBe(0);
+    expect(scaleDecimal(5, 7)).toBe(0.0000005);
+    expect(scaleDecimal(834525000, 7)).toBe(83.4525);
+    expect(scaleDecimal(834550, 4)).toBe(83.455);
+    expect(scaleDecimal(0xffffffff, 2)).toBe(42949672.95);
   });
 
   it('is the double nearest the decimal for every scale', () => {
     for (let raw = 0; raw < 200_000; raw += 7) {
-      expect(scaled(raw, 2)).toBe(Number(`${Math.floor(raw / 100)}.${String(raw % 100).padStart(2, '0')}`));
+      expect(scaleDecimal(raw, 2)).toBe(Number(`${Math.floor(raw / 100)}.${String(raw % 100).padStart(2, '0')}`));
     }
   });
 });

@@ -11,6 +11,7 @@
  * price is always the double nearest its true decimal value.
  */
 import type { BrokerTick, DepthLevel } from '../broker.js';
+import { scaleDecimal } from '../decimal.js';
 
 export interface AngelExchange {
   /** The name used in BrokerTick.exchange (Angel's own segment names, lower case). */
@@ -245,18 +246,6 @@ function readPrice(frame: Buffer, offset: number, decimals: number): number {
   return scaleDecimal(Number.isSafeInteger(value) ? value : frame.readBigInt64LE(offset), decimals);
 }
 
-/**
- * `raw / 10^decimals`, exactly: writes the integer's digits with the decimal point inserted and
- * parses that text, so 295055 at 2 decimals is the double nearest 2950.55.
- */
-export function scaleDecimal(raw: number | bigint, decimals: number): number {
-  const negative = raw < 0;
-  let digits = (negative ? -raw : raw).toString();
-  if (decimals <= 0) return Number(negative ? '-' + digits : digits);
-  digits = digits.padStart(decimals + 1, '0');
-  const text = digits.slice(0, -decimals) + '.' + digits.slice(-decimals);
-  return Number(negative ? '-' + text : text);
-}
 
 /** Totals are IEEE doubles on the wire; a whole, non-negative count or undefined if nonsense. */
 function wholeQuantity(value: number): number | undefined {

@@ -8,6 +8,7 @@
  * than the frame holds.
  */
 import type { BrokerTick, DepthLevel } from '../broker.js';
+import { scaleDecimal } from '../decimal.js';
 
 export type KiteDecoded =
   | {
@@ -124,7 +125,7 @@ function decodePacket(frame: Buffer, at: number, length: number, out: BrokerTick
   const u32 = (field: number): number => frame.readUInt32BE(at + field);
   const token = u32(0);
   const segment = kiteSegment(token);
-  const price = (field: number): number => scaled(u32(field), segment.decimals);
+  const price = (field: number): number => scaleDecimal(u32(field), segment.decimals);
 
   if (length === LTP) {
     out.push({
@@ -200,7 +201,7 @@ function depthSide(frame: Buffer, at: number, decimals: number): DepthLevel[] {
     const rawPrice = frame.readUInt32BE(entry + 4);
     // An empty level is all zeros on the wire; it is absent, not a bid of 0 at 0.
     if (quantity === 0 && rawPrice === 0) continue;
-    levels.push({ price: scaled(rawPrice, decimals), quantity, orders: frame.readUInt16BE(entry + 8) });
+    levels.push({ price: scaleDecimal(rawPrice, decimals), quantity, orders: frame.readUInt16BE(entry + 8) });
   }
   return levels;
 }
@@ -210,16 +211,6 @@ function epochMs(seconds: number): number | undefined {
   return seconds === 0 ? undefined : seconds * 1000;
 }
 
-/**
- * `raw / 10^decimals` as the double nearest the exact decimal, by writing the decimal out and
- * parsing it (`295055`, 2 → "2950.55" → 2950.55), so no float arithmetic touches the price.
- */
-export function scaled(raw: number, decimals: number): number {
-  let digits = String(raw);
-  if (digits.length <= decimals) digits = digits.padStart(decimals + 1, '0');
-  const cut = digits.length - decimals;
-  return Number(`${digits.slice(0, cut)}.${digits.slice(cut)}`);
-}
 
 /**
  * A text frame: Kite's `{"type": "order"|"error"|"message", "data": …}`. Anything else —
