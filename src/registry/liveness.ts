@@ -4,7 +4,7 @@
  */
 import os from 'node:os';
 import type { Clock } from '../clock.js';
-import type { RegistryEntry } from './registry.js';
+import type { NewEntry, RegistryEntry } from './registry.js';
 
 export interface RegistryOptions {
   /** An entry whose heartbeat is older than this is stale. Default 15 000 ms. */
@@ -58,4 +58,23 @@ export function liveness(options: RegistryOptions): Liveness {
 export function describeEntry(entry: Pick<RegistryEntry, 'role' | 'instance' | 'name' | 'pid' | 'host'>): string {
   const who = entry.role === 'gateway' ? `gateway ${entry.instance}` : `${entry.role} ${entry.name} of instance ${entry.instance}`;
   return `${who} (pid ${entry.pid} on ${entry.host})`;
+}
+
+/**
+ * The entry a claim stores, built field by field (callers may pass a whole RegistryEntry when
+ * they claim again), with the heartbeat set to now.
+ */
+export function storedEntry(entry: NewEntry, resources: string[], now: number): RegistryEntry {
+  return {
+    id: entry.id,
+    instance: entry.instance,
+    role: entry.role,
+    name: entry.name,
+    pid: entry.pid,
+    host: entry.host,
+    endpoints: { ...entry.endpoints },
+    resources,
+    startedAt: entry.startedAt,
+    heartbeatAt: now,
+  };
 }

@@ -16,7 +16,7 @@
  */
 import { Redis } from 'ioredis';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { describeEntry, liveness, type Liveness, type RegistryOptions } from './liveness.js';
+import { describeEntry, liveness, storedEntry, type Liveness, type RegistryOptions } from './liveness.js';
 import type { ClaimResult, Endpoints, ListedEntry, NewEntry, Registry, RegistryEntry, Role } from './registry.js';
 
 export interface RedisRegistryOptions extends RegistryOptions {
@@ -306,19 +306,7 @@ export class RedisRegistry implements Registry {
     const resourceKeys = resources.map((r) => this.resourceKey(r));
     for (let attempt = 1; ; attempt++) {
       await this.reapStaleHolders([nameKey, ...resourceKeys]);
-      // Fields picked one by one: callers may pass a whole RegistryEntry when they claim again.
-      const stored: RegistryEntry = {
-        id: entry.id,
-        instance: entry.instance,
-        role: entry.role,
-        name: entry.name,
-        pid: entry.pid,
-        host: entry.host,
-        endpoints: { ...entry.endpoints },
-        resources,
-        startedAt: entry.startedAt,
-        heartbeatAt: this.live.clock.now(),
-      };
+      const stored = storedEntry(entry, resources, this.live.clock.now());
       const reply = await this.client.eval(
         CLAIM_LUA,
         2 + resourceKeys.length,

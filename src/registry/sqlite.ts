@@ -10,7 +10,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { migrate, type Database, type Migration } from '../store/database.js';
-import { describeEntry, liveness, type Liveness, type RegistryOptions } from './liveness.js';
+import { describeEntry, liveness, storedEntry, type Liveness, type RegistryOptions } from './liveness.js';
 import type { ClaimResult, Endpoints, ListedEntry, NewEntry, Registry, RegistryEntry, Role } from './registry.js';
 
 export interface SqliteRegistryOptions extends RegistryOptions {
@@ -224,19 +224,7 @@ export class SqliteRegistry implements Registry {
       const holder = this.holderRow(resource);
       if (holder) return { ok: false, conflict: 'resource', resource, holder: strip(holder) };
     }
-    // Fields picked one by one: callers may pass a whole RegistryEntry when they claim again.
-    const stored: RegistryEntry = {
-      id: entry.id,
-      instance: entry.instance,
-      role: entry.role,
-      name: entry.name,
-      pid: entry.pid,
-      host: entry.host,
-      endpoints: { ...entry.endpoints },
-      resources,
-      startedAt: entry.startedAt,
-      heartbeatAt: this.live.clock.now(),
-    };
+    const stored = storedEntry(entry, resources, this.live.clock.now());
     this.db
       .prepare(
         `INSERT INTO registry_entries (id, instance, role, name, pid, host, endpoints, started_at, heartbeat_at)

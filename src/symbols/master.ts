@@ -297,13 +297,11 @@ type ExchangeIndex = Map<string, Map<string, BrokerInstrument>>;
  * has changed the table since.
  */
 export class SymbolMaster implements SymbolLookup {
-  readonly #db: Database;
   #index: Map<string, ExchangeIndex> | undefined;
   #generation = '';
   readonly #sql;
 
   constructor(db: Database) {
-    this.#db = db;
     ensureSymbolSchema(db);
     this.#sql = {
       all: db.prepare('SELECT broker, symbol, exchange, brexchange, token FROM symtoken WHERE broker IS NOT NULL'),

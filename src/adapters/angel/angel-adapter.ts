@@ -23,6 +23,7 @@ import type { Clock } from '../../clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Mode } from '../../protocol/modes.js';
 import { formatTopic } from '../../protocol/topics.js';
+import { type Backoff, backoffDelay } from '../backoff.js';
 import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapter.js';
 import type { BrokerCredentials, CredentialSource, SymbolLookup } from '../broker.js';
 import { decodeAngelBinary, decodeAngelText } from './decoder.js';
@@ -56,14 +57,7 @@ export const ANGEL_EXCHANGE_TYPE: Readonly<Record<string, number>> = {
   cde_fo: 13,
 };
 
-export interface BackoffOptions {
-  /** First retry delay. */
-  initialMs: number;
-  /** Cap on the delay. */
-  maxMs: number;
-  /** Spread as a fraction of the delay: 0.2 gives ±20 %. */
-  jitter: number;
-}
+export type BackoffOptions = Backoff;
 
 export interface AngelAdapterOptions {
   feed: string;
@@ -498,11 +492,7 @@ export class AngelAdapter implements Adapter {
   }
 
   private nextBackoff(): number {
-    const { initialMs, maxMs, jitter } = this.backoff;
-    const base = Math.min(maxMs, initialMs * 2 ** Math.min(this.attempts, 30));
-    this.attempts++;
-    const spread = base * jitter * (2 * this.random() - 1);
-    return Math.round(Math.min(maxMs, Math.max(0, base + spread)));
+    return backoffDelay(this.attempts++, { ...this.backoff, random: this.random });
   }
 
   private schedule(delayMs: number): void {

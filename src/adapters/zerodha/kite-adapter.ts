@@ -19,6 +19,7 @@ import type { Clock } from '../../clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Mode } from '../../protocol/modes.js';
 import { formatTopic } from '../../protocol/topics.js';
+import { type Backoff, backoffDelay, jittered } from '../backoff.js';
 import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapter.js';
 import type { BrokerTick, CredentialSource, SymbolLookup } from '../broker.js';
 import { decodeKiteBinary, decodeKiteText } from './decoder.js';
@@ -26,14 +27,7 @@ import { kitePayload } from './payload.js';
 
 export const KITE_TICKER_URL = 'wss://ws.kite.trade';
 
-export interface KiteBackoff {
-  /** First retry delay after a loss. */
-  initialMs?: number;
-  /** Cap on the doubling delay. */
-  maxMs?: number;
-  /** Each delay is spread uniformly over ±jitter of itself (0.2 = ±20 %). */
-  jitter?: number;
-}
+export type KiteBackoff = Partial<Backoff>;
 
 export interface KiteAdapterOptions {
   feed: string;
@@ -752,19 +746,6 @@ export function parseKiteToken(token: string): number | undefined {
   if (!/^\d{1,10}$/.test(first)) return undefined;
   const value = Number(first);
   return value > 0 && value <= 0xffffffff ? value : undefined;
-}
-
-/** Delay before retry number `failures` (0-based): initial·2^n, capped, ±jitter. */
-export function backoffDelay(
-  failures: number,
-  settings: { initialMs: number; maxMs: number; jitter: number; random: () => number },
-): number {
-  const base = Math.min(settings.maxMs, settings.initialMs * 2 ** Math.min(failures, 30));
-  return Math.min(settings.maxMs, jittered(base, settings.jitter, settings.random));
-}
-
-function jittered(base: number, jitter: number, random: () => number): number {
-  return Math.max(0, Math.round(base * (1 - jitter + 2 * jitter * random())));
 }
 
 function refusalMessage(detail: string, retryMs: number): string {
