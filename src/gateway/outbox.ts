@@ -26,13 +26,16 @@ export interface OutboxSink {
 }
 
 const DEFAULT_MAX_UNCONFLATABLE = 1000;
+/** Never written to: an outbox swaps in its own map when it first has to hold something. */
+const EMPTY: Map<string, Buffer> = new Map();
 
 export class Outbox {
   /** Frames written, replaced by a newer tick while waiting, and thrown away on close. */
   sent = 0;
   conflated = 0;
   dropped = 0;
-  private readonly waiting = new Map<string, Buffer>();
+  /** Shared by every client that is not congested (most of them): no map per connection. */
+  private waiting: Map<string, Buffer> = EMPTY;
   private unconflatable = 0;
   private nextUnconflatable = 0;
   private congestedSince = 0;
@@ -44,7 +47,7 @@ export class Outbox {
 
   /** Queues or writes a frame of `stream` (`undefined`: never conflated, e.g. an order update). */
   push(frame: Buffer, stream: string | undefined): void {
-    if (stream !== undefined && this.waiting.has(stream)) {
+    if (this.waiting.size > 0 && stream !== undefined && this.waiting.has(stream)) {
       this.waiting.set(stream, frame);
       this.conflated++;
       return;
@@ -54,7 +57,10 @@ export class Outbox {
       this.sent++;
       return;
     }
-    if (this.waiting.size === 0) this.congestedSince = this.options.clock.now();
+    if (this.waiting.size === 0) {
+      this.waiting = new Map();
+      this.congestedSince = this.options.clock.now();
+    }
     if (stream === undefined) {
       this.unconflatable++;
       this.waiting.set(`\u0000${this.nextUnconflatable++}`, frame);
@@ -74,6 +80,7 @@ export class Outbox {
       this.sink.write(frame);
       this.sent++;
     }
+    if (this.waiting.size === 0) this.waiting = EMPTY;
   }
 
   get backlog(): number {
@@ -92,7 +99,7 @@ export class Outbox {
   /** Forgets the backlog (the client is gone), counting it as dropped. */
   discard(): void {
     this.dropped += this.waiting.size;
-    this.waiting.clear();
+    this.waiting = EMPTY;
     this.unconflatable = 0;
   }
 }

@@ -148,6 +148,7 @@ export class RequestHandler {
       this.dropAll(session);
     }
     session.user = identity.user;
+    session.onAuthenticated();
     session.setBroker(identity.broker);
     session.feed = feed;
     if (previousUser !== identity.user) this.options.onUserChange(session, previousUser);

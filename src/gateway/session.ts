@@ -73,6 +73,9 @@ export class Session implements Corkable {
     });
   }
 
+  /** Called once the session authenticated (the listener drops its auth grace timer). */
+  onAuthenticated: () => void = () => {};
+
   get authenticated(): boolean {
     return this.user !== null;
   }

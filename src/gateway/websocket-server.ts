@@ -124,6 +124,7 @@ export class ClientListener {
       if (!session.authenticated && !session.closed) socket.close(CloseCode.AUTH_TIMEOUT, CloseReason[CloseCode.AUTH_TIMEOUT]);
     }, options.authGraceMs);
     grace.unref();
+    session.onAuthenticated = () => clearTimeout(grace);
 
     socket.on('message', (data, isBinary) => this.receive(session, data, isBinary));
     socket.on('pong', () => {
