@@ -47,6 +47,10 @@ export async function startTickcast(source: TickSource): Promise<ServerUnderTest
     TICKCAST_SIM_RATE: String(source.ratePerStream),
     TICKCAST_SIM_SEED: String(source.seed),
     TICKCAST_LOG_LEVEL: 'warn',
+    // Every bench client uses the one development key.
+    TICKCAST_MAX_CONNECTIONS_PER_KEY: '100000',
+    TICKCAST_MAX_CONNECTIONS: '100000',
+    TICKCAST_MAX_PENDING_AUTH: '100000',
   };
   if (source.maxBufferedBytes !== undefined) env.TICKCAST_MAX_BUFFERED_BYTES = String(source.maxBufferedBytes);
   let gateway;

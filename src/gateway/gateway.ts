@@ -18,6 +18,7 @@ import { type KeyVerifier, RequestHandler } from './request-handler.js';
 import type { Session } from './session.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import { Upstream } from './upstream.js';
+import { FailedAuths } from './limits.js';
 import { type BrokerAdapterFactory, UserFeeds } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
 
@@ -28,6 +29,8 @@ export interface GatewayOptions {
   verifier: KeyVerifier & { invalidateUser?(user: string): void };
   /** Builds per-user broker adapters (Zerodha, Angel) for users with stored credentials. */
   brokerAdapters?: BrokerAdapterFactory;
+  /** Per-key connections, subscriptions, request rate, and failed authentications per address. */
+  limits?: { maxConnectionsPerKey?: number; maxSubscriptions?: number; subscribeRate?: number; authFailures?: number };
   /** Send a stream's last value on subscribe unless a client opts out (default true). */
   snapshots?: boolean;
   /** `get_supported_brokers`; defaults to the brokers served in-process. */
@@ -72,6 +75,11 @@ export class Gateway {
       onUserChange: (session, previous) => this.moveUser(session, previous),
       defaultExtensions,
       snapshot: (session, route) => void this.fanOut.snapshot(session, route),
+      ...(options.limits ? { limits: options.limits } : {}),
+      ...(options.limits?.authFailures
+        ? { failedAuths: new FailedAuths({ allowed: options.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock }) }
+        : {}),
+      sessionsOf: (user) => this.sessionsByUser.get(user)?.size ?? 0,
       ...(this.userFeeds ? { userFeed: (user: string, broker: string) => this.userFeeds!.feedFor(user, broker) } : {}),
     });
     this.metrics = new GatewayMetrics(this.metricsSource());

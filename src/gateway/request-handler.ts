@@ -34,6 +34,7 @@ import { pyTruthy } from '../protocol/python.js';
 import { type Encoding, type Extensions, parseExtensions } from '../protocol/encoding.js';
 import type { TickRoute } from './fan-out.js';
 import type { Feeds } from './feeds.js';
+import { type FailedAuths, TokenBucket } from './limits.js';
 import type { Session } from './session.js';
 import { type SubscriptionIndex, streamKey } from './subscription-index.js';
 import type { Upstream } from './upstream.js';
@@ -63,6 +64,12 @@ export interface RequestHandlerOptions {
   defaultExtensions: Extensions;
   /** Sends a new subscriber the stream's last value, if known. */
   snapshot(session: Session, route: TickRoute): void;
+  /** Limits (config `limits.*`); absent ones are unlimited. */
+  limits?: { maxConnectionsPerKey?: number; maxSubscriptions?: number; subscribeRate?: number };
+  /** Failed authentications per address (absent: not tracked). */
+  failedAuths?: FailedAuths;
+  /** Authenticated sessions of a user now. */
+  sessionsOf?(user: string): number;
   /** The user's own broker feed, if they have one (gateway/user-feeds.ts); else routing is by broker. */
   userFeed?(user: string, broker: string): Promise<string | undefined>;
 }
@@ -130,8 +137,21 @@ export class RequestHandler {
     if (!pyTruthy(apiKey)) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.API_KEY_REQUIRED);
     const negotiated = parseExtensions(request, this.options.defaultExtensions);
     if (!negotiated.ok) return errorReply(negotiated.error);
+    const { failedAuths } = this.options;
+    const wait = failedAuths?.blockedFor(session.remoteAddress) ?? 0;
+    if (wait > 0) {
+      return error(ProtocolErrorCode.AUTHENTICATION_ERROR, `Too many failed authentication attempts; retry in ${Math.ceil(wait / 1000)} s`);
+    }
     const identity = await this.options.verifier.verify(apiKey);
-    if (!identity) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY);
+    if (!identity) {
+      failedAuths?.fail(session.remoteAddress);
+      return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY);
+    }
+    failedAuths?.succeed(session.remoteAddress);
+    const perKey = this.options.limits?.maxConnectionsPerKey;
+    if (perKey !== undefined && session.user !== identity.user && (this.options.sessionsOf?.(identity.user) ?? 0) >= perKey) {
+      return error(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many connections for this API key (limit ${perKey})`);
+    }
     // Unlike OpenAlgo, a client whose broker cannot be resolved is not counted as authenticated,
     // so the auth grace timer still closes it.
     if (!identity.broker) return error(ProtocolErrorCode.BROKER_ERROR, ProtocolMessage.NO_BROKER);
@@ -158,18 +178,35 @@ export class RequestHandler {
     return new Answer(authReply(identity.broker, identity.user, requested ? { ...extensions } : undefined), 'json');
   }
 
+  /** The subscribe/unsubscribe rate limit: an error reply when over it. */
+  private overRate(session: Session): Reply | undefined {
+    const rate = this.options.limits?.subscribeRate;
+    if (rate === undefined) return undefined;
+    session.requestBucket ??= new TokenBucket(rate, Math.max(1, rate * 2), this.options.clock);
+    if (session.requestBucket.take()) return undefined;
+    return error(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many subscribe requests (limit ${rate} per second)`);
+  }
+
   private async subscribe(session: Session, request: JsonObject): Promise<Reply | Answer> {
+    const limited = this.overRate(session);
+    if (limited) return limited;
     const parsed = parseSubscribe(request);
     if (!parsed.ok) return errorReply(parsed.error);
     const { items, mode, depth, requestId } = parsed.value;
     const depthHint = typeof depth === 'number' && Number.isInteger(depth) && depth > 0 ? depth : 5;
     const { feed } = session;
 
+    const maxStreams = this.options.limits?.maxSubscriptions ?? Infinity;
+    // Streams this request would add, counted in order: the ones past the limit fail.
+    let room = maxStreams - this.options.index.heldBy(session);
     const outcomes = await Promise.all(
       items.map(async (item): Promise<SubscribeOutcome> => {
         const checked = checkItem(item);
         if ('message' in checked) return { ...item, ok: false, message: checked.message };
         const { exchange, symbol } = checked;
+        if (!this.options.index.holds(feed, exchange, symbol, session) && room-- <= 0) {
+          return { ...item, ok: false, message: `Subscription limit reached (${maxStreams} streams per client)` };
+        }
         const result = await this.options.upstream.acquire(feed, exchange, symbol, mode, depthHint, () => {
           if (!session.closed && session.feed === feed) this.options.index.add(feed, exchange, symbol, mode, session);
         });
@@ -192,6 +229,8 @@ export class RequestHandler {
   }
 
   private unsubscribe(session: Session, request: JsonObject): Reply {
+    const limited = this.overRate(session);
+    if (limited) return limited;
     const parsed = parseUnsubscribe(request);
     if (!parsed.ok) return errorReply(parsed.error);
     const { requestId } = parsed.value;

@@ -16,6 +16,7 @@ import { type Extensions, OPENALGO_EXTENSIONS, type WireEncoder, websocketFrame 
 import type { Reply } from '../protocol/replies.js';
 import { SHARED_FEED } from '../protocol/topics.js';
 import { type Corkable, type Corker, tcpSocket } from './corker.js';
+import type { TokenBucket } from './limits.js';
 import { Outbox } from './outbox.js';
 
 const TEXT = { binary: false };
@@ -44,6 +45,8 @@ export class Session implements Corkable {
    */
   variant = '';
   readonly outbox: Outbox;
+  /** Subscribe/unsubscribe rate limit, made on the first such request. */
+  requestBucket: TokenBucket | undefined;
   /** Requests are handled one at a time, in arrival order. */
   pending: Promise<void> = Promise.resolve();
   pendingCount = 0;

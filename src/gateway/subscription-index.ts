@@ -152,6 +152,16 @@ export class SubscriptionIndex<S> {
     return n;
   }
 
+  /** Whether `subscriber` holds any mode of the stream. */
+  holds(feed: string, exchange: string, symbol: string, subscriber: S): boolean {
+    return this.bySubscriber.get(subscriber)?.has(`${feed}\u0000${streamKey(exchange, symbol)}`) ?? false;
+  }
+
+  /** Streams one subscriber holds. */
+  heldBy(subscriber: S): number {
+    return this.bySubscriber.get(subscriber)?.size ?? 0;
+  }
+
   /** (subscriber, stream) pairs. */
   get heldCount(): number {
     let n = 0;

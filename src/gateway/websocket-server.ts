@@ -31,6 +31,9 @@ export interface ClientListenerOptions {
   /** 0 disables protocol pings. */
   pingIntervalMs: number;
   pingTimeoutMs: number;
+  /** Connections at most, and not-yet-authenticated ones at most: more are refused with HTTP 503. */
+  maxConnections?: number;
+  maxPendingAuth?: number;
   /** Requests waiting behind a slow one before further requests are refused. */
   maxPendingRequests?: number;
   clock: Clock;
@@ -74,10 +77,32 @@ export class ClientListener {
       maxPayload: options.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      verifyClient: (_info, done) => {
+        const refusal = this.refusal();
+        if (refusal) {
+          this.refused++;
+          done(false, 503, refusal);
+        } else {
+          done(true);
+        }
+      },
     });
     this.wss.on('connection', (socket, request) => this.accept(socket, request));
     // ws re-emits the HTTP server's errors; listen() reports those (e.g. a port in use).
     this.wss.on('error', () => {});
+  }
+
+  /** Handshakes refused by the connection limits. */
+  refused = 0;
+
+  /** Why a new connection cannot be taken now, if it cannot. */
+  private refusal(): string | undefined {
+    const { maxConnections = Infinity, maxPendingAuth = Infinity } = this.options;
+    if (this.sessions.size >= maxConnections) return `Too many connections (limit ${maxConnections})`;
+    let pending = 0;
+    for (const session of this.sessions) if (!session.authenticated) pending++;
+    if (pending >= maxPendingAuth) return `Too many unauthenticated connections (limit ${maxPendingAuth})`;
+    return undefined;
   }
 
   get port(): number {

@@ -69,6 +69,7 @@ describe('defaults', () => {
       bus: { host: '127.0.0.1', port: undefined, transport: 'tcp', batch: true },
       control: { port: 'auto' },
       registry: { url: undefined, ttlMs: 15_000 },
+      limits: { maxConnections: 10_000, maxPendingAuth: 1000, maxConnectionsPerKey: 1000, maxSubscriptions: 3000, subscribeRate: 20, authFailures: 5 },
       feed: 'simulator',
       simulator: { rate: 2, symbols: '', seed: undefined, brokers: ['*'] },
       auth: { pepper: undefined, fernetSalt: undefined, cacheTtlMs: 36_000_000, devKey: true },
