@@ -3,7 +3,7 @@
  * This is the one place where a process's parts are created and connected; the CLI's `start`
  * and the integration tests both go through it.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/options.js';
@@ -87,6 +87,18 @@ export async function openKeys(config: Config): Promise<{ db: Database; keys: Ap
 /** Opens the configured registry (a per-user SQLite file unless TICKCAST_REGISTRY says otherwise). */
 export function openConfiguredRegistry(config: Config, clock: Clock): Promise<Registry> {
   return openRegistry(config.registry.url ?? defaultRegistryUrl(), { ttlMs: config.registry.ttlMs, clock });
+}
+
+/** The TLS certificate and key, read once at start. */
+function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (variable: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new TickcastError(ErrorCode.CONFIG_INVALID, `${variable}: cannot read ${file}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read('TICKCAST_TLS_CERT', certFile), key: read('TICKCAST_TLS_KEY', keyFile) };
 }
 
 /** The variable that pins each endpoint, for messages. */
@@ -208,6 +220,8 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
         maxBufferedBytes: config.ws.maxBufferedBytes,
         slowConsumerMs: config.ws.slowConsumerMs,
         maxConnections: config.limits.maxConnections,
+        ...(config.ws.allowedOrigins ? { allowedOrigins: config.ws.allowedOrigins } : {}),
+        ...(config.ws.tlsCert && config.ws.tlsKey ? { tls: readTls(config.ws.tlsCert, config.ws.tlsKey) } : {}),
         maxPendingAuth: config.limits.maxPendingAuth,
         authGraceMs: config.ws.authGraceMs,
         pingIntervalMs: config.ws.pingIntervalMs,
@@ -246,7 +260,7 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
     const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', wsEndpoint, config, registry, registration));
 
     const host = config.ws.host.includes(':') ? `[${config.ws.host}]` : config.ws.host;
-    const url = `ws://${host}:${port}`;
+    const url = `${config.ws.tlsCert ? 'wss' : 'ws'}://${host}:${port}`;
     const endpoints = { ws: url, bus: bus.endpoint, control: control.endpoint };
     await registration.publish(
       endpoints,

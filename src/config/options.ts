@@ -403,6 +403,30 @@ export const OPTIONS = [
     parse: seconds(false),
   }),
   option({
+    key: 'ws.allowedOrigins',
+    env: 'TICKCAST_ALLOWED_ORIGINS',
+    default: undefined,
+    description:
+      'Comma-separated browser origins allowed to connect (e.g. https://trade.example.com); a browser from any other origin is refused with HTTP 403. Unset: any origin, as OpenAlgo. Clients that send no Origin (SDKs, scripts) are always allowed.',
+    parse: list(),
+  }),
+  option({
+    key: 'ws.tlsCert',
+    env: 'TICKCAST_TLS_CERT',
+    flag: '--tls-cert <file>',
+    default: undefined,
+    description: 'PEM certificate (chain) file: serve wss:// instead of ws://; needs TICKCAST_TLS_KEY too.',
+    parse: path(),
+  }),
+  option({
+    key: 'ws.tlsKey',
+    env: 'TICKCAST_TLS_KEY',
+    flag: '--tls-key <file>',
+    default: undefined,
+    description: 'PEM private key file for TICKCAST_TLS_CERT.',
+    parse: path(),
+  }),
+  option({
     key: 'limits.maxConnections',
     env: 'TICKCAST_MAX_CONNECTIONS',
     default: '10000',
@@ -661,6 +685,16 @@ export interface Constraint {
 }
 
 export const CONSTRAINTS: readonly Constraint[] = [
+  {
+    key: 'ws.tlsCert',
+    against: ['ws.tlsKey'],
+    check: (c) => (c['ws.tlsKey'] !== undefined ? undefined : 'to come with TICKCAST_TLS_KEY (the private key file), which is not set'),
+  },
+  {
+    key: 'ws.tlsKey',
+    against: ['ws.tlsCert'],
+    check: (c) => (c['ws.tlsCert'] !== undefined ? undefined : 'to come with TICKCAST_TLS_CERT (the certificate file), which is not set'),
+  },
   {
     key: 'ws.maxFrameBytes',
     against: ['ws.maxMessageBytes'],

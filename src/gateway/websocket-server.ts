@@ -4,6 +4,7 @@
  * keepalive, and closing. Requests are handed on, one at a time per session, in order.
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket, type RawData } from 'ws';
 import type { Clock } from '../clock.js';
@@ -31,6 +32,10 @@ export interface ClientListenerOptions {
   /** 0 disables protocol pings. */
   pingIntervalMs: number;
   pingTimeoutMs: number;
+  /** Browser origins allowed to connect (`https://app.example.com`); empty or absent: any. */
+  allowedOrigins?: readonly string[];
+  /** PEM certificate and key: serve wss:// (and https://) instead of ws://. */
+  tls?: { cert: Buffer; key: Buffer };
   /** Connections at most, and not-yet-authenticated ones at most: more are refused with HTTP 503. */
   maxConnections?: number;
   maxPendingAuth?: number;
@@ -68,16 +73,24 @@ export class ClientListener {
   private boundPort = 0;
 
   constructor(private readonly options: ClientListenerOptions) {
-    this.http = createServer((req, res) => {
+    const respond = (req: IncomingMessage, res: ServerResponse): void => {
       if (options.onHttp?.(req, res)) return;
       res.writeHead(426, { 'content-type': 'text/plain' }).end('tickcast: connect with a WebSocket client\n');
-    });
+    };
+    this.http = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, respond) : createServer(respond);
     this.wss = new WebSocketServer({
       server: this.http,
       maxPayload: options.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
-      verifyClient: (_info, done) => {
+      verifyClient: (info, done) => {
+        const { allowedOrigins } = this.options;
+        // Browsers always send Origin; other clients (SDKs, scripts) usually do not and are let in.
+        if (allowedOrigins && allowedOrigins.length > 0 && info.origin && !allowedOrigins.includes(info.origin)) {
+          this.refused++;
+          done(false, 403, 'Origin not allowed');
+          return;
+        }
         const refusal = this.refusal();
         if (refusal) {
           this.refused++;

@@ -1,5 +1,5 @@
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { devNull, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, expectTypeOf, it } from 'vitest';
 import { renderConfigTable } from '../../src/config/docs.js';
@@ -64,6 +64,9 @@ describe('defaults', () => {
         maxBufferedBytes: 1_048_576,
         slowConsumerMs: 10_000,
         snapshots: true,
+        allowedOrigins: undefined,
+        tlsCert: undefined,
+        tlsKey: undefined,
       },
       brokers: { kiteUrl: 'wss://ws.kite.trade', angelUrl: 'wss://smartapisocket.angelone.in/smart-stream' },
       bus: { host: '127.0.0.1', port: undefined, transport: 'tcp', batch: true },
@@ -165,7 +168,7 @@ describe('flags', () => {
   it('are keyed by commander attribute names', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
-      'envFile', 'instance', 'dataDir', 'host', 'port', 'authGrace', 'zmqHost', 'zmqPort',
+      'envFile', 'instance', 'dataDir', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
       'transport', 'controlPort', 'registry', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
@@ -175,6 +178,7 @@ describe('flags', () => {
     const { config, sources } = loadOk({
       flags: {
         instance: 'b-2', dataDir: 'state', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
+        tlsCert: 'cert.pem', tlsKey: 'key.pem',
         zmqPort: '5556', transport: 'ipc', controlPort: '7000', registry: 'redis://127.0.0.1:6390/1',
         feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', simBrokers: 'zerodha,angel', logLevel: 'debug',
       },
@@ -182,7 +186,7 @@ describe('flags', () => {
     expect(config).toMatchObject({
       instance: 'b-2',
       dataDir: join(dir, 'state'),
-      ws: { host: '::', port: 'auto', authGraceMs: 500 },
+      ws: { host: '::', port: 'auto', authGraceMs: 500, tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem') },
       bus: { host: 'localhost', port: 5556, transport: 'ipc' },
       control: { port: 7000 },
       registry: { url: 'redis://127.0.0.1:6390/1' },
@@ -531,5 +535,14 @@ describe('the options table', () => {
     expect(unique(OPTIONS.map((o) => o.env))).toBe(true);
     expect(unique(OPTIONS.filter((o) => o.flag).map((o) => o.flag))).toBe(true);
     for (const option of OPTIONS) expect(option.description, option.env).toMatch(/^[A-Z].*\.$/);
+  });
+});
+
+describe('TLS files', () => {
+  it('a certificate without its key (or a key without its certificate) is refused, naming both', () => {
+    const cert = loadConfig({ cwd: tmpdir(), env: { TICKCAST_ENV_FILE: devNull, TICKCAST_TLS_CERT: 'c.pem' } });
+    expect(cert.ok ? [] : cert.errors).toEqual(['TICKCAST_TLS_CERT="c.pem" is not valid: expected to come with TICKCAST_TLS_KEY (the private key file), which is not set']);
+    const key = loadConfig({ cwd: tmpdir(), env: { TICKCAST_ENV_FILE: devNull, TICKCAST_TLS_KEY: 'k.pem' } });
+    expect(key.ok ? [] : key.errors).toEqual(['TICKCAST_TLS_KEY="k.pem" is not valid: expected to come with TICKCAST_TLS_CERT (the certificate file), which is not set']);
   });
 });
