@@ -4,9 +4,9 @@
  * OpenAlgo's Python processes — can feed one gateway.
  */
 import * as zmq from 'zeromq';
-import { ErrorCode, TickcastError } from '../errors.js';
 import { BATCH_TOPIC, BATCH_TOPIC_BYTES, BatchEncoder, decodeBatch } from './batch.js';
 import type { BusPublisher, BusSubscriber } from './bus.js';
+import { BURST, bindSocket, yieldToEventLoop } from './zmq-socket.js';
 
 /**
  * ZeroMQ's default high-water mark (1000) silently drops a large share of a fast feed; 100k
@@ -14,24 +14,11 @@ import type { BusPublisher, BusSubscriber } from './bus.js';
  */
 const HIGH_WATER_MARK = 100_000;
 
-/**
- * zeromq.js resolves receive and send promises as microtasks while messages are ready, so a busy
- * loop would never let the event loop run timers or socket I/O. After this many messages in a
- * row, each loop yields a full event-loop turn.
- */
-const BURST = 256;
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
 export interface ZmqSubscriberOptions {
   /** `tcp://host:port` (port 0 picks a free one) or `ipc://…`. */
   endpoint: string;
   /** Called if the receive loop itself fails (the socket is then unusable). */
   onError?: (error: Error) => void;
-}
-
-function bindEndpoint(endpoint: string): string {
-  // ZeroMQ spells "any free port" as `*`.
-  return endpoint.startsWith('tcp://') ? endpoint.replace(/:0$/, ':*') : endpoint;
 }
 
 export class ZmqSubscriber implements BusSubscriber {
@@ -49,16 +36,9 @@ export class ZmqSubscriber implements BusSubscriber {
   /** Binds, or throws TickcastError PORT_IN_USE / BUS_BIND_FAILED naming the endpoint. */
   static async bind(options: ZmqSubscriberOptions): Promise<ZmqSubscriber> {
     const socket = new zmq.Subscriber({ receiveHighWaterMark: HIGH_WATER_MARK, linger: 0 });
-    try {
-      await socket.bind(bindEndpoint(options.endpoint));
-    } catch (error) {
-      socket.close();
-      const cause = (error as Error).message;
-      const code = /in use/i.test(cause) ? ErrorCode.PORT_IN_USE : ErrorCode.BUS_BIND_FAILED;
-      throw new TickcastError(code, `cannot bind the bus endpoint ${options.endpoint}: ${cause}`);
-    }
+    const endpoint = await bindSocket(socket, options.endpoint, 'bus');
     socket.subscribe();
-    const subscriber = new ZmqSubscriber(socket, socket.lastEndpoint ?? options.endpoint, options);
+    const subscriber = new ZmqSubscriber(socket, endpoint, options);
     void subscriber.receiveLoop();
     return subscriber;
   }

@@ -14,7 +14,13 @@ import type { Adapter, FeedStatusEvent, StreamRef, SubscribeResult } from '../ad
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import { clipText, decodeGatewayMessage, encodeMessage } from './codec.js';
-import { PROTOCOL_VERSION, type AdapterMessage, type GatewayMessage, type Hello } from './protocol.js';
+import { BURST, yieldToEventLoop } from '../bus/zmq-socket.js';
+import {
+  CLOSE_FLUSH_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MISSED_HEARTBEATS, MALFORMED_LOG_INTERVAL_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION, SEND_HIGH_WATER_MARK,
+  type AdapterMessage,
+  type GatewayMessage,
+  type Hello,
+} from './protocol.js';
 import { formatDuration } from './remote-adapter.js';
 
 /** What the caller says about the adapter in its hello; the client fills in the rest. */
@@ -56,22 +62,6 @@ export type ControlClientState = 'idle' | 'registering' | 'registered' | 'refuse
 
 type Command = Extract<GatewayMessage, { type: 'subscribe' | 'unsubscribe' }>;
 
-const DEFAULT_HEARTBEAT_MS = 1000;
-const DEFAULT_MISSED_HEARTBEATS = 3;
-/** Messages queued for the gateway before sends fail (a replay answers one reply per stream). */
-const SEND_HIGH_WATER_MARK = 10_000;
-/** ZeroMQ drops a gateway whose message exceeds this; the codec rejects anything above 64 KiB anyway. */
-const MAX_FRAME_BYTES = 1024 * 1024;
-/**
- * How long stop() waits after its `bye` before closing. ZeroMQ's linger alone does not reliably
- * deliver a message sent just before close (measured: a few in a hundred were lost).
- */
-const CLOSE_FLUSH_MS = 50;
-/** Malformed traffic is logged at most once per this period. */
-const MALFORMED_LOG_INTERVAL_MS = 10_000;
-/** Receive loops yield a full event-loop turn after this many messages in a row (see bus/zeromq.ts). */
-const BURST = 256;
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
 function streamKey(stream: StreamRef): string {
   return `${stream.exchange}\0${stream.symbol}`;

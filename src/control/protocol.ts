@@ -71,3 +71,18 @@ export type GatewayMessage =
   | { type: 'bye' };
 
 export type ControlMessage = AdapterMessage | GatewayMessage;
+
+/** Heartbeat period of both sides unless configured, and silent periods before a side is lost. */
+export const DEFAULT_HEARTBEAT_MS = 1000;
+export const DEFAULT_MISSED_HEARTBEATS = 3;
+/** Messages queued per peer before sends fail (a peer that far behind is as good as dead). */
+export const SEND_HIGH_WATER_MARK = 10_000;
+/** ZeroMQ drops a peer whose message exceeds this; the codec rejects anything above 64 KiB anyway. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+/**
+ * How long a side waits after its `bye` before closing. ZeroMQ's linger alone does not reliably
+ * deliver a message sent just before close (measured: a few in a hundred were lost).
+ */
+export const CLOSE_FLUSH_MS = 50;
+/** Malformed traffic is logged at most once per this period. */
+export const MALFORMED_LOG_INTERVAL_MS = 10_000;

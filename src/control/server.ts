@@ -9,7 +9,12 @@ import type { Clock } from '../clock.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import { decodeAdapterMessage, encodeMessage } from './codec.js';
-import { PROTOCOL_VERSION, type GatewayMessage, type Hello } from './protocol.js';
+import { BURST, bindSocket, yieldToEventLoop } from '../bus/zmq-socket.js';
+import {
+  CLOSE_FLUSH_MS, DEFAULT_HEARTBEAT_MS, DEFAULT_MISSED_HEARTBEATS, MALFORMED_LOG_INTERVAL_MS, MAX_FRAME_BYTES, PROTOCOL_VERSION, SEND_HIGH_WATER_MARK,
+  type GatewayMessage,
+  type Hello,
+} from './protocol.js';
 import { RemoteAdapter, formatDuration } from './remote-adapter.js';
 
 /** The gateway's answer to the first hello of a feed id. */
@@ -70,28 +75,7 @@ interface Peer {
 
 type SendResult = 'sent' | 'unreachable' | 'full' | 'failed';
 
-const DEFAULT_HEARTBEAT_MS = 1000;
-const DEFAULT_MISSED_HEARTBEATS = 3;
 const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
-/** ZeroMQ drops a peer whose message exceeds this; the codec rejects anything above 64 KiB anyway. */
-const MAX_FRAME_BYTES = 1024 * 1024;
-/** Messages queued per peer before sends fail (a peer that far behind is as good as dead). */
-const SEND_HIGH_WATER_MARK = 10_000;
-/**
- * How long close() waits after its `bye` messages before closing. ZeroMQ's linger alone does not
- * reliably deliver messages sent just before close (measured: a few in a hundred were lost).
- */
-const CLOSE_FLUSH_MS = 50;
-/** Malformed traffic is logged at most once per this period. */
-const MALFORMED_LOG_INTERVAL_MS = 10_000;
-/** Receive loops yield a full event-loop turn after this many messages in a row (see bus/zeromq.ts). */
-const BURST = 256;
-const yieldToEventLoop = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-function bindEndpoint(endpoint: string): string {
-  // ZeroMQ spells "any free port" as `*`.
-  return endpoint.startsWith('tcp://') ? endpoint.replace(/:0$/, ':*') : endpoint;
-}
 
 function errorCode(error: unknown): string | undefined {
   return (error as { code?: string } | null)?.code;
@@ -155,15 +139,7 @@ export class ControlServer {
       sendHighWaterMark: SEND_HIGH_WATER_MARK,
       maxMessageSize: MAX_FRAME_BYTES,
     });
-    try {
-      await socket.bind(bindEndpoint(options.endpoint));
-    } catch (error) {
-      socket.close();
-      const cause = (error as Error).message;
-      const code = /in use/i.test(cause) ? ErrorCode.PORT_IN_USE : ErrorCode.BUS_BIND_FAILED;
-      throw new TickcastError(code, `cannot bind the control endpoint ${options.endpoint}: ${cause}`);
-    }
-    return new ControlServer(socket, socket.lastEndpoint ?? options.endpoint, options);
+    return new ControlServer(socket, await bindSocket(socket, options.endpoint, 'control'), options);
   }
 
   /** Sets (or replaces) the registration callback; see AdapterCallback. */
