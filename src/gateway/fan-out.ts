@@ -60,6 +60,8 @@ export class FanOut {
   /** Ticks delivered to at least one client, and frames written in total. */
   ticksRouted = 0;
   deliveries = 0;
+  /** Frames per feed of the tick ('' = the shared feed): one map update per tick, not per client. */
+  readonly deliveriesByFeed = new Map<string, number>();
   readonly lastValues = new LastValues();
 
   constructor(
@@ -85,6 +87,7 @@ export class FanOut {
     if (delivered > 0) {
       this.ticksRouted++;
       this.deliveries += delivered;
+      this.deliveriesByFeed.set(route.feed, (this.deliveriesByFeed.get(route.feed) ?? 0) + delivered);
     }
   }
 

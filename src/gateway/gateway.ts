@@ -168,10 +168,12 @@ export class Gateway {
       streams: () => this.index.streamCount,
       upstreamStreams: () => this.upstream.size,
       ticksIn: () => this.busListener.ticksByFeed,
+      ticksOut: () => this.fanOut.deliveriesByFeed,
       deliveries: () => this.sessionTotals().sent,
       conflated: () => this.sessionTotals().conflated,
       dropped: () => this.sessionTotals().dropped,
       slowConsumersClosed: () => this.listener.closedTotals.slowConsumersClosed,
+      busMessages: () => this.busListener.counters.messages,
       busInvalid: () => this.busListener.counters.invalid,
       adapters: () => this.adapterList(),
     };
@@ -188,6 +190,7 @@ export class Gateway {
 
   status(): Record<string, unknown> {
     const totals = this.sessionTotals();
+    const memory = process.memoryUsage();
     return {
       uptime_s: Math.round((this.options.clock.now() - this.startedAt) / 1000),
       ready: this.ready(),
@@ -199,6 +202,12 @@ export class Gateway {
       adapters: this.adapterList(),
       bus: { ...this.busListener.counters, ticks_by_feed: Object.fromEntries(this.busListener.ticksByFeed) },
       clients: { ...totals, slow_consumers_closed: this.listener.closedTotals.slowConsumersClosed },
+      ticks_out_by_feed: Object.fromEntries(this.fanOut.deliveriesByFeed),
+      // Process health, for soak runs and dashboards (docs/metrics.md).
+      event_loop_lag_ms: this.metrics.lag.read(),
+      open_handles: process.getActiveResourcesInfo().length,
+      rss_mb: mb(memory.rss),
+      heap_used_mb: mb(memory.heapUsed),
     };
   }
 
@@ -255,6 +264,7 @@ export class Gateway {
 
   /** Closes clients (going away), stops adapters and the bus. */
   async stop(): Promise<void> {
+    this.metrics.close();
     await this.listener.close();
     for (const adapter of this.feeds.adapters()) {
       try {
@@ -265,4 +275,8 @@ export class Gateway {
     }
     await this.options.bus.close();
   }
+}
+
+function mb(bytes: number): number {
+  return Math.round((bytes / 1048576) * 10) / 10;
 }

@@ -1,9 +1,10 @@
 /**
  * Prometheus metrics of one gateway, read from its parts at scrape time (nothing on the hot path
  * but plain counters the parts already keep). Names are prefixed `tickcast_`. Each gateway owns
- * its own registry: no global state.
+ * its own registry: no global state. Every metric is listed, with its meaning, in docs/metrics.md.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { EventLoopLag, type LagFigures } from './event-loop-lag.js';
 
 export interface MetricsSource {
   connections(): number;
@@ -14,11 +15,14 @@ export interface MetricsSource {
   upstreamStreams(): number;
   /** Ticks taken off the bus, per feed ('' = the shared feed). */
   ticksIn(): ReadonlyMap<string, number>;
+  /** Market-data messages fan-out handed to clients, per feed of the tick. */
+  ticksOut(): ReadonlyMap<string, number>;
   /** Market-data messages written to clients, conflated, and thrown away with closed clients. */
   deliveries(): number;
   conflated(): number;
   dropped(): number;
   slowConsumersClosed(): number;
+  busMessages(): number;
   busInvalid(): number;
   adapters(): Array<{ feed: string; broker: string; status: string }>;
 }
@@ -38,10 +42,30 @@ function totalCounter(registry: Registry, name: string, help: string, read: () =
   });
 }
 
+/** A counter per feed whose values are read from running totals at scrape time. */
+function feedCounter(registry: Registry, name: string, help: string, read: () => ReadonlyMap<string, number>): void {
+  const last = new Map<string, number>();
+  new Counter({
+    name,
+    help,
+    labelNames: ['feed'],
+    registers: [registry],
+    collect() {
+      for (const [feed, total] of read()) {
+        const delta = total - (last.get(feed) ?? 0);
+        if (delta > 0) this.inc({ feed }, delta);
+        last.set(feed, total);
+      }
+    },
+  });
+}
+
 export class GatewayMetrics {
   readonly registry = new Registry();
   /** Publish-to-fan-out latency of sampled ticks (from the payload's `timestamp`). */
   readonly latency: Histogram;
+  /** Event-loop lag over a window (event-loop-lag.ts), shared with /api/status. */
+  readonly lag = new EventLoopLag();
 
   constructor(source: MetricsSource) {
     const registry = this.registry;
@@ -65,22 +89,21 @@ export class GatewayMetrics {
     totalCounter(registry, 'tickcast_conflated_total', 'Market-data messages replaced by a newer tick of the same stream while a client was congested.', source.conflated);
     totalCounter(registry, 'tickcast_dropped_total', 'Market-data messages thrown away because their client closed before reading them.', source.dropped);
     totalCounter(registry, 'tickcast_slow_consumers_closed_total', 'Clients closed with 4408 (slow consumer).', source.slowConsumersClosed);
-    totalCounter(registry, 'tickcast_bus_invalid_total', 'Bus messages skipped as malformed.', source.busInvalid);
-
-    const last = new Map<string, number>();
-    new Counter({
-      name: 'tickcast_ticks_in_total',
-      help: 'Ticks taken off the bus, per feed (feed="" is the shared feed of OpenAlgo topics).',
-      labelNames: ['feed'],
-      registers: [registry],
-      collect() {
-        for (const [feed, total] of source.ticksIn()) {
-          const delta = total - (last.get(feed) ?? 0);
-          if (delta > 0) this.inc({ feed }, delta);
-          last.set(feed, total);
-        }
-      },
-    });
+    totalCounter(registry, 'tickcast_bus_messages_total', 'Bus messages received (each entry of a batch counts once).', source.busMessages);
+    totalCounter(registry, 'tickcast_bus_invalid_total', 'Bus messages skipped as malformed (the bus errors: bad topic, payload or frames).', source.busInvalid);
+    feedCounter(registry, 'tickcast_ticks_in_total', 'Ticks taken off the bus, per feed (feed="" is the shared feed of OpenAlgo topics).', source.ticksIn);
+    feedCounter(
+      registry,
+      'tickcast_ticks_out_total',
+      'Market-data messages handed to clients, per feed of the tick (one per subscribed client per tick; snapshots not counted).',
+      source.ticksOut,
+    );
+    const lag = this.lag;
+    const lagGauge = (name: string, help: string, pick: (figures: LagFigures) => number): void =>
+      gauge(name, `${help} (seconds, over the last window of at least 5 s; docs/metrics.md).`, () => pick(lag.read()) / 1000);
+    lagGauge('tickcast_event_loop_lag_p50_seconds', 'Event-loop lag, median', (f) => f.p50);
+    lagGauge('tickcast_event_loop_lag_p99_seconds', 'Event-loop lag, 99th percentile', (f) => f.p99);
+    lagGauge('tickcast_event_loop_lag_max_seconds', 'Event-loop lag, worst', (f) => f.max);
     new Gauge({
       name: 'tickcast_adapter_up',
       help: 'Adapter status: 1 for the status it is in (live, reconnecting, stale, down), per feed.',
@@ -99,6 +122,11 @@ export class GatewayMetrics {
       buckets: [0.001, 0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
       registers: [registry],
     });
+  }
+
+  /** Stops the event-loop monitor. */
+  close(): void {
+    this.lag.close();
   }
 
   text(): Promise<string> {

@@ -1,6 +1,7 @@
 /** The gateway's HTTP endpoints on its WebSocket port: health, readiness, status, Prometheus metrics. */
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient, waitFor } from '../helpers/client.js';
+import { TestClient, sleep, waitFor } from '../helpers/client.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
 let gw: TestInstance;
@@ -12,6 +13,58 @@ beforeAll(async () => {
 });
 afterAll(() => gw.stop());
 
+/** Every metric the gateway must export (names as in `# TYPE` lines). */
+const EXPECTED_METRICS = [
+  'tickcast_connections',
+  'tickcast_authenticated_clients',
+  'tickcast_subscriptions',
+  'tickcast_streams',
+  'tickcast_upstream_streams',
+  'tickcast_ticks_in_total',
+  'tickcast_ticks_out_total',
+  'tickcast_deliveries_total',
+  'tickcast_conflated_total',
+  'tickcast_dropped_total',
+  'tickcast_slow_consumers_closed_total',
+  'tickcast_bus_messages_total',
+  'tickcast_bus_invalid_total',
+  'tickcast_adapter_up',
+  'tickcast_publish_to_send_seconds',
+  'tickcast_event_loop_lag_p50_seconds',
+  'tickcast_event_loop_lag_p99_seconds',
+  'tickcast_event_loop_lag_max_seconds',
+  // Process metrics, prefixed.
+  'tickcast_process_cpu_seconds_total',
+  'tickcast_process_resident_memory_bytes',
+  'tickcast_process_open_fds',
+  'tickcast_nodejs_heap_size_used_bytes',
+  'tickcast_nodejs_active_handles_total',
+  'tickcast_nodejs_eventloop_lag_seconds',
+  'tickcast_nodejs_gc_duration_seconds',
+];
+
+/** /api/status fields documented in docs/metrics.md. */
+const STATUS_FIELDS = ['connections', 'subscriptions', 'ticks_out_by_feed', 'event_loop_lag_ms', 'open_handles', 'rss_mb', 'heap_used_mb'];
+
+async function metricsText(): Promise<string> {
+  return (await fetch(`${http}/metrics`)).text();
+}
+
+/** Sample lines, `name{labels} value` → value. */
+function parseMetrics(text: string): Map<string, number> {
+  const samples = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    if (line === '' || line.startsWith('#')) continue;
+    const at = line.lastIndexOf(' ');
+    samples.set(line.slice(0, at), Number(line.slice(at + 1)));
+  }
+  return samples;
+}
+
+function metricNames(text: string): string[] {
+  return [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
+}
+
 describe('HTTP endpoints', () => {
   it('/healthz and /readyz', async () => {
     const health = await fetch(`${http}/healthz`);
@@ -21,6 +74,8 @@ describe('HTTP endpoints', () => {
   });
 
   it('/api/status and /metrics reflect clients, streams, ticks and adapters', async () => {
+    const before = parseMetrics(await metricsText());
+    expect(before.get('tickcast_subscriptions')).toBe(0);
     const client = await TestClient.authenticated(gw.url, await gw.createKey('watcher'));
     await client.request({ action: 'subscribe', symbols: [{ symbol: 'TCS', exchange: 'NSE' }, { symbol: 'INFY', exchange: 'NSE' }], mode: 2 });
     await waitFor(() => gw.gateway.busListener.counters.ticks > 40);
@@ -29,26 +84,65 @@ describe('HTTP endpoints', () => {
     expect(status).toMatchObject({ ready: true, connections: 1, authenticated: 1, subscriptions: 2, streams: 2, upstream_streams: 2 });
     expect(status.adapters).toEqual([{ feed: 'simulator', broker: 'simulator', status: 'live' }]);
     expect(status.bus.ticks_by_feed.simulator).toBeGreaterThan(40);
+    expect(status.ticks_out_by_feed.simulator).toBeGreaterThan(0);
     expect(status.clients.sent).toBeGreaterThan(0);
+    expect(Object.keys(status.event_loop_lag_ms).sort()).toEqual(['max', 'p50', 'p99']);
+    for (const ms of Object.values(status.event_loop_lag_ms)) expect(ms).toBeGreaterThanOrEqual(0);
+    expect(status.event_loop_lag_ms.max).toBeGreaterThanOrEqual(status.event_loop_lag_ms.p99);
+    // The client's socket at least, and the listening sockets.
+    expect(status.open_handles).toBeGreaterThan(2);
+    expect(status.rss_mb).toBeGreaterThan(10);
+    expect(status.heap_used_mb).toBeGreaterThan(1);
 
     const response = await fetch(`${http}/metrics`);
     expect(response.headers.get('content-type')).toContain('text/plain');
     const text = await response.text();
-    const value = (name: string): number => Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
-    expect(value('tickcast_connections')).toBe(1);
-    expect(value('tickcast_authenticated_clients')).toBe(1);
-    expect(value('tickcast_streams')).toBe(2);
-    expect(value('tickcast_deliveries_total')).toBeGreaterThan(0);
-    expect(value('tickcast_conflated_total')).toBe(0);
-    expect(text).toMatch(/^tickcast_ticks_in_total\{feed="simulator"\} \d+$/m);
-    expect(text).toMatch(/^tickcast_adapter_up\{feed="simulator",broker="simulator",status="live"\} 1$/m);
-    expect(text).toMatch(/^tickcast_publish_to_send_seconds_count \d+$/m);
-    expect(value('tickcast_publish_to_send_seconds_count')).toBeGreaterThan(0);
-    expect(text).toContain('tickcast_nodejs_eventloop_lag_seconds');
+    const during = parseMetrics(text);
+    expect(during.get('tickcast_connections')).toBe(1);
+    expect(during.get('tickcast_authenticated_clients')).toBe(1);
+    expect(during.get('tickcast_subscriptions')).toBe(2);
+    expect(during.get('tickcast_streams')).toBe(2);
+    expect(during.get('tickcast_upstream_streams')).toBe(2);
+    expect(during.get('tickcast_deliveries_total')).toBeGreaterThan(0);
+    expect(during.get('tickcast_conflated_total')).toBe(0);
+    expect(during.get('tickcast_bus_messages_total')).toBeGreaterThan(40);
+    expect(during.get('tickcast_bus_invalid_total')).toBe(0);
+    expect(during.get('tickcast_ticks_in_total{feed="simulator"}')).toBeGreaterThan(40);
+    expect(during.get('tickcast_ticks_out_total{feed="simulator"}')).toBeGreaterThan(0);
+    expect(during.get('tickcast_adapter_up{feed="simulator",broker="simulator",status="live"}')).toBe(1);
+    expect(during.get('tickcast_adapter_up{feed="simulator",broker="simulator",status="down"}')).toBe(0);
+    expect(during.get('tickcast_publish_to_send_seconds_count')).toBeGreaterThan(0);
+    expect(during.get('tickcast_event_loop_lag_max_seconds')).toBeGreaterThanOrEqual(0);
+
+    // Out of the feed = what its one client received, once the stream is quiet again.
+    await client.request({ action: 'unsubscribe', symbols: [{ symbol: 'TCS', exchange: 'NSE' }, { symbol: 'INFY', exchange: 'NSE' }], mode: 2 });
+    await sleep(300);
+    const received = client.raw.filter((m) => JSON.parse(m).type === 'market_data').length;
+    const after = parseMetrics(await metricsText());
+    const out = (after.get('tickcast_ticks_out_total{feed="simulator"}') ?? 0) - (before.get('tickcast_ticks_out_total{feed="simulator"}') ?? 0);
+    const ticksIn = (after.get('tickcast_ticks_in_total{feed="simulator"}') ?? 0) - (before.get('tickcast_ticks_in_total{feed="simulator"}') ?? 0);
+    expect(received).toBeGreaterThan(0);
+    expect(out).toBe(received);
+    expect(ticksIn).toBeGreaterThanOrEqual(out);
+    expect(after.get('tickcast_subscriptions')).toBe(0);
+    expect(after.get('tickcast_streams')).toBe(0);
+
     await client.close();
     await waitFor(() => gw.gateway.listener.sessions.size === 0);
     // Totals survive the client.
-    expect(Number(/^tickcast_deliveries_total (\S+)$/m.exec(await (await fetch(`${http}/metrics`)).text())?.[1])).toBeGreaterThanOrEqual(value('tickcast_deliveries_total'));
+    const closed = parseMetrics(await metricsText());
+    expect(closed.get('tickcast_connections')).toBe(0);
+    expect(closed.get('tickcast_deliveries_total')).toBeGreaterThanOrEqual(during.get('tickcast_deliveries_total')!);
+  });
+
+  it('/metrics has every documented metric, and docs/metrics.md documents every tickcast metric', async () => {
+    const names = metricNames(await metricsText());
+    for (const name of EXPECTED_METRICS) expect(names, name).toContain(name);
+    const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+    // Node's process metrics (prom-client's defaults) are documented as a group.
+    const own = names.filter((n) => !n.startsWith('tickcast_process_') && !n.startsWith('tickcast_nodejs_'));
+    for (const name of own) expect(doc, name).toContain(`\`${name}\``);
+    for (const field of STATUS_FIELDS) expect(doc, field).toContain(`\`${field}\``);
   });
 
   it('anything else still says to use a WebSocket', async () => {
