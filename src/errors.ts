@@ -66,6 +66,32 @@ export const CloseReason: Record<number, string> = {
   [CloseCode.SLOW_CONSUMER]: 'slow consumer',
 };
 
+/**
+ * Errors the client SDK (`tickcast/client`) raises itself. Errors the gateway reports
+ * (`AUTHENTICATION_ERROR`, `LIMIT_EXCEEDED`, …) keep the gateway's code.
+ */
+export const ClientErrorCode = {
+  /** A bad argument or option: an instrument, a mode, a URL. Nothing was sent. */
+  INVALID_ARGUMENT: 'INVALID_ARGUMENT',
+  /** No WebSocket implementation: no global `WebSocket` and the `ws` package cannot be loaded. */
+  NO_WEBSOCKET: 'NO_WEBSOCKET',
+  /** The WebSocket could not be opened, or closed before authentication finished. */
+  CONNECT_FAILED: 'CONNECT_FAILED',
+  /** The connection was lost before a request's reply arrived. */
+  CONNECTION_LOST: 'CONNECTION_LOST',
+  /** No reply within the request timeout; the connection is treated as dead and replaced. */
+  REQUEST_TIMEOUT: 'REQUEST_TIMEOUT',
+  /** The client was closed (by `close()`) while the operation was pending. */
+  CLIENT_CLOSED: 'CLIENT_CLOSED',
+  /** The gateway refused a subscription for an instrument (the reply's per-symbol message). */
+  SUBSCRIBE_FAILED: 'SUBSCRIBE_FAILED',
+  /** A callback or event listener of the application threw; the client carries on. */
+  CALLBACK_FAILED: 'CALLBACK_FAILED',
+  /** The gateway sent a frame that is neither JSON nor MessagePack; it was skipped. */
+  PROTOCOL_ERROR: 'PROTOCOL_ERROR',
+} as const;
+export type ClientErrorCode = (typeof ClientErrorCode)[keyof typeof ClientErrorCode];
+
 /** Operational error codes (start-up, configuration, storage, CLI). */
 export const ErrorCode = {
   CONFIG_INVALID: 'CONFIG_INVALID',
@@ -75,9 +101,13 @@ export const ErrorCode = {
   /** No gateway of the instance could be found (an adapter waiting for it gave up). */
   GATEWAY_NOT_FOUND: 'GATEWAY_NOT_FOUND',
   BUS_BIND_FAILED: 'BUS_BIND_FAILED',
+  /** The NATS bus could not be reached at start (no server answered at any of its URLs). */
+  BUS_UNREACHABLE: 'BUS_UNREACHABLE',
   STORE_FAILED: 'STORE_FAILED',
   KEY_NOT_FOUND: 'KEY_NOT_FOUND',
   USAGE: 'USAGE',
+  /** A gateway worker process (`--workers N`) could not start. */
+  WORKER_FAILED: 'WORKER_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 

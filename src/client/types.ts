@@ -1,0 +1,284 @@
+/**
+ * The public types of the client SDK (`tickcast/client`): instruments, modes, the tick payloads
+ * as they travel on the wire, events, options and the OpenAlgo-shaped cache snapshots. Types
+ * only; no code runs from this file.
+ */
+import type { ClientErrorCode, ProtocolErrorCode } from '../errors.js';
+
+/** OpenAlgo's subscription modes: 1 = LTP, 2 = Quote, 3 = Depth. */
+export type Mode = 1 | 2 | 3;
+
+/** A mode by name (case-insensitive at run time) or number. */
+export type ModeInput = Mode | 'ltp' | 'quote' | 'depth' | 'LTP' | 'Quote' | 'Depth';
+
+/** One instrument. `exchange` and `symbol` are case-sensitive, as the gateway matches them. */
+export interface Instrument {
+  exchange: string;
+  symbol: string;
+}
+
+/** An instrument as `{ exchange, symbol }` or `'EXCHANGE:SYMBOL'` (`'NSE_INDEX:NIFTY'`). */
+export type InstrumentInput = Instrument | string;
+
+/**
+ * A mode-1 (LTP) payload. Fields are the publisher's: tickcast's simulator and OpenAlgo's
+ * Zerodha adapter send these; other adapters may add fields (kept, typed `unknown`).
+ */
+export interface LtpTick {
+  /** Last traded price. */
+  ltp: number;
+  /** Last trade time (epoch ms; Zerodha full ticks use epoch seconds). */
+  ltt?: number;
+  /** When the adapter published the tick, epoch ms. */
+  timestamp?: number;
+  [field: string]: unknown;
+}
+
+/** A mode-2 (Quote) payload. Which fields are present depends on the publisher and instrument. */
+export interface QuoteTick extends LtpTick {
+  open?: number;
+  high?: number;
+  low?: number;
+  close?: number;
+  volume?: number;
+  /** Quantity of the last trade (Zerodha, simulator). Angel's quote calls it `last_trade_quantity`. */
+  last_quantity?: number;
+  last_trade_quantity?: number;
+  average_price?: number;
+  total_buy_quantity?: number;
+  total_sell_quantity?: number;
+  change?: number;
+  change_percent?: number;
+  oi?: number;
+}
+
+export interface DepthLevel {
+  price: number;
+  quantity: number;
+  orders: number;
+}
+
+/** A mode-3 (Depth) payload: a quote plus the order book, best level first. */
+export interface DepthTick extends QuoteTick {
+  depth?: { buy: DepthLevel[]; sell: DepthLevel[] };
+}
+
+/** The payload type delivered for each mode. */
+export type TickOf<M extends ModeInput> = M extends 1 | 'ltp' | 'LTP'
+  ? LtpTick
+  : M extends 2 | 'quote' | 'Quote'
+    ? QuoteTick
+    : M extends 3 | 'depth' | 'Depth'
+      ? DepthTick
+      : LtpTick;
+
+/**
+ * A `market_data` message, as the gateway sends it. `mode` is the mode the gateway tagged it
+ * with: the highest mode this client holds for the stream that the tick carries (so an LTP
+ * callback may see a tick tagged 3 whose payload is a whole depth tick).
+ */
+export interface MarketData<T extends LtpTick = LtpTick> {
+  type: 'market_data';
+  exchange: string;
+  symbol: string;
+  mode: Mode;
+  data: T;
+  /** The client's broker. */
+  broker: string;
+  /** The stream's sequence number (tickcast's `seq` extension), when negotiated. */
+  seq?: number;
+}
+
+/** What the gateway answered for one instrument of a subscribe. */
+export type SubscribeResult =
+  | { instrument: Instrument; ok: true; /** depth levels the feed gives */ depth?: number }
+  | { instrument: Instrument; ok: false; message: string };
+
+/** Returned by `subscribe`: the subscription, until `unsubscribe()`. */
+export interface SubscriptionHandle {
+  readonly instruments: readonly Instrument[];
+  readonly mode: Mode;
+  /**
+   * Resolves, never rejects, once the gateway has answered for every instrument (after the
+   * client connects, if it is not connected yet). Failed instruments are dropped from the handle.
+   */
+  readonly ready: Promise<SubscribeResult[]>;
+  /** Stops this subscription's callback; the gateway is told once no other handle needs the stream. */
+  unsubscribe(): void;
+}
+
+/** The extensions the gateway agreed to in its auth reply. */
+export interface NegotiatedExtensions {
+  encoding: 'json' | 'msgpack';
+  batch: boolean;
+  /** Sequence numbers (gap detection works only when true; OpenAlgo's own proxy has none). */
+  seq: boolean;
+  snapshot: boolean;
+}
+
+export interface ConnectedEvent {
+  broker: string;
+  userId: string;
+  extensions: NegotiatedExtensions;
+  /** True when this is a reconnection after a loss. */
+  reconnected: boolean;
+}
+
+export interface DisconnectedEvent {
+  /** WebSocket close code (1006 when the connection simply dropped). */
+  code: number;
+  reason: string;
+  /** Whether the client will try to reconnect. */
+  willReconnect: boolean;
+}
+
+export interface ReconnectingEvent {
+  /** 1 for the first retry after a loss. */
+  attempt: number;
+  /** How long the client waits before this attempt. */
+  delayMs: number;
+}
+
+/** tickcast's feed status event: the upstream feed of this client's broker changed state. */
+export interface FeedStatusEvent {
+  type: 'feed_status';
+  feed: string;
+  broker: string;
+  status: 'live' | 'reconnecting' | 'stale' | 'down' | (string & {});
+  timestamp: number;
+  message?: string;
+}
+
+/** Ticks of a stream were missed: the sequence number jumped from `expected - 1` to `received`. */
+export interface GapEvent {
+  /** `EXCHANGE:SYMBOL`. */
+  stream: string;
+  exchange: string;
+  symbol: string;
+  expected: number;
+  received: number;
+  /** `received - expected`: how many ticks were missed. */
+  missed: number;
+}
+
+export interface ClientErrorShape extends Error {
+  /** A client code (ClientErrorCode) or the gateway's (AUTHENTICATION_ERROR, LIMIT_EXCEEDED, …). */
+  readonly code: ClientErrorCode | ProtocolErrorCode | (string & {});
+}
+
+/** The events `client.on(...)` offers, with their payloads. */
+export interface ClientEvents {
+  connected: ConnectedEvent;
+  disconnected: DisconnectedEvent;
+  reconnecting: ReconnectingEvent;
+  feed_status: FeedStatusEvent;
+  gap: GapEvent;
+  error: ClientErrorShape;
+}
+
+export interface ReconnectOptions {
+  /** Ceiling of the first retry's delay (default 500 ms). */
+  initialDelayMs?: number;
+  /** Largest ceiling; it doubles per failed attempt up to this (default 30,000 ms). */
+  maxDelayMs?: number;
+  /**
+   * How much of the delay is random, 0 to 1 (default 1, "full jitter": each delay is uniform
+   * between 0 and its ceiling), so clients dropped together do not return together.
+   */
+  jitter?: number;
+}
+
+/**
+ * The subset of the WebSocket API the client uses: the browser's `WebSocket` and the `ws`
+ * package's both fit.
+ */
+export interface WebSocketLike {
+  readonly readyState: number;
+  binaryType: string;
+  send(data: string): void;
+  close(code?: number, reason?: string): void;
+  // Handler parameters are `any` so that both the DOM's and `ws`'s event types are accepted.
+  /* eslint-disable @typescript-eslint/no-explicit-any */
+  onopen: ((event: any) => void) | null;
+  onmessage: ((event: any) => void) | null;
+  onclose: ((event: any) => void) | null;
+  onerror: ((event: any) => void) | null;
+  /* eslint-enable @typescript-eslint/no-explicit-any */
+}
+
+export type WebSocketConstructor = new (url: string) => WebSocketLike;
+
+export interface ClientOptions {
+  /** The gateway, `ws://host:port` or `wss://host:port`. */
+  url: string;
+  /** An OpenAlgo API key. */
+  apiKey: string;
+  /** Wire encoding for everything after the auth reply (default `json`). */
+  encoding?: 'json' | 'msgpack';
+  /** Ask for market data produced together to arrive as one frame (default true). */
+  batch?: boolean;
+  /** Ask for each stream's last known value right after subscribing (default true). */
+  snapshot?: boolean;
+  /** Reconnection after a lost connection; `false` turns it off. */
+  reconnect?: ReconnectOptions | false;
+  /** A reply not received within this long means the connection is dead (default 20,000 ms). */
+  requestTimeoutMs?: number;
+  /** Opening the WebSocket and authenticating must finish within this long (default 10,000 ms). */
+  connectTimeoutMs?: number;
+  /**
+   * An application-level ping while the connection is otherwise idle, so a silently dead
+   * connection is noticed (browsers cannot send protocol pings). Default every 20,000 ms;
+   * `false` turns it off. Its reply must arrive within `requestTimeoutMs`.
+   */
+  heartbeatMs?: number | false;
+  /**
+   * The WebSocket implementation. Default: the global `WebSocket` (browsers, Node ≥ 22), else
+   * the `ws` package, loaded on first connect.
+   */
+  WebSocket?: WebSocketConstructor;
+}
+
+/** `getLtp()`: `{ ltp: { EXCHANGE: { SYMBOL: { timestamp, ltp } } } }`, as OpenAlgo's SDK. */
+export interface LtpSnapshot {
+  ltp: Record<string, Record<string, { timestamp: number; ltp: number }>>;
+}
+
+export interface QuoteEntry {
+  timestamp: number;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  ltp: number;
+  volume: number;
+  last_trade_quantity: number;
+  avg_trade_price: number;
+  change: number;
+  change_percent: number;
+}
+
+/** `getQuotes()`: `{ quote: { EXCHANGE: { SYMBOL: QuoteEntry } } }`, as OpenAlgo's SDK. */
+export interface QuoteSnapshot {
+  quote: Record<string, Record<string, QuoteEntry>>;
+}
+
+export interface BookLevel {
+  price: number;
+  qty: number;
+  orders: number;
+}
+
+export interface DepthEntry {
+  timestamp: number;
+  ltp: number;
+  /** Levels keyed `"1"` (best) to `"5"` at least, padded with zero levels, as OpenAlgo's SDK. */
+  buyBook: Record<string, BookLevel>;
+  sellBook: Record<string, BookLevel>;
+}
+
+/** `getDepth()`: `{ depth: { EXCHANGE: { SYMBOL: DepthEntry } } }`, as OpenAlgo's SDK. */
+export interface DepthSnapshot {
+  depth: Record<string, Record<string, DepthEntry>>;
+}
+
+export type ClientState = 'idle' | 'connecting' | 'connected' | 'reconnecting' | 'closed';
