@@ -26,7 +26,9 @@ import { brokerAdapterFactory } from './adapters/broker-factory.js';
 import { CredentialStore } from './auth/credentials.js';
 import type { AdapterRoute } from './gateway/feeds.js';
 import { SymbolMaster } from './symbols/master.js';
-import { Gateway } from './gateway/gateway.js';
+import { Gateway, type GatewayOptions } from './gateway/gateway.js';
+import { dashboardSources } from './gateway/dashboard-sources.js';
+import type { BrokerAdapterFactory } from './gateway/user-feeds.js';
 import type { Logger } from './observability/logger.js';
 import { Teardown } from './teardown.js';
 import { type Database, openDatabase } from './store/database.js';
@@ -35,9 +37,9 @@ import { type Database, openDatabase } from './store/database.js';
 export const DEV_USER = 'dev';
 export const SIMULATOR_BROKER = 'simulator';
 
-export interface RunningInstance {
+/** What `tickcast start` reports of a running instance, however many processes serve it. */
+export interface InstanceSummary {
   config: Config;
-  gateway: Gateway;
   /** Where clients connect (`ws://host:port`). */
   url: string;
   /** The bus endpoint publishers connect to. */
@@ -52,6 +54,11 @@ export interface RunningInstance {
   /** Where this instance is registered. */
   registryUrl: string;
   stop(): Promise<void>;
+}
+
+/** An instance served by one process. */
+export interface RunningInstance extends InstanceSummary {
+  gateway: Gateway;
 }
 
 export interface StartOptions {
@@ -112,7 +119,7 @@ function variableFor(part: 'ws' | 'bus' | 'control', config: Config): string {
  * Re-raises a bind failure as one line naming who holds the endpoint: an instance from the
  * registry, or a process outside tickcast.
  */
-async function explainBindFailure(
+export async function explainBindFailure(
   error: unknown,
   part: 'ws' | 'bus' | 'control',
   endpoint: string,
@@ -128,49 +135,181 @@ async function explainBindFailure(
   throw new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(holder)}`);
 }
 
-export async function startInstance(config: Config, { logger, clock = systemClock, registry: given }: StartOptions): Promise<RunningInstance> {
+/** What every instance opens before its clients' side: the registry claim, the store, the keys. */
+export interface InstanceBase {
+  registry: Registry;
+  registration: Registration;
+  plan: ReturnType<typeof planEndpoints>;
+  wsEndpoint: string;
+  db: Database;
+  keys: ApiKeyStore;
+  verifier: ApiKeyVerifier;
+  fernetKey: Buffer;
+  devKey: CreatedApiKey | undefined;
+}
+
+/**
+ * Claims the instance name and every pinned endpoint before binding anything, so two processes
+ * racing for either cannot both win and the loser learns who won; then opens the store and keys.
+ */
+export async function openInstance(config: Config, teardown: Teardown, { logger, clock = systemClock, registry: given }: StartOptions): Promise<InstanceBase> {
+  const registry = given ?? (await openConfiguredRegistry(config, clock));
+  if (!given) teardown.add(() => registry.close());
+
+  const plan = planEndpoints(config);
+  const wsEndpoint = `tcp://${config.ws.host}:${plan.wsPort}`;
+  const pinned = [wsEndpoint, plan.bus, plan.control].map(endpointResource).filter((r): r is string => r !== undefined);
+  const claim = await Registration.claim({
+    registry,
+    instance: config.instance,
+    role: 'gateway',
+    name: config.instance,
+    resources: pinned,
+    ttlMs: config.registry.ttlMs,
+    clock,
+    logger,
+    prune: true,
+  });
+  if (!claim.ok) {
+    if (claim.conflict === 'name') {
+      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
+    }
+    const part = claim.resource === endpointResource(wsEndpoint) ? 'ws' : claim.resource === endpointResource(plan.bus) ? 'bus' : 'control';
+    const endpoint = part === 'ws' ? wsEndpoint : part === 'bus' ? plan.bus : plan.control;
+    throw new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(claim.holder)}`);
+  }
+  const registration = claim.registration;
+  teardown.add(() => registration.release());
+
+  const { db, keys, pepper, fernetKey } = await openKeys(config);
+  teardown.add(() => db.close());
+  const verifier = verifierFor(config, keys, pepper, fernetKey, clock, logger);
+
+  let devKey: CreatedApiKey | undefined;
+  if (config.auth.devKey && keys.count() === 0) {
+    devKey = await keys.create(DEV_USER, SIMULATOR_BROKER);
+    verifier.prime(devKey.apiKey, devKey.user, devKey.broker);
+  }
+  return { registry, registration, plan, wsEndpoint, db, keys, verifier, fernetKey, devKey };
+}
+
+export function verifierFor(config: Config, keys: ApiKeyStore, pepper: string, fernetKey: Buffer, clock: Clock, logger: Logger): ApiKeyVerifier {
+  return new ApiKeyVerifier({ store: keys, pepper, fernetKey, clock, positiveTtlMs: config.auth.cacheTtlMs, logger });
+}
+
+/** The instance's in-process adapters (the simulator, unless `--feed none`) and its per-user broker feeds. */
+export function createAdapters(
+  config: Config,
+  busEndpoint: string,
+  base: Pick<InstanceBase, 'db' | 'fernetKey'>,
+  teardown: Teardown,
+  { logger, clock }: { logger: Logger; clock: Clock },
+): { adapters: AdapterRoute[]; instruments: number; brokerAdapters: BrokerAdapterFactory } {
+  const adapters: AdapterRoute[] = [];
+  let instruments = 0;
+  if (config.feed === 'simulator') {
+    const list = config.simulator.symbols ? parseInstrumentList(config.simulator.symbols) : DEFAULT_INSTRUMENTS;
+    instruments = list.length;
+    const publisher = new ZmqPublisher({
+      endpoint: busEndpoint,
+      batch: config.bus.batch,
+      onDropped: (count) => logger.warn({ count }, 'simulator dropped ticks: bus queue full'),
+    });
+    teardown.add(() => publisher.close());
+    adapters.push({
+      adapter: createSimulator({ config, instruments: list, publisher, clock, logger, feed: SIMULATOR_FEED }),
+      brokers: brokerRoute(config.simulator.brokers),
+    });
+  }
+
+  // Users with stored Zerodha or Angel credentials get their own broker feed (one publisher for all).
+  const brokerPublisher = new ZmqPublisher({
+    endpoint: busEndpoint,
+    batch: config.bus.batch,
+    onDropped: (count) => logger.warn({ count }, 'broker feeds dropped ticks: bus queue full'),
+  });
+  teardown.add(() => brokerPublisher.close());
+  const brokerAdapters = brokerAdapterFactory({
+    symbols: new SymbolMaster(base.db),
+    credentials: new CredentialStore({ db: base.db, fernetKey: base.fernetKey }),
+    publisher: brokerPublisher,
+    clock,
+    logger,
+    urls: { zerodha: config.brokers.kiteUrl, angel: config.brokers.angelUrl },
+  });
+  return { adapters, instruments, brokerAdapters };
+}
+
+/** The gateway options that come straight from configuration (the same in every worker). */
+export function gatewaySettings(config: Config, port: number): Pick<GatewayOptions, 'listener' | 'limits' | 'snapshots' | 'supportedBrokers'> {
+  return {
+    listener: {
+      host: config.ws.host,
+      port,
+      maxMessageBytes: config.ws.maxMessageBytes,
+      maxFrameBytes: config.ws.maxFrameBytes,
+      maxBufferedBytes: config.ws.maxBufferedBytes,
+      slowConsumerMs: config.ws.slowConsumerMs,
+      maxConnections: config.limits.maxConnections,
+      ...(config.ws.allowedOrigins ? { allowedOrigins: config.ws.allowedOrigins } : {}),
+      ...(config.ws.tlsCert && config.ws.tlsKey ? { tls: readTls(config.ws.tlsCert, config.ws.tlsKey) } : {}),
+      maxPendingAuth: config.limits.maxPendingAuth,
+      authGraceMs: config.ws.authGraceMs,
+      pingIntervalMs: config.ws.pingIntervalMs,
+      pingTimeoutMs: config.ws.pingTimeoutMs,
+    },
+    limits: {
+      maxConnectionsPerKey: config.limits.maxConnectionsPerKey,
+      maxSubscriptions: config.limits.maxSubscriptions,
+      subscribeRate: config.limits.subscribeRate,
+      authFailures: config.limits.authFailures,
+    },
+    snapshots: config.ws.snapshots,
+    ...(config.validBrokers ? { supportedBrokers: config.validBrokers } : {}),
+  };
+}
+
+/** Where adapters join at run time: a gateway, or the primary of a worker pool. */
+export interface AdapterHost {
+  addAdapter(route: AdapterRoute): string | undefined;
+  replay(feed: string): Promise<void>;
+}
+
+/** Binds the control channel and lets out-of-process adapters join `host`. */
+export async function bindControl(config: Config, base: InstanceBase, host: AdapterHost, teardown: Teardown, { logger, clock }: { logger: Logger; clock: Clock }): Promise<ControlServer> {
+  const control = await ControlServer.bind({ endpoint: base.plan.control, instance: config.instance, clock, logger: logger.child({ part: 'control' }) }).catch((error) =>
+    explainBindFailure(error, 'control', base.plan.control, config, base.registry, base.registration),
+  );
+  teardown.add(() => control.close());
+  control.onAdapter((remote, hello) => {
+    const refusal = host.addAdapter({ adapter: remote, brokers: hello.brokers });
+    if (refusal) return { accept: false, message: refusal };
+    // Every accepted hello (the first, and after each restart) means the adapter holds nothing.
+    remote.onReconnect(() => void host.replay(remote.feed));
+    logger.info({ feed: hello.feed, broker: hello.broker, pid: hello.pid }, 'adapter connected');
+    return { accept: true };
+  });
+  return control;
+}
+
+/** Publishes the bound endpoints in the registry; returns the clients' URL. */
+export async function publishEndpoints(config: Config, base: InstanceBase, port: number, busEndpoint: string, controlEndpoint: string): Promise<string> {
+  const host = config.ws.host.includes(':') ? `[${config.ws.host}]` : config.ws.host;
+  const url = `${config.ws.tlsCert ? 'wss' : 'ws'}://${host}:${port}`;
+  await base.registration.publish(
+    { ws: url, bus: busEndpoint, control: controlEndpoint },
+    [`tcp://${config.ws.host}:${port}`, busEndpoint, controlEndpoint].map(endpointResource).filter((r): r is string => r !== undefined),
+  );
+  return url;
+}
+
+export async function startInstance(config: Config, options: StartOptions): Promise<RunningInstance> {
+  const { logger, clock = systemClock } = options;
   const teardown = new Teardown(logger);
 
   try {
-    const registry = given ?? (await openConfiguredRegistry(config, clock));
-    if (!given) teardown.add(() => registry.close());
-
-    // Claim the instance name and every pinned endpoint before binding anything, so two
-    // processes racing for either cannot both win, and the loser learns who won.
-    const plan = planEndpoints(config);
-    const wsEndpoint = `tcp://${config.ws.host}:${plan.wsPort}`;
-    const pinned = [wsEndpoint, plan.bus, plan.control].map(endpointResource).filter((r): r is string => r !== undefined);
-    const claim = await Registration.claim({
-      registry,
-      instance: config.instance,
-      role: 'gateway',
-      name: config.instance,
-      resources: pinned,
-      ttlMs: config.registry.ttlMs,
-      clock,
-      logger,
-      prune: true,
-    });
-    if (!claim.ok) {
-      if (claim.conflict === 'name') {
-        throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
-      }
-      const part = claim.resource === endpointResource(wsEndpoint) ? 'ws' : claim.resource === endpointResource(plan.bus) ? 'bus' : 'control';
-      const endpoint = part === 'ws' ? wsEndpoint : part === 'bus' ? plan.bus : plan.control;
-      throw new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(claim.holder)}`);
-    }
-    const registration = claim.registration;
-    teardown.add(() => registration.release());
-
-    const { db, keys, pepper, fernetKey } = await openKeys(config);
-    teardown.add(() => db.close());
-    const verifier = new ApiKeyVerifier({ store: keys, pepper, fernetKey, clock, positiveTtlMs: config.auth.cacheTtlMs, logger });
-
-    let devKey: CreatedApiKey | undefined;
-    if (config.auth.devKey && keys.count() === 0) {
-      devKey = await keys.create(DEV_USER, SIMULATOR_BROKER);
-      verifier.prime(devKey.apiKey, devKey.user, devKey.broker);
-    }
+    const base = await openInstance(config, teardown, options);
+    const { plan, registry, registration } = base;
 
     const bus = await ZmqSubscriber.bind({
       endpoint: plan.bus,
@@ -178,94 +317,24 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
     }).catch((error) => explainBindFailure(error, 'bus', plan.bus, config, registry, registration));
     teardown.add(() => bus.close());
 
-    const adapters: AdapterRoute[] = [];
-    let instruments = 0;
-    if (config.feed === 'simulator') {
-      const list = config.simulator.symbols ? parseInstrumentList(config.simulator.symbols) : DEFAULT_INSTRUMENTS;
-      instruments = list.length;
-      const publisher = new ZmqPublisher({
-        endpoint: bus.endpoint,
-        batch: config.bus.batch,
-        onDropped: (count) => logger.warn({ count }, 'simulator dropped ticks: bus queue full'),
-      });
-      teardown.add(() => publisher.close());
-      adapters.push({
-        adapter: createSimulator({ config, instruments: list, publisher, clock, logger, feed: SIMULATOR_FEED }),
-        brokers: brokerRoute(config.simulator.brokers),
-      });
-    }
-
-    // Users with stored Zerodha or Angel credentials get their own broker feed (one publisher for all).
-    const brokerPublisher = new ZmqPublisher({
-      endpoint: bus.endpoint,
-      batch: config.bus.batch,
-      onDropped: (count) => logger.warn({ count }, 'broker feeds dropped ticks: bus queue full'),
-    });
-    teardown.add(() => brokerPublisher.close());
-    const brokerAdapters = brokerAdapterFactory({
-      symbols: new SymbolMaster(db),
-      credentials: new CredentialStore({ db, fernetKey }),
-      publisher: brokerPublisher,
-      clock,
-      logger,
-      urls: { zerodha: config.brokers.kiteUrl, angel: config.brokers.angelUrl },
-    });
+    const { adapters, instruments, brokerAdapters } = createAdapters(config, bus.endpoint, base, teardown, { logger, clock });
 
     const gateway: Gateway = new Gateway({
-      listener: {
-        host: config.ws.host,
-        port: plan.wsPort,
-        maxMessageBytes: config.ws.maxMessageBytes,
-        maxFrameBytes: config.ws.maxFrameBytes,
-        maxBufferedBytes: config.ws.maxBufferedBytes,
-        slowConsumerMs: config.ws.slowConsumerMs,
-        maxConnections: config.limits.maxConnections,
-        ...(config.ws.allowedOrigins ? { allowedOrigins: config.ws.allowedOrigins } : {}),
-        ...(config.ws.tlsCert && config.ws.tlsKey ? { tls: readTls(config.ws.tlsCert, config.ws.tlsKey) } : {}),
-        maxPendingAuth: config.limits.maxPendingAuth,
-        authGraceMs: config.ws.authGraceMs,
-        pingIntervalMs: config.ws.pingIntervalMs,
-        pingTimeoutMs: config.ws.pingTimeoutMs,
-      },
+      ...gatewaySettings(config, plan.wsPort),
       bus,
       adapters,
-      verifier,
+      verifier: base.verifier,
       brokerAdapters,
-      limits: {
-        maxConnectionsPerKey: config.limits.maxConnectionsPerKey,
-        maxSubscriptions: config.limits.maxSubscriptions,
-        subscribeRate: config.limits.subscribeRate,
-        authFailures: config.limits.authFailures,
-      },
-      snapshots: config.ws.snapshots,
-      supportedBrokers: config.validBrokers,
+      dashboard: dashboardSources(config, base.db, registry, SIMULATOR_BROKER),
       clock,
       logger,
     });
 
-    const control = await ControlServer.bind({ endpoint: plan.control, instance: config.instance, clock, logger: logger.child({ part: 'control' }) }).catch((error) =>
-      explainBindFailure(error, 'control', plan.control, config, registry, registration),
-    );
-    teardown.add(() => control.close());
-    control.onAdapter((remote, hello) => {
-      const refusal = gateway.addAdapter({ adapter: remote, brokers: hello.brokers });
-      if (refusal) return { accept: false, message: refusal };
-      // Every accepted hello (the first, and after each restart) means the adapter holds nothing.
-      remote.onReconnect(() => void gateway.replay(remote.feed));
-      logger.info({ feed: hello.feed, broker: hello.broker, pid: hello.pid }, 'adapter connected');
-      return { accept: true };
-    });
+    const control = await bindControl(config, base, gateway, teardown, { logger, clock });
 
     teardown.add(() => gateway.stop());
-    const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', wsEndpoint, config, registry, registration));
-
-    const host = config.ws.host.includes(':') ? `[${config.ws.host}]` : config.ws.host;
-    const url = `${config.ws.tlsCert ? 'wss' : 'ws'}://${host}:${port}`;
-    const endpoints = { ws: url, bus: bus.endpoint, control: control.endpoint };
-    await registration.publish(
-      endpoints,
-      [`tcp://${config.ws.host}:${port}`, bus.endpoint, control.endpoint].map(endpointResource).filter((r): r is string => r !== undefined),
-    );
+    const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
+    const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);
 
     return {
       config,
@@ -273,8 +342,8 @@ export async function startInstance(config: Config, { logger, clock = systemCloc
       url,
       busEndpoint: bus.endpoint,
       controlEndpoint: control.endpoint,
-      keys,
-      devKey,
+      keys: base.keys,
+      devKey: base.devKey,
       instruments,
       registryUrl: registry.url,
       stop: () => teardown.run(),

@@ -24,6 +24,15 @@ export interface BrokerFactoryOptions {
   urls?: Partial<Record<BrokerName, string>>;
 }
 
+/** Brokers a user's own feed can be built for. */
+export const BROKER_FEED_BROKERS: readonly BrokerName[] = ['zerodha', 'angel'];
+
+/** Whether `user` has usable credentials stored for `broker` (read from the store each time). */
+export function hasBrokerCredentials(credentials: CredentialStore, user: string, broker: string): boolean {
+  const stored = credentials.describe(user);
+  return stored !== undefined && !stored.revoked && stored.broker === broker && Boolean(stored.accessToken) && stored.readable;
+}
+
 export function brokerAdapterFactory(options: BrokerFactoryOptions): BrokerAdapterFactory {
   const { symbols, credentials, publisher, clock, logger, urls = {} } = options;
   // Subscribes are rare: checking for an import made since (`tickcast symbols import` in another
@@ -35,11 +44,8 @@ export function brokerAdapterFactory(options: BrokerFactoryOptions): BrokerAdapt
     },
   };
   return {
-    brokers: ['zerodha', 'angel'],
-    hasCredentials(user, broker) {
-      const stored = credentials.describe(user);
-      return stored !== undefined && !stored.revoked && stored.broker === broker && stored.accessToken && stored.readable;
-    },
+    brokers: BROKER_FEED_BROKERS,
+    hasCredentials: (user, broker) => hasBrokerCredentials(credentials, user, broker),
     create(user, broker, feed): Adapter {
       const common = {
         feed,

@@ -12,7 +12,7 @@ import { BURST, bindSocket, yieldToEventLoop } from './zmq-socket.js';
  * ZeroMQ's default high-water mark (1000) silently drops a large share of a fast feed; 100k
  * messages absorbs bursts while still bounding memory.
  */
-const HIGH_WATER_MARK = 100_000;
+export const HIGH_WATER_MARK = 100_000;
 
 export interface ZmqSubscriberOptions {
   /** `tcp://host:port` (port 0 picks a free one) or `ipc://…`. */
@@ -39,6 +39,19 @@ export class ZmqSubscriber implements BusSubscriber {
     const endpoint = await bindSocket(socket, options.endpoint, 'bus');
     socket.subscribe();
     const subscriber = new ZmqSubscriber(socket, endpoint, options);
+    void subscriber.receiveLoop();
+    return subscriber;
+  }
+
+  /**
+   * Connects instead of binding: a gateway worker (`--workers N`) receives the bus from its
+   * primary's fan-out endpoint (bus/zmq-proxy.ts) rather than binding the instance's endpoint.
+   */
+  static connect(options: ZmqSubscriberOptions): ZmqSubscriber {
+    const socket = new zmq.Subscriber({ receiveHighWaterMark: HIGH_WATER_MARK, linger: 0 });
+    socket.connect(options.endpoint);
+    socket.subscribe();
+    const subscriber = new ZmqSubscriber(socket, options.endpoint, options);
     void subscriber.receiveLoop();
     return subscriber;
   }

@@ -3,6 +3,7 @@
  * are told the server is going away). A second signal exits at once.
  */
 import type { Config } from '../config/options.js';
+import { startCluster } from '../cluster/primary.js';
 import { instanceDir, startInstance } from '../instance.js';
 import { createLogger } from '../observability/logger.js';
 import type { Io } from './main.js';
@@ -10,11 +11,11 @@ import type { Io } from './main.js';
 export async function runStart(config: Config, io: Io): Promise<number> {
   // Logs are JSON lines on stderr; stdout carries the human summary below.
   const logger = createLogger(config.logLevel, process.stderr);
-  const instance = await startInstance(config, { logger });
+  const instance = config.workers > 1 ? await startCluster(config, { logger }) : await startInstance(config, { logger });
 
   const lines = [
     `tickcast: instance "${config.instance}" is running`,
-    `  WebSocket  ${instance.url}`,
+    `  WebSocket  ${instance.url}${config.workers > 1 ? `  (${config.workers} worker processes)` : ''}`,
     `  Bus        ${instance.busEndpoint}  (ZeroMQ; publishers connect here with [topic, JSON] frames)`,
     `  Control    ${instance.controlEndpoint}  (out-of-process adapters: \`tickcast adapter --instance ${config.instance}\`)`,
     config.feed === 'simulator'

@@ -552,6 +552,15 @@ export const OPTIONS = [
     parse: seconds(false),
   }),
   option({
+    key: 'workers',
+    env: 'TICKCAST_WORKERS',
+    flag: '--workers <n>',
+    default: '1',
+    description:
+      'Gateway processes sharing the WebSocket port. 1 runs everything in one process; N > 1 runs a primary (bus, adapters, registry) and N workers that serve clients, one per core being the usual choice.',
+    parse: integer(1, 64),
+  }),
+  option({
     key: 'feed',
     env: 'TICKCAST_FEED',
     flag: '--feed <feed>',

@@ -72,6 +72,7 @@ describe('defaults', () => {
       bus: { host: '127.0.0.1', port: undefined, transport: 'tcp', batch: true },
       control: { port: 'auto' },
       registry: { url: undefined, ttlMs: 15_000 },
+      workers: 1,
       limits: { maxConnections: 10_000, maxPendingAuth: 1000, maxConnectionsPerKey: 1000, maxSubscriptions: 3000, subscribeRate: 20, authFailures: 5 },
       feed: 'simulator',
       simulator: { rate: 2, symbols: '', seed: undefined, brokers: ['*'] },
@@ -169,7 +170,7 @@ describe('flags', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
       'envFile', 'instance', 'dataDir', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
-      'transport', 'controlPort', 'registry', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'logLevel',
+      'transport', 'controlPort', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
   });
@@ -179,7 +180,7 @@ describe('flags', () => {
       flags: {
         instance: 'b-2', dataDir: 'state', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
         tlsCert: 'cert.pem', tlsKey: 'key.pem',
-        zmqPort: '5556', transport: 'ipc', controlPort: '7000', registry: 'redis://127.0.0.1:6390/1',
+        zmqPort: '5556', transport: 'ipc', controlPort: '7000', registry: 'redis://127.0.0.1:6390/1', workers: '2',
         feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', simBrokers: 'zerodha,angel', logLevel: 'debug',
       },
     });
@@ -190,6 +191,7 @@ describe('flags', () => {
       bus: { host: 'localhost', port: 5556, transport: 'ipc' },
       control: { port: 7000 },
       registry: { url: 'redis://127.0.0.1:6390/1' },
+      workers: 2,
       feed: 'none',
       simulator: { rate: 100_000, symbols: 'NSE:INFY', brokers: ['zerodha', 'angel'] },
       logLevel: 'debug',

@@ -1,0 +1,112 @@
+/**
+ * Messages between the primary and its gateway workers (`--workers N`), sent over Node's cluster
+ * IPC channel. Pure: types and a shape check only.
+ *
+ * The primary holds every adapter and the union of the workers' upstream interest; each worker
+ * serves clients and tells the primary, per stream, the highest mode its own clients want (a
+ * worker's Upstream already folds its clients together, so it sends `interest` only when that
+ * mode changes). Ticks do not travel here: workers receive them from the primary's bus proxy.
+ */
+import type { FeedStatus, SubscribeResult } from '../adapters/adapter.js';
+import type { Config } from '../config/options.js';
+import type { Mode } from '../protocol/modes.js';
+
+/** A feed the workers route clients to (an adapter of the primary's). */
+export interface FeedInfo {
+  feed: string;
+  broker: string;
+  brokers: readonly string[] | '*';
+  status: FeedStatus;
+}
+
+export type WorkerMessage =
+  /**
+   * The worker listens for messages now. Sent first: an ES-module worker attaches its listener
+   * only after loading, and cluster IPC drops what arrives before that, so the primary waits.
+   */
+  | { type: 'ready' }
+  /** The worker's listener is up on `port`. */
+  | { type: 'listening'; port: number }
+  /** The worker could not start (sent just before it exits). */
+  | { type: 'failed'; code: string; message: string }
+  /** This worker's clients now want `stream` at `mode` (0: not at all). Answered by `result`. */
+  | { type: 'interest'; id: number; feed: string; exchange: string; symbol: string; mode: Mode | 0; depth: number }
+  /** Start (if needed) the broker feed of `user` at `broker`, created by the primary. Answered by `result`. */
+  | { type: 'user_feed'; id: number; user: string; broker: string; feed: string }
+  /** A user's broker credentials changed (cache invalidation on the bus). */
+  | { type: 'credentials_changed'; user: string };
+
+/** Everything a worker needs to start; the first message it receives. */
+export interface WorkerInit {
+  /** 1-based, stable across restarts of the same slot. */
+  worker: number;
+  config: Config;
+  /**
+   * The WebSocket port as configured. 0 stays 0 for every worker: the cluster module shares one
+   * free port among workers that all ask for 0.
+   */
+  port: number;
+  /** The primary's bus fan-out endpoint (bus/zmq-proxy.ts). */
+  fanout: string;
+  feeds: FeedInfo[];
+}
+
+export type PrimaryMessage =
+  | { type: 'init'; init: WorkerInit }
+  /** The answer to the worker's request `id`. */
+  | { type: 'result'; id: number; result: SubscribeResult }
+  /** A feed joined (also sent for every feed when a worker starts). */
+  | { type: 'feed'; info: FeedInfo }
+  | { type: 'status'; feed: string; status: FeedStatus; message?: string }
+  /** Close clients with "going away" and exit. */
+  | { type: 'stop' };
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+/** The IPC channel carries only what we send, but a bug must not crash the primary: check the shape. */
+export function isWorkerMessage(value: unknown): value is WorkerMessage {
+  if (!isObject(value)) return false;
+  switch (value.type) {
+    case 'ready':
+      return true;
+    case 'listening':
+      return typeof value.port === 'number';
+    case 'failed':
+      return typeof value.code === 'string' && typeof value.message === 'string';
+    case 'interest':
+      return (
+        typeof value.id === 'number' &&
+        typeof value.feed === 'string' &&
+        typeof value.exchange === 'string' &&
+        typeof value.symbol === 'string' &&
+        (value.mode === 0 || value.mode === 1 || value.mode === 2 || value.mode === 3) &&
+        typeof value.depth === 'number'
+      );
+    case 'user_feed':
+      return typeof value.id === 'number' && typeof value.user === 'string' && typeof value.broker === 'string' && typeof value.feed === 'string';
+    case 'credentials_changed':
+      return typeof value.user === 'string';
+    default:
+      return false;
+  }
+}
+
+export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
+  if (!isObject(value)) return false;
+  switch (value.type) {
+    case 'result':
+      return typeof value.id === 'number' && isObject(value.result) && typeof value.result.ok === 'boolean';
+    case 'feed':
+      return isObject(value.info) && typeof value.info.feed === 'string' && typeof value.info.broker === 'string';
+    case 'status':
+      return typeof value.feed === 'string' && typeof value.status === 'string';
+    case 'init':
+      return isObject(value.init) && isObject(value.init.config) && typeof value.init.fanout === 'string' && Array.isArray(value.init.feeds);
+    case 'stop':
+      return true;
+    default:
+      return false;
+  }
+}

@@ -1,0 +1,280 @@
+/**
+ * `--workers N`: one instance served by N gateway processes sharing the WebSocket port (Node's
+ * cluster module hands each new connection to a worker in turn). The primary keeps everything
+ * there must be one of — the registry entry, the bus endpoint, the adapters and their control
+ * channel, upstream interest — and workers keep clients: sessions, subscriptions, fan-out.
+ *
+ * Ticks: publishers → bus endpoint (XSUB) → libzmq proxy → fan-out endpoint (XPUB) → every
+ * worker's SUB. Interest: each worker tells the primary the highest mode its clients want per
+ * stream (messages.ts) and the hub (hub.ts) subscribes adapters to the union. A worker that dies
+ * has its interest released and is replaced; its clients reconnect to the others.
+ */
+import cluster, { type Worker } from 'node:cluster';
+import { fileURLToPath } from 'node:url';
+import type { Clock } from '../clock.js';
+import { systemClock } from '../clock.js';
+import type { Config } from '../config/options.js';
+import { ZmqBusProxy } from '../bus/zmq-proxy.js';
+import type { AdapterRoute } from '../gateway/feeds.js';
+import { UserFeeds } from '../gateway/user-feeds.js';
+import {
+  type AdapterHost,
+  type InstanceSummary,
+  type StartOptions,
+  bindControl,
+  createAdapters,
+  explainBindFailure,
+  openInstance,
+  publishEndpoints,
+} from '../instance.js';
+import type { Logger } from '../observability/logger.js';
+import { ErrorCode, TickcastError } from '../errors.js';
+import { Teardown } from '../teardown.js';
+import { Hub } from './hub.js';
+import { type PrimaryMessage, type WorkerInit, type WorkerMessage, isWorkerMessage } from './messages.js';
+
+/** How long workers get to close their clients on shutdown before they are killed. */
+const STOP_GRACE_MS = 8000;
+/** How long a starting worker may take to listen. */
+const START_TIMEOUT_MS = 30_000;
+/** Restart delay after a worker dies, doubled per death in a row up to the maximum. */
+const RESTART_DELAY_MS = 500;
+const MAX_RESTART_DELAY_MS = 30_000;
+/** Several workers forward the same cache invalidation; the user's feed reconnects once. */
+const CREDENTIALS_DEBOUNCE_MS = 2000;
+
+export interface RunningCluster extends InstanceSummary {
+  workers: number;
+}
+
+interface Slot {
+  id: number;
+  worker: Worker | undefined;
+  /** Its worker has been sent its init message (and so takes broadcasts). */
+  ready: boolean;
+  /** Deaths in a row without a successful start in between. */
+  failures: number;
+}
+
+/** The primary's worker processes: starting, replacing and stopping them, and their messages. */
+class WorkerPool implements AdapterHost {
+  private readonly slots: Slot[] = [];
+  /** The port workers listen on, once known (the requested one may be 0). */
+  private port = 0;
+  private stopping = false;
+  private readonly credentialsChangedAt = new Map<string, number>();
+  private readonly restarts = new Set<NodeJS.Timeout>();
+
+  constructor(
+    private readonly options: {
+      count: number;
+      config: Config;
+      hub: Hub;
+      userFeeds: UserFeeds;
+      fanout: string;
+      port: number;
+      clock: Clock;
+      logger: Logger;
+    },
+  ) {
+    this.port = options.port;
+    for (let id = 1; id <= options.count; id++) this.slots.push({ id, worker: undefined, ready: false, failures: 0 });
+  }
+
+  addAdapter(route: AdapterRoute): string | undefined {
+    const refusal = this.options.hub.add(route);
+    if (refusal) return refusal;
+    const info = this.options.hub.info(route.adapter.feed);
+    if (info) this.broadcast({ type: 'feed', info });
+    return undefined;
+  }
+
+  replay(feed: string): Promise<void> {
+    return this.options.hub.replay(feed);
+  }
+
+  broadcast(message: PrimaryMessage): void {
+    for (const slot of this.slots) if (slot.ready && slot.worker?.isConnected()) slot.worker.send(message);
+  }
+
+  /** Starts the adapters, then the workers one by one (the first fixes the port when it was 0). */
+  async start(): Promise<number> {
+    for (const adapter of this.options.hub.feeds.adapters()) await adapter.start();
+    for (const slot of this.slots) this.port = await this.fork(slot);
+    return this.port;
+  }
+
+  /** Forks the slot's worker; resolves with its port once it listens, rejects if it exits first. */
+  private fork(slot: Slot): Promise<number> {
+    const { logger, config, hub } = this.options;
+    const worker = cluster.fork();
+    slot.worker = worker;
+    slot.ready = false;
+    let listening = false;
+    let failure: Error | undefined;
+    return new Promise<number>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        reject(new TickcastError(ErrorCode.WORKER_FAILED, `gateway worker ${slot.id} did not start listening within ${START_TIMEOUT_MS / 1000} s`));
+        worker.kill('SIGKILL');
+      }, START_TIMEOUT_MS);
+      worker.on('message', (message: unknown) => {
+        if (!isWorkerMessage(message)) {
+          logger.warn({ worker: slot.id }, 'ignored a malformed message from a gateway worker');
+          return;
+        }
+        if (message.type === 'ready') {
+          const init: WorkerInit = { worker: slot.id, config, port: this.options.port, fanout: this.options.fanout, feeds: hub.feedInfo() };
+          worker.send({ type: 'init', init } satisfies PrimaryMessage);
+          slot.ready = true;
+          return;
+        }
+        if (message.type === 'listening') {
+          listening = true;
+          slot.failures = 0;
+          clearTimeout(timer);
+          logger.info({ worker: slot.id, workerPid: worker.process.pid, port: message.port }, 'gateway worker listening');
+          resolve(message.port);
+          return;
+        }
+        if (message.type === 'failed') {
+          failure = new TickcastError(message.code as ErrorCode, message.message);
+          return;
+        }
+        void this.handle(slot, worker, message);
+      });
+      worker.on('exit', (code, signal) => {
+        clearTimeout(timer);
+        void hub.dropWorker(slot.id).then((released) => {
+          if (released > 0) logger.info({ worker: slot.id, streams: released }, "released a gateway worker's upstream interest");
+        });
+        if (slot.worker === worker) {
+          slot.worker = undefined;
+          slot.ready = false;
+        }
+        if (!listening) {
+          reject(failure ?? new TickcastError(ErrorCode.WORKER_FAILED, `gateway worker ${slot.id} exited before listening (code ${code ?? signal})`));
+          return;
+        }
+        if (this.stopping) return;
+        slot.failures++;
+        const delay = Math.min(RESTART_DELAY_MS * 2 ** (slot.failures - 1), MAX_RESTART_DELAY_MS);
+        logger.error({ worker: slot.id, code, signal, restartInMs: delay }, 'gateway worker exited; its clients reconnect to the others; starting a new one');
+        const restart = setTimeout(() => {
+          this.restarts.delete(restart);
+          if (this.stopping) return;
+          this.fork(slot).catch((error: Error) => logger.error({ worker: slot.id, err: error.message }, 'gateway worker failed to start again'));
+        }, delay);
+        this.restarts.add(restart);
+      });
+    });
+  }
+
+  private async handle(slot: Slot, worker: Worker, message: WorkerMessage): Promise<void> {
+    const { hub, userFeeds, clock } = this.options;
+    switch (message.type) {
+      case 'interest': {
+        const result = await hub.setInterest(slot.id, message.feed, message.exchange, message.symbol, message.mode, message.depth);
+        if (worker.isConnected()) worker.send({ type: 'result', id: message.id, result } satisfies PrimaryMessage);
+        return;
+      }
+      case 'user_feed': {
+        let result: { ok: true } | { ok: false; message: string };
+        try {
+          const feed = await userFeeds.feedFor(message.user, message.broker);
+          result = feed === message.feed ? { ok: true } : { ok: false, message: `no broker feed for this user at ${message.broker}` };
+        } catch (error) {
+          result = { ok: false, message: (error as Error).message };
+        }
+        if (worker.isConnected()) worker.send({ type: 'result', id: message.id, result } satisfies PrimaryMessage);
+        return;
+      }
+      case 'credentials_changed': {
+        const now = clock.now();
+        if (now - (this.credentialsChangedAt.get(message.user) ?? -Infinity) < CREDENTIALS_DEBOUNCE_MS) return;
+        this.credentialsChangedAt.set(message.user, now);
+        userFeeds.credentialsChanged(message.user);
+        return;
+      }
+      case 'ready':
+      case 'listening':
+      case 'failed':
+        return;
+    }
+  }
+
+  /** Asks every worker to close its clients (going away) and exit; kills those that do not. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    for (const timer of this.restarts) clearTimeout(timer);
+    const running = this.slots.map((slot) => slot.worker).filter((worker): worker is Worker => worker !== undefined && !worker.isDead());
+    await Promise.all(
+      running.map(
+        (worker) =>
+          new Promise<void>((resolve) => {
+            if (worker.isDead()) return resolve();
+            const kill = setTimeout(() => worker.kill('SIGKILL'), STOP_GRACE_MS);
+            worker.once('exit', () => {
+              clearTimeout(kill);
+              resolve();
+            });
+            if (worker.isConnected()) worker.send({ type: 'stop' } satisfies PrimaryMessage);
+            else worker.kill('SIGTERM');
+          }),
+      ),
+    );
+    await this.options.hub.stop(this.options.logger);
+  }
+}
+
+/** Starts the primary of an instance with `config.workers` gateway workers. */
+export async function startCluster(config: Config, options: StartOptions): Promise<RunningCluster> {
+  const { logger, clock = systemClock } = options;
+  const teardown = new Teardown(logger);
+  try {
+    const base = await openInstance(config, teardown, options);
+    const { plan, registry, registration } = base;
+
+    const bus = await ZmqBusProxy.bind({
+      endpoint: plan.bus,
+      fanout: `ipc://@tickcast-${config.instance}-${process.pid}-workers`,
+      onError: (error) => logger.error({ err: error.message }, 'bus proxy failed; workers receive no ticks'),
+    }).catch((error) => explainBindFailure(error, 'bus', plan.bus, config, registry, registration));
+    teardown.add(() => bus.close());
+
+    const { adapters, instruments, brokerAdapters } = createAdapters(config, bus.endpoint, base, teardown, { logger, clock });
+    // Assigned right below; status changes are only reported once adapters start.
+    let pool: WorkerPool | undefined;
+    const hub = new Hub({
+      adapters,
+      logger,
+      onStatus: (feed, status, message) => {
+        logger.info({ feed, status, message }, 'feed status changed');
+        pool?.broadcast(message === undefined ? { type: 'status', feed, status } : { type: 'status', feed, status, message });
+      },
+    });
+    const userFeeds = new UserFeeds(brokerAdapters, (adapter) => hub.add({ adapter, brokers: [] }, false), logger);
+
+    cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
+    pool = new WorkerPool({ count: config.workers, config, hub, userFeeds, fanout: bus.fanout, port: plan.wsPort, clock, logger });
+    const control = await bindControl(config, base, pool, teardown, { logger, clock });
+    teardown.add(() => pool.stop());
+    const port = await pool.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
+    const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);
+
+    return {
+      config,
+      url,
+      busEndpoint: bus.endpoint,
+      controlEndpoint: control.endpoint,
+      keys: base.keys,
+      devKey: base.devKey,
+      instruments,
+      registryUrl: registry.url,
+      workers: config.workers,
+      stop: () => teardown.run(),
+    };
+  } catch (error) {
+    await teardown.run();
+    throw error;
+  }
+}

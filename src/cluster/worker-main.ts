@@ -1,0 +1,59 @@
+/**
+ * Entry point of a gateway worker process, forked by the primary (primary.ts). It waits for its
+ * init message, serves clients until the primary says stop or goes away, then exits. Signals
+ * are the primary's business: a Ctrl-C reaches the whole process group, and the primary then
+ * stops its workers in order.
+ */
+import { systemClock } from '../clock.js';
+import { ErrorCode, TickcastError } from '../errors.js';
+import { createLogger } from '../observability/logger.js';
+import { PrimaryChannel } from './channel.js';
+import type { WorkerMessage } from './messages.js';
+import { type RunningWorker, startWorker } from './worker.js';
+
+const send = (message: WorkerMessage): void => {
+  if (process.connected) process.send!(message);
+};
+const channel = new PrimaryChannel({ send });
+let running: RunningWorker | undefined;
+let stopping = false;
+
+async function stop(code: number): Promise<never> {
+  if (!stopping) {
+    stopping = true;
+    channel.close();
+    await running?.stop();
+  }
+  process.exit(code);
+}
+
+process.on('SIGINT', () => {});
+process.on('SIGTERM', () => {});
+process.on('disconnect', () => void stop(0));
+
+process.on('message', (message: unknown) => {
+  if (!channel.receive(message)) return;
+  const { type } = message as { type: string };
+  if (type === 'stop') void stop(0);
+});
+
+send({ type: 'ready' });
+
+channel.onMessage((message) => {
+  if (message.type !== 'init' || running || stopping) return;
+  const { init } = message;
+  const logger = createLogger(init.config.logLevel, process.stderr).child({ worker: init.worker });
+  // Later messages (feeds, statuses) go to the worker's own listener, set in startWorker.
+  startWorker(init, { channel, clock: systemClock, logger }).then(
+    (worker) => {
+      running = worker;
+      send({ type: 'listening', port: worker.port });
+    },
+    (error: Error) => {
+      const code = error instanceof TickcastError ? error.code : ErrorCode.WORKER_FAILED;
+      send({ type: 'failed', code, message: error.message });
+      logger.error({ err: error.message }, 'gateway worker failed to start');
+      setTimeout(() => process.exit(1), 100);
+    },
+  );
+});

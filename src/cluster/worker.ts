@@ -1,0 +1,87 @@
+/**
+ * One gateway worker of `--workers N` (see primary.ts): the client listener, sessions,
+ * subscriptions and fan-out of a normal gateway, with the primary's adapters seen through
+ * WorkerAdapter and ticks from the primary's bus fan-out.
+ */
+import { CredentialStore } from '../auth/credentials.js';
+import { BROKER_FEED_BROKERS, hasBrokerCredentials } from '../adapters/broker-factory.js';
+import { ZmqSubscriber } from '../bus/zeromq.js';
+import type { Clock } from '../clock.js';
+import { Gateway } from '../gateway/gateway.js';
+import type { BrokerAdapterFactory } from '../gateway/user-feeds.js';
+import { gatewaySettings, openKeys, verifierFor } from '../instance.js';
+import type { Logger } from '../observability/logger.js';
+import { Teardown } from '../teardown.js';
+import type { PrimaryChannel } from './channel.js';
+import type { FeedInfo, WorkerInit } from './messages.js';
+import { WorkerAdapter } from './worker-adapter.js';
+
+export interface RunningWorker {
+  gateway: Gateway;
+  port: number;
+  stop(): Promise<void>;
+}
+
+export async function startWorker(init: WorkerInit, { channel, clock, logger }: { channel: PrimaryChannel; clock: Clock; logger: Logger }): Promise<RunningWorker> {
+  const { config } = init;
+  const teardown = new Teardown(logger);
+  try {
+    const { db, keys, pepper, fernetKey } = await openKeys(config);
+    teardown.add(() => db.close());
+    const verifier = verifierFor(config, keys, pepper, fernetKey, clock, logger);
+
+    const bus = ZmqSubscriber.connect({
+      endpoint: init.fanout,
+      onError: (error) => logger.error({ err: error.message }, 'bus receive loop failed'),
+    });
+    teardown.add(() => bus.close());
+
+    const proxies = new Map<string, WorkerAdapter>();
+    const proxy = (info: FeedInfo): WorkerAdapter => {
+      const adapter = new WorkerAdapter({ feed: info.feed, broker: info.broker, status: info.status, channel });
+      proxies.set(info.feed, adapter);
+      return adapter;
+    };
+    const credentials = new CredentialStore({ db, fernetKey });
+    const brokerAdapters: BrokerAdapterFactory = {
+      brokers: BROKER_FEED_BROKERS,
+      hasCredentials: (user, broker) => hasBrokerCredentials(credentials, user, broker),
+      create: (user, broker, feed) => {
+        const adapter = new WorkerAdapter({ feed, broker, status: 'reconnecting', channel, user });
+        proxies.set(feed, adapter);
+        return adapter;
+      },
+    };
+
+    const gateway = new Gateway({
+      ...gatewaySettings(config, init.port),
+      bus,
+      adapters: init.feeds.map((info) => ({ adapter: proxy(info), brokers: info.brokers })),
+      verifier,
+      brokerAdapters,
+      clock,
+      logger,
+    });
+    channel.onMessage((message) => {
+      switch (message.type) {
+        case 'feed': {
+          if (proxies.has(message.info.feed)) return;
+          const refusal = gateway.addAdapter({ adapter: proxy(message.info), brokers: message.info.brokers });
+          if (refusal) logger.warn({ feed: message.info.feed, reason: refusal }, 'could not add a feed the primary announced');
+          return;
+        }
+        case 'status':
+          proxies.get(message.feed)?.setStatus(message.status, message.message);
+          return;
+        default:
+          return;
+      }
+    });
+    teardown.add(() => gateway.stop());
+    const port = await gateway.start();
+    return { gateway, port, stop: () => teardown.run() };
+  } catch (error) {
+    await teardown.run();
+    throw error;
+  }
+}
