@@ -4,7 +4,8 @@
  * whose publish timestamp falls in the measurement window it counts the frame against (client,
  * stream), notes its `seq`, and records publish-to-receive latency (slow readers: every frame
  * read during the window). Per message: two byte searches, one short string for the stream key,
- * a few digits parsed in place; no JSON.parse, no other allocation.
+ * a few digits parsed in place; no JSON.parse, no other allocation. For a soak, `churn` replaces
+ * set-up clients by new connections with the same plans, continuously.
  */
 import { Histogram } from './histogram.js';
 import type { ClientPlan, FromWorker, StreamName, ToWorker } from './messages.js';
@@ -29,10 +30,28 @@ interface Client {
   /** Per stream, the first and last `seq` received among the window's ticks (0: none). */
   firstSeq: Float64Array;
   lastSeq: Float64Array;
-  state: 'connecting' | 'authenticating' | 'authenticated' | 'subscribing' | 'ready' | 'closed';
+  state: 'connecting' | 'authenticating' | 'authenticated' | 'subscribing' | 'ready' | 'leaving' | 'closed';
   /** Closed after it was set up (failures while setting up are reported as such instead). */
   disconnected: boolean;
   closeReason: string;
+  /** A replacement opened by churn: it sets itself up, outside the connect and subscribe phases. */
+  rejoin: boolean;
+}
+
+function newClient(plan: ClientPlan, rejoin: boolean): Client {
+  return {
+    plan,
+    socket: null,
+    slots: new Map(plan.streams.map((id, slot) => [id, slot])),
+    counts: new Uint32Array(plan.streams.length),
+    latestTs: 0,
+    firstSeq: new Float64Array(plan.streams.length),
+    lastSeq: new Float64Array(plan.streams.length),
+    state: 'connecting',
+    disconnected: false,
+    closeReason: '',
+    rejoin,
+  };
 }
 
 const send = (message: FromWorker): void => {
@@ -73,18 +92,8 @@ function run(config: Extract<ToWorker, { type: 'connect' }>): void {
   let unexpected = 0;
   let withoutSeq = 0;
 
-  const clients: Client[] = config.clients.map((plan) => ({
-    plan,
-    socket: null,
-    slots: new Map(plan.streams.map((id, slot) => [id, slot])),
-    counts: new Uint32Array(plan.streams.length),
-    latestTs: 0,
-    firstSeq: new Float64Array(plan.streams.length),
-    lastSeq: new Float64Array(plan.streams.length),
-    state: 'connecting',
-    disconnected: false,
-    closeReason: '',
-  }));
+  const clients: Client[] = config.clients.map((plan) => newClient(plan, false));
+  const churn = { left: 0, rejoined: 0, failed: 0, errors: [] as string[] };
 
   // Phase 1 opens and authenticates every client; phase 2 subscribes them, so the ticks (which
   // start with the first subscription) do not slow down the remaining handshakes. Each phase
@@ -99,12 +108,17 @@ function run(config: Extract<ToWorker, { type: 'connect' }>): void {
   };
   const fail = (client: Client, error: string): void => {
     if (client.state === 'closed') return;
-    const wasInPhase = client.state !== 'ready' && client.state !== 'authenticated';
-    client.disconnected = !wasInPhase;
+    const setUp = client.state === 'ready' || client.state === 'authenticated' || client.state === 'leaving';
+    client.disconnected = setUp;
     client.state = 'closed';
     client.closeReason = error;
     client.socket?.close(error);
-    if (!wasInPhase) return;
+    if (setUp) return;
+    if (client.rejoin) {
+      churn.failed++;
+      if (churn.errors.length < 5) churn.errors.push(error);
+      return;
+    }
     phase.fail(error);
     advance();
   };
@@ -158,9 +172,12 @@ function run(config: Extract<ToWorker, { type: 'connect' }>): void {
       return;
     }
     if (reply.status === 'error') {
-      if (client.state !== 'ready') fail(client, `${client.state}: ${reply.message ?? text}`);
+      if (client.state === 'leaving') replace(client);
+      else if (client.state !== 'ready') fail(client, `${client.state}: ${reply.message ?? text}`);
       return;
     }
+    if (reply.type === 'unsubscribe' && client.state === 'leaving') return replace(client);
+    if (client.rejoin) return onRejoinReply(client, reply);
     if (reply.type === 'auth' && client.state === 'authenticating') {
       client.state = 'authenticated';
       phase.ok();
@@ -187,14 +204,61 @@ function run(config: Extract<ToWorker, { type: 'connect' }>): void {
       phase.fail(`closed before subscribing: ${client.closeReason}`);
       return subscribeNext();
     }
-    client.state = 'subscribing';
+    subscribe(client, 'subscribe');
+  }
+
+  function subscribe(client: Client, action: 'subscribe' | 'unsubscribe'): void {
+    client.state = action === 'subscribe' ? 'subscribing' : 'leaving';
     const symbols = client.plan.streams.map((id) => config.streams[id]!);
-    client.socket!.sendText(JSON.stringify({ action: 'subscribe', symbols, mode: client.plan.mode }));
+    client.socket!.sendText(JSON.stringify({ action, symbols, mode: client.plan.mode }));
+  }
+
+  /** Churn: `count` set-up fast clients leave, half of them unsubscribing first; each is replaced. */
+  function churnClients(count: number): void {
+    const candidates: number[] = [];
+    clients.forEach((c, i) => {
+      if (c.state === 'ready' && !c.plan.slow) candidates.push(i);
+    });
+    for (let k = 0; k < count && candidates.length > 0; k++) {
+      const pick = Math.floor(Math.random() * candidates.length);
+      const client = clients[candidates[pick]!]!;
+      candidates[pick] = candidates[candidates.length - 1]!;
+      candidates.pop();
+      churn.left++;
+      // Unsubscribe and wait for the reply, or drop the connection with subscriptions held.
+      if (churn.left % 2 === 0) subscribe(client, 'unsubscribe');
+      else replace(client);
+    }
+  }
+
+  /** Closes a client and opens a new connection with the same plan in its place. */
+  function replace(client: Client): void {
+    const index = clients.indexOf(client);
+    client.state = 'closed';
+    client.socket?.close('churn');
+    if (index < 0) return;
+    const fresh = newClient(client.plan, true);
+    clients[index] = fresh;
+    connect(fresh);
+  }
+
+  function onRejoinReply(client: Client, reply: { type?: string; message?: string; subscriptions?: Array<{ status?: string }> }): void {
+    if (reply.type === 'auth' && client.state === 'authenticating') {
+      subscribe(client, 'subscribe');
+    } else if (reply.type === 'subscribe' && client.state === 'subscribing') {
+      const refused = (reply.subscriptions ?? []).filter((s) => s.status !== 'success').length;
+      if (refused > 0) return fail(client, `subscribe: ${refused} symbols refused (${reply.message ?? ''})`);
+      client.state = 'ready';
+      churn.rejoined++;
+    }
   }
 
   function open(): void {
     if (next >= clients.length) return;
-    const client = clients[next++]!;
+    connect(clients[next++]!);
+  }
+
+  function connect(client: Client): void {
     const slowReader = client.plan.slow;
     client.state = 'connecting';
     client.socket = new RawWebSocket(
@@ -236,6 +300,8 @@ function run(config: Extract<ToWorker, { type: 'connect' }>): void {
       t1 = message.t1;
     } else if (message.type === 'progress') {
       send({ type: 'progress', caughtUp: clients.every((c) => c.plan.slow || c.state !== 'ready' || c.latestTs >= t1) });
+    } else if (message.type === 'churn') {
+      churnClients(message.count);
     } else if (message.type === 'report') {
       const closedClients = clients.filter((c) => c.disconnected);
       send({
@@ -249,6 +315,10 @@ function run(config: Extract<ToWorker, { type: 'connect' }>): void {
         closed: closedClients.length,
         closeReasons: [...new Set(closedClients.map((c) => c.closeReason))].slice(0, 5),
         unexpected,
+        churned: churn.left,
+        rejoined: churn.rejoined,
+        rejoinFailed: churn.failed,
+        rejoinErrors: churn.errors,
       });
     }
   });

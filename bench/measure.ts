@@ -244,7 +244,7 @@ function lossFigures(workload: Workload, received: Received, windowS: number, us
  * Connects and authenticates every client (client c on worker c mod k), then subscribes them:
  * ticks start with the first subscription, and would otherwise slow the remaining handshakes.
  */
-async function setUpClients(workers: ChildProcess[], workload: Workload, server: ServerUnderTest, settings: MeasureSettings) {
+export async function setUpClients(workers: ChildProcess[], workload: Workload, server: ServerUnderTest, settings: Pick<MeasureSettings, 'seq'>) {
   const k = workers.length;
   const timeoutMs = 30_000 + workload.clients.length * 10;
   const connected = await Promise.all(
@@ -301,7 +301,7 @@ async function drain(workers: ChildProcess[]): Promise<number> {
   return (performance.now() - started) / 1000;
 }
 
-function forkWorker(): ChildProcess {
+export function forkWorker(): ChildProcess {
   // execArgv carries tsx's loader, so the worker runs TypeScript like this process does.
   const worker = fork(new URL('./load-client.ts', import.meta.url), [], {
     execArgv: process.execArgv,
@@ -311,12 +311,12 @@ function forkWorker(): ChildProcess {
   return worker;
 }
 
-function send(worker: ChildProcess, message: ToWorker): void {
+export function send(worker: ChildProcess, message: ToWorker): void {
   if (worker.connected) worker.send(message);
 }
 
 /** Sends `message` (if any) and waits for the worker's reply of type `type`. */
-function request<T extends FromWorker['type']>(
+export function request<T extends FromWorker['type']>(
   worker: ChildProcess,
   message: ToWorker | null,
   type: T,

@@ -38,6 +38,11 @@ export type ToWorker =
   | { type: 'window'; t0: number; t1: number }
   /** Has every fast client received a tick stamped after the window yet? */
   | { type: 'progress' }
+  /**
+   * Soak: `count` set-up clients leave (alternately: unsubscribe, then disconnect; or just drop
+   * the connection) and as many new connections take their places, authenticate and subscribe.
+   */
+  | { type: 'churn'; count: number }
   | { type: 'report' };
 
 export type FromWorker =
@@ -66,6 +71,11 @@ export type FromWorker =
       closeReasons: string[];
       /** Market-data frames this worker could not attribute to a subscribed stream. */
       unexpected: number;
+      /** Churn: clients that left, replacements set up, and replacements that failed (a few errors). */
+      churned: number;
+      rejoined: number;
+      rejoinFailed: number;
+      rejoinErrors: string[];
     }
   | { type: 'progress'; caughtUp: boolean }
   | { type: 'fatal'; message: string };
