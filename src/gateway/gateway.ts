@@ -21,6 +21,7 @@ import { Upstream } from './upstream.js';
 import { FailedAuths } from './limits.js';
 import { type BrokerAdapterFactory, UserFeeds } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
+import { type DashboardSources, DashboardRoutes } from './dashboard-routes.js';
 
 export interface GatewayOptions {
   listener: Omit<ClientListenerOptions, 'clock' | 'logger' | 'onRequest' | 'onClose' | 'encoder' | 'defaultExtensions'>;
@@ -35,6 +36,8 @@ export interface GatewayOptions {
   snapshots?: boolean;
   /** `get_supported_brokers`; defaults to the brokers served in-process. */
   supportedBrokers?: readonly string[];
+  /** Symbol search and registry entries for the dashboard's `/api/symbols` and `/api/instances`. */
+  dashboard?: DashboardSources;
   clock: Clock;
   logger: Logger;
 }
@@ -51,6 +54,7 @@ export class Gateway {
   private readonly startedAt: number;
   private readonly sessionsByUser = new Map<string, Set<Session>>();
   private readonly userFeeds: UserFeeds | undefined;
+  private readonly dashboard: DashboardRoutes;
 
   constructor(private readonly options: GatewayOptions) {
     const { clock, logger } = options;
@@ -98,6 +102,15 @@ export class Gateway {
         // A broker re-login: the user's own feed reconnects with the new credentials.
         this.userFeeds?.credentialsChanged(user);
       },
+    });
+    this.dashboard = new DashboardRoutes({
+      sources: options.dashboard ?? {},
+      verifier: options.verifier,
+      feedBroker: (broker) => this.feeds.route(broker).adapter?.broker,
+      ...(options.limits?.authFailures
+        ? { failedAuths: new FailedAuths({ allowed: options.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock }) }
+        : {}),
+      logger,
     });
     options.bus.onMessage(this.busListener.handle);
     options.bus.onMalformed((reason) => this.busListener.reject('(message)', reason));
@@ -211,7 +224,7 @@ export class Gateway {
     };
   }
 
-  /** `/metrics`, `/healthz`, `/readyz`, `/api/status` on the WebSocket port. */
+  /** `/metrics`, `/healthz`, `/readyz`, `/api/status` and the dashboard (`/`) on the WebSocket port. */
   private http(request: IncomingMessage, response: ServerResponse): boolean {
     const path = (request.url ?? '/').split('?')[0];
     if (request.method !== 'GET' && request.method !== 'HEAD') return false;
@@ -234,7 +247,7 @@ export class Gateway {
         );
         return true;
       default:
-        return false;
+        return this.dashboard.handle(request, response);
     }
   }
 

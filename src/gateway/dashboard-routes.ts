@@ -1,0 +1,141 @@
+/**
+ * The dashboard's HTTP routes on the gateway's listener: the page and its assets (static-files.ts)
+ * and two small JSON endpoints the page needs besides `/api/status`:
+ *
+ * - `GET /api/symbols?q=REL&limit=20`: instruments the caller can subscribe to (symbol-catalog.ts);
+ * - `GET /api/instances`: the registry's entries (instances and their parts on this host or fleet).
+ *
+ * Both want a valid API key in the `X-API-Key` header, checked by the same verifier as WebSocket
+ * authentication, and failed attempts count against the caller's address as they do there.
+ * Errors are JSON in the protocol's envelope: `{"status":"error","code","message"}`.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
+import type { Logger } from '../observability/logger.js';
+import type { ListedEntry } from '../registry/registry.js';
+import type { FailedAuths } from './limits.js';
+import type { Identity, KeyVerifier } from './request-handler.js';
+import { StaticFiles } from './static-files.js';
+import { type SymbolSearch, parseSymbolQuery } from './symbol-catalog.js';
+
+/** What the instance provides for the dashboard's endpoints; each is optional. */
+export interface DashboardSources {
+  symbols?: SymbolSearch;
+  instances?: () => Promise<ListedEntry[]>;
+  /** The built dashboard's directory (default: this package's dist/dashboard). */
+  dir?: string;
+}
+
+export interface DashboardRoutesOptions {
+  sources: DashboardSources;
+  verifier: KeyVerifier;
+  /** The broker name of the feed that serves users of `broker`, if an adapter does. */
+  feedBroker(broker: string): string | undefined;
+  failedAuths?: FailedAuths;
+  logger: Logger;
+}
+
+type Json = Record<string, unknown>;
+
+export class DashboardRoutes {
+  private readonly files: StaticFiles;
+
+  constructor(private readonly options: DashboardRoutesOptions) {
+    this.files = new StaticFiles(options.sources.dir);
+  }
+
+  /** Answers a GET or HEAD request for a dashboard path; false for any other path. */
+  handle(request: IncomingMessage, response: ServerResponse): boolean {
+    const url = new URL(request.url ?? '/', 'http://gateway');
+    switch (url.pathname) {
+      case '/api/symbols':
+        this.authorised(request, response, (identity) => this.symbols(request, response, url.searchParams, identity));
+        return true;
+      case '/api/instances':
+        this.authorised(request, response, () => this.instances(request, response));
+        return true;
+      default:
+        return this.files.handle(request, response, url.pathname);
+    }
+  }
+
+  private symbols(request: IncomingMessage, response: ServerResponse, params: URLSearchParams, identity: Identity): void {
+    const query = parseSymbolQuery(params.get('q'), params.get('limit'));
+    if (typeof query === 'string') {
+      send(request, response, 400, error(ProtocolErrorCode.INVALID_PARAMETERS, query));
+      return;
+    }
+    const brokers: string[] = [];
+    if (identity.broker !== null) {
+      brokers.push(identity.broker);
+      const served = this.options.feedBroker(identity.broker);
+      if (served !== undefined) brokers.push(served);
+    }
+    const data = this.options.sources.symbols?.search(query, brokers) ?? [];
+    send(request, response, 200, { status: 'success', data });
+  }
+
+  private async instances(request: IncomingMessage, response: ServerResponse): Promise<void> {
+    const list = this.options.sources.instances;
+    const entries = list ? await list() : [];
+    const data = entries.map((e) => ({
+      instance: e.instance,
+      role: e.role,
+      name: e.name,
+      pid: e.pid,
+      host: e.host,
+      endpoints: e.endpoints,
+      started_at: e.startedAt,
+      heartbeat_at: e.heartbeatAt,
+      alive: e.alive,
+    }));
+    send(request, response, 200, { status: 'success', data });
+  }
+
+  /** Runs `then` with the caller's identity, or answers 401/429 (or 500 if the key store fails). */
+  private authorised(request: IncomingMessage, response: ServerResponse, then: (identity: Identity) => void | Promise<void>): void {
+    const address = request.socket.remoteAddress ?? '';
+    const { failedAuths, verifier, logger } = this.options;
+    const wait = failedAuths?.blockedFor(address) ?? 0;
+    if (wait > 0) {
+      response.setHeader('retry-after', String(Math.ceil(wait / 1000)));
+      send(request, response, 429, error(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many failed authentications; retry in ${Math.ceil(wait / 1000)} s`));
+      return;
+    }
+    const key = request.headers['x-api-key'];
+    if (typeof key !== 'string' || key === '') {
+      send(request, response, 401, error(ProtocolErrorCode.AUTHENTICATION_ERROR, `${ProtocolMessage.API_KEY_REQUIRED} (send it in the X-API-Key header)`));
+      return;
+    }
+    verifier
+      .verify(key)
+      .then(async (identity) => {
+        if (!identity) {
+          failedAuths?.fail(address);
+          send(request, response, 401, error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY));
+          return;
+        }
+        failedAuths?.succeed(address);
+        await then(identity);
+      })
+      .catch((err: Error) => {
+        logger.error({ err: err.message, path: request.url }, 'dashboard API request failed');
+        if (!response.headersSent) send(request, response, 500, error(ProtocolErrorCode.SERVER_ERROR, err.message));
+      });
+  }
+}
+
+function error(code: string, message: string): Json {
+  return { status: 'error', code, message };
+}
+
+function send(request: IncomingMessage, response: ServerResponse, status: number, body: Json): void {
+  const text = JSON.stringify(body);
+  response.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+    'x-content-type-options': 'nosniff',
+  });
+  response.end(request.method === 'HEAD' ? undefined : text);
+}

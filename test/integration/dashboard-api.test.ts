@@ -1,0 +1,75 @@
+/** The dashboard's JSON endpoints on a real gateway: `/api/symbols` and `/api/instances`, behind an API key. */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestInstance, startTestInstance } from '../helpers/instance.js';
+
+let gw: TestInstance;
+let http: string;
+let key: string;
+
+beforeAll(async () => {
+  gw = await startTestInstance({ TICKCAST_AUTH_FAILURES: '3' });
+  http = gw.url.replace('ws://', 'http://');
+  key = await gw.createKey('viewer');
+});
+afterAll(() => gw.stop());
+
+const get = (path: string, apiKey?: string): Promise<Response> => fetch(`${http}${path}`, apiKey === undefined ? {} : { headers: { 'x-api-key': apiKey } });
+
+describe('/api/symbols', () => {
+  it("finds the simulator's instruments for a simulator user, best match first", async () => {
+    const response = await get('/api/symbols?q=rel', key);
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
+    expect(response.headers.get('cache-control')).toBe('no-store');
+    const body = (await response.json()) as { status: string; data: Array<{ exchange: string; symbol: string; kind: string }> };
+    expect(body.status).toBe('success');
+    expect(body.data.map((h) => `${h.exchange}:${h.symbol}`)).toEqual(['BSE:RELIANCE', 'NSE:RELIANCE']);
+
+    const nifty = (await (await get('/api/symbols?q=NSE_INDEX:NIFTY&limit=2', key)).json()) as { data: Array<{ symbol: string; kind: string }> };
+    expect(nifty.data).toEqual([
+      { exchange: 'NSE_INDEX', symbol: 'NIFTY', kind: 'index' },
+      { exchange: 'NSE_INDEX', symbol: 'NIFTYNXT50', kind: 'index' },
+    ]);
+  });
+
+  it('wants a valid key in X-API-Key', async () => {
+    const missing = await get('/api/symbols?q=REL');
+    expect(missing.status).toBe(401);
+    expect(await missing.json()).toEqual({ status: 'error', code: 'AUTHENTICATION_ERROR', message: 'API key is required (send it in the X-API-Key header)' });
+    const wrong = await get('/api/symbols?q=REL', 'not-a-key');
+    expect(wrong.status).toBe(401);
+    expect(await wrong.json()).toMatchObject({ code: 'AUTHENTICATION_ERROR', message: 'Invalid API key' });
+  });
+
+  it('refuses bad parameters with a reason', async () => {
+    const response = await get('/api/symbols?q=%25%27&limit=5', key);
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ status: 'error', code: 'INVALID_PARAMETERS' });
+    const limit = await get('/api/symbols?q=A&limit=1000', key);
+    expect(limit.status).toBe(400);
+  });
+});
+
+describe('/api/instances', () => {
+  it("lists the registry's entries, this gateway among them", async () => {
+    const response = await get('/api/instances', key);
+    expect(response.status).toBe(200);
+    const body = (await response.json()) as { data: Array<Record<string, unknown>> };
+    const self = body.data.find((e) => e.role === 'gateway' && e.pid === process.pid);
+    expect(self).toMatchObject({ instance: gw.config.instance, alive: true, endpoints: { ws: gw.url } });
+    expect((await get('/api/instances')).status).toBe(401);
+  });
+});
+
+describe('failed keys', () => {
+  // Last: it blocks this address for a while. Three failures are allowed, the fourth starts the wait.
+  it('count against the address, as on the WebSocket, and then wait is enforced', async () => {
+    for (let i = 0; i < 4; i++) expect((await get('/api/instances', `wrong-${i}`)).status).toBe(401);
+    const blocked = await get('/api/instances', key);
+    expect(blocked.status).toBe(429);
+    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(await blocked.json()).toMatchObject({ code: 'LIMIT_EXCEEDED' });
+    // Nothing else is affected: the public endpoints still answer.
+    expect((await get('/healthz')).status).toBe(200);
+  });
+});
