@@ -15,7 +15,8 @@ export async function runStart(config: Config, io: Io): Promise<number> {
 
   const lines = [
     `tickcast: instance "${config.instance}" is running`,
-    `  WebSocket  ${instance.url}${config.workers > 1 ? `  (${config.workers} worker processes)` : ''}`,
+    `  WebSocket  ${instance.url}`,
+    ...(config.workers > 1 ? [`  Workers    ${config.workers} gateway processes share the port`] : []),
     `  Bus        ${instance.busEndpoint}  (ZeroMQ; publishers connect here with [topic, JSON] frames)`,
     `  Control    ${instance.controlEndpoint}  (out-of-process adapters: \`tickcast adapter --instance ${config.instance}\`)`,
     config.feed === 'simulator'

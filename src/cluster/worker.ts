@@ -59,6 +59,7 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       adapters: init.feeds.map((info) => ({ adapter: proxy(info), brokers: info.brokers })),
       verifier,
       brokerAdapters,
+      worker: init.worker,
       clock,
       logger,
     });

@@ -36,6 +36,8 @@ export interface GatewayOptions {
   snapshots?: boolean;
   /** `get_supported_brokers`; defaults to the brokers served in-process. */
   supportedBrokers?: readonly string[];
+  /** This gateway's worker number under `--workers N` (shown in `/api/status`, whose figures are then this worker's). */
+  worker?: number;
   /** Symbol search and registry entries for the dashboard's `/api/symbols` and `/api/instances`. */
   dashboard?: DashboardSources;
   clock: Clock;
@@ -206,6 +208,7 @@ export class Gateway {
     const memory = process.memoryUsage();
     return {
       uptime_s: Math.round((this.options.clock.now() - this.startedAt) / 1000),
+      ...(this.options.worker !== undefined ? { worker: this.options.worker } : {}),
       ready: this.ready(),
       connections: this.listener.sessions.size,
       authenticated: [...this.listener.sessions].filter((s) => s.authenticated).length,

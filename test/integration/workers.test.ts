@@ -1,0 +1,95 @@
+/**
+ * `tickcast start --workers 2` as a real process tree: clients spread over the workers, every
+ * one receives ticks, a worker killed mid-stream is replaced without touching the other's
+ * clients and its upstream interest is released, and SIGTERM closes everyone with 1001.
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess } from '../helpers/cli.js';
+import { TestClient, waitFor } from '../helpers/client.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await killSpawnedProcesses();
+  for (const dir of dirs.splice(0)) removeDir(dir);
+});
+
+const SYMBOLS = ['RELIANCE', 'INFY', 'TCS', 'HDFCBANK', 'ICICIBANK', 'SBIN'];
+
+async function startWorkers(): Promise<GatewayProcess> {
+  const dir = makeTempDir();
+  dirs.push(dir);
+  return startGatewayProcess({ dataDir: dir, args: ['--workers', '2', '--sim-rate', '20'], env: { TICKCAST_LOG_LEVEL: 'info' } });
+}
+
+/** Worker number → pid, from the primary's "gateway worker listening" log lines. */
+function workerPids(gateway: GatewayProcess): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const line of gateway.stderr().split('\n')) {
+    if (!line.includes('gateway worker listening')) continue;
+    const entry = JSON.parse(line) as { worker: number; workerPid: number };
+    pids.set(entry.worker, entry.workerPid);
+  }
+  return pids;
+}
+
+/** Client i holds NSE:SYMBOLS[i] alone and NSE:RELIANCE with everyone. */
+async function connectClients(gateway: GatewayProcess, count: number): Promise<TestClient[]> {
+  const clients: TestClient[] = [];
+  for (let i = 0; i < count; i++) {
+    const client = await TestClient.authenticated(gateway.url, gateway.devKey!);
+    const reply = await client.request({ action: 'subscribe', symbols: [{ exchange: 'NSE', symbol: 'RELIANCE' }, { exchange: 'NSE', symbol: SYMBOLS[i]! }], mode: 1 + (i % 3) });
+    expect(reply).toMatchObject({ type: 'subscribe', status: 'success' });
+    clients.push(client);
+  }
+  return clients;
+}
+
+describe('tickcast start --workers 2', () => {
+  it('spreads clients over both workers, streams to every one, and closes them all with 1001 on SIGTERM', async () => {
+    const gateway = await startWorkers();
+    expect(gateway.stdout()).toMatch(/Workers\s+2 gateway processes share the port/);
+    await waitFor(() => workerPids(gateway).size === 2, 10_000);
+    const clients = await connectClients(gateway, 6);
+    for (const [i, client] of clients.entries()) {
+      expect(await client.marketData('RELIANCE')).toMatchObject({ exchange: 'NSE', mode: 1 + (i % 3), broker: 'simulator' });
+      await client.marketData(SYMBOLS[i]);
+    }
+    // Both workers took clients: each reports its own sessions.
+    const seen = new Set<number>();
+    for (let i = 0; i < 20 && seen.size < 2; i++) {
+      const status = (await (await fetch(gateway.url.replace('ws', 'http') + '/api/status')).json()) as { connections: number; worker?: number };
+      if (status.connections > 0 && status.worker !== undefined) seen.add(status.worker);
+    }
+    expect(seen).toEqual(new Set([1, 2]));
+    const code = await gateway.stop('SIGTERM');
+    expect(code).toBe(0);
+    for (const client of clients) expect((await client.closed).code).toBe(1001);
+  }, 60_000);
+
+  it("replaces a killed worker, leaves the other's clients streaming, and releases the dead worker's interest", async () => {
+    const gateway = await startWorkers();
+    await waitFor(() => workerPids(gateway).size === 2, 10_000);
+    const clients = await connectClients(gateway, 6);
+    for (const client of clients) await client.marketData('RELIANCE');
+
+    const victim = workerPids(gateway).get(1)!;
+    process.kill(victim, 'SIGKILL');
+    const closed: TestClient[] = [];
+    for (const client of clients) void client.closed.then(() => closed.push(client));
+    await waitFor(() => gateway.stderr().includes("released a gateway worker's upstream interest"), 10_000);
+    await waitFor(() => closed.length > 0, 10_000);
+    const survivors = clients.filter((client) => !closed.includes(client));
+    expect(closed.length).toBeGreaterThan(0);
+    expect(survivors.length).toBeGreaterThan(0);
+    for (const client of survivors) {
+      client.drain();
+      await client.marketData('RELIANCE');
+    }
+    expect(gateway.stderr()).toContain('gateway worker exited; its clients reconnect to the others; starting a new one');
+    // The slot gets a new process; clients reconnecting land anywhere and stream again.
+    await waitFor(() => workerPids(gateway).get(1) !== undefined && workerPids(gateway).get(1) !== victim, 15_000);
+    const again = await connectClients(gateway, 4);
+    for (const client of again) await client.marketData('RELIANCE');
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+});
