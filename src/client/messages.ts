@@ -3,7 +3,7 @@
  * plus tickcast's negotiated extensions) and the reading of what comes back — frames (JSON text,
  * JSON binary, MessagePack, single or batched), the auth reply and the subscribe reply.
  */
-import { unpack } from 'msgpackr';
+import { unpack } from 'msgpackr/unpack';
 import { ClientErrorCode } from '../errors.js';
 import { streamKey } from './instruments.js';
 import type { Instrument, Mode, NegotiatedExtensions } from './types.js';
