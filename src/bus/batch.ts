@@ -6,6 +6,8 @@
  *   frame 1: the topic `@batch`
  *   frame 2: entries, each `u16 topic length | topic (UTF-8) | u32 payload length | payload (UTF-8)`,
  *            lengths big-endian, in bytes.
+ * On NATS a batch is one message whose payload is the bytes `@batch` followed by the entries
+ * (bus/nats.ts), all of one stream since the subject names the stream.
  * Pure: no I/O.
  */
 
@@ -34,10 +36,10 @@ export class BatchEncoder {
     this.bytes += 6 + topic.length + payload.length;
   }
 
-  /** Encodes the pending entries and starts a new batch. */
-  take(): Buffer {
+  /** Encodes the pending entries (after `prefix`, if given) and starts a new batch. */
+  take(prefix?: Buffer): Buffer {
     const { topics, payloads } = this;
-    let size = 0;
+    let size = prefix ? prefix.length : 0;
     const topicBytes = new Array<number>(topics.length);
     const payloadBytes = new Array<number>(topics.length);
     for (let i = 0; i < topics.length; i++) {
@@ -47,7 +49,7 @@ export class BatchEncoder {
       size += 6 + topicBytes[i]! + payloadBytes[i]!;
     }
     const out = Buffer.allocUnsafe(size);
-    let at = 0;
+    let at = prefix ? prefix.copy(out, 0) : 0;
     for (let i = 0; i < topics.length; i++) {
       out.writeUInt16BE(topicBytes[i]!, at);
       at = 2 + at;

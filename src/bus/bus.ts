@@ -2,8 +2,19 @@
  * The bus carries ticks from adapters to the gateway. A message is OpenAlgo's two frames,
  * `[topic, JSON payload]`, or a tickcast batch of such pairs (bus/batch.ts); subscribers hand
  * their handler one (topic, payload) pair at a time either way. Implementations: ZeroMQ
- * (bus/zeromq.ts).
+ * (bus/zeromq.ts) and NATS (bus/nats.ts).
  */
+
+/**
+ * Which streams a gateway wants from the bus. ZeroMQ's subscriber takes everything and has none;
+ * NATS's subscribes to exactly these streams. Both calls are idempotent.
+ */
+export interface StreamInterest {
+  /** Some client of this gateway holds (or is about to hold) the stream. */
+  want(feed: string, exchange: string, symbol: string): void;
+  /** No client of this gateway holds the stream any more. */
+  drop(feed: string, exchange: string, symbol: string): void;
+}
 
 /** The gateway's side: binds the instance's endpoint; publishers connect to it. */
 export interface BusSubscriber {
@@ -16,6 +27,8 @@ export interface BusSubscriber {
   onMessage(handler: (topic: string, payload: string, batched: boolean) => void): void;
   /** Called for a message that is neither `[topic, payload]` nor a well-formed batch (skipped). */
   onMalformed(handler: (reason: string) => void): void;
+  /** Set when the bus delivers only the streams it is told about. */
+  readonly interest?: StreamInterest;
   close(): Promise<void>;
 }
 

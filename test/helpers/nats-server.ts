@@ -1,0 +1,132 @@
+/**
+ * A throwaway nats-server for tests: a free port on 127.0.0.1, no persistence, stopped with
+ * `stop()`; `restart()` stops it and starts a new one on the same port, as an operator's restart
+ * would. Missing nats-server is an error, not a skip (Debian package `nats-server`).
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import fs from 'node:fs';
+import net from 'node:net';
+import path from 'node:path';
+
+export interface NatsServer {
+  port: number;
+  url: string;
+  /** Stops the server and starts a new one on the same port; resolves once it accepts clients. */
+  restart(options?: { downMs?: number }): Promise<void>;
+  /** Stops the server (a later `restart()` brings it back). */
+  kill(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function findNatsServer(): string {
+  const candidates = [
+    '/usr/sbin/nats-server',
+    '/usr/bin/nats-server',
+    ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'nats-server')),
+  ];
+  const found = candidates.find((file) => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (!found) throw new Error('nats-server not found (install the Debian package nats-server): the NATS bus tests need it');
+  return found;
+}
+
+/** A port nobody listens on right now (another process may still take it: callers retry). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as net.AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** True once the server greets a TCP client with its INFO line. */
+function greets(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    let reply = '';
+    const done = (ok: boolean): void => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.on('data', (chunk) => {
+      reply += chunk.toString();
+      if (reply.includes('\r\n')) done(reply.startsWith('INFO '));
+    });
+  });
+}
+
+function exited(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => child.once('exit', () => resolve()));
+}
+
+async function stopProcess(child: ChildProcess): Promise<void> {
+  child.kill('SIGTERM');
+  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
+  await exited(child);
+  clearTimeout(timer);
+}
+
+/** Runs nats-server on `port`; resolves with the child once it accepts clients, or undefined if it exited. */
+async function launch(binary: string, port: number): Promise<{ child: ChildProcess; output: () => string } | undefined> {
+  const child = spawn(binary, ['-a', '127.0.0.1', '-p', String(port), '-n', `tickcast-test-${port}`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout?.on('data', (chunk) => (output += chunk.toString()));
+  child.stderr?.on('data', (chunk) => (output += chunk.toString()));
+  const deadline = Date.now() + 10_000;
+  while (child.exitCode === null && child.signalCode === null && Date.now() < deadline) {
+    if (await greets(port)) return { child, output: () => output };
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  await stopProcess(child);
+  lastOutput = output;
+  return undefined;
+}
+
+let lastOutput = '';
+
+/** Starts nats-server on a free port and resolves once it accepts clients. */
+export async function startNatsServer(): Promise<NatsServer> {
+  const binary = findNatsServer();
+  for (let attempt = 0; attempt < 5; attempt++) {
+    const port = await freePort();
+    let running = await launch(binary, port);
+    if (!running) continue; // most likely the port was taken meanwhile
+    let stopped = false;
+    const kill = async (): Promise<void> => {
+      if (running) await stopProcess(running.child);
+      running = undefined;
+    };
+    return {
+      port,
+      url: `nats://127.0.0.1:${port}`,
+      kill,
+      restart: async ({ downMs = 0 } = {}) => {
+        await kill();
+        if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
+        // The port was just released; another process could take it, but in a test run that is rare.
+        for (let i = 0; i < 20 && !running && !stopped; i++) {
+          running = await launch(binary, port);
+          if (!running) await new Promise((resolve) => setTimeout(resolve, 100));
+        }
+        if (!running) throw new Error(`nats-server did not restart on port ${port}: ${lastOutput.trim()}`);
+      },
+      stop: async () => {
+        stopped = true;
+        await kill();
+      },
+    };
+  }
+  throw new Error(`nats-server did not start: ${lastOutput.trim()}`);
+}
