@@ -63,7 +63,15 @@ function rank(hit: SymbolHit, text: string): number | undefined {
   return undefined;
 }
 
-/** The best `limit` hits of `candidates`: by rank, then shorter symbols, then alphabetically. */
+/** Where the same symbol trades on several exchanges, the primary market comes first. */
+const EXCHANGE_ORDER = ['NSE', 'NSE_INDEX', 'NFO', 'BSE', 'BSE_INDEX', 'BFO', 'MCX', 'CDS', 'BCD'];
+
+function exchangeOrder(exchange: string): number {
+  const index = EXCHANGE_ORDER.indexOf(exchange);
+  return index < 0 ? EXCHANGE_ORDER.length : index;
+}
+
+/** The best `limit` hits of `candidates`: by rank, then shorter symbols, alphabetically, primary exchange first. */
 export function rankHits(candidates: Iterable<SymbolHit>, query: SymbolQuery): SymbolHit[] {
   const ranked: Array<{ hit: SymbolHit; rank: number }> = [];
   for (const hit of candidates) {
@@ -76,6 +84,7 @@ export function rankHits(candidates: Iterable<SymbolHit>, query: SymbolQuery): S
       a.rank - b.rank ||
       a.hit.symbol.length - b.hit.symbol.length ||
       (a.hit.symbol < b.hit.symbol ? -1 : a.hit.symbol > b.hit.symbol ? 1 : 0) ||
+      exchangeOrder(a.hit.exchange) - exchangeOrder(b.hit.exchange) ||
       (a.hit.exchange < b.hit.exchange ? -1 : a.hit.exchange > b.hit.exchange ? 1 : 0),
   );
   const seen = new Set<string>();

@@ -23,7 +23,7 @@ describe('/api/symbols', () => {
     expect(response.headers.get('cache-control')).toBe('no-store');
     const body = (await response.json()) as { status: string; data: Array<{ exchange: string; symbol: string; kind: string }> };
     expect(body.status).toBe('success');
-    expect(body.data.map((h) => `${h.exchange}:${h.symbol}`)).toEqual(['BSE:RELIANCE', 'NSE:RELIANCE']);
+    expect(body.data.map((h) => `${h.exchange}:${h.symbol}`)).toEqual(['NSE:RELIANCE', 'BSE:RELIANCE']);
 
     const nifty = (await (await get('/api/symbols?q=NSE_INDEX:NIFTY&limit=2', key)).json()) as { data: Array<{ symbol: string; kind: string }> };
     expect(nifty.data).toEqual([

@@ -55,6 +55,8 @@ describe('rankHits', () => {
     expect(rankHits(hits, { text: 'NIFTY', exchange: 'NFO', limit: 10 }).map((h) => h.symbol)).toEqual(['NIFTY30DEC26FUT']);
     expect(rankHits(hits, { text: '', limit: 2 })).toHaveLength(2);
     expect(rankHits([...hits, ...hits], { text: 'INFY', limit: 10 })).toHaveLength(1);
+    const listed = [{ exchange: 'BSE', symbol: 'TCS', kind: 'equity' }, { exchange: 'XYZ', symbol: 'TCS', kind: 'equity' }, { exchange: 'NSE', symbol: 'TCS', kind: 'equity' }];
+    expect(rankHits(listed, { text: 'TCS', limit: 10 }).map((h) => h.exchange)).toEqual(['NSE', 'BSE', 'XYZ']);
   });
 });
 
@@ -62,8 +64,8 @@ describe('SymbolCatalog', () => {
   it("searches the simulator's instruments for users of the simulator only", () => {
     const catalog = new SymbolCatalog({ simulator: { broker: 'simulator', instruments: DEFAULT_INSTRUMENTS } });
     const found = catalog.search({ text: 'REL', limit: 10 }, ['simulator']);
-    expect(found.map((h) => `${h.exchange}:${h.symbol}`)).toEqual(['BSE:RELIANCE', 'NSE:RELIANCE']);
-    expect(found[0]).toEqual({ exchange: 'BSE', symbol: 'RELIANCE', kind: 'equity' });
+    expect(found.map((h) => `${h.exchange}:${h.symbol}`)).toEqual(['NSE:RELIANCE', 'BSE:RELIANCE']);
+    expect(found[0]).toEqual({ exchange: 'NSE', symbol: 'RELIANCE', kind: 'equity' });
     expect(catalog.search({ text: 'REL', limit: 10 }, ['zerodha'])).toEqual([]);
     expect(catalog.search({ text: 'REL', limit: 10 }, [])).toEqual([]);
   });
@@ -79,8 +81,8 @@ describe('SymbolCatalog', () => {
       ]),
     });
     const found = catalog.search({ text: 'REL', limit: 10 }, ['zerodha']);
-    expect(found.map((h) => `${h.exchange}:${h.symbol}`)).toEqual(['BSE:RELIANCE', 'NSE:RELIANCE', 'NFO:RELIANCE30DEC26FUT']);
-    expect(found[1]).toEqual({ exchange: 'NSE', symbol: 'RELIANCE', kind: 'eq', name: 'RELIANCE INDUSTRIES' });
+    expect(found.map((h) => `${h.exchange}:${h.symbol}`)).toEqual(['NSE:RELIANCE', 'BSE:RELIANCE', 'NFO:RELIANCE30DEC26FUT']);
+    expect(found[0]).toEqual({ exchange: 'NSE', symbol: 'RELIANCE', kind: 'eq', name: 'RELIANCE INDUSTRIES' });
     expect(catalog.search({ text: 'REL', exchange: 'NFO', limit: 10 }, ['zerodha']).map((h) => h.symbol)).toEqual(['RELIANCE30DEC26FUT']);
     expect(catalog.search({ text: 'REL', limit: 10 }, ['angel']).map((h) => h.symbol)).toEqual(['RELAXO']);
     expect(catalog.search({ text: 'REL', limit: 1 }, ['zerodha'])).toHaveLength(1);

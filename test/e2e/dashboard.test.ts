@@ -1,0 +1,189 @@
+/**
+ * The dashboard end to end, in headless Chromium against a real gateway with the simulator:
+ * sign in, search and subscribe, prices that move and flash, the depth ladder, the gateway
+ * panel. A screenshot is left in test-artifacts/dashboard.png for a person to look at.
+ *
+ * Needs Debian's chromium (`apt-get install chromium`), or CHROMIUM_PATH naming another build;
+ * without one the test fails and says so (it does not skip).
+ */
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type BrowserContext, type Page, chromium } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type TestInstance, startTestInstance } from '../helpers/instance.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+const ARTIFACTS = join(ROOT, 'test-artifacts');
+const PRICE = /^\d{1,3}(,\d{2,3})*\.\d{2}$/;
+
+let gw: TestInstance;
+let http: string;
+let key: string;
+let profile: string;
+let context: BrowserContext;
+let page: Page;
+/** Console errors and uncaught exceptions in the page (a CSP violation shows up here too). */
+const pageErrors: string[] = [];
+
+beforeAll(async () => {
+  if (!existsSync(CHROMIUM)) {
+    throw new Error(`Chromium is needed for the dashboard test and was not found at ${CHROMIUM}: install Debian's chromium (apt-get install -y --no-install-recommends chromium) or set CHROMIUM_PATH`);
+  }
+  // The page is served from dist/dashboard: bundle the current sources (esbuild takes well under a second).
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-dashboard.mjs')], { stdio: 'inherit' });
+  gw = await startTestInstance({ TICKCAST_SIM_RATE: '10' });
+  http = gw.url.replace('ws://', 'http://');
+  key = await gw.createKey('e2e');
+  profile = mkdtempSync(join(tmpdir(), 'tickcast-chromium-'));
+  context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    viewport: { width: 1400, height: 900 },
+  });
+  page = context.pages()[0] ?? (await context.newPage());
+  page.on('console', (message) => {
+    if (message.type() === 'error') pageErrors.push(`console: ${message.text()}`);
+  });
+  page.on('pageerror', (error) => pageErrors.push(`exception: ${error.message}`));
+}, 60_000);
+
+afterAll(async () => {
+  await context?.close();
+  if (profile) rmSync(profile, { recursive: true, force: true });
+  await gw?.stop();
+});
+
+const ltpCell = (instrument: string) => page.locator(`#watch tr[data-instrument="${instrument}"] td.c-ltp`);
+
+/** Waits until `read` returns something `accept`s, and returns it; fails with the last value after `ms`. */
+async function until<T>(read: () => Promise<T>, accept: (value: T) => boolean, ms = 15_000): Promise<T> {
+  const deadline = Date.now() + ms;
+  let value = await read();
+  while (!accept(value)) {
+    if (Date.now() > deadline) throw new Error(`gave up waiting; last value: ${JSON.stringify(value)}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    value = await read();
+  }
+  return value;
+}
+
+async function addBySearch(query: string, instrument: string): Promise<void> {
+  await page.fill('#search', query);
+  const option = page.locator(`#search-results li[data-instrument="${instrument}"]`);
+  await option.waitFor({ state: 'visible', timeout: 10_000 });
+  await option.click();
+  await page.locator(`#watch tr[data-instrument="${instrument}"]`).waitFor({ timeout: 10_000 });
+}
+
+describe('dashboard', () => {
+  it('serves the page at / with its hashed assets', async () => {
+    const response = await page.goto(`${http}/`);
+    expect(response?.status()).toBe(200);
+    expect(response?.headers()['content-type']).toBe('text/html; charset=utf-8');
+    expect(await page.title()).toBe('tickcast · market watch');
+    await expect(page.locator('#signin').isVisible()).resolves.toBe(true);
+  });
+
+  it('refuses a wrong key with the gateway’s message and stays on the sign-in form', async () => {
+    await page.fill('#api-key', 'not-a-valid-key');
+    await page.click('#signin-submit');
+    const error = page.locator('#signin-error');
+    await error.waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await error.textContent()).toContain('Invalid API key');
+    expect(await page.locator('#app-view').isVisible()).toBe(false);
+    expect(await page.evaluate('sessionStorage.getItem("tickcast.apiKey")')).toBeNull();
+  });
+
+  it('signs in with a key kept in sessionStorage only', async () => {
+    await page.fill('#api-key', key);
+    await page.click('#signin-submit');
+    await page.locator('#app-view').waitFor({ state: 'visible', timeout: 10_000 });
+    expect(await page.locator('#user').textContent()).toBe('e2e · simulator');
+    expect(await page.locator('#connection').textContent()).toBe('Live');
+    expect(await page.evaluate('sessionStorage.getItem("tickcast.apiKey")')).toBe(key);
+    expect(await page.evaluate(`Object.values(localStorage).some((v) => v.includes(${JSON.stringify(key)}))`)).toBe(false);
+  });
+
+  it('subscribes two symbols found by search, and their prices move with up/down flashes', async () => {
+    await addBySearch('relia', 'NSE:RELIANCE');
+    await addBySearch('tcs', 'NSE:TCS');
+    const first = {
+      reliance: await until(() => ltpCell('NSE:RELIANCE').textContent(), (t) => PRICE.test(t ?? '')),
+      tcs: await until(() => ltpCell('NSE:TCS').textContent(), (t) => PRICE.test(t ?? '')),
+    };
+    // Read the cells again until the price has moved (the simulator trades 10 times a second).
+    await until(() => ltpCell('NSE:RELIANCE').textContent(), (t) => PRICE.test(t ?? '') && t !== first.reliance);
+    await until(() => ltpCell('NSE:TCS').textContent(), (t) => PRICE.test(t ?? '') && t !== first.tcs);
+    await until(() => page.locator('#watch td.c-ltp.flash-up, #watch td.c-ltp.flash-down').count(), (n) => n > 0);
+    const row = page.locator('#watch tr[data-instrument="NSE:RELIANCE"]');
+    expect(await row.locator('td.c-vol').textContent()).toMatch(/^\d[\d,]*$/);
+    expect(await row.locator('td.c-bid').textContent()).toMatch(PRICE);
+    expect(await row.locator('td.c-ask').textContent()).toMatch(PRICE);
+    expect(await row.locator('td.c-pct').textContent()).toMatch(/^([+\u2212]\d+\.\d{2}|0\.00)%$/);
+    // The sparkline has a line once a second point is in (one a second).
+    await until(() => row.locator('svg.spark path').getAttribute('d'), (d) => (d ?? '').startsWith('M'), 10_000);
+  });
+
+  it('adds a typed EXCHANGE:SYMBOL, and shows why an unknown one failed', async () => {
+    await page.fill('#search', 'NSE_INDEX:NIFTY');
+    await page.locator('#search-results li').first().waitFor({ state: 'visible' });
+    await page.press('#search', 'Enter');
+    await until(() => ltpCell('NSE_INDEX:NIFTY').textContent(), (t) => PRICE.test(t ?? ''));
+
+    await page.fill('#search', 'NSE:NOSUCHSYMBOL');
+    await page.locator('#search-results li.none').waitFor({ state: 'visible' });
+    await page.press('#search', 'Enter');
+    await until(() => ltpCell('NSE:NOSUCHSYMBOL').textContent(), (t) => t === 'unavailable');
+    expect(await page.locator('#watch-message').textContent()).toMatch(/^NSE:NOSUCHSYMBOL: .+/);
+    await page.click('#watch tr[data-instrument="NSE:NOSUCHSYMBOL"] button.remove');
+    expect(await page.locator('#watch tr[data-instrument="NSE:NOSUCHSYMBOL"]').count()).toBe(0);
+  });
+
+  it('opens the depth ladder of the selected symbol', async () => {
+    await page.click('#watch tr[data-instrument="NSE:RELIANCE"] td.c-symbol');
+    expect(await page.locator('#watch tr.selected').getAttribute('data-instrument')).toBe('NSE:RELIANCE');
+    await until(() => page.locator('#depth-title').textContent(), (t) => (t ?? '').startsWith('NSE:RELIANCE'));
+    await until(() => page.locator('#depth-body tr.depth-row').count(), (n) => n >= 5);
+    const best = page.locator('#depth-body tr.depth-row').first();
+    const bid = Number((await best.locator('td.bid-price').textContent())!.replace(/,/g, ''));
+    const ask = Number((await best.locator('td.ask-price').textContent())!.replace(/,/g, ''));
+    expect(bid).toBeGreaterThan(0);
+    expect(ask).toBeGreaterThan(bid);
+  });
+
+  it('shows the gateway panel: this client among the clients, live adapter, the instance', async () => {
+    const clients = await until(() => page.locator('#gw-clients').textContent(), (t) => /^\d+$/.test(t ?? ''));
+    expect(Number(clients)).toBeGreaterThanOrEqual(1);
+    expect(await page.locator('#gw-ready').textContent()).toBe('Ready');
+    expect(await page.locator('#gw-adapters li[data-feed="simulator"]').textContent()).toContain('live');
+    await until(() => page.locator('#gw-rate-out').textContent(), (t) => Number((t ?? '').replace(/,/g, '')) > 0);
+    await until(() => page.locator('#gw-instances li').first().textContent(), (t) => (t ?? '').includes(`${gw.config.instance} · gateway`));
+  });
+
+  it('keeps the session and the watchlist across a reload', async () => {
+    await page.reload();
+    await page.locator('#app-view').waitFor({ state: 'visible', timeout: 10_000 });
+    const rows = await page.locator('#watch tbody tr').evaluateAll((elements) => elements.map((e) => e.getAttribute('data-instrument')));
+    expect(rows).toEqual(['NSE:RELIANCE', 'NSE:TCS', 'NSE_INDEX:NIFTY']);
+    await until(() => ltpCell('NSE:TCS').textContent(), (t) => PRICE.test(t ?? ''));
+  });
+
+  it('looks right (screenshot in test-artifacts/) and logged no errors', async () => {
+    for (const [query, instrument] of [['hdfcb', 'NSE:HDFCBANK'], ['infy', 'NSE:INFY'], ['banknifty', 'NSE_INDEX:BANKNIFTY']] as const) {
+      await addBySearch(query, instrument);
+    }
+    await page.click('#watch tr[data-instrument="NSE:RELIANCE"] td.c-symbol');
+    await until(() => page.locator('#depth-body tr.depth-row').count(), (n) => n >= 5);
+    // Let sparklines grow and catch a moment with a flash on screen.
+    await new Promise((resolve) => setTimeout(resolve, 4000));
+    await until(() => page.locator('#watch td.c-ltp.flash-up, #watch td.c-ltp.flash-down').count(), (n) => n > 0);
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
+    expect(pageErrors).toEqual([]);
+  });
+});
