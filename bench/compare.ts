@@ -42,6 +42,7 @@ function settingsOf(options: BenchOptions): MeasureSettings {
     seed: options.seed,
     maxBufferedBytes: scenario.maxBufferedBytes,
     seq: options.seq,
+    gatewayWorkers: options.gatewayWorkers,
   };
 }
 
@@ -72,7 +73,7 @@ export function ratios(t: ServerJson | null, b: ServerJson | null): Record<strin
 }
 
 /** The JSON fields that describe the load. */
-export function baseJson(scenario: Scenario, workload: Workload) {
+export function baseJson(scenario: Scenario, workload: Workload, options: BenchOptions) {
   return {
     scenario: scenario.name,
     clients: scenario.clients,
@@ -83,6 +84,7 @@ export function baseJson(scenario: Scenario, workload: Workload) {
     slow_fraction: scenario.slowFraction,
     max_buffered_bytes: scenario.maxBufferedBytes ?? null,
     warmup_s: scenario.warmupS,
+    gateway_workers: options.gatewayWorkers,
   };
 }
 
@@ -106,7 +108,7 @@ export async function runOnce(options: BenchOptions): Promise<RunResult> {
     ...[sourceCheck(results.baseline, workload)].filter((l) => l !== null).map((l) => `- ${l}`),
   ].join('\n');
   const json = {
-    ...baseJson(scenario, workload),
+    ...baseJson(scenario, workload, options),
     ticks_in_per_s: scenario.rate,
     rate_per_symbol: workload.ratePerStream,
     offered_deliveries_per_s: Math.round(workload.nominalDeliveriesPerS),

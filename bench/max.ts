@@ -65,7 +65,7 @@ export async function runMax(options: BenchOptions): Promise<RunResult> {
     .filter((l, i, all) => l !== '' || all[i - 1] !== '')
     .join('\n');
   const json = {
-    ...baseJson(scenario, workload),
+    ...baseJson(scenario, workload, options),
     first_ticks_in_per_s: scenario.rate,
     step_factor: factor,
     p99_limit_ms: P99_LIMIT_MS,

@@ -9,7 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { trackChild } from './cleanup.js';
 import { Histogram } from './histogram.js';
 import type { FromWorker, ToWorker } from './messages.js';
-import { WindowSampler, type WindowStats, rssBytes } from './proc-stats.js';
+import { WindowSampler, type WindowStats, treeRssBytes } from './proc-stats.js';
 import { type ServerKind, type ServerUnderTest, type TickSource, startServer } from './servers.js';
 import { type Workload, symbolList } from './workload.js';
 
@@ -21,6 +21,8 @@ export interface MeasureSettings {
   maxBufferedBytes: number | undefined;
   /** Clients ask for per-stream sequence numbers, so loss is counted exactly. */
   seq: boolean;
+  /** tickcast's `--workers`: gateway processes sharing the port (1: the single-process gateway). */
+  gatewayWorkers: number;
 }
 
 /** tickcast's `tickcast_conflated_total` from its /metrics; null for a server without one. */
@@ -90,12 +92,13 @@ export async function measure(kind: ServerKind, workload: Workload, settings: Me
     ratePerStream: workload.ratePerStream,
     seed: settings.seed,
     maxBufferedBytes: settings.maxBufferedBytes,
+    gatewayWorkers: settings.gatewayWorkers,
   };
   const server = await startServer(kind, source);
   const workers: ChildProcess[] = [];
   try {
     await sleep(300);
-    const rssIdleBytes = rssBytes(server.pid) ?? 0;
+    const rssIdleBytes = treeRssBytes(server.pid) ?? 0;
 
     // Client c goes to worker c mod k, so slow clients and modes spread evenly.
     const k = Math.max(1, Math.min(settings.workers, workload.clients.length));

@@ -25,6 +25,7 @@ options (each overrides the scenario's value):
   --max-buffered B     TICKCAST_MAX_BUFFERED_BYTES (and the baseline's budget)
   --steps N            max: at most N rate steps (default 10)
   --workers K          load-generator processes (default 2)
+  --gateway-workers N  tickcast's --workers: gateway processes sharing the port (default 1)
   --seed N             seed of the client plan and of the simulated market (default 1)
   --only SERVER        run only tickcast or only baseline
   --no-seq             clients do not ask for per-stream sequence numbers (tickcast's \`seq\`
@@ -37,6 +38,7 @@ export interface BenchOptions {
   scenario: Scenario;
   jsonFile: string | undefined;
   workers: number;
+  gatewayWorkers: number;
   seed: number;
   servers: ServerKind[];
   build: boolean;
@@ -59,6 +61,7 @@ export function parseOptions(argv: string[]): BenchOptions {
       'slow-fraction': { type: 'string' },
       'max-buffered': { type: 'string' },
       workers: { type: 'string' },
+      'gateway-workers': { type: 'string' },
       steps: { type: 'string' },
       seed: { type: 'string' },
       only: { type: 'string' },
@@ -109,6 +112,7 @@ export function parseOptions(argv: string[]): BenchOptions {
     scenario,
     jsonFile: values.json,
     workers: num('workers', values.workers, 1, true) ?? 2,
+    gatewayWorkers: num('gateway-workers', values['gateway-workers'], 1, true) ?? 1,
     seed: num('seed', values.seed, 0, true) ?? 1,
     servers: values.only === undefined ? ['tickcast', 'baseline'] : [values.only as ServerKind],
     build: !values['no-build'],

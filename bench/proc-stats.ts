@@ -2,7 +2,7 @@
  * CPU time and resident memory of other processes, from Linux's /proc, so the server under test
  * is measured from outside (it runs no measuring code of its own).
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 
 /** /proc reports CPU times in USER_HZ clock ticks, which is 100 on every Linux ABI. */
 const USER_HZ = 100;
@@ -29,6 +29,40 @@ export function rssBytes(pid: number): number | null {
   }
 }
 
+/** `pid` and every process descended from it (a gateway run with `--workers N` is a tree). */
+export function processTree(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^[0-9]+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      let list = children.get(parent);
+      if (!list) children.set(parent, (list = []));
+      list.push(Number(entry));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const tree = [pid];
+  for (let i = 0; i < tree.length; i++) tree.push(...(children.get(tree[i]!) ?? []));
+  return tree;
+}
+
+/** CPU seconds of a process tree, or null if its root is gone (descendants gone meanwhile count as 0). */
+export function treeCpuSeconds(pid: number): number | null {
+  const root = cpuSeconds(pid);
+  if (root === null) return null;
+  return processTree(pid).slice(1).reduce((sum, child) => sum + (cpuSeconds(child) ?? 0), root);
+}
+
+/** Resident memory of a process tree, or null if its root is gone. */
+export function treeRssBytes(pid: number): number | null {
+  const root = rssBytes(pid);
+  if (root === null) return null;
+  return processTree(pid).slice(1).reduce((sum, child) => sum + (rssBytes(child) ?? 0), root);
+}
+
 /** Busy and total jiffies of the whole machine (first line of /proc/stat). */
 function hostJiffies(): { busy: number; total: number } {
   const fields = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0]!.trim().split(/\s+/).slice(1, 9).map(Number);
@@ -50,7 +84,7 @@ export interface WindowStats {
   hostBusyPct: number;
 }
 
-/** Samples one server and a group of load workers between start() and stop(). */
+/** Samples one server (its whole process tree) and a group of load workers between start() and stop(). */
 export class WindowSampler {
   private startedAt = 0;
   private serverCpu0 = 0;
@@ -67,7 +101,7 @@ export class WindowSampler {
 
   start(): void {
     this.startedAt = performance.now();
-    this.serverCpu0 = cpuSeconds(this.serverPid) ?? 0;
+    this.serverCpu0 = treeCpuSeconds(this.serverPid) ?? 0;
     this.loadCpu0 = this.loadPids.map((pid) => cpuSeconds(pid) ?? 0);
     this.host0 = hostJiffies();
     this.sampleRss();
@@ -78,7 +112,7 @@ export class WindowSampler {
     clearInterval(this.timer);
     this.sampleRss();
     const seconds = (performance.now() - this.startedAt) / 1000;
-    const serverCpuSeconds = (cpuSeconds(this.serverPid) ?? this.serverCpu0) - this.serverCpu0;
+    const serverCpuSeconds = (treeCpuSeconds(this.serverPid) ?? this.serverCpu0) - this.serverCpu0;
     // A worker that died meanwhile counts as idle since the start.
     const loadCpuSeconds = this.loadPids.reduce((sum, pid, i) => sum + (cpuSeconds(pid) ?? this.loadCpu0[i]!) - this.loadCpu0[i]!, 0);
     const host = hostJiffies();
@@ -95,7 +129,7 @@ export class WindowSampler {
   }
 
   private sampleRss(): void {
-    const rss = rssBytes(this.serverPid);
+    const rss = treeRssBytes(this.serverPid);
     if (rss !== null) this.rss.push(rss);
   }
 }

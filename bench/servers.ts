@@ -18,6 +18,8 @@ export interface TickSource {
   seed: number;
   /** Unsent bytes per client past which market data is conflated (tickcast) or skipped (baseline). */
   maxBufferedBytes: number | undefined;
+  /** tickcast's `--workers` (default 1; the baseline is always one process). */
+  gatewayWorkers?: number;
 }
 
 export interface ServerUnderTest {
@@ -51,6 +53,7 @@ export async function startTickcast(source: TickSource): Promise<ServerUnderTest
     TICKCAST_MAX_CONNECTIONS_PER_KEY: '100000',
     TICKCAST_MAX_CONNECTIONS: '100000',
     TICKCAST_MAX_PENDING_AUTH: '100000',
+    TICKCAST_WORKERS: String(source.gatewayWorkers ?? 1),
   };
   if (source.maxBufferedBytes !== undefined) env.TICKCAST_MAX_BUFFERED_BYTES = String(source.maxBufferedBytes);
   let gateway;
