@@ -4,6 +4,7 @@
  * unauthenticated client is NOT_AUTHENTICATED, not INVALID_MODE).
  */
 import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
+import { nestedBeyond } from './json-depth.js';
 import { FloatLiteral, type Mode, normalizeMode } from './modes.js';
 import { pyStr, pyTruthy, pyTypeName } from './python.js';
 
@@ -69,9 +70,21 @@ function modeValue(value: unknown): unknown {
   return value;
 }
 
+/**
+ * Deepest nesting a request may have. Replies echo parts of a request and error messages quote
+ * them, both by recursion, so deeper values would overflow the stack. OpenAlgo's `json.loads`
+ * gives up at about the same depth (Python's recursion limit, 1000), with this message.
+ */
+export const MAX_REQUEST_DEPTH = 1000;
+
 /** Frame → JSON object. Binary frames holding JSON are accepted, as OpenAlgo's `json.loads` does. */
 export function decodeFrame(data: string | Buffer): Parsed<JsonObject> {
   const text = typeof data === 'string' ? data : data.toString('utf8');
+  const tooDeep = nestedBeyond(text, MAX_REQUEST_DEPTH);
+  if (tooDeep) {
+    const what = tooDeep === '[' ? 'array' : 'object';
+    return fail(ProtocolErrorCode.SERVER_ERROR, `maximum recursion depth exceeded while decoding a JSON ${what} from a unicode string`);
+  }
   let value: unknown;
   try {
     value = JSON.parse(markFloatModes(text));

@@ -7,6 +7,7 @@
  * from a length field, so a forged packet count or length cannot make us read or reserve more
  * than the frame holds.
  */
+import { nestedBeyond } from '../../protocol/json-depth.js';
 import type { BrokerTick, DepthLevel } from '../broker.js';
 import { scaleDecimal } from '../decimal.js';
 
@@ -64,6 +65,11 @@ const INDEX_FULL = 32;
 const QUOTE = 44;
 const FULL = 184;
 
+/** Rejections quoted in an invalid frame's reason (a forged count can make tens of thousands). */
+const REASONS_QUOTED = 3;
+/** Deepest text frame read: the adapter serialises `data` to log it, recursively. */
+const MAX_TEXT_DEPTH = 1000;
+
 const DEPTH_LEVELS = 5;
 const DEPTH_ENTRY = 12;
 const BUY_DEPTH_AT = 64;
@@ -109,11 +115,18 @@ function decodeEnvelope(frame: Buffer): KiteDecoded {
   if (truncated !== undefined) {
     rejected.push(truncated);
     // Nothing usable and the envelope itself is broken: the frame as a whole is garbage.
-    if (ticks.length === 0) return { kind: 'invalid', reason: rejected.join('; ') };
+    if (ticks.length === 0) return { kind: 'invalid', reason: summarise(rejected) };
   } else if (offset < size) {
     rejected.push(`${size - offset} trailing bytes after ${count} packets`);
   }
   return { kind: 'ticks', ticks, rejected };
+}
+
+/** The first few rejections and how many more, so a reason stays short whatever the frame claims. */
+function summarise(rejected: readonly string[]): string {
+  if (rejected.length <= REASONS_QUOTED + 1) return rejected.join('; ');
+  const last = rejected[rejected.length - 1]!;
+  return `${rejected.slice(0, REASONS_QUOTED).join('; ')}; … ${rejected.length - REASONS_QUOTED - 1} more; ${last}`;
 }
 
 /** Decodes one packet at [at, at + length) onto `out`; returns why not, if it cannot. */
@@ -214,9 +227,10 @@ function epochMs(seconds: number): number | undefined {
 
 /**
  * A text frame: Kite's `{"type": "order"|"error"|"message", "data": …}`. Anything else —
- * not JSON, not an object, no string `type` — is invalid.
+ * not JSON, not an object, no string `type`, nested deeper than MAX_TEXT_DEPTH — is invalid.
  */
 export function decodeKiteText(text: string): KiteDecoded {
+  if (nestedBeyond(text, MAX_TEXT_DEPTH)) return { kind: 'invalid', reason: `text frame nests deeper than ${MAX_TEXT_DEPTH} levels` };
   let value: unknown;
   try {
     value = JSON.parse(text);

@@ -1,0 +1,25 @@
+/**
+ * Every fuzz target and its properties, shared by the test run (test/fuzz/fuzz.test.ts, a few
+ * hundred cases each) and the long run (`npm run fuzz`, scripts/fuzz.ts).
+ */
+import type { FuzzCase } from './harness.js';
+import { angelCases } from './targets/angel.js';
+import { batchCases } from './targets/batch.js';
+import { controlCases } from './targets/control.js';
+import { requestCases } from './targets/requests.js';
+import { topicCases } from './targets/topics.js';
+import { zerodhaCases } from './targets/zerodha.js';
+
+export type { CaseResult, FuzzCase } from './harness.js';
+
+export const TARGETS: Readonly<Record<string, { description: string; cases: readonly FuzzCase[] }>> = {
+  requests: { description: 'client frames: decodeFrame, resolveAction, parseSubscribe/Unsubscribe, checkItem, parseExtensions', cases: requestCases },
+  topics: { description: 'bus topics: parseTopic, formatTopic', cases: topicCases },
+  batch: { description: 'bus frames: decodeBatch, BatchEncoder, ZmqSubscriber receive → BusListener', cases: batchCases },
+  control: { description: 'control channel: decodeAdapterMessage, decodeGatewayMessage, encodeMessage', cases: controlCases },
+  zerodha: { description: 'Kite ticker frames: decodeKiteBinary, decodeKiteText', cases: zerodhaCases },
+  angel: { description: 'Angel SmartStream frames: decodeAngelBinary, decodeAngelText', cases: angelCases },
+};
+
+/** Cases per property in `npm test`: enough to catch a regression, small enough for ~10 s in all. */
+export const TEST_RUNS = 500;
