@@ -1,10 +1,11 @@
 /**
  * The soak's judgement, from the gateway's `/api/status` samples, and its printed form (pure, no
- * I/O). The first part
- * of the run is warm-up (JIT, pools, buffers and caches reach their working size) and is ignored.
- * After it, memory must stay flat: the median RSS of the last tenth of the run is compared with
- * the median of the first tenth after warm-up. Medians of several samples, because RSS moves in a
- * sawtooth with garbage collection.
+ * I/O). The first part of the run is warm-up (JIT, pools, buffers and caches reach their working
+ * size) and is ignored. After it, memory must stay flat: the RSS floor (the lowest sample) of the
+ * last fifth of the run is compared with the floor of the first fifth after warm-up. Floors,
+ * because under load RSS moves in a sawtooth with garbage collection (±30 % over ~30 s at the seed
+ * load): a window's median depends on where in the tooth it starts, while the floor is what
+ * survives collection, which is what a leak raises.
  */
 
 /** One reading of `/api/status`. */
@@ -17,6 +18,9 @@ export interface SoakSample {
   heapMb: number;
   lagP99Ms: number;
   handles: number;
+  /** Running totals: ticks off the bus, and market-data messages handed to clients. */
+  ticksIn: number;
+  ticksOut: number;
 }
 
 export interface VerdictOptions {
@@ -26,7 +30,7 @@ export interface VerdictOptions {
   warmupFraction?: number;
   /** RSS growth after warm-up above this (%) is a leak. Default 5. */
   limitPct?: number;
-  /** Share of the run each median is taken over (default 0.1), at least one sample. */
+  /** Share of the run each floor is taken over (default 0.2), at least one sample. */
   spanFraction?: number;
 }
 
@@ -38,7 +42,7 @@ export interface Growth {
 
 export interface SoakVerdict {
   warmupS: number;
-  /** Samples after warm-up, and how many each median was taken over. */
+  /** Samples after warm-up, and how many each floor was taken over. */
   samplesJudged: number;
   span: number;
   rss: Growth;
@@ -51,16 +55,9 @@ export interface SoakVerdict {
 
 export class VerdictError extends Error {}
 
-export function median(values: readonly number[]): number {
-  if (values.length === 0) return NaN;
-  const sorted = [...values].sort((a, b) => a - b);
-  const mid = sorted.length >> 1;
-  return sorted.length % 2 === 1 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
 function growth(first: readonly SoakSample[], last: readonly SoakSample[], pick: (s: SoakSample) => number): Growth {
-  const from = median(first.map(pick));
-  const to = median(last.map(pick));
+  const from = Math.min(...first.map(pick));
+  const to = Math.min(...last.map(pick));
   return { from, to, pct: from > 0 ? ((to - from) / from) * 100 : 0 };
 }
 
@@ -71,8 +68,8 @@ export function soakVerdict(samples: readonly SoakSample[], options: VerdictOpti
   if (judged.length < 2) {
     throw new VerdictError(`${judged.length} sample(s) after the ${warmupS.toFixed(0)} s warm-up: a verdict needs at least 2 (sample more often or run longer)`);
   }
-  // Each median spans a tenth of the whole run's samples, and the two never overlap.
-  const perRun = samples.length * (options.spanFraction ?? 0.1);
+  // Each floor spans a fifth of the whole run's samples, and the two never overlap.
+  const perRun = samples.length * (options.spanFraction ?? 0.2);
   const span = Math.max(1, Math.min(Math.round(perRun), Math.floor(judged.length / 2)));
   const first = judged.slice(0, span);
   const last = judged.slice(-span);
@@ -89,16 +86,29 @@ export function soakVerdict(samples: readonly SoakSample[], options: VerdictOpti
   };
 }
 
+/** One row per sample; the rates are over the time since the previous sample. */
 export function sampleTable(samples: readonly SoakSample[]): string {
-  const rows = samples.map((s) => `| ${s.t.toFixed(0)} | ${s.connections} | ${s.subscriptions} | ${s.rssMb.toFixed(1)} | ${s.heapMb.toFixed(1)} | ${s.lagP99Ms.toFixed(1)} | ${s.handles} |`);
-  return ['| t (s) | clients | subscriptions | RSS MiB | heap MiB | lag p99 ms | handles |', '|---|---|---|---|---|---|---|', ...rows].join('\n');
+  const rows = samples.map((s, i) => {
+    const previous = samples[i - 1];
+    const rate = (pick: (x: SoakSample) => number): string =>
+      previous && s.t > previous.t ? Math.round((pick(s) - pick(previous)) / (s.t - previous.t)).toLocaleString('en-US') : '–';
+    return (
+      `| ${s.t.toFixed(0)} | ${s.connections} | ${s.subscriptions} | ${rate((x) => x.ticksIn)} | ${rate((x) => x.ticksOut)} | ` +
+      `${s.rssMb.toFixed(1)} | ${s.heapMb.toFixed(1)} | ${s.lagP99Ms.toFixed(1)} | ${s.handles} |`
+    );
+  });
+  return [
+    '| t (s) | clients | subscriptions | ticks in/s | out/s | RSS MiB | heap MiB | lag p99 ms | handles |',
+    '|---|---|---|---|---|---|---|---|---|',
+    ...rows,
+  ].join('\n');
 }
 
 export function verdictText(verdict: SoakVerdict): string {
   const g = (label: string, x: { from: number; to: number; pct: number }, unit: string): string =>
     `${label} ${x.from.toFixed(1)} → ${x.to.toFixed(1)}${unit} (${x.pct >= 0 ? '+' : ''}${x.pct.toFixed(1)} %)`;
   return [
-    `after the ${verdict.warmupS.toFixed(0)} s warm-up, medians of the first and last ${verdict.span} of ${verdict.samplesJudged} samples:`,
+    `after the ${verdict.warmupS.toFixed(0)} s warm-up, floors (lowest values) of the first and last ${verdict.span} of ${verdict.samplesJudged} samples:`,
     `  ${g('RSS', verdict.rss, ' MiB')}, ${g('heap', verdict.heap, ' MiB')}, ${g('handles', verdict.handles, '')}`,
     verdict.leak
       ? `verdict: LEAK — RSS grew ${verdict.rss.pct.toFixed(1)} % after warm-up (limit ${verdict.limitPct} %)`

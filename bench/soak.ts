@@ -2,9 +2,9 @@
  * Soak: the real gateway (`node bin/tickcast start`, its simulator as the feed) under the seed
  * load for a long run with client churn — clients continuously unsubscribe and disconnect, or
  * just drop, and new ones connect and subscribe in their places — while the gateway's
- * `/api/status` is sampled: RSS, heap, event-loop lag, open handles. It prints the samples and a
- * verdict: RSS growth after warm-up (the first 20 % of the run) of at most 5 % is no leak; more
- * exits with code 1. The gateway and the load-generator workers are bench/servers.ts and
+ * `/api/status` is sampled: RSS, heap, event-loop lag, open handles, ticks in and out. It prints
+ * the samples and a verdict: RSS growth after warm-up (the first 20 % of the run) of at most 5 %
+ * is no leak; more exits with code 1 (how growth is measured: soak-verdict.ts). The gateway and the load-generator workers are bench/servers.ts and
  * bench/load-client.ts, as in `npm run bench`.
  *
  *   npm run soak -- [--minutes M] [--clients N] [--rate TICKS_PER_S] [--churn PER_S] [--json FILE]
@@ -103,6 +103,8 @@ interface Status {
   heap_used_mb: number;
   event_loop_lag_ms: { p50: number; p99: number; max: number };
   open_handles: number;
+  bus: { ticks: number };
+  ticks_out_by_feed: Record<string, number>;
 }
 
 async function readStatus(url: string): Promise<Status> {
@@ -120,6 +122,8 @@ function toSample(t: number, status: Status): SoakSample {
     heapMb: status.heap_used_mb,
     lagP99Ms: status.event_loop_lag_ms.p99,
     handles: status.open_handles,
+    ticksIn: status.bus.ticks,
+    ticksOut: Object.values(status.ticks_out_by_feed).reduce((a, b) => a + b, 0),
   };
 }
 

@@ -41,7 +41,7 @@ describe('npm run soak', () => {
     expect(report.verdict.warmupS).toBe(3);
     expect(report.verdict.rss.from).toBeGreaterThan(0);
     expect(result.code).toBe(report.verdict.leak ? 1 : 0);
-    expect(result.stdout).toContain('| t (s) | clients | subscriptions | RSS MiB | heap MiB | lag p99 ms | handles |');
+    expect(result.stdout).toContain('| t (s) | clients | subscriptions | ticks in/s | out/s | RSS MiB | heap MiB | lag p99 ms | handles |');
     expect(result.stdout).toMatch(report.verdict.leak ? /verdict: LEAK/ : /verdict: no leak/);
   });
 });
