@@ -30,7 +30,15 @@ export class BatchEncoder {
     return this.bytes;
   }
 
+  /**
+   * Queues an entry. A topic over 65535 bytes cannot be encoded: it throws RangeError here, with
+   * the batch unchanged, rather than at `take`, where it would fail every later batch too.
+   */
   add(topic: string, payload: string): void {
+    // UTF-8 takes at most 3 bytes per UTF-16 unit: only long topics need measuring.
+    if (topic.length > MAX_TOPIC_BYTES / 3 && Buffer.byteLength(topic) > MAX_TOPIC_BYTES) {
+      throw new RangeError(`topic longer than ${MAX_TOPIC_BYTES} bytes`);
+    }
     this.topics.push(topic);
     this.payloads.push(payload);
     this.bytes += 6 + topic.length + payload.length;

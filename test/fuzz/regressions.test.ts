@@ -3,6 +3,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { decodeKiteBinary, decodeKiteText } from '../../src/adapters/zerodha/decoder.js';
+import { BatchEncoder, decodeBatch } from '../../src/bus/batch.js';
 import { MAX_REQUEST_DEPTH, decodeFrame, parseSubscribe, resolveAction } from '../../src/protocol/requests.js';
 import { clientPipeline } from './targets/requests.js';
 
@@ -71,5 +72,22 @@ describe('Kite frames', () => {
       'packet 1 of 65535: unknown packet length 0; packet 2 of 65535: unknown packet length 0; ' +
         'packet 3 of 65535: unknown packet length 0; … 32764 more; truncated: packet 32768 of 65535 has no length (frame is 65536 bytes)',
     );
+  });
+});
+
+describe('bus batches', () => {
+  // Found: a topic over 65535 bytes made take() throw and stay in the batch, so every later
+  // take() threw as well (a publisher would never send again).
+  it('refuses an unencodable topic at add, and the batch goes on', () => {
+    const encoder = new BatchEncoder();
+    encoder.add('NSE_A_LTP', '{"ltp":1}');
+    expect(() => encoder.add('x'.repeat(0x10000), '{}')).toThrow(RangeError);
+    expect(() => encoder.add('€'.repeat(0x5556), '{}')).toThrow('topic longer than 65535 bytes');
+    encoder.add('€'.repeat(0x5555), '{}');
+    const entries: string[] = [];
+    expect(decodeBatch(encoder.take(), (topic) => entries.push(topic))).toBeNull();
+    expect(entries).toEqual(['NSE_A_LTP', '€'.repeat(0x5555)]);
+    encoder.add('NSE_B_LTP', '{}');
+    expect(encoder.take().length).toBe(6 + 'NSE_B_LTP'.length + 2);
   });
 });

@@ -2,7 +2,8 @@
  * Bus frames: the `@batch` codec (src/bus/batch.ts) and the path a received ZeroMQ message takes
  * (ZmqSubscriber's receive, then BusListener.handle). Contract: decodeBatch never throws, delivers
  * the well-formed entries before a fault and names the fault; nothing is allocated from a length
- * field; BatchEncoder round-trips; the receive path counts every message exactly once.
+ * field; BatchEncoder round-trips, and refuses (RangeError, batch unchanged) a topic it cannot
+ * encode; the receive path counts every message exactly once.
  */
 import { deepEqual, equal, ok } from 'node:assert/strict';
 import fc from 'fast-check';
@@ -130,6 +131,28 @@ export const batchCases: FuzzCase[] = [
       const batch = encode(list);
       deepEqual(decodeAll(batch), { entries: list, fault: null });
     }),
+  ),
+  fuzzCase(
+    'BatchEncoder refuses a topic over 65535 bytes with RangeError and keeps the rest of the batch',
+    fc.property(entries, fc.nat(), fc.constantFrom('x', 'é', '€', '😀'), fc.integer({ min: -2, max: 2 }), (list, pick, unit, off) => {
+      // A topic of about 65535 bytes made of 1-, 2-, 3- or 4-byte characters.
+      const topic = unit.repeat(Math.floor(0xffff / Buffer.byteLength(unit)) + off);
+      const encoder = new BatchEncoder();
+      const at = list.length === 0 ? 0 : pick % (list.length + 1);
+      list.slice(0, at).forEach(([t, p]) => encoder.add(t, p));
+      let refused = false;
+      try {
+        encoder.add(topic, '{}');
+      } catch (error) {
+        ok(error instanceof RangeError, `threw ${String(error)}`);
+        refused = true;
+      }
+      equal(refused, Buffer.byteLength(topic) > 0xffff);
+      list.slice(at).forEach(([t, p]) => encoder.add(t, p));
+      const expected: Entry[] = refused ? list : [...list.slice(0, at), [topic, '{}'], ...list.slice(at)];
+      deepEqual(decodeAll(encoder.take()), { entries: expected, fault: null });
+    }),
+    0.2,
   ),
   fuzzCase(
     'mutated valid batches (huge length fields, cuts, flips) never throw',
