@@ -1,6 +1,7 @@
 /**
- * The configuration reference for users (docs/operations.md), generated from the options table
- * so it cannot drift from what the loader accepts.
+ * The configuration reference for users (docs/configuration.md, and the table in
+ * docs/operations.md), generated from the options table so it cannot drift from what the loader
+ * accepts.
  */
 import { OPTIONS, type Option } from './options.js';
 
@@ -48,4 +49,21 @@ export function configurationDoc(): string {
     '',
     renderConfigTable(),
   ].join('\n');
+}
+
+/** Marker lines around the generated table in a hand-written document (docs/operations.md). */
+export const CONFIG_TABLE_START = '<!-- configuration table: generated from src/config/options.ts by `npm run docs`; do not edit by hand -->';
+export const CONFIG_TABLE_END = '<!-- end of configuration table -->';
+
+/**
+ * `doc` with everything between the marker lines replaced by the current table. Throws if the
+ * markers are missing, repeated or out of order, rather than guess where the table goes.
+ */
+export function withConfigTable(doc: string): string {
+  const start = doc.indexOf(CONFIG_TABLE_START);
+  const end = doc.indexOf(CONFIG_TABLE_END);
+  if (start < 0 || end < 0 || end < start || doc.indexOf(CONFIG_TABLE_START, start + 1) >= 0 || doc.indexOf(CONFIG_TABLE_END, end + 1) >= 0) {
+    throw new Error(`expected one "${CONFIG_TABLE_START}" line followed by one "${CONFIG_TABLE_END}" line`);
+  }
+  return `${doc.slice(0, start)}${CONFIG_TABLE_START}\n${renderConfigTable()}\n${doc.slice(end)}`;
 }
