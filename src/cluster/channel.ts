@@ -2,10 +2,10 @@
  * A worker's link to its primary: requests with ids and a timeout, and dispatch of what the
  * primary sends. The transport (Node's cluster IPC in production) is injected.
  */
-import type { SubscribeResult } from '../adapters/adapter.js';
-import { type PrimaryMessage, type WorkerMessage, isPrimaryMessage } from './messages.js';
+import { type PrimaryMessage, type RequestResult, type WorkerMessage, isPrimaryMessage } from './messages.js';
 
-type Request = Extract<WorkerMessage, { id: number }>;
+/** Worker messages the primary answers with a `result`. */
+type Request = Extract<WorkerMessage, { type: 'interest' | 'user_feed' | 'collect' }>;
 type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
 
 export interface PrimaryChannelOptions {
@@ -16,13 +16,13 @@ export interface PrimaryChannelOptions {
 
 export class PrimaryChannel {
   private nextId = 1;
-  private readonly pending = new Map<number, { resolve: (result: SubscribeResult) => void; timer: NodeJS.Timeout }>();
+  private readonly pending = new Map<number, { resolve: (result: RequestResult) => void; timer: NodeJS.Timeout }>();
   private listener: (message: Exclude<PrimaryMessage, { type: 'result' }>) => void = () => {};
 
   constructor(private readonly options: PrimaryChannelOptions) {}
 
   /** Sends a request; resolves with the primary's result, or a failure if it does not answer. */
-  request(body: RequestBody): Promise<SubscribeResult> {
+  request(body: RequestBody): Promise<RequestResult> {
     const id = this.nextId++;
     return new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -40,7 +40,8 @@ export class PrimaryChannel {
     });
   }
 
-  send(message: Exclude<WorkerMessage, { id: number }>): void {
+  /** A message that expects no answer. */
+  send(message: Exclude<WorkerMessage, Request>): void {
     this.options.send(message);
   }
 

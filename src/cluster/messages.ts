@@ -7,7 +7,7 @@
  * worker's Upstream already folds its clients together, so it sends `interest` only when that
  * mode changes). Ticks do not travel here: workers receive them from the primary's bus proxy.
  */
-import type { FeedStatus, SubscribeResult } from '../adapters/adapter.js';
+import type { FeedStatus } from '../adapters/adapter.js';
 import type { Config } from '../config/options.js';
 import type { Mode } from '../protocol/modes.js';
 
@@ -34,7 +34,17 @@ export type WorkerMessage =
   /** Start (if needed) the broker feed of `user` at `broker`, created by the primary. Answered by `result`. */
   | { type: 'user_feed'; id: number; user: string; broker: string; feed: string }
   /** A user's broker credentials changed (cache invalidation on the bus). */
-  | { type: 'credentials_changed'; user: string };
+  | { type: 'credentials_changed'; user: string }
+  /** `/metrics` or `/api/status` for the whole instance: the primary gathers every worker's. Answered by `result` with `body`. */
+  | { type: 'collect'; id: number; what: Report }
+  /** The worker's own figures, answering `report_request` `id`. */
+  | { type: 'report'; id: number; body: unknown };
+
+/** What `collect` gathers: prom-client's metrics as JSON, or the status object. */
+export type Report = 'metrics' | 'status';
+
+/** A request's answer: a subscribe result, or a collected body. */
+export type RequestResult = { ok: true; depth?: number; body?: unknown } | { ok: false; message: string };
 
 /** Everything a worker needs to start; the first message it receives. */
 export interface WorkerInit {
@@ -54,7 +64,9 @@ export interface WorkerInit {
 export type PrimaryMessage =
   | { type: 'init'; init: WorkerInit }
   /** The answer to the worker's request `id`. */
-  | { type: 'result'; id: number; result: SubscribeResult }
+  | { type: 'result'; id: number; result: RequestResult }
+  /** Send your own figures, as `report` `id`. */
+  | { type: 'report_request'; id: number; what: Report }
   /** A feed joined (also sent for every feed when a worker starts). */
   | { type: 'feed'; info: FeedInfo }
   | { type: 'status'; feed: string; status: FeedStatus; message?: string }
@@ -88,6 +100,10 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
       return typeof value.id === 'number' && typeof value.user === 'string' && typeof value.broker === 'string' && typeof value.feed === 'string';
     case 'credentials_changed':
       return typeof value.user === 'string';
+    case 'collect':
+      return typeof value.id === 'number' && (value.what === 'metrics' || value.what === 'status');
+    case 'report':
+      return typeof value.id === 'number';
     default:
       return false;
   }
@@ -104,6 +120,8 @@ export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
       return typeof value.feed === 'string' && typeof value.status === 'string';
     case 'init':
       return isObject(value.init) && isObject(value.init.config) && typeof value.init.fanout === 'string' && Array.isArray(value.init.feeds);
+    case 'report_request':
+      return typeof value.id === 'number' && (value.what === 'metrics' || value.what === 'status');
     case 'stop':
       return true;
     default:

@@ -31,7 +31,8 @@ import type { Logger } from '../observability/logger.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { Teardown } from '../teardown.js';
 import { Hub } from './hub.js';
-import { type PrimaryMessage, type WorkerInit, type WorkerMessage, isWorkerMessage } from './messages.js';
+import { combineMetrics, combineStatus } from './figures.js';
+import { type PrimaryMessage, type Report, type WorkerInit, type WorkerMessage, isWorkerMessage } from './messages.js';
 
 /** How long workers get to close their clients on shutdown before they are killed. */
 const STOP_GRACE_MS = 8000;
@@ -40,6 +41,8 @@ const START_TIMEOUT_MS = 30_000;
 /** Restart delay after a worker dies, doubled per death in a row up to the maximum. */
 const RESTART_DELAY_MS = 500;
 const MAX_RESTART_DELAY_MS = 30_000;
+/** How long gathering the workers' figures waits for a worker that does not answer. */
+const REPORT_TIMEOUT_MS = 2000;
 /** Several workers forward the same cache invalidation; the user's feed reconnects once. */
 const CREDENTIALS_DEBOUNCE_MS = 2000;
 
@@ -64,6 +67,9 @@ class WorkerPool implements AdapterHost {
   private stopping = false;
   private readonly credentialsChangedAt = new Map<string, number>();
   private readonly restarts = new Set<NodeJS.Timeout>();
+  private nextReport = 1;
+  private readonly reports = new Map<number, { bodies: unknown[]; expected: number; finish: () => void }>();
+  private readonly startedAt: number;
 
   constructor(
     private readonly options: {
@@ -78,6 +84,7 @@ class WorkerPool implements AdapterHost {
     },
   ) {
     this.port = options.port;
+    this.startedAt = options.clock.now();
     for (let id = 1; id <= options.count; id++) this.slots.push({ id, worker: undefined, ready: false, failures: 0 });
   }
 
@@ -195,11 +202,56 @@ class WorkerPool implements AdapterHost {
         userFeeds.credentialsChanged(message.user);
         return;
       }
+      case 'collect': {
+        const reports = await this.gather(message.what);
+        const body =
+          message.what === 'metrics'
+            ? await combineMetrics(reports)
+            : JSON.stringify(
+                combineStatus(
+                  {
+                    uptime_s: Math.round((clock.now() - this.startedAt) / 1000),
+                    workers: this.slots.length,
+                    adapters: hub.feedInfo().map(({ feed, broker, status }) => ({ feed, broker, status })),
+                    upstream_streams: hub.upstream.size,
+                    rss_mb: Math.round(process.memoryUsage.rss() / 104857.6) / 10,
+                  },
+                  reports,
+                ),
+              );
+        if (worker.isConnected()) worker.send({ type: 'result', id: message.id, result: { ok: true, body } } satisfies PrimaryMessage);
+        return;
+      }
+      case 'report': {
+        const gathering = this.reports.get(message.id);
+        if (!gathering) return;
+        gathering.bodies.push(message.body);
+        if (gathering.bodies.length === gathering.expected) gathering.finish();
+        return;
+      }
       case 'ready':
       case 'listening':
       case 'failed':
         return;
     }
+  }
+
+  /** Every running worker's own figures (those that answer within REPORT_TIMEOUT_MS). */
+  private gather(what: Report): Promise<unknown[]> {
+    const workers = this.slots.filter((slot) => slot.ready && slot.worker?.isConnected()).map((slot) => slot.worker!);
+    const id = this.nextReport++;
+    return new Promise((resolve) => {
+      const bodies: unknown[] = [];
+      const finish = (): void => {
+        clearTimeout(timer);
+        this.reports.delete(id);
+        resolve(bodies);
+      };
+      const timer = setTimeout(finish, REPORT_TIMEOUT_MS);
+      this.reports.set(id, { bodies, expected: workers.length, finish });
+      for (const worker of workers) worker.send({ type: 'report_request', id, what } satisfies PrimaryMessage);
+      if (workers.length === 0) finish();
+    });
   }
 
   /** Asks every worker to close its clients (going away) and exit; kills those that do not. */

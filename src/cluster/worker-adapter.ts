@@ -38,8 +38,10 @@ export class WorkerAdapter implements Adapter {
   /** The primary stops its adapters itself. */
   async stop(): Promise<void> {}
 
-  subscribe(stream: StreamRef, mode: Mode, depth: number): Promise<SubscribeResult> {
-    return this.options.channel.request({ type: 'interest', feed: this.feed, exchange: stream.exchange, symbol: stream.symbol, mode, depth });
+  async subscribe(stream: StreamRef, mode: Mode, depth: number): Promise<SubscribeResult> {
+    const result = await this.options.channel.request({ type: 'interest', feed: this.feed, exchange: stream.exchange, symbol: stream.symbol, mode, depth });
+    if (!result.ok) return result;
+    return result.depth === undefined ? { ok: true } : { ok: true, depth: result.depth };
   }
 
   async unsubscribe(stream: StreamRef): Promise<void> {

@@ -53,13 +53,20 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       },
     };
 
-    const gateway = new Gateway({
+    const gateway: Gateway = new Gateway({
       ...gatewaySettings(config, init.port),
       bus,
       adapters: init.feeds.map((info) => ({ adapter: proxy(info), brokers: info.brokers })),
       verifier,
       brokerAdapters,
-      worker: init.worker,
+      cluster: {
+        worker: init.worker,
+        collect: async (what): Promise<{ contentType: string; body: string }> => {
+          const result = await channel.request({ type: 'collect', what });
+          if (!result.ok || typeof result.body !== 'string') throw new Error(result.ok ? 'the gateway primary sent no figures' : result.message);
+          return { contentType: what === 'metrics' ? gateway.metrics.contentType : 'application/json', body: result.body };
+        },
+      },
       clock,
       logger,
     });
@@ -74,6 +81,14 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
         case 'status':
           proxies.get(message.feed)?.setStatus(message.status, message.message);
           return;
+        case 'report_request': {
+          const report = message.what === 'metrics' ? gateway.metrics.registry.getMetricsAsJSON() : Promise.resolve(gateway.status());
+          (report as Promise<unknown>).then(
+            (body) => channel.send({ type: 'report', id: message.id, body }),
+            (error: Error) => logger.warn({ err: error.message }, 'could not report figures to the primary'),
+          );
+          return;
+        }
         default:
           return;
       }

@@ -36,8 +36,11 @@ export interface GatewayOptions {
   snapshots?: boolean;
   /** `get_supported_brokers`; defaults to the brokers served in-process. */
   supportedBrokers?: readonly string[];
-  /** This gateway's worker number under `--workers N` (shown in `/api/status`, whose figures are then this worker's). */
-  worker?: number;
+  /**
+   * Set in a worker of `--workers N`: its number, and how to gather the whole instance's
+   * `/metrics` and `/api/status` (through the primary) instead of answering with its own.
+   */
+  cluster?: { worker: number; collect(what: 'metrics' | 'status'): Promise<{ contentType: string; body: string }> };
   /** Symbol search and registry entries for the dashboard's `/api/symbols` and `/api/instances`. */
   dashboard?: DashboardSources;
   clock: Clock;
@@ -208,7 +211,7 @@ export class Gateway {
     const memory = process.memoryUsage();
     return {
       uptime_s: Math.round((this.options.clock.now() - this.startedAt) / 1000),
-      ...(this.options.worker !== undefined ? { worker: this.options.worker } : {}),
+      ...(this.options.cluster ? { worker: this.options.cluster.worker } : {}),
       ready: this.ready(),
       connections: this.listener.sessions.size,
       authenticated: [...this.listener.sessions].filter((s) => s.authenticated).length,
@@ -241,13 +244,20 @@ export class Gateway {
         return true;
       }
       case '/api/status':
-        response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.status()));
-        return true;
       case '/metrics':
-        this.metrics.text().then(
-          (text) => response.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
-          (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
-        );
+        if (this.options.cluster) {
+          this.options.cluster.collect(path === '/metrics' ? 'metrics' : 'status').then(
+            ({ contentType, body }) => response.writeHead(200, { 'content-type': contentType }).end(body),
+            (error: Error) => response.writeHead(503, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
+          );
+        } else if (path === '/api/status') {
+          response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.status()));
+        } else {
+          this.metrics.text().then(
+            (text) => response.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
+            (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
+          );
+        }
         return true;
       default:
         return this.dashboard.handle(request, response);

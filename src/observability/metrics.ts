@@ -27,12 +27,20 @@ export interface MetricsSource {
   adapters(): Array<{ feed: string; broker: string; status: string }>;
 }
 
+/**
+ * How `--workers N` combines a metric across workers (prom-client's AggregatorRegistry): `sum`
+ * for what each worker counts of its own clients, `max` for what every worker sees whole (each
+ * receives the entire bus and knows every adapter) or where the worst worker is the figure.
+ */
+type Aggregator = 'sum' | 'max';
+
 /** A counter whose value is read from a running total at scrape time. */
-function totalCounter(registry: Registry, name: string, help: string, read: () => number): void {
+function totalCounter(registry: Registry, name: string, help: string, read: () => number, aggregator: Aggregator = 'sum'): void {
   let last = 0;
   new Counter({
     name,
     help,
+    aggregator,
     registers: [registry],
     collect() {
       const now = read();
@@ -43,11 +51,12 @@ function totalCounter(registry: Registry, name: string, help: string, read: () =
 }
 
 /** A counter per feed whose values are read from running totals at scrape time. */
-function feedCounter(registry: Registry, name: string, help: string, read: () => ReadonlyMap<string, number>): void {
+function feedCounter(registry: Registry, name: string, help: string, read: () => ReadonlyMap<string, number>, aggregator: Aggregator = 'sum'): void {
   const last = new Map<string, number>();
   new Counter({
     name,
     help,
+    aggregator,
     labelNames: ['feed'],
     registers: [registry],
     collect() {
@@ -70,10 +79,11 @@ export class GatewayMetrics {
   constructor(source: MetricsSource) {
     const registry = this.registry;
     collectDefaultMetrics({ register: registry, prefix: 'tickcast_' });
-    const gauge = (name: string, help: string, read: () => number): void => {
+    const gauge = (name: string, help: string, read: () => number, aggregator: Aggregator = 'sum'): void => {
       new Gauge({
         name,
         help,
+        aggregator,
         registers: [registry],
         collect() {
           this.set(read());
@@ -83,15 +93,15 @@ export class GatewayMetrics {
     gauge('tickcast_connections', 'Open client WebSocket connections.', source.connections);
     gauge('tickcast_authenticated_clients', 'Connections that have authenticated.', source.authenticated);
     gauge('tickcast_subscriptions', 'Streams held by clients, counting each client once per stream.', source.subscriptions);
-    gauge('tickcast_streams', 'Distinct streams with at least one subscriber.', source.streams);
-    gauge('tickcast_upstream_streams', 'Streams the adapters are subscribed to upstream.', source.upstreamStreams);
+    gauge('tickcast_streams', 'Distinct streams with at least one subscriber (with --workers: of the busiest worker).', source.streams, 'max');
+    gauge('tickcast_upstream_streams', 'Streams the adapters are subscribed to upstream (with --workers: as asked by the busiest worker).', source.upstreamStreams, 'max');
     totalCounter(registry, 'tickcast_deliveries_total', 'Market-data messages written to clients.', source.deliveries);
     totalCounter(registry, 'tickcast_conflated_total', 'Market-data messages replaced by a newer tick of the same stream while a client was congested.', source.conflated);
     totalCounter(registry, 'tickcast_dropped_total', 'Market-data messages thrown away because their client closed before reading them.', source.dropped);
     totalCounter(registry, 'tickcast_slow_consumers_closed_total', 'Clients closed with 4408 (slow consumer).', source.slowConsumersClosed);
-    totalCounter(registry, 'tickcast_bus_messages_total', 'Bus messages received (each entry of a batch counts once).', source.busMessages);
-    totalCounter(registry, 'tickcast_bus_invalid_total', 'Bus messages skipped as malformed (the bus errors: bad topic, payload or frames).', source.busInvalid);
-    feedCounter(registry, 'tickcast_ticks_in_total', 'Ticks taken off the bus, per feed (feed="" is the shared feed of OpenAlgo topics).', source.ticksIn);
+    totalCounter(registry, 'tickcast_bus_messages_total', 'Bus messages received (each entry of a batch counts once).', source.busMessages, 'max');
+    totalCounter(registry, 'tickcast_bus_invalid_total', 'Bus messages skipped as malformed (the bus errors: bad topic, payload or frames).', source.busInvalid, 'max');
+    feedCounter(registry, 'tickcast_ticks_in_total', 'Ticks taken off the bus, per feed (feed="" is the shared feed of OpenAlgo topics).', source.ticksIn, 'max');
     feedCounter(
       registry,
       'tickcast_ticks_out_total',
@@ -100,7 +110,7 @@ export class GatewayMetrics {
     );
     const lag = this.lag;
     const lagGauge = (name: string, help: string, pick: (figures: LagFigures) => number): void =>
-      gauge(name, `${help} (seconds, over the last window of at least 5 s; docs/metrics.md).`, () => pick(lag.read()) / 1000);
+      gauge(name, `${help} (seconds, over the last window of at least 5 s; docs/metrics.md).`, () => pick(lag.read()) / 1000, 'max');
     lagGauge('tickcast_event_loop_lag_p50_seconds', 'Event-loop lag, median', (f) => f.p50);
     lagGauge('tickcast_event_loop_lag_p99_seconds', 'Event-loop lag, 99th percentile', (f) => f.p99);
     lagGauge('tickcast_event_loop_lag_max_seconds', 'Event-loop lag, worst', (f) => f.max);
@@ -108,6 +118,7 @@ export class GatewayMetrics {
       name: 'tickcast_adapter_up',
       help: 'Adapter status: 1 for the status it is in (live, reconnecting, stale, down), per feed.',
       labelNames: ['feed', 'broker', 'status'],
+      aggregator: 'max',
       registers: [registry],
       collect() {
         this.reset();
