@@ -49,7 +49,8 @@ const ACTIONS: Record<string, Action> = {
 export const PUBLIC_ACTIONS: ReadonlySet<Action> = new Set(['authenticate', 'get_supported_brokers', 'ping']);
 
 const FLOAT_MARK = '\u0000float';
-const FLOAT_MODE = /("mode"\s*:\s*)(-?\d+(?:\.\d*)?(?:[eE][+-]?\d+)?)(?=\s*[,}\]])/g;
+// JSON's own number grammar: a looser one (`3.`, `02.0`) would turn invalid JSON into valid JSON.
+const FLOAT_MODE = /("mode"\s*:\s*)(-?(?:0|[1-9]\d*)(?:\.\d+)?(?:[eE][+-]?\d+)?)(?=\s*[,}\]])/g;
 
 /**
  * JSON.parse reads `2.0` as 2, which OpenAlgo's Python server would refuse as a float mode.

@@ -52,6 +52,21 @@ describe('client requests nested thousands deep', () => {
   });
 });
 
+describe('float modes', () => {
+  // Found: marking `"mode": 3.` as a float literal made invalid JSON valid; OpenAlgo's
+  // json.loads refuses `3.`, `02.0` and `1.e5`, so the answer is INVALID_JSON.
+  it('leaves numbers JSON does not allow for JSON.parse to refuse', () => {
+    for (const mode of ['3.', '02.0', '1.e5', '-.5', '+1.0']) {
+      expect(decodeFrame(`{"action":"subscribe","mode":${mode}}`), mode).toEqual({ ok: false, error: { code: 'INVALID_JSON', message: 'Invalid JSON message' } });
+    }
+    for (const mode of ['2.0', '-0.0', '1E+0', '0.5e-1']) {
+      const decoded = decodeFrame(`{"mode":${mode},"symbol":"A","exchange":"NSE"}`);
+      if (!decoded.ok) throw new Error(decoded.error.message);
+      expect(parseSubscribe(decoded.value), mode).toMatchObject({ ok: false, error: { code: 'INVALID_MODE', message: 'Mode must be int or str, got float' } });
+    }
+  });
+});
+
 describe('Kite frames', () => {
   // Found: the adapter JSON.stringifies a text frame's `data` to log it; 4101 levels overflowed.
   it('refuses a text frame nested thousands deep, and still reads ordinary ones', () => {

@@ -160,7 +160,7 @@ const requestObject = fc.record(
 
 /** `mode` as raw JSON text: float literals (2.0, 1e0) are read differently from integers. */
 const modeText = fc.oneof(
-  fc.constantFrom('1', '2', '3', '2.0', '1e0', '3.', '-0.0', '1E+0', '2.5', '0', '4', '1e400', '"LTP"', '" Depth "', 'null', 'true', '[]', '{}', '"\\u0000float"'),
+  fc.constantFrom('1', '2', '3', '2.0', '1e0', '3.', '02.0', '1.e5', '-0.0', '1E+0', '2.5', '0', '4', '1e400', '"LTP"', '" Depth "', 'null', 'true', '[]', '{}', '"\\u0000float"'),
   fc.jsonValue({ maxDepth: 2 }).map((v) => JSON.stringify(v)),
 );
 
@@ -235,6 +235,19 @@ export const requestCases: FuzzCase[] = [
     fc.property(mutated(requestText.map((text) => Buffer.from(text))), (frame) => {
       assertOutcome(frame, clientPipeline(frame));
       assertOutcome(frame.toString('latin1'), clientPipeline(frame.toString('latin1')));
+    }),
+  ),
+  fuzzCase(
+    'decodeFrame refuses as INVALID_JSON exactly the texts JSON.parse refuses (float-mode marking keeps validity)',
+    fc.property(fc.oneof(requestText, mutated(requestText.map((text) => Buffer.from(text))).map((b) => b.toString('utf8'))), (text) => {
+      let valid = true;
+      try {
+        JSON.parse(text);
+      } catch {
+        valid = false;
+      }
+      const decoded = decodeFrame(text);
+      equal(!decoded.ok && decoded.error.code === 'INVALID_JSON', !valid, `decodeFrame ${JSON.stringify(decoded)} for ${valid ? 'valid' : 'invalid'} JSON`);
     }),
   ),
   fuzzCase(
