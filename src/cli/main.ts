@@ -14,6 +14,7 @@ import { registerInstanceCommands } from './instances.js';
 import { registerCredentialCommands } from './credentials.js';
 import { registerKeyCommands } from './keys.js';
 import { registerSymbolCommands } from './symbols.js';
+import { registerWatchCommand } from './watch.js';
 import { runStart } from './start.js';
 
 export const EXIT_OK = 0;
@@ -70,6 +71,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerKeyCommands(program, io, setExit);
   registerSymbolCommands(program, io, setExit);
   registerCredentialCommands(program, io, setExit);
+  registerWatchCommand(program, io, setExit);
   return program;
 }
 

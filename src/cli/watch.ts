@@ -1,0 +1,333 @@
+/**
+ * `tickcast watch NSE:RELIANCE NSE_INDEX:NIFTY …`: live prices in the terminal, through the client
+ * SDK. On a terminal the table is redrawn in place (ANSI cursor movement); otherwise each tick is
+ * one plain line on stdout and connection events go to stderr, so the output pipes cleanly.
+ *
+ * The gateway is `--url`, or the instance's, found in the registry; the API key is `--api-key`,
+ * or read from the environment variable named by `--api-key-env` (keeping it out of shell
+ * history, as the credentials commands do).
+ */
+import type { Command } from 'commander';
+import WebSocket from 'ws';
+import { systemClock } from '../clock.js';
+import { TickcastClient } from '../client/client.js';
+import { TickcastClientError } from '../client/client-error.js';
+import { parseInstruments, parseMode, streamKey } from '../client/instruments.js';
+import type { DepthTick, Instrument, MarketData, Mode, WebSocketConstructor } from '../client/types.js';
+import { openConfiguredRegistry } from '../instance.js';
+import { EXIT_FAILURE, EXIT_OK, type Io, UsageError, addConfigFlags, configFrom } from './main.js';
+
+const REGISTRY_FLAGS = ['envFile', 'instance', 'registry.url'];
+const MODE_LABEL: Record<Mode, string> = { 1: 'LTP', 2: 'Quote', 3: 'Depth' };
+/** Redraws at most this often on a terminal. */
+const REDRAW_MS = 100;
+
+export interface Terminal {
+  isTTY: boolean;
+  /** Width in characters; lines are cut to it so they never wrap (wrapping breaks redrawing). */
+  columns: number | undefined;
+}
+
+// --- formatting (pure) --------------------------------------------------------------------------
+
+function num(value: unknown): number | undefined {
+  return typeof value === 'number' && Number.isFinite(value) ? value : undefined;
+}
+
+/** Prices with two decimals unless they need more (currency pairs quote four). */
+export function formatPrice(value: unknown): string {
+  const n = num(value);
+  if (n === undefined) return '-';
+  return Number.isInteger(Math.round(n * 100 * 1e6) / 1e6) ? n.toFixed(2) : String(n);
+}
+
+function signed(value: number | undefined, suffix = ''): string {
+  if (value === undefined) return '-';
+  return `${value > 0 ? '+' : ''}${formatPrice(value)}${suffix}`;
+}
+
+function clock(timestamp: unknown): string {
+  const ms = num(timestamp);
+  if (ms === undefined) return '-';
+  const d = new Date(ms);
+  const two = (n: number): string => String(n).padStart(2, '0');
+  return `${two(d.getHours())}:${two(d.getMinutes())}:${two(d.getSeconds())}.${String(d.getMilliseconds()).padStart(3, '0')}`;
+}
+
+function bestLevel(side: unknown): { price: number; quantity: number } | undefined {
+  if (!Array.isArray(side) || side.length === 0) return undefined;
+  const level = side[0] as { price?: unknown; quantity?: unknown };
+  const price = num(level.price);
+  const quantity = num(level.quantity);
+  return price === undefined || quantity === undefined ? undefined : { price, quantity };
+}
+
+/** One tick as a plain `key=value` line (non-terminal output). Fields the tick lacks are left out. */
+export function plainLine(message: MarketData<DepthTick>, mode: Mode): string {
+  const d = message.data;
+  const parts = [`${message.exchange}:${message.symbol}`, `ltp=${formatPrice(d.ltp)}`];
+  if (mode >= 2) {
+    if (num(d.change) !== undefined) parts.push(`chg=${signed(num(d.change))}`);
+    if (num(d.change_percent) !== undefined) parts.push(`chg%=${signed(num(d.change_percent))}`);
+    for (const field of ['open', 'high', 'low'] as const) if (num(d[field]) !== undefined) parts.push(`${field}=${formatPrice(d[field])}`);
+    if (num(d.volume) !== undefined) parts.push(`vol=${d.volume}`);
+  }
+  if (mode === 3) {
+    const bid = bestLevel(d.depth?.buy);
+    const ask = bestLevel(d.depth?.sell);
+    if (bid) parts.push(`bid=${formatPrice(bid.price)}x${bid.quantity}`);
+    if (ask) parts.push(`ask=${formatPrice(ask.price)}x${ask.quantity}`);
+  }
+  const ts = num(d.timestamp);
+  if (ts !== undefined) parts.push(`time=${new Date(ts).toISOString()}`);
+  if (message.seq !== undefined) parts.push(`seq=${message.seq}`);
+  return parts.join(' ');
+}
+
+const COLUMNS: Record<Mode, Array<[string, number]>> = {
+  1: [['LTP', 12], ['TIME', 13]],
+  2: [['LTP', 12], ['CHG', 10], ['CHG%', 8], ['OPEN', 11], ['HIGH', 11], ['LOW', 11], ['VOLUME', 12], ['TIME', 13]],
+  3: [['LTP', 12], ['CHG%', 8], ['BID', 11], ['BID QTY', 9], ['ASK', 11], ['ASK QTY', 9], ['TIME', 13]],
+};
+
+function cells(message: MarketData<DepthTick> | undefined, mode: Mode): string[] {
+  if (!message) return COLUMNS[mode].map(() => '…');
+  const d = message.data;
+  switch (mode) {
+    case 1:
+      return [formatPrice(d.ltp), clock(d.timestamp)];
+    case 2:
+      return [formatPrice(d.ltp), signed(num(d.change)), signed(num(d.change_percent), '%'), formatPrice(d.open), formatPrice(d.high), formatPrice(d.low), num(d.volume) === undefined ? '-' : String(d.volume), clock(d.timestamp)];
+    case 3: {
+      const bid = bestLevel(d.depth?.buy);
+      const ask = bestLevel(d.depth?.sell);
+      return [formatPrice(d.ltp), signed(num(d.change_percent), '%'), bid ? formatPrice(bid.price) : '-', bid ? String(bid.quantity) : '-', ask ? formatPrice(ask.price) : '-', ask ? String(ask.quantity) : '-', clock(d.timestamp)];
+    }
+  }
+}
+
+/** The terminal table: a header, one row per instrument (in the order given) and a status line. */
+export function boardLines(instruments: readonly Instrument[], latest: ReadonlyMap<string, MarketData<DepthTick>>, mode: Mode, status: string): string[] {
+  const width = Math.max(10, ...instruments.map((i) => streamKey(i).length)) + 2;
+  const header = 'INSTRUMENT'.padEnd(width) + COLUMNS[mode].map(([name, w]) => name.padStart(w)).join('');
+  const rows = instruments.map((instrument) => {
+    const key = streamKey(instrument);
+    const values = cells(latest.get(key), mode);
+    return key.padEnd(width) + values.map((value, i) => value.padStart(COLUMNS[mode][i]![1])).join('');
+  });
+  return [header, ...rows, status];
+}
+
+// --- the command --------------------------------------------------------------------------------
+
+function positiveInteger(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n <= 0) throw new UsageError(`${name} "${String(value)}" is not valid: expected a whole number greater than 0`);
+  return n;
+}
+
+function usage(error: unknown): never {
+  if (error instanceof TickcastClientError) throw new UsageError(error.message);
+  throw error;
+}
+
+/** The gateway's URL: the flag, or the instance's entry in the registry. */
+async function gatewayUrl(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Promise<string> {
+  if (flags.url !== undefined) {
+    const url = String(flags.url);
+    if (!/^wss?:\/\/[^/]/i.test(url)) throw new UsageError(`--url "${url}" is not valid: expected ws://HOST:PORT or wss://HOST:PORT`);
+    return url;
+  }
+  const config = configFrom(flags, env);
+  const registry = await openConfiguredRegistry(config, systemClock);
+  try {
+    const [gateway] = await registry.find(config.instance, 'gateway');
+    if (!gateway?.endpoints.ws) {
+      throw new TickcastClientError('GATEWAY_NOT_FOUND', `no gateway of instance "${config.instance}" is running (registry ${registry.url}); start one, or pass --url`);
+    }
+    return gateway.endpoints.ws;
+  } finally {
+    await registry.close();
+  }
+}
+
+function apiKey(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): string {
+  if (flags.apiKey !== undefined && flags.apiKeyEnv !== undefined) throw new UsageError('give --api-key or --api-key-env, not both');
+  if (flags.apiKeyEnv !== undefined) {
+    const value = env[String(flags.apiKeyEnv)];
+    if (value === undefined || value === '') throw new UsageError(`--api-key-env: environment variable ${String(flags.apiKeyEnv)} is not set`);
+    return value;
+  }
+  if (flags.apiKey === undefined || String(flags.apiKey) === '') throw new UsageError('an API key is required: give --api-key KEY or --api-key-env NAME');
+  return String(flags.apiKey);
+}
+
+export interface WatchOptions {
+  env?: NodeJS.ProcessEnv;
+  terminal?: Terminal;
+  /** Resolves when the command should stop (default: SIGINT or SIGTERM). */
+  stopSignal?: () => Promise<void>;
+}
+
+function untilSignal(): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.once('SIGINT', done);
+    process.once('SIGTERM', done);
+  });
+}
+
+export function registerWatchCommand(program: Command, io: Io, setExit: (code: number) => void, options: WatchOptions = {}): void {
+  addConfigFlags(
+    program
+      .command('watch')
+      .description('Show live prices of instruments (EXCHANGE:SYMBOL …), updating in place on a terminal')
+      .argument('<instruments...>', 'instruments as EXCHANGE:SYMBOL, e.g. NSE:RELIANCE NSE_INDEX:NIFTY')
+      .option('--mode <mode>', 'ltp, quote or depth', 'ltp')
+      .option('--url <url>', "the gateway's WebSocket URL (default: the instance's, from the registry)")
+      .option('--api-key <key>', 'an API key (`tickcast keys create`)')
+      .option('--api-key-env <name>', 'read the API key from this environment variable instead')
+      .option('--count <n>', 'exit after this many ticks in total')
+      .action(async (args: string[], flags: Record<string, unknown>) => {
+        const env = options.env ?? process.env;
+        const terminal = options.terminal ?? { isTTY: process.stdout.isTTY === true, columns: process.stdout.columns };
+        let instruments: Instrument[];
+        let mode: Mode;
+        try {
+          instruments = parseInstruments(args);
+        } catch (error) {
+          usage(error);
+        }
+        try {
+          mode = parseMode(String(flags.mode));
+        } catch {
+          throw new UsageError(`--mode "${String(flags.mode)}" is not valid: expected ltp, quote or depth`);
+        }
+        const count = positiveInteger('--count', flags.count);
+        const key = apiKey(flags, env);
+        let url: string;
+        try {
+          url = await gatewayUrl(flags, env);
+        } catch (error) {
+          if (!(error instanceof TickcastClientError)) throw error;
+          io.err(`tickcast watch: ${error.message}\n`);
+          setExit(EXIT_FAILURE);
+          return;
+        }
+        setExit(await watch({ io, terminal, url, key, instruments, mode, count, stop: options.stopSignal ?? untilSignal }));
+      }),
+    REGISTRY_FLAGS,
+  );
+}
+
+interface WatchRun {
+  io: Io;
+  terminal: Terminal;
+  url: string;
+  key: string;
+  instruments: Instrument[];
+  mode: Mode;
+  count: number | undefined;
+  stop: () => Promise<void>;
+}
+
+async function watch(run: WatchRun): Promise<number> {
+  const { io, terminal, mode } = run;
+  const client = new TickcastClient({ url: run.url, apiKey: run.key, WebSocket: WebSocket as unknown as WebSocketConstructor });
+  const tty = terminal.isTTY;
+  const latest = new Map<string, MarketData<DepthTick>>();
+  let status = 'connecting';
+  let gaps = 0;
+  let ticks = 0;
+  let fatal = false;
+  let closing = false;
+  let finish: () => void = () => {};
+  const finished = new Promise<void>((resolve) => (finish = resolve));
+
+  const note = (text: string): void => {
+    if (closing) return;
+    status = text;
+    if (!tty) io.err(`tickcast watch: ${text}\n`);
+  };
+  client.on('disconnected', (e) => note(`disconnected (code ${e.code}${e.reason ? `, ${e.reason}` : ''})${e.willReconnect ? '' : '; not reconnecting'}`));
+  client.on('reconnecting', (e) => note(`reconnecting (attempt ${e.attempt}, in ${e.delayMs} ms)`));
+  client.on('connected', (e) => {
+    if (e.reconnected) note('reconnected');
+  });
+  client.on('feed_status', (e) => note(`feed ${e.feed}: ${e.status}${e.message ? ` (${e.message})` : ''}`));
+  client.on('gap', (e) => {
+    gaps += e.missed;
+    if (!tty) io.err(`tickcast watch: ${e.stream}: ${e.missed} tick(s) missed (seq ${e.expected} expected, ${e.received} received)\n`);
+  });
+  client.on('error', (e) => {
+    if (e.code === 'SUBSCRIBE_FAILED') return; // reported from the subscribe results below
+    note(`${e.message} [${e.code}]`);
+    if (client.state === 'idle') {
+      fatal = true; // reconnecting gave up (e.g. the key was revoked)
+      finish();
+    }
+  });
+
+  try {
+    await client.connect();
+  } catch (error) {
+    const e = error as TickcastClientError;
+    io.err(`tickcast watch: cannot watch ${run.url}: ${e.message}${e.code ? ` [${e.code}]` : ''}\n`);
+    return EXIT_FAILURE;
+  }
+
+  const fit = (line: string): string => (terminal.columns && line.length > terminal.columns ? line.slice(0, terminal.columns) : line);
+  let drawn = 0;
+  let redrawTimer: ReturnType<typeof setTimeout> | undefined;
+  const draw = (): void => {
+    redrawTimer = undefined;
+    const streams = `${client.session?.broker ?? ''} ${MODE_LABEL[mode]}`.trim();
+    const lines = boardLines(run.instruments, latest, mode, `${status} · ${streams} · ${run.url}${gaps ? ` · ${gaps} missed` : ''}`);
+    // Up to the first line of the previous drawing, then each line cleared and rewritten.
+    let out = drawn > 0 ? `\x1b[${drawn}A` : '';
+    for (const line of lines) out += `\r\x1b[2K${fit(line)}\n`;
+    io.out(out);
+    drawn = lines.length;
+  };
+  const scheduleDraw = (): void => {
+    if (tty && !redrawTimer) redrawTimer = setTimeout(draw, REDRAW_MS);
+  };
+
+  const handle = client.subscribe(run.instruments, mode, (message) => {
+    const tick = message as MarketData<DepthTick>;
+    latest.set(`${tick.exchange}:${tick.symbol}`, tick);
+    ticks++;
+    if (tty) scheduleDraw();
+    else io.out(plainLine(tick, mode) + '\n');
+    if (run.count !== undefined && ticks >= run.count) finish();
+  });
+  const results = await handle.ready;
+  const failed = results.filter((r) => !r.ok);
+  for (const result of failed) io.err(`tickcast watch: ${streamKey(result.instrument)}: ${'message' in result ? result.message : 'failed'}\n`);
+  if (failed.length === results.length) {
+    closing = true;
+    await client.close();
+    return EXIT_FAILURE;
+  }
+  run.instruments = handle.instruments.slice();
+  status = 'live';
+  if (tty) {
+    io.out('\x1b[?25l'); // hide the cursor while redrawing
+    draw();
+  }
+
+  await Promise.race([finished, run.stop()]);
+  if (redrawTimer) clearTimeout(redrawTimer);
+  if (tty) {
+    draw();
+    io.out('\x1b[?25h');
+  }
+  closing = true;
+  await client.close();
+  return fatal ? EXIT_FAILURE : EXIT_OK;
+}
