@@ -12,7 +12,7 @@ export type ConnectionState = 'connected' | 'reconnecting' | 'disconnected';
 export interface FeedEvents {
   state(state: ConnectionState, detail: string): void;
   /** The upstream feed of the user's broker changed state (live, reconnecting, stale, down). */
-  feedStatus(status: string, message: string | undefined): void;
+  feedStatus(feed: string, status: string, message: string | undefined): void;
 }
 
 export interface Identity {
@@ -28,7 +28,7 @@ export class MarketFeed {
     this.client.on('connected', (e) => events.state('connected', e.reconnected ? 'reconnected' : ''));
     this.client.on('reconnecting', (e) => events.state('reconnecting', `attempt ${e.attempt}`));
     this.client.on('disconnected', (e) => events.state(e.willReconnect ? 'reconnecting' : 'disconnected', e.reason || `closed (${e.code})`));
-    this.client.on('feed_status', (e) => events.feedStatus(e.status, e.message));
+    this.client.on('feed_status', (e) => events.feedStatus(e.feed, e.status, e.message));
   }
 
   /** Connects and authenticates; rejects with the gateway's message (a bad key, say). */

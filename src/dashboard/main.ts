@@ -177,6 +177,7 @@ const form = byId<HTMLFormElement>('signin');
 const keyInput = byId<HTMLInputElement>('api-key');
 const submit = byId<HTMLButtonElement>('signin-submit');
 const formError = byId('signin-error');
+const feedMessage = byId('feed-message');
 const connection = byId('connection');
 const user = byId('user');
 const signOut = byId<HTMLButtonElement>('signout');
@@ -202,8 +203,10 @@ async function signIn(apiKey: string): Promise<void> {
   showConnection('connecting');
   const feed = new MarketFeed(gatewayUrl(), apiKey, {
     state: (state, detail) => showConnection(state, detail),
-    feedStatus: (status, message) => {
-      if (status !== 'live') connection.title = `feed ${status}${message ? `: ${message}` : ''}`;
+    feedStatus: (feed, status, message) => {
+      // The gateway tells its clients when their upstream feed drops or recovers.
+      feedMessage.hidden = status === 'live';
+      setText(feedMessage, status === 'live' ? '' : `Feed ${feed} is ${status}${message ? `: ${message}` : ''}. Prices shown may be stale.`);
     },
   });
   try {

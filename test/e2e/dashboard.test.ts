@@ -186,4 +186,18 @@ describe('dashboard', () => {
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard.png'), fullPage: true });
     expect(pageErrors).toEqual([]);
   });
+
+  it('tells the user when the feed goes down, and when it is back', async () => {
+    const simulator = gw.gateway.feeds.adapter('simulator')!;
+    const notice = page.locator('#feed-message');
+    expect(await notice.isVisible()).toBe(false);
+    await simulator.stop();
+    await until(() => notice.textContent(), (t) => t === 'Feed simulator is down. Prices shown may be stale.');
+    expect(await notice.isVisible()).toBe(true);
+    await simulator.start();
+    await gw.gateway.replay('simulator');
+    await notice.waitFor({ state: 'hidden', timeout: 10_000 });
+    const before = await ltpCell('NSE:RELIANCE').textContent();
+    await until(() => ltpCell('NSE:RELIANCE').textContent(), (t) => PRICE.test(t ?? '') && t !== before);
+  });
 });
