@@ -9,7 +9,8 @@ import { ZmqSubscriber } from '../bus/zeromq.js';
 import type { Clock } from '../clock.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { BrokerAdapterFactory } from '../gateway/user-feeds.js';
-import { gatewaySettings, openKeys, verifierFor } from '../instance.js';
+import { dashboardSources } from '../gateway/dashboard-sources.js';
+import { SIMULATOR_BROKER, gatewaySettings, openConfiguredRegistry, openKeys, verifierFor } from '../instance.js';
 import type { Logger } from '../observability/logger.js';
 import { Teardown } from '../teardown.js';
 import type { PrimaryChannel } from './channel.js';
@@ -29,6 +30,9 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
     const { db, keys, pepper, fernetKey } = await openKeys(config);
     teardown.add(() => db.close());
     const verifier = verifierFor(config, keys, pepper, fernetKey, clock, logger);
+    // Read only, for the dashboard's instance list (the primary holds the instance's entry).
+    const registry = await openConfiguredRegistry(config, clock);
+    teardown.add(() => registry.close());
 
     const bus = ZmqSubscriber.connect({
       endpoint: init.fanout,
@@ -59,6 +63,7 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       adapters: init.feeds.map((info) => ({ adapter: proxy(info), brokers: info.brokers })),
       verifier,
       brokerAdapters,
+      dashboard: dashboardSources(config, db, registry, SIMULATOR_BROKER),
       cluster: {
         worker: init.worker,
         collect: async (what): Promise<{ contentType: string; body: string }> => {

@@ -65,6 +65,13 @@ describe('tickcast start --workers 2', () => {
     const metrics = await (await fetch(`${http}/metrics`)).text();
     expect(metrics).toMatch(/^tickcast_connections 6$/m);
     expect(metrics).toMatch(/^tickcast_subscriptions 12$/m);
+    // The dashboard's endpoints work on every worker.
+    for (let i = 0; i < 2; i++) {
+      const symbols = (await (await fetch(`${http}/api/symbols?q=INFY`, { headers: { 'x-api-key': gateway.devKey! } })).json()) as { data: Array<{ symbol: string }> };
+      expect(symbols.data.map((hit) => hit.symbol)).toContain('INFY');
+      const instances = (await (await fetch(`${http}/api/instances`, { headers: { 'x-api-key': gateway.devKey! } })).json()) as { data: unknown[] };
+      expect(instances.data.length).toBeGreaterThan(0);
+    }
     const code = await gateway.stop('SIGTERM');
     expect(code).toBe(0);
     for (const client of clients) expect((await client.closed).code).toBe(1001);
