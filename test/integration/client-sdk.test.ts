@@ -1,11 +1,18 @@
 /**
  * The client SDK against a real gateway: connecting, each mode's ticks, unsubscribing, the
  * latest-value getters, MessagePack, a refused key, reconnection after the gateway drops its
- * clients and after it restarts on the same port, feed status events, and gap detection.
+ * clients and after it restarts on the same port, feed status events, and gap detection; and
+ * the browser example (examples/client-browser.html with the SDK bundled by esbuild) in headless
+ * Chromium, which needs Debian's chromium or CHROMIUM_PATH (without one the test fails, saying so).
  */
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
@@ -299,6 +306,70 @@ describe('client SDK gap detection (external publisher)', () => {
       expect(after.seq).toBe(before.seq! + 2);
     } finally {
       await c.close();
+    }
+  });
+});
+
+describe('client SDK in a browser', () => {
+  const root = fileURLToPath(new URL('../../', import.meta.url));
+  const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
+
+  it('the browser example shows live prices using the browser\'s own WebSocket', async () => {
+    if (!existsSync(chromiumPath)) throw new Error(`Chromium is needed and was not found at ${chromiumPath}: install Debian's chromium or set CHROMIUM_PATH`);
+    // The bundle the example's comment tells users to build.
+    const bundle = await build({ entryPoints: [join(root, 'src/client/index.ts')], bundle: true, format: 'esm', platform: 'browser', write: false, logLevel: 'silent' });
+    const script = bundle.outputFiles[0]!.text;
+    expect(script).not.toMatch(/from ?["']node:/); // nothing Node-only reached the bundle
+    // A static server on loopback for the example page and the bundle beside it, as a page served
+    // from this machine would be (Chromium keeps public origins from reaching loopback addresses).
+    const files: Record<string, [string, string]> = {
+      '/client-browser.html': ['text/html', readFileSync(join(root, 'examples/client-browser.html'), 'utf8')],
+      '/tickcast-client.js': ['text/javascript', script],
+    };
+    const server = createServer((request, response) => {
+      const file = files[new URL(request.url ?? '/', 'http://x').pathname];
+      if (file) response.writeHead(200, { 'content-type': file[0] }).end(file[1]);
+      else response.writeHead(404).end();
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const site = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const gw = await startTestInstance();
+    const profile = mkdtempSync(join(tmpdir(), 'tickcast-chromium-'));
+    const browser = await chromium.launchPersistentContext(profile, {
+      executablePath: chromiumPath,
+      headless: true,
+      args: ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+    });
+    try {
+      const page = browser.pages()[0] ?? (await browser.newPage());
+      const problems: string[] = [];
+      page.on('pageerror', (error) => problems.push(error.message));
+      const key = await gw.createKey('browser');
+      await page.goto(`${site}/client-browser.html?url=${encodeURIComponent(gw.url)}&key=${key}&symbols=NSE:RELIANCE,NSE_INDEX:NIFTY`);
+      const text = async (selector: string): Promise<string> => (await page.textContent(selector)) ?? '';
+      const ltp = (instrument: string): Promise<string> => text(`tr[data-instrument="${instrument}"] .ltp`);
+      const seq = async (): Promise<number> => Number(await text('tr[data-instrument="NSE:RELIANCE"] .seq'));
+      /** Reads until `accept` holds; the timeout only catches hangs. */
+      const until = async <T>(read: () => Promise<T>, accept: (value: T) => boolean): Promise<T> => {
+        const deadline = Date.now() + WAIT_MS;
+        for (let value = await read(); ; value = await read()) {
+          if (accept(value)) return value;
+          if (Date.now() > deadline) throw new Error(`gave up waiting; last value: ${JSON.stringify(value)}`);
+          await sleep(50);
+        }
+      };
+      const price = /^\d+\.\d{2}$/;
+      await until(() => Promise.all([ltp('NSE:RELIANCE'), ltp('NSE_INDEX:NIFTY')]), (values) => values.every((v) => price.test(v)));
+      expect(await text('#status')).toBe('connected');
+      const first = await seq();
+      expect(first).toBeGreaterThan(0);
+      await until(seq, (n) => n > first); // it keeps moving
+      expect(problems).toEqual([]);
+    } finally {
+      await browser.close();
+      rmSync(profile, { recursive: true, force: true });
+      await gw.stop();
+      await new Promise((resolve) => server.close(resolve));
     }
   });
 });
