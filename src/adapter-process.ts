@@ -14,6 +14,7 @@ import { ErrorCode, TickcastError } from './errors.js';
 import { brokerRoute, createSimulator, openConfiguredRegistry } from './instance.js';
 import type { Logger } from './observability/logger.js';
 import { Teardown } from './teardown.js';
+import { startNatsAdapterProcess } from './nats/adapter-process.js';
 import { Registration } from './registry/registration.js';
 import type { Registry } from './registry/registry.js';
 
@@ -24,6 +25,8 @@ export interface AdapterProcessOptions {
   /** Explicit endpoints instead of the registry's. */
   bus?: string;
   control?: string;
+  /** NATS servers: serve every gateway node of the instance over NATS instead (nats/adapter-process.ts). */
+  nats?: readonly string[];
   /** Give up waiting for the gateway after this long (default: wait forever). */
   waitMs?: number;
   clock: Clock;
@@ -54,6 +57,7 @@ async function findGateway(registry: Registry, instance: string): Promise<Gatewa
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startAdapterProcess(options: AdapterProcessOptions): Promise<RunningAdapter> {
+  if (options.nats) return startNatsAdapterProcess({ ...options, nats: options.nats });
   const { config, feedId, clock, logger } = options;
   const teardown = new Teardown(logger);
 
@@ -138,17 +142,26 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
     // A gateway restarted on other (auto) ports: follow it.
     if (!options.bus) {
       let current = endpoints;
+      // A registry that keeps failing is logged once, and again when it works, not every poll.
+      let lookupFailing = false;
       const follow = setInterval(() => {
         void findGateway(registry, config.instance).then(
           (found) => {
+            if (lookupFailing) logger.info({ registry: registry.url }, 'registry lookup works again');
+            lookupFailing = false;
             if (!found || (found.bus === current.bus && found.control === current.control)) return;
             logger.info({ bus: found.bus, control: found.control }, 'gateway moved; reconnecting');
             publisher.reconnect(found.bus);
             client.setEndpoint(found.control);
             current = found;
-            void registration.publish({ bus: found.bus, control: found.control }, []);
+            registration.publish({ bus: found.bus, control: found.control }, []).catch((error: Error) =>
+              logger.warn({ err: error.message }, 'could not record the new endpoints in the registry; still serving'),
+            );
           },
-          (error: Error) => logger.warn({ err: error.message }, 'registry lookup failed'),
+          (error: Error) => {
+            if (!lookupFailing) logger.warn({ err: error.message }, 'registry lookup failed; still serving the current gateway, retrying');
+            lookupFailing = true;
+          },
         );
       }, pollMs);
       follow.unref();

@@ -55,6 +55,6 @@ export function endpointResource(endpoint: string): string | undefined {
 /** "instance "x" (gateway, pid 123 on host h)" or "a process outside tickcast". */
 export function describeHolder(holder: RegistryEntry | undefined): string {
   if (!holder) return 'a process outside tickcast';
-  const what = holder.role === 'gateway' ? 'gateway' : `adapter "${holder.name}"`;
+  const what = holder.role === 'adapter' ? `adapter "${holder.name}"` : holder.name === holder.instance ? 'gateway' : `gateway node "${holder.name}"`;
   return `tickcast instance "${holder.instance}" (${what}, pid ${holder.pid} on ${holder.host})`;
 }

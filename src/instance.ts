@@ -3,7 +3,7 @@
  * This is the one place where a process's parts are created and connected; the CLI's `start`
  * and the integration tests both go through it.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/options.js';
@@ -31,7 +31,9 @@ import { dashboardSources } from './gateway/dashboard-sources.js';
 import type { BrokerAdapterFactory } from './gateway/user-feeds.js';
 import type { Logger } from './observability/logger.js';
 import { Teardown } from './teardown.js';
+import { natsNodeName, startNatsNode } from './nats/gateway-node.js';
 import { type Database, openDatabase } from './store/database.js';
+import { ensureDataDir } from './store/data-dir.js';
 
 /** The user and broker of the development key created on first start. */
 export const DEV_USER = 'dev';
@@ -79,7 +81,7 @@ export function databaseFile(config: Config): string {
 
 /** Opens the store and the key machinery (shared by `start` and the `keys` commands). */
 export async function openKeys(config: Config): Promise<{ db: Database; keys: ApiKeyStore; pepper: string; fernetKey: Buffer }> {
-  mkdirSync(instanceDir(config), { recursive: true });
+  ensureDataDir(instanceDir(config));
   const db = openDatabase(databaseFile(config));
   try {
     const { pepper } = resolvePepper(config.auth.pepper, instanceDir(config));
@@ -158,12 +160,14 @@ export async function openInstance(config: Config, teardown: Teardown, { logger,
 
   const plan = planEndpoints(config);
   const wsEndpoint = `tcp://${config.ws.host}:${plan.wsPort}`;
-  const pinned = [wsEndpoint, plan.bus, plan.control].map(endpointResource).filter((r): r is string => r !== undefined);
+  // On a NATS bus an instance has many gateway nodes, each claiming its own name and no ZeroMQ ports.
+  const node = config.bus.nats ? natsNodeName(config) : undefined;
+  const pinned = (node ? [wsEndpoint] : [wsEndpoint, plan.bus, plan.control]).map(endpointResource).filter((r): r is string => r !== undefined);
   const claim = await Registration.claim({
     registry,
     instance: config.instance,
     role: 'gateway',
-    name: config.instance,
+    name: node ?? config.instance,
     resources: pinned,
     ttlMs: config.registry.ttlMs,
     clock,
@@ -172,7 +176,8 @@ export async function openInstance(config: Config, teardown: Teardown, { logger,
   });
   if (!claim.ok) {
     if (claim.conflict === 'name') {
-      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
+      const what = node ? `node "${node}" of instance "${config.instance}"` : `instance "${config.instance}"`;
+      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `${what} is already running: ${describeHolder(claim.holder)}`);
     }
     const part = claim.resource === endpointResource(wsEndpoint) ? 'ws' : claim.resource === endpointResource(plan.bus) ? 'bus' : 'control';
     const endpoint = part === 'ws' ? wsEndpoint : part === 'bus' ? plan.bus : plan.control;
@@ -304,6 +309,7 @@ export async function publishEndpoints(config: Config, base: InstanceBase, port:
 }
 
 export async function startInstance(config: Config, options: StartOptions): Promise<RunningInstance> {
+  if (config.bus.nats) return startNatsNode(config, options);
   const { logger, clock = systemClock } = options;
   const teardown = new Teardown(logger);
 

@@ -18,15 +18,22 @@ export function registerAdapterCommand(program: Command, io: Io, setExit: (code:
       .description("Run an adapter in its own process, feeding an instance's gateway (found through the registry)")
       .option('--source <source>', 'where the ticks come from: simulator', 'simulator')
       .option('--feed-id <id>', 'feed id of this adapter, unique within the instance (default: the source name)')
-      .option('--bus <endpoint>', "the gateway's bus endpoint, instead of looking it up in the registry")
+      .option('--bus <endpoint>', "the gateway's bus endpoint, instead of looking it up in the registry; nats://HOST:PORT[,…] serves every gateway node of the instance over NATS [TICKCAST_BUS]")
       .option('--control <endpoint>', "the gateway's control endpoint, instead of looking it up in the registry")
       .option('--wait <seconds>', 'give up if no gateway appears within this many seconds (default: wait)')
       .action(async (flags: Record<string, unknown>) => {
-        const config = configFrom(flags);
+        // --bus here is the gateway's ZeroMQ endpoint or NATS servers, not only TICKCAST_BUS's NATS URLs.
+        const busFlag = flags.bus === undefined ? undefined : String(flags.bus);
+        const natsFlag = busFlag !== undefined && /^(nats|tls):\/\//i.test(busFlag);
+        // TICKCAST_FEED is the gateway's in-process feed; this process is the feed, so it does not apply.
+        const config = configFrom({ ...flags, bus: natsFlag ? busFlag : undefined, feed: 'none' });
+        const nats = config.bus.nats;
+        if (nats && busFlag !== undefined && !natsFlag) throw new UsageError('--bus names a ZeroMQ endpoint but TICKCAST_BUS is a NATS URL: use one bus');
+        if (nats && flags.control !== undefined) throw new UsageError('--control is for the ZeroMQ bus; on a NATS bus adapters and gateway nodes find each other by subject');
         if (flags.source !== 'simulator') throw new UsageError(`--source "${String(flags.source)}" is not available: expected simulator`);
         const feedId = String(flags.feedId ?? flags.source);
         if (!isValidFeedId(feedId)) throw new UsageError(`--feed-id "${feedId}" is not valid: expected 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
-        if ((flags.bus === undefined) !== (flags.control === undefined)) throw new UsageError('--bus and --control go together');
+        if (!nats && (flags.bus === undefined) !== (flags.control === undefined)) throw new UsageError('--bus and --control go together');
         const waitSeconds = flags.wait === undefined ? undefined : Number(flags.wait);
         if (waitSeconds !== undefined && !(waitSeconds > 0)) throw new UsageError(`--wait "${String(flags.wait)}" is not valid: expected a number of seconds greater than 0`);
 
@@ -36,8 +43,9 @@ export function registerAdapterCommand(program: Command, io: Io, setExit: (code:
         const adapter = await startAdapterProcess({
           config,
           feedId,
-          bus: flags.bus as string | undefined,
+          bus: nats ? undefined : (flags.bus as string | undefined),
           control: flags.control as string | undefined,
+          ...(nats ? { nats } : {}),
           waitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
           clock: systemClock,
           logger,
@@ -46,7 +54,7 @@ export function registerAdapterCommand(program: Command, io: Io, setExit: (code:
             wake();
           },
         });
-        io.out(`tickcast: adapter "${feedId}" is running for instance "${config.instance}"\n  Bus        ${adapter.bus}\n  Control    ${adapter.control}\n`);
+        io.out(`tickcast: adapter "${feedId}" is running for instance "${config.instance}"\n  Bus        ${adapter.bus}${nats ? '  (NATS)' : ''}\n  Control    ${adapter.control}\n`);
         logger.info({ instance: config.instance, feed: feedId }, 'adapter started');
 
         await new Promise<void>((resolve) => {

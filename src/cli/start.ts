@@ -5,6 +5,7 @@
 import type { Config } from '../config/options.js';
 import { startCluster } from '../cluster/primary.js';
 import { instanceDir, startInstance } from '../instance.js';
+import { natsNodeName } from '../nats/gateway-node.js';
 import { createLogger } from '../observability/logger.js';
 import type { Io } from './main.js';
 
@@ -17,8 +18,15 @@ export async function runStart(config: Config, io: Io): Promise<number> {
     `tickcast: instance "${config.instance}" is running`,
     `  WebSocket  ${instance.url}`,
     ...(config.workers > 1 ? [`  Workers    ${config.workers} gateway processes share the port`] : []),
-    `  Bus        ${instance.busEndpoint}  (ZeroMQ; publishers connect here with [topic, JSON] frames)`,
-    `  Control    ${instance.controlEndpoint}  (out-of-process adapters: \`tickcast adapter --instance ${config.instance}\`)`,
+    ...(config.bus.nats
+      ? [
+          `  Bus        ${instance.busEndpoint}  (NATS; this is gateway node "${natsNodeName(config)}" of the instance)`,
+          `  Adapters   \`tickcast adapter --instance ${config.instance} --bus ${instance.busEndpoint}\` (found over NATS, on any host)`,
+        ]
+      : [
+          `  Bus        ${instance.busEndpoint}  (ZeroMQ; publishers connect here with [topic, JSON] frames)`,
+          `  Control    ${instance.controlEndpoint}  (out-of-process adapters: \`tickcast adapter --instance ${config.instance}\`)`,
+        ]),
     config.feed === 'simulator'
       ? `  Feed       simulator: ${instance.instruments} instruments, ${config.simulator.rate} ticks/s per subscribed symbol`
       : '  Feed       none: external publishers only',

@@ -71,6 +71,25 @@ function registryUrl(): Parser<string> {
       : fail('sqlite:PATH, a file path, or redis://HOST[:PORT][/DB]');
 }
 
+/** NATS server URLs, comma-separated: `nats://host:port` (or `tls://` for TLS). */
+function natsUrls(): Parser<readonly string[]> {
+  const expected = 'nats://HOST:PORT, or several separated by commas for a cluster (tls:// for TLS)';
+  return (raw) => {
+    const urls = splitList(raw);
+    if (urls.length === 0) return fail(expected);
+    for (const url of urls) {
+      let parsed: URL;
+      try {
+        parsed = new URL(url);
+      } catch {
+        return fail(expected, `"${url}" is not a URL`);
+      }
+      if ((parsed.protocol !== 'nats:' && parsed.protocol !== 'tls:') || parsed.hostname === '') return fail(expected, `"${url}" is not a nats:// URL with a host`);
+    }
+    return ok(urls);
+  };
+}
+
 /** A ws:// or wss:// URL. */
 function websocketUrl(): Parser<string> {
   return (raw) => {
@@ -535,6 +554,24 @@ export const OPTIONS = [
     parse: port(),
   }),
   option({
+    key: 'bus.nats',
+    env: 'TICKCAST_BUS',
+    flag: '--bus <urls>',
+    default: undefined,
+    description:
+      'The bus between adapters and gateways. Unset: ZeroMQ (ZMQ_HOST, ZMQ_PORT; one gateway per instance). nats://HOST:PORT (several, comma-separated, for a cluster): NATS, so an instance can run several gateway nodes on several hosts, fed by adapter processes (tickcast adapter --bus nats://…); see docs/scale-out.md.',
+    parse: natsUrls(),
+  }),
+  option({
+    key: 'node',
+    env: 'TICKCAST_NODE',
+    flag: '--node <name>',
+    default: undefined,
+    description:
+      "Name of this gateway node within its instance on a NATS bus (letters, digits, '.', _ and -, up to 64 characters), unique per instance; tickcast instances lists nodes by it. Unset: <host name>-<pid>.",
+    parse: matching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1 to 64 letters, digits, '.', _ or -, starting with a letter or digit"),
+  }),
+  option({
     key: 'registry.url',
     env: 'TICKCAST_REGISTRY',
     flag: '--registry <url>',
@@ -703,6 +740,19 @@ export const CONSTRAINTS: readonly Constraint[] = [
     key: 'ws.tlsKey',
     against: ['ws.tlsCert'],
     check: (c) => (c['ws.tlsCert'] !== undefined ? undefined : 'to come with TICKCAST_TLS_CERT (the certificate file), which is not set'),
+  },
+  {
+    key: 'feed',
+    against: ['bus.nats'],
+    check: (c) =>
+      c['bus.nats'] === undefined || c.feed === 'none'
+        ? undefined
+        : 'none when TICKCAST_BUS is a NATS URL (gateway nodes take their ticks from adapter processes: tickcast adapter --bus nats://…)',
+  },
+  {
+    key: 'workers',
+    against: ['bus.nats'],
+    check: (c) => (c['bus.nats'] === undefined || c.workers === 1 ? undefined : '1 when TICKCAST_BUS is a NATS URL (run more gateway nodes instead)'),
   },
   {
     key: 'ws.maxFrameBytes',

@@ -66,7 +66,7 @@ export class Gateway {
     this.startedAt = clock.now();
     this.feeds = new Feeds(options.adapters);
     for (const adapter of this.feeds.adapters()) this.watch(adapter);
-    this.upstream = new Upstream(this.feeds, this.index as SubscriptionIndex<unknown>, logger);
+    this.upstream = new Upstream(this.feeds, this.index as SubscriptionIndex<unknown>, logger, options.bus.interest);
     this.userFeeds = options.brokerAdapters
       ? new UserFeeds(options.brokerAdapters, (adapter) => this.addAdapter({ adapter, brokers: [] }), logger)
       : undefined;

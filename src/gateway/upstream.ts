@@ -5,6 +5,7 @@
  */
 import type { Logger } from '../observability/logger.js';
 import type { SubscribeResult } from '../adapters/adapter.js';
+import type { StreamInterest } from '../bus/bus.js';
 import type { Mode } from '../protocol/modes.js';
 import type { Feeds } from './feeds.js';
 import type { SubscriptionIndex } from './subscription-index.js';
@@ -22,6 +23,8 @@ export class Upstream {
     private readonly feeds: Feeds,
     private readonly index: SubscriptionIndex<unknown>,
     private readonly logger: Logger,
+    /** Told which streams clients hold, for a bus that delivers only those (NATS). */
+    private readonly interest?: StreamInterest,
   ) {}
 
   private serialise<T>(key: string, op: () => Promise<T>): Promise<T> {
@@ -46,6 +49,7 @@ export class Upstream {
   acquire(feed: string, exchange: string, symbol: string, mode: Mode, depth: number, commit: () => void): Promise<SubscribeResult> {
     const adapter = this.feeds.adapter(feed);
     if (!adapter) {
+      this.interest?.want(feed, exchange, symbol);
       commit();
       return Promise.resolve({ ok: true });
     }
@@ -56,6 +60,8 @@ export class Upstream {
         commit();
         return { ok: true, depth: current.depth };
       }
+      // Subscribed on the bus before the adapter is asked, so its first ticks are not missed.
+      this.interest?.want(feed, exchange, symbol);
       let result: SubscribeResult;
       try {
         result = await adapter.subscribe({ exchange, symbol }, mode, depth);
@@ -65,6 +71,8 @@ export class Upstream {
       if (result.ok) {
         this.streams.set(key, { mode, depth: result.depth });
         commit();
+      } else if (this.index.wantedMode(feed, exchange, symbol) === 0) {
+        this.interest?.drop(feed, exchange, symbol);
       }
       return result;
     });
@@ -73,11 +81,15 @@ export class Upstream {
   /** After subscribers left a stream, bring upstream down to what is still wanted. */
   release(feed: string, exchange: string, symbol: string): Promise<void> {
     const adapter = this.feeds.adapter(feed);
-    if (!adapter) return Promise.resolve();
+    if (!adapter) {
+      if (this.index.wantedMode(feed, exchange, symbol) === 0) this.interest?.drop(feed, exchange, symbol);
+      return Promise.resolve();
+    }
     const key = `${feed}\u0000${exchange}\u0000${symbol}`;
     return this.serialise(key, async () => {
       const current = this.streams.get(key);
       const wanted = this.index.wantedMode(feed, exchange, symbol);
+      if (wanted === 0) this.interest?.drop(feed, exchange, symbol);
       if (!current || wanted >= current.mode) return;
       try {
         if (wanted === 0) {

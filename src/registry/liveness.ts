@@ -56,7 +56,8 @@ export function liveness(options: RegistryOptions): Liveness {
 
 /** How an entry is named in messages: `gateway default (pid 123 on host-a)`. */
 export function describeEntry(entry: Pick<RegistryEntry, 'role' | 'instance' | 'name' | 'pid' | 'host'>): string {
-  const who = entry.role === 'gateway' ? `gateway ${entry.instance}` : `${entry.role} ${entry.name} of instance ${entry.instance}`;
+  const who =
+    entry.role === 'gateway' && entry.name === entry.instance ? `gateway ${entry.instance}` : `${entry.role === 'gateway' ? 'gateway node' : entry.role} ${entry.name} of instance ${entry.instance}`;
   return `${who} (pid ${entry.pid} on ${entry.host})`;
 }
 

@@ -186,7 +186,7 @@ export interface GatewayProcessOptions {
 }
 
 const WS_LINE = /^\s*WebSocket\s+(ws:\/\/\S+)\s*$/m;
-const BUS_LINE = /^\s*Bus\s+((?:tcp|ipc):\/\/\S+)/m;
+const BUS_LINE = /^\s*Bus\s+((?:tcp|ipc|nats|tls):\/\/\S+)/m;
 const DEV_KEY_LINE = /^\s*Dev key\s+([0-9a-f]{64})\s*$/m;
 /** The summary's last line is the dev key's note or the key count. */
 const SUMMARY_END = /^\s*(?:\(user "[^"]*", broker|API keys\s)/m;

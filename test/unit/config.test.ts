@@ -69,8 +69,9 @@ describe('defaults', () => {
         tlsKey: undefined,
       },
       brokers: { kiteUrl: 'wss://ws.kite.trade', angelUrl: 'wss://smartapisocket.angelone.in/smart-stream' },
-      bus: { host: '127.0.0.1', port: undefined, transport: 'tcp', batch: true },
+      bus: { host: '127.0.0.1', port: undefined, transport: 'tcp', batch: true, nats: undefined },
       control: { port: 'auto' },
+      node: undefined,
       registry: { url: undefined, ttlMs: 15_000 },
       workers: 1,
       limits: { maxConnections: 10_000, maxPendingAuth: 1000, maxConnectionsPerKey: 1000, maxSubscriptions: 3000, subscribeRate: 20, authFailures: 5 },
@@ -170,7 +171,7 @@ describe('flags', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
       'envFile', 'instance', 'dataDir', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
-      'transport', 'controlPort', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'logLevel',
+      'transport', 'controlPort', 'bus', 'node', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
   });
@@ -180,7 +181,8 @@ describe('flags', () => {
       flags: {
         instance: 'b-2', dataDir: 'state', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
         tlsCert: 'cert.pem', tlsKey: 'key.pem',
-        zmqPort: '5556', transport: 'ipc', controlPort: '7000', registry: 'redis://127.0.0.1:6390/1', workers: '2',
+        zmqPort: '5556', transport: 'ipc', controlPort: '7000', bus: 'nats://a:4222, nats://b:4222', node: 'node-1',
+        registry: 'redis://127.0.0.1:6390/1', workers: '1',
         feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', simBrokers: 'zerodha,angel', logLevel: 'debug',
       },
     });
@@ -188,10 +190,11 @@ describe('flags', () => {
       instance: 'b-2',
       dataDir: join(dir, 'state'),
       ws: { host: '::', port: 'auto', authGraceMs: 500, tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem') },
-      bus: { host: 'localhost', port: 5556, transport: 'ipc' },
+      bus: { host: 'localhost', port: 5556, transport: 'ipc', nats: ['nats://a:4222', 'nats://b:4222'] },
       control: { port: 7000 },
+      node: 'node-1',
       registry: { url: 'redis://127.0.0.1:6390/1' },
-      workers: 2,
+      workers: 1,
       feed: 'none',
       simulator: { rate: 100_000, symbols: 'NSE:INFY', brokers: ['zerodha', 'angel'] },
       logLevel: 'debug',
@@ -370,6 +373,10 @@ describe('invalid values: name the variable, show the value, say what is allowed
     ['TICKCAST_AUTH_CACHE_TTL_SECONDS', '1.5', 'expected a whole number of seconds, 0 or more'],
     ['TICKCAST_DEV_KEY', 'maybe', 'expected true or false (also 1/0, yes/no)'],
     ['TICKCAST_LOG_LEVEL', 'verbose', 'expected one of fatal, error, warn, info, debug, trace, silent'],
+    ['TICKCAST_BUS', 'tcp://127.0.0.1:4222', 'expected nats://HOST:PORT, or several separated by commas for a cluster'],
+    ['TICKCAST_BUS', ',', 'expected nats://HOST:PORT'],
+    ['TICKCAST_BUS', 'nats://', 'expected nats://HOST:PORT'],
+    ['TICKCAST_NODE', 'a b', "expected 1 to 64 letters, digits, '.', _ or -"],
   ];
 
   for (const [env, value, expected] of cases) {
@@ -452,6 +459,17 @@ describe('cross-field checks', () => {
   it('accepts equal limits', () => {
     const { config } = loadOk({ env: { TICKCAST_MAX_FRAME_BYTES: '4096', TICKCAST_MAX_MESSAGE_BYTES: '4096' } });
     expect(config.ws).toMatchObject({ maxFrameBytes: 4096, maxMessageBytes: 4096 });
+  });
+
+  it('a NATS bus needs --feed none and one worker: its nodes take ticks from adapter processes', () => {
+    expect(errorsOf({ env: { TICKCAST_BUS: 'nats://127.0.0.1:4222' } })).toEqual([
+      'TICKCAST_FEED="simulator" (the default) is not valid: expected none when TICKCAST_BUS is a NATS URL (gateway nodes take their ticks from adapter processes: tickcast adapter --bus nats://…)',
+    ]);
+    expect(errorsOf({ env: { TICKCAST_BUS: 'nats://127.0.0.1:4222', TICKCAST_FEED: 'none', TICKCAST_WORKERS: '2' } })).toEqual([
+      'TICKCAST_WORKERS="2" is not valid: expected 1 when TICKCAST_BUS is a NATS URL (run more gateway nodes instead)',
+    ]);
+    const { config } = loadOk({ env: { TICKCAST_BUS: 'nats://a:4222,tls://b:4443', TICKCAST_FEED: 'none' } });
+    expect(config.bus.nats).toEqual(['nats://a:4222', 'tls://b:4443']);
   });
 
   it('is skipped when one side is already invalid', () => {

@@ -1,0 +1,60 @@
+/**
+ * Wires an out-of-process adapter on a NATS bus (`tickcast adapter --bus nats://…`): it
+ * publishes ticks on the stream subjects and serves every gateway node of its instance over the
+ * NATS control plane, wherever they run. No gateway needs to exist first: nodes find it when
+ * they come.
+ */
+import { NatsLink, NatsPublisher } from '../bus/nats.js';
+import { Subjects } from '../bus/subjects.js';
+import { DEFAULT_INSTRUMENTS, parseInstrumentList } from '../adapters/simulator/instruments.js';
+import type { AdapterProcessOptions, RunningAdapter } from '../adapter-process.js';
+import { NatsAdapterHost } from '../control/nats-adapter-host.js';
+import { describeHolder } from '../endpoints.js';
+import { ErrorCode, TickcastError } from '../errors.js';
+import { brokerRoute, createSimulator, openConfiguredRegistry } from '../instance.js';
+import { Registration } from '../registry/registration.js';
+import { Teardown } from '../teardown.js';
+
+export async function startNatsAdapterProcess(options: AdapterProcessOptions & { nats: readonly string[] }): Promise<RunningAdapter> {
+  const { config, feedId, clock, logger } = options;
+  const teardown = new Teardown(logger);
+  try {
+    const registry = options.registry ?? (await openConfiguredRegistry(config, clock));
+    if (!options.registry) teardown.add(() => registry.close());
+    const claim = await Registration.claim({ registry, instance: config.instance, role: 'adapter', name: feedId, resources: [], ttlMs: config.registry.ttlMs, clock, logger });
+    if (!claim.ok) {
+      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `adapter "${feedId}" of instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
+    }
+    const registration = claim.registration;
+    teardown.add(() => registration.release());
+
+    const link = await NatsLink.connect({ servers: options.nats, name: `tickcast adapter ${config.instance}/${feedId}`, logger });
+    teardown.add(() => link.close());
+    const subjects = new Subjects(config.instance);
+    const publisher = new NatsPublisher(link, subjects, {
+      batch: config.bus.batch,
+      onDropped: (count) => logger.warn({ count }, 'dropped ticks: the NATS bus is unreachable'),
+    });
+    teardown.add(() => publisher.close());
+    const instruments = config.simulator.symbols ? parseInstrumentList(config.simulator.symbols) : DEFAULT_INSTRUMENTS;
+    const adapter = createSimulator({ config, instruments, publisher, clock, logger, feed: feedId });
+    await adapter.start();
+    teardown.add(() => adapter.stop());
+
+    const brokers = brokerRoute(config.simulator.brokers);
+    const host = await NatsAdapterHost.start({
+      link,
+      subjects,
+      adapter,
+      brokers: brokers === '*' ? '*' : [...brokers],
+      clock,
+      logger: logger.child({ part: 'control' }),
+    });
+    teardown.add(() => host.stop());
+    await registration.publish({ bus: link.servers }, []);
+    return { feedId, bus: link.servers, control: subjects.feedControl(feedId), stop: () => teardown.run() };
+  } catch (error) {
+    await teardown.run();
+    throw error;
+  }
+}

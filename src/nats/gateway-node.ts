@@ -1,0 +1,103 @@
+/**
+ * Wires one gateway node of an instance whose bus is NATS (`tickcast start --bus nats://…`): the
+ * same gateway as ever, fed by a NatsTickSubscriber that subscribes to the streams its clients
+ * want, with out-of-process adapters reached over the NATS control plane. Any number of nodes
+ * of one instance run side by side, on one host or many, each registered under its own node name.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { brokerAdapterFactory } from '../adapters/broker-factory.js';
+import { CredentialStore } from '../auth/credentials.js';
+import { NatsLink, NatsTickSubscriber } from '../bus/nats.js';
+import { Subjects } from '../bus/subjects.js';
+import { systemClock } from '../clock.js';
+import type { Config } from '../config/options.js';
+import { NatsControlNode } from '../control/nats-node.js';
+import { endpointResource } from '../endpoints.js';
+import { dashboardSources } from '../gateway/dashboard-sources.js';
+import { Gateway } from '../gateway/gateway.js';
+import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance } from '../instance.js';
+import { SymbolMaster } from '../symbols/master.js';
+import { Teardown } from '../teardown.js';
+
+/** The node's name in the registry and logs: TICKCAST_NODE, or `<host>-<pid>`. */
+export function natsNodeName(config: Config): string {
+  return config.node ?? `${hostname()}-${process.pid}`;
+}
+
+export async function startNatsNode(config: Config, options: StartOptions): Promise<RunningInstance> {
+  const { logger, clock = systemClock } = options;
+  const servers = config.bus.nats;
+  if (!servers) throw new Error('startNatsNode needs TICKCAST_BUS');
+  const teardown = new Teardown(logger);
+  try {
+    const base = await openInstance(config, teardown, options);
+    const name = natsNodeName(config);
+    const link = await NatsLink.connect({ servers, name: `tickcast gateway ${config.instance}/${name}`, logger });
+    teardown.add(() => link.close());
+    const subjects = new Subjects(config.instance);
+    const bus = new NatsTickSubscriber(link, subjects, logger);
+
+    // A user's own broker session feeds only this node's clients: other nodes start their own.
+    const brokerAdapters = brokerAdapterFactory({
+      symbols: new SymbolMaster(base.db),
+      credentials: new CredentialStore({ db: base.db, fernetKey: base.fernetKey }),
+      publisher: bus.localPublisher(),
+      clock,
+      logger,
+      urls: { zerodha: config.brokers.kiteUrl, angel: config.brokers.angelUrl },
+    });
+
+    const gateway = new Gateway({
+      ...gatewaySettings(config, base.plan.wsPort),
+      bus,
+      adapters: [],
+      verifier: base.verifier,
+      brokerAdapters,
+      dashboard: dashboardSources(config, base.db, base.registry, SIMULATOR_BROKER),
+      clock,
+      logger,
+    });
+
+    // Unique per process: a restarted node is a new node to the adapters, whatever its name.
+    const control = new NatsControlNode({
+      link,
+      subjects,
+      node: `${name}/${randomBytes(4).toString('hex')}`,
+      clock,
+      logger: logger.child({ part: 'control' }),
+      onAdapter: (remote, hello) => {
+        const refusal = gateway.addAdapter({ adapter: remote, brokers: hello.brokers });
+        if (refusal) return { accept: false, message: refusal };
+        // Every registration (the first, and after each adapter restart) means it holds nothing for us.
+        remote.onReconnect(() => void gateway.replay(remote.feed));
+        logger.info({ feed: hello.feed, broker: hello.broker, pid: hello.pid }, 'adapter found on the NATS bus');
+        return { accept: true };
+      },
+    });
+    teardown.add(() => control.close());
+
+    teardown.add(() => gateway.stop());
+    const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, base.registry, base.registration));
+    const host = config.ws.host.includes(':') ? `[${config.ws.host}]` : config.ws.host;
+    const url = `${config.ws.tlsCert ? 'wss' : 'ws'}://${host}:${port}`;
+    const wsResource = endpointResource(`tcp://${config.ws.host}:${port}`);
+    await base.registration.publish({ ws: url, bus: link.servers }, wsResource ? [wsResource] : []);
+
+    return {
+      config,
+      gateway,
+      url,
+      busEndpoint: link.servers,
+      controlEndpoint: control.endpoint,
+      keys: base.keys,
+      devKey: base.devKey,
+      instruments: 0,
+      registryUrl: base.registry.url,
+      stop: () => teardown.run(),
+    };
+  } catch (error) {
+    await teardown.run();
+    throw error;
+  }
+}
