@@ -259,6 +259,11 @@ export class ControlClient {
       this.send({ type: 'reply', id: command.id, ok: false, message });
       return;
     }
+    // One line per command at debug level: what the gateway asked this adapter for, in order.
+    this.logger.debug(
+      command.type === 'subscribe' ? { command: command.type, ...stream, mode: command.mode, depth: command.depth } : { command: command.type, ...stream },
+      'command from the gateway',
+    );
     const key = streamKey(stream);
     const session = this.session;
     if (command.type === 'subscribe') {

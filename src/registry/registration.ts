@@ -65,22 +65,36 @@ export class Registration {
   }
 
   private beats = 0;
+  /** Beats in a row that failed (a locked, damaged or unreachable registry). */
+  private failedBeats = 0;
 
+  /**
+   * One heartbeat, then (gateways, every third beat) a prune. A failure is logged and retried at
+   * the next beat; the process keeps serving whatever the registry does. The heartbeat comes
+   * first so that a registry that cannot be written costs one short wait, not two.
+   */
   private async beat(): Promise<void> {
     const entry = this.entry;
     if (!entry) return;
+    const { registry, logger } = this.options;
     try {
+      const present = await registry.heartbeat(entry.id);
+      if (this.failedBeats > 0) {
+        logger.info({ registry: registry.url, failed: this.failedBeats }, 'registry heartbeat works again');
+        this.failedBeats = 0;
+      }
       if (this.options.prune && ++this.beats % 3 === 0) {
-        for (const gone of await this.options.registry.prune()) {
-          this.options.logger.info({ instance: gone.instance, role: gone.role, name: gone.name, pid: gone.pid }, 'reaped a stale registry entry');
+        for (const gone of await registry.prune()) {
+          logger.info({ instance: gone.instance, role: gone.role, name: gone.name, pid: gone.pid }, 'reaped a stale registry entry');
         }
       }
-      if (await this.options.registry.heartbeat(entry.id)) return;
-      const again = await this.options.registry.claim({ ...entry, startedAt: entry.startedAt });
-      if (again.ok) this.options.logger.warn({ registry: this.options.registry.url }, 'registry entry had been reaped; registered again');
-      else this.options.logger.error({ holder: again.holder }, 'registry entry was reaped and taken by another process');
+      if (present) return;
+      const again = await registry.claim({ ...entry, startedAt: entry.startedAt });
+      if (again.ok) logger.warn({ registry: registry.url }, 'registry entry had been reaped; registered again');
+      else logger.error({ holder: again.holder }, 'registry entry was reaped and taken by another process');
     } catch (error) {
-      this.options.logger.warn({ err: (error as Error).message }, 'registry heartbeat failed');
+      this.failedBeats++;
+      logger.warn({ err: (error as Error).message, failed: this.failedBeats }, 'registry heartbeat failed; still serving, retrying at the next beat');
     }
   }
 

@@ -10,12 +10,19 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { migrate, type Database, type Migration } from '../store/database.js';
+import { withStorageAdvice } from '../store/storage-advice.js';
 import { describeEntry, liveness, storedEntry, type Liveness, type RegistryOptions } from './liveness.js';
 import type { ClaimResult, Endpoints, ListedEntry, NewEntry, Registry, RegistryEntry, Role } from './registry.js';
 
 export interface SqliteRegistryOptions extends RegistryOptions {
   /** How long to wait for another process's write lock before failing. Default 5000 ms. */
   busyTimeoutMs?: number;
+  /**
+   * The same for heartbeats, which run on a serving process's event loop: better-sqlite3 blocks
+   * while it waits, so a registry locked for long must cost a beat, not seconds of service.
+   * A missed beat is retried at the next one (three fit in a TTL). Default 100 ms.
+   */
+  heartbeatBusyTimeoutMs?: number;
 }
 
 const REGISTRY_MIGRATIONS: readonly Migration[] = [
@@ -131,7 +138,7 @@ function openFile(file: string, busyTimeoutMs: number): Database {
     } catch {
       // already failing; the original cause is what matters
     }
-    throw new TickcastError(ErrorCode.STORE_FAILED, `cannot open registry database ${file}: ${causeOf(err)}`);
+    throw new TickcastError(ErrorCode.STORE_FAILED, withStorageAdvice(`cannot open registry database ${file}: ${causeOf(err)}`, err, 'registry', file));
   }
 }
 
@@ -142,6 +149,8 @@ export class SqliteRegistry implements Registry {
     private readonly db: Database,
     private readonly file: string,
     private readonly live: Liveness,
+    private readonly busyTimeoutMs: number,
+    private readonly heartbeatBusyTimeoutMs: number,
   ) {
     this.url = `sqlite:${file}`;
   }
@@ -150,7 +159,8 @@ export class SqliteRegistry implements Registry {
   static open(file: string, options: SqliteRegistryOptions): SqliteRegistry {
     const absolute = path.resolve(file);
     const live = liveness(options);
-    return new SqliteRegistry(openFile(absolute, options.busyTimeoutMs ?? 5000), absolute, live);
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000;
+    return new SqliteRegistry(openFile(absolute, busyTimeoutMs), absolute, live, busyTimeoutMs, Math.min(busyTimeoutMs, options.heartbeatBusyTimeoutMs ?? 100));
   }
 
   claim(entry: NewEntry): Promise<ClaimResult> {
@@ -164,10 +174,12 @@ export class SqliteRegistry implements Registry {
   heartbeat(id: string): Promise<boolean> {
     // An entry still present owns its name and resources (claims reap before they take), so a
     // late heartbeat simply revives it; only a reaped entry has to be claimed again.
-    return this.run('heartbeat', () => {
-      const result = this.db.prepare('UPDATE registry_entries SET heartbeat_at = ? WHERE id = ?').run(this.live.clock.now(), id);
-      return result.changes > 0;
-    });
+    return this.run('heartbeat', () =>
+      this.waitingAtMost(this.heartbeatBusyTimeoutMs, () => {
+        const result = this.db.prepare('UPDATE registry_entries SET heartbeat_at = ? WHERE id = ?').run(this.live.clock.now(), id);
+        return result.changes > 0;
+      }),
+    );
   }
 
   release(id: string): Promise<void> {
@@ -198,13 +210,24 @@ export class SqliteRegistry implements Registry {
     if (this.db.open) this.db.close();
   }
 
-  /** Runs one operation, turning any database failure into STORE_FAILED naming the file. */
+  /** Runs one operation, turning any database failure into STORE_FAILED naming the file and what to do. */
   private run<T>(operation: string, fn: () => T): Promise<T> {
     try {
       return Promise.resolve(fn());
     } catch (err) {
       if (err instanceof TickcastError) return Promise.reject(err);
-      return Promise.reject(new TickcastError(ErrorCode.STORE_FAILED, `registry ${this.file}: ${operation} failed: ${causeOf(err)}`));
+      const message = withStorageAdvice(`registry ${this.file}: ${operation} failed: ${causeOf(err)}`, err, 'registry', this.file);
+      return Promise.reject(new TickcastError(ErrorCode.STORE_FAILED, message));
+    }
+  }
+
+  /** Runs `fn` with a shorter wait for locks, then restores the usual one. */
+  private waitingAtMost<T>(ms: number, fn: () => T): T {
+    this.db.pragma(`busy_timeout = ${ms}`);
+    try {
+      return fn();
+    } finally {
+      this.db.pragma(`busy_timeout = ${this.busyTimeoutMs}`);
     }
   }
 

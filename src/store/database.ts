@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { ErrorCode, TickcastError } from '../errors.js';
+import { withStorageAdvice } from './storage-advice.js';
 
 export type Database = BetterSqlite3.Database;
 
@@ -36,7 +37,8 @@ export function migrate(db: Database, component: string, migrations: readonly Mi
     return applyMigrations(db, component, migrations);
   } catch (err) {
     const cause = err instanceof Error ? err.message : String(err);
-    throw new TickcastError(ErrorCode.STORE_FAILED, `cannot migrate database ${db.name} (${component}): ${cause}`);
+    // The SQLite code stays reachable, so callers can tell a locked file from a damaged one.
+    throw Object.assign(new TickcastError(ErrorCode.STORE_FAILED, `cannot migrate database ${db.name} (${component}): ${cause}`), { cause: err });
   }
 }
 
@@ -56,6 +58,8 @@ function applyMigrations(db: Database, component: string, migrations: readonly M
   }
   let applied = 0;
   for (const m of sorted) {
+    // Already applied: no write lock needed, so opening works while another process writes.
+    if (m.version <= startVersion) continue;
     const ran = db
       .transaction(() => {
         if (current() >= m.version) return false; // another process got there first
@@ -144,8 +148,7 @@ export function openDatabase(file: string): Database {
     } catch {
       // already failing; the original cause is what matters
     }
-    if (err instanceof TickcastError) throw err;
-    const cause = err instanceof Error ? err.message : String(err);
-    throw new TickcastError(ErrorCode.STORE_FAILED, `cannot open database ${file}: ${cause}`);
+    const cause = err instanceof TickcastError ? err.message : `cannot open database ${file}: ${err instanceof Error ? err.message : String(err)}`;
+    throw new TickcastError(err instanceof TickcastError ? err.code : ErrorCode.STORE_FAILED, withStorageAdvice(cause, err, 'store', file));
   }
 }
