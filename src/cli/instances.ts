@@ -22,6 +22,33 @@ export function instanceJson(entry: ListedEntry): Record<string, unknown> {
   };
 }
 
+/** A gateway node of an instance on a NATS bus is registered under its node name, not the instance's. */
+const isNode = (entry: ListedEntry): boolean => entry.role === 'gateway' && entry.name !== entry.instance;
+
+const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+
+/**
+ * One line per instance that runs gateway nodes: how many, on how many hosts, and which live
+ * where (`default: 3 gateway nodes on 2 hosts (host-a: n1, n2; host-b: n3); adapters: sim on host-a`).
+ */
+export function nodeSummary(entries: readonly ListedEntry[]): string[] {
+  const lines: string[] = [];
+  const instances = [...new Set(entries.filter((e) => e.alive && isNode(e)).map((e) => e.instance))].sort();
+  for (const instance of instances) {
+    const live = entries.filter((e) => e.alive && e.instance === instance);
+    const byHost = new Map<string, string[]>();
+    for (const node of live.filter(isNode)) byHost.set(node.host, [...(byHost.get(node.host) ?? []), node.name]);
+    const nodes = [...byHost.values()].reduce((n, names) => n + names.length, 0);
+    const hosts = [...byHost.keys()].sort().map((host) => `${host}: ${byHost.get(host)!.sort().join(', ')}`);
+    const adapters = live.filter((e) => e.role === 'adapter').map((e) => `${e.name} on ${e.host}`);
+    lines.push(
+      `${instance}: ${plural(nodes, 'gateway node')} on ${plural(byHost.size, 'host')} (${hosts.join('; ')}); ` +
+        (adapters.length ? `adapters: ${adapters.join(', ')}` : 'no adapter'),
+    );
+  }
+  return lines;
+}
+
 function table(rows: string[][]): string {
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((row) => row[i]!.length)));
   return rows.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n';
@@ -31,13 +58,13 @@ export function registerInstanceCommands(program: Command, io: Io): void {
   const instances = addConfigFlags(
     program
       .command('instances')
-      .description('List the instances on this host (or fleet) and their parts: gateways and adapters')
+      .description('List the instances on this host (or fleet) and their parts: gateways (or gateway nodes, per host) and adapters')
       .option('--json', 'print a JSON array')
       .action(async (flags: Record<string, unknown>) => {
         const registry = await openConfiguredRegistry(configFrom(flags), systemClock);
         try {
           const entries = await registry.list();
-          entries.sort((a, b) => a.instance.localeCompare(b.instance) || a.role.localeCompare(b.role) || a.startedAt - b.startedAt);
+          entries.sort((a, b) => a.instance.localeCompare(b.instance) || a.role.localeCompare(b.role) || a.host.localeCompare(b.host) || a.startedAt - b.startedAt);
           if (flags.json) {
             io.out(JSON.stringify(entries.map(instanceJson)) + '\n');
             return;
@@ -52,7 +79,7 @@ export function registerInstanceCommands(program: Command, io: Io): void {
               ...entries.map((e) => [
                 e.instance,
                 e.role,
-                e.role === 'adapter' ? e.name : '-',
+                e.role === 'adapter' || isNode(e) ? e.name : '-',
                 String(e.pid),
                 e.host,
                 e.alive ? 'alive' : 'stale',
@@ -62,6 +89,8 @@ export function registerInstanceCommands(program: Command, io: Io): void {
               ]),
             ]),
           );
+          const summary = nodeSummary(entries);
+          if (summary.length > 0) io.out(`\n${summary.join('\n')}\n`);
           if (entries.some((e) => !e.alive)) io.out('stale entries are reaped automatically; `tickcast instances prune` removes them now\n');
         } finally {
           await registry.close();

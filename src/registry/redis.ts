@@ -3,8 +3,10 @@
  *   entry:<id>                           hash: the entry (endpoints as `endpoint:<kind>` fields,
  *                                        resources as a JSON array, its own name key)
  *   name:["<instance>","<role>","<name>"] → id of the entry holding that name
- *   res:<resource>                       → id of the entry holding that resource
+ *   res:<host>/<resource>                → id of the entry holding that resource on that host
  * A name or resource key whose entry is gone is free: pointers may dangle, they never block.
+ * Resources are ports and socket names, which belong to one machine: the same port on two hosts
+ * is two resources, so gateway nodes on different hosts may all pin 8765.
  *
  * Atomicity: every change that checks and writes (claim, update, release, reap) is one Lua script,
  * which Redis runs with nothing interleaved, so two processes racing cannot both win. Staleness
@@ -14,6 +16,7 @@
  * nobody reaps still go away. The scripts touch keys derived from stored ids, which is fine on a
  * single Redis (or a primary with replicas), not on Redis Cluster.
  */
+import os from 'node:os';
 import { Redis } from 'ioredis';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { describeEntry, liveness, storedEntry, type Liveness, type RegistryOptions } from './liveness.js';
@@ -39,12 +42,13 @@ local function ownedKeys(entryKey, prefix)
   local keys = {}
   local nameKey = redis.call('HGET', entryKey, 'nameKey')
   if nameKey and string.sub(nameKey, 1, #prefix + 5) == prefix .. 'name:' then keys[#keys + 1] = nameKey end
+  local host = redis.call('HGET', entryKey, 'host') or ''
   local raw = redis.call('HGET', entryKey, 'resources')
   if raw then
     local ok, list = pcall(cjson.decode, raw)
     if ok and type(list) == 'table' then
       for _, r in ipairs(list) do
-        if type(r) == 'string' then keys[#keys + 1] = prefix .. 'res:' .. r end
+        if type(r) == 'string' then keys[#keys + 1] = prefix .. 'res:' .. host .. '/' .. r end
       end
     end
   end
@@ -205,6 +209,8 @@ export class RedisRegistry implements Registry {
     readonly url: string,
     private readonly prefix: string,
     private readonly live: Liveness,
+    /** The host `holderOf` asks about. */
+    private readonly localHost: string,
   ) {
     this.px = Math.ceil(live.ttlMs * EXPIRY_TTLS);
   }
@@ -239,7 +245,7 @@ export class RedisRegistry implements Registry {
       const cause = lastError && lastError.message !== causeOf(err) ? `${causeOf(err)} (${lastError.message})` : causeOf(err);
       throw new TickcastError(ErrorCode.STORE_FAILED, `cannot connect to registry ${shown}: ${cause}`);
     }
-    return new RedisRegistry(client, shown, options.prefix ?? 'tickcast:', live);
+    return new RedisRegistry(client, shown, options.prefix ?? 'tickcast:', live, options.localHost ?? os.hostname());
   }
 
   claim(entry: NewEntry): Promise<ClaimResult> {
@@ -276,7 +282,7 @@ export class RedisRegistry implements Registry {
 
   holderOf(resource: string): Promise<RegistryEntry | undefined> {
     return this.run('holderOf', async () => {
-      const id = await this.client.get(this.resourceKey(resource));
+      const id = await this.client.get(this.resourceKey(this.localHost, resource));
       const stored = id === null ? undefined : await this.read(id);
       return stored && this.isLive(stored) ? stored.entry : undefined;
     });
@@ -303,7 +309,7 @@ export class RedisRegistry implements Registry {
   private async claimOnce(entry: NewEntry): Promise<ClaimResult> {
     const resources = [...new Set(entry.resources)];
     const nameKey = this.nameKey(entry);
-    const resourceKeys = resources.map((r) => this.resourceKey(r));
+    const resourceKeys = resources.map((r) => this.resourceKey(entry.host, r));
     for (let attempt = 1; ; attempt++) {
       await this.reapStaleHolders([nameKey, ...resourceKeys]);
       const stored = storedEntry(entry, resources, this.live.clock.now());
@@ -342,7 +348,10 @@ export class RedisRegistry implements Registry {
    */
   private async updateOnce(id: string, change: { endpoints?: Endpoints; resources?: string[] }): Promise<boolean> {
     const resources = [...new Set(change.resources ?? [])];
-    const resourceKeys = resources.map((r) => this.resourceKey(r));
+    // Resources are the entry's host's: read which host that is (a gone entry has none).
+    const host = resources.length === 0 ? '' : await this.client.hget(this.entryKey(id), 'host');
+    if (host === null) return false;
+    const resourceKeys = resources.map((r) => this.resourceKey(host, r));
     const endpointPairs = Object.entries(change.endpoints ?? {}).filter((pair): pair is [string, string] => typeof pair[1] === 'string');
     for (let attempt = 1; ; attempt++) {
       await this.reapStaleHolders(resourceKeys, id);
@@ -443,8 +452,9 @@ export class RedisRegistry implements Registry {
     return `${this.prefix}name:${JSON.stringify([entry.instance, entry.role, entry.name])}`;
   }
 
-  private resourceKey(resource: string): string {
-    return `${this.prefix}res:${resource}`;
+  /** Host names hold no `/`, so `<host>/<resource>` is unambiguous. */
+  private resourceKey(host: string, resource: string): string {
+    return `${this.prefix}res:${host}/${resource}`;
   }
 
   /** Runs one operation, turning any Redis failure into STORE_FAILED naming the server. */

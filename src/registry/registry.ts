@@ -64,7 +64,7 @@ export interface Registry {
   list(): Promise<ListedEntry[]>;
   /** Live entries of an instance (optionally one role). */
   find(instance: string, role?: Role): Promise<RegistryEntry[]>;
-  /** Live entry holding a resource, if any. */
+  /** Live entry holding a resource on this host, if any (a port is a port of one machine). */
   holderOf(resource: string): Promise<RegistryEntry | undefined>;
   /** Removes stale entries and returns them. */
   prune(): Promise<RegistryEntry[]>;

@@ -121,13 +121,42 @@ describe('Redis registry', () => {
     expect((err as Error).message).toContain(`127.0.0.1:${server.port}`);
   });
 
+  it('a port is a port of one host: nodes on two hosts may pin the same one, and each host sees its own holder', async () => {
+    const prefix = freshPrefix();
+    const now = { now: () => Date.now() };
+    const onA = await RedisRegistry.open(server.url, { clock: now, prefix, localHost: 'host-a' });
+    const onB = await RedisRegistry.open(server.url, { clock: now, prefix, localHost: 'host-b' });
+    try {
+      const node = (id: string, host: string, name: string) => ({ ...entry(id), host, name, startedAt: Date.now(), resources: ['tcp:0.0.0.0:8765'] });
+      const a = await onA.claim(node('na', 'host-a', 'node-a'));
+      const b = await onB.claim(node('nb', 'host-b', 'node-b'));
+      expect(a.ok && b.ok).toBe(true);
+      expect((await onA.holderOf('tcp:0.0.0.0:8765'))?.id).toBe('na');
+      expect((await onB.holderOf('tcp:0.0.0.0:8765'))?.id).toBe('nb');
+      // On one host the port is still exclusive.
+      expect(await onA.claim(node('na2', 'host-a', 'node-c'))).toMatchObject({ ok: false, conflict: 'resource', holder: { id: 'na' } });
+      // update() adds resources on the entry's own host.
+      expect(await onB.update('nb', { resources: ['tcp:0.0.0.0:9000'] })).toBe(true);
+      expect((await onB.holderOf('tcp:0.0.0.0:9000'))?.id).toBe('nb');
+      expect(await onA.holderOf('tcp:0.0.0.0:9000')).toBeUndefined();
+      // Releasing one host's node frees only that host's port.
+      await onA.release('na');
+      expect(await onA.holderOf('tcp:0.0.0.0:8765')).toBeUndefined();
+      expect((await onB.holderOf('tcp:0.0.0.0:8765'))?.id).toBe('nb');
+      expect((await onB.list()).map((e) => `${e.host} ${e.name}`)).toEqual(['host-b node-b']);
+    } finally {
+      await onA.close();
+      await onB.close();
+    }
+  });
+
   it('keys expire after twice the TTL unless heartbeated, and heartbeats refresh every key', async () => {
     const prefix = freshPrefix();
     const registry = await RedisRegistry.open(server.url, { clock, prefix, ttlMs: 10_000 });
     const raw = new Redis(server.url);
     try {
       expect((await registry.claim(entry('e1'))).ok).toBe(true);
-      const keys = [`${prefix}entry:e1`, `${prefix}name:["a","gateway","a"]`, `${prefix}res:tcp:127.0.0.1:1`];
+      const keys = [`${prefix}entry:e1`, `${prefix}name:["a","gateway","a"]`, `${prefix}res:${os.hostname()}/tcp:127.0.0.1:1`];
       for (const key of keys) expect(await raw.pttl(key)).toBeGreaterThan(15_000);
       for (const key of keys) await raw.pexpire(key, 5_000);
       expect(await registry.heartbeat('e1')).toBe(true);
