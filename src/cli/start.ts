@@ -1,6 +1,7 @@
 /**
  * `tickcast start`: runs one instance until SIGINT/SIGTERM, then shuts down gracefully (clients
- * are told the server is going away). A second signal exits at once.
+ * are told the server is going away). A second signal exits at once. Signals are taken from the
+ * first moment: one that arrives while the instance starts stops it as soon as it is up.
  */
 import type { Config } from '../config/options.js';
 import { startCluster } from '../cluster/primary.js';
@@ -12,6 +13,23 @@ import type { Io } from './main.js';
 export async function runStart(config: Config, io: Io): Promise<number> {
   // Logs are JSON lines on stderr; stdout carries the human summary below.
   const logger = createLogger(config.logLevel, process.stderr);
+  // Handlers go in before anything else: until they are, a SIGTERM kills the process outright,
+  // however soon after the summary it comes.
+  let signals = 0;
+  let stopRequested: ((signal: NodeJS.Signals) => void) | undefined;
+  let early: NodeJS.Signals | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    signals++;
+    if (signals > 1) {
+      logger.warn({ signal }, 'second signal: exiting now');
+      process.exit(1);
+    }
+    if (stopRequested) stopRequested(signal);
+    else early = signal;
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
   const instance = config.workers > 1 ? await startCluster(config, { logger }) : await startInstance(config, { logger });
 
   const lines = [
@@ -45,13 +63,7 @@ export async function runStart(config: Config, io: Io): Promise<number> {
   logger.info({ instance: config.instance, url: instance.url, bus: instance.busEndpoint, feed: config.feed }, 'gateway started');
 
   return new Promise<number>((resolve) => {
-    let signals = 0;
-    const onSignal = (signal: NodeJS.Signals): void => {
-      signals++;
-      if (signals > 1) {
-        logger.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
+    stopRequested = (signal) => {
       logger.info({ signal }, 'shutting down');
       const force = setTimeout(() => {
         logger.error('shutdown took longer than 10 s; exiting');
@@ -69,7 +81,6 @@ export async function runStart(config: Config, io: Io): Promise<number> {
         },
       );
     };
-    process.on('SIGINT', onSignal);
-    process.on('SIGTERM', onSignal);
+    if (early) stopRequested(early);
   });
 }

@@ -13,7 +13,8 @@ export function storageProblem(error: unknown): StorageProblem | undefined {
     const code = (current as { code?: unknown }).code;
     if (typeof code === 'string') {
       if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return 'locked';
-      if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB') return 'corrupt';
+      // Unreadable counts as damaged: garbage in a write-ahead log shows up as an I/O error.
+      if (code.startsWith('SQLITE_CORRUPT') || code === 'SQLITE_NOTADB' || code.startsWith('SQLITE_IOERR') || code === 'EIO') return 'corrupt';
       if (code === 'SQLITE_FULL' || code === 'ENOSPC' || code === 'EDQUOT') return 'full';
       if (code.startsWith('SQLITE_READONLY') || code.startsWith('SQLITE_CANTOPEN') || code === 'EACCES' || code === 'EPERM' || code === 'EROFS') {
         return 'unwritable';
@@ -43,8 +44,8 @@ export function storageAdvice(error: unknown, kind: StorageKind, file: string): 
       return `another process holds a write lock on ${file} (a tickcast command that is stuck, or another program with the file open: \`fuser ${file}\` names it); stop it and try again`;
     case 'corrupt':
       return kind === 'registry'
-        ? `${file} is damaged or not a SQLite database; it holds only the entries of running tickcast processes, so stop those, move the file aside and start again (a new one is created)`
-        : `${file} is damaged or not a SQLite database; it holds the instance's API keys, broker credentials and symbol master: restore it from a backup, or move it aside to start with an empty store (keys must then be created again)`;
+        ? `${file} is damaged or unreadable; it holds only the entries of running tickcast processes, so stop those, move it (with its -wal and -shm files) aside and start again (a new one is created)`
+        : `${file} is damaged or unreadable; it holds the instance's API keys, broker credentials and symbol master: restore it from a backup, or move it (with its -wal and -shm files) aside to start with an empty store (keys must then be created again)`;
     case 'full':
       return `the disk holding ${file} is full; free some space and try again`;
     case 'unwritable':
