@@ -23,6 +23,8 @@ export interface MeasureSettings {
   seq: boolean;
   /** tickcast's `--workers`: gateway processes sharing the port (1: the single-process gateway). */
   gatewayWorkers: number;
+  /** Run tickcast as this many gateway nodes on a NATS bus (bench/fleet.ts); unset: one gateway on ZeroMQ. */
+  natsNodes?: number;
 }
 
 /** tickcast's `tickcast_conflated_total` from its /metrics; null for a server without one. */
@@ -35,6 +37,12 @@ async function conflatedTotal(kind: string, url: string): Promise<number | null>
   } catch {
     return null;
   }
+}
+
+/** The conflated total over every node of the server. */
+async function conflatedOf(kind: string, server: ServerUnderTest): Promise<number | null> {
+  const totals = await Promise.all((server.urls ?? [server.url]).map((url) => conflatedTotal(kind, url)));
+  return totals.some((t) => t === null) ? null : totals.reduce((a, b) => a! + b!, 0);
 }
 
 export interface Measurement {
@@ -93,6 +101,7 @@ export async function measure(kind: ServerKind, workload: Workload, settings: Me
     seed: settings.seed,
     maxBufferedBytes: settings.maxBufferedBytes,
     gatewayWorkers: settings.gatewayWorkers,
+    ...(settings.natsNodes ? { natsNodes: settings.natsNodes } : {}),
   };
   const server = await startServer(kind, source);
   const workers: ChildProcess[] = [];
@@ -115,10 +124,10 @@ export async function measure(kind: ServerKind, workload: Workload, settings: Me
     const sampler = new WindowSampler(server.pid, workers.map((w) => w.pid!));
     await sleep(t0 - Date.now());
     sampler.start();
-    const conflatedBefore = await conflatedTotal(kind, server.url);
+    const conflatedBefore = await conflatedOf(kind, server);
     await sleep(t1 - Date.now());
     const stats = sampler.stop();
-    const conflatedAfter = await conflatedTotal(kind, server.url);
+    const conflatedAfter = await conflatedOf(kind, server);
     const drainS = await drain(workers);
 
     const reports = await Promise.all(workers.map((worker) => request(worker, { type: 'report' }, 'report', 15_000)));
@@ -256,7 +265,8 @@ export async function setUpClients(workers: ChildProcess[], workload: Workload, 
         worker,
         {
           type: 'connect',
-          url: server.url,
+          // Several gateway nodes: each worker's clients go to one, so the nodes share the clients.
+          url: server.urls?.[w % server.urls.length] ?? server.url,
           apiKey: server.apiKey,
           streams: workload.streams,
           clients: workload.clients.filter((_plan, c) => c % k === w),

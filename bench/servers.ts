@@ -7,6 +7,7 @@ import { fork } from 'node:child_process';
 import { OPTIONS } from '../src/config/options.js';
 import { makeTempDir, startGatewayProcess } from '../test/helpers/cli.js';
 import { removeDirNow, trackChild, trackDir } from './cleanup.js';
+import { startNatsFleet } from './fleet.js';
 import type { FromBaseline, ToBaseline } from './messages.js';
 
 export type ServerKind = 'tickcast' | 'baseline';
@@ -20,12 +21,17 @@ export interface TickSource {
   maxBufferedBytes: number | undefined;
   /** tickcast's `--workers` (default 1; the baseline is always one process). */
   gatewayWorkers?: number;
+  /** tickcast as this many gateway nodes on a NATS bus, with an adapter process (bench/fleet.ts). */
+  natsNodes?: number;
 }
 
 export interface ServerUnderTest {
   kind: ServerKind;
   url: string;
+  /** Every gateway node's URL when there are several (clients are spread over them). */
+  urls?: string[];
   apiKey: string;
+  /** The process (tree) whose CPU and memory count as the server's. */
   pid: number;
   /** Tells the server the measurement window, where it counts anything itself (the baseline). */
   window(t0: number, t1: number): void;
@@ -42,6 +48,7 @@ const START_TIMEOUT_MS = 20_000;
 const STOP_TIMEOUT_MS = 10_000;
 
 export async function startTickcast(source: TickSource): Promise<ServerUnderTest> {
+  if (source.natsNodes) return startNatsFleet(source, source.natsNodes);
   const dataDir = makeTempDir('tickcast-bench-');
   trackDir(dataDir);
   const env: Record<string, string> = {

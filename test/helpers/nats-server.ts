@@ -15,6 +15,8 @@ export interface NatsServer {
   restart(options?: { downMs?: number }): Promise<void>;
   /** Stops the server (a later `restart()` brings it back). */
   kill(): Promise<void>;
+  /** The running server's pid (benchmarks read its CPU time), undefined while it is down. */
+  pid(): number | undefined;
   stop(): Promise<void>;
 }
 
@@ -112,6 +114,7 @@ export async function startNatsServer(): Promise<NatsServer> {
       port,
       url: `nats://127.0.0.1:${port}`,
       kill,
+      pid: () => running?.child.pid,
       restart: async ({ downMs = 0 } = {}) => {
         await kill();
         if (downMs > 0) await new Promise((resolve) => setTimeout(resolve, downMs));
