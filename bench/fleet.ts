@@ -21,11 +21,21 @@ const STOP_TIMEOUT_MS = 15_000;
 
 /** Starts the launcher and resolves once every node serves clients. */
 export async function startNatsFleet(source: TickSource, nodes: number): Promise<ServerUnderTest> {
+  // Its own process group, so everything it started goes with it even if it is killed outright.
   const child = fork(new URL(import.meta.url), ['--fleet', JSON.stringify({ source, nodes })], {
     execArgv: process.execArgv,
     stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
+    detached: true,
   });
   trackChild(child);
+  const killGroup = (): void => {
+    try {
+      process.kill(-child.pid!, 'SIGKILL');
+    } catch {
+      // already gone
+    }
+  };
+  process.once('exit', killGroup);
   let stderr = '';
   child.stderr?.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
@@ -40,7 +50,7 @@ export async function startNatsFleet(source: TickSource, nodes: number): Promise
     };
     function fail(why: string): void {
       clearTimeout(timer);
-      child.kill('SIGKILL');
+      killGroup();
       reject(new Error(`NATS fleet ${why}\n${stderr}`));
     }
     child.on('message', onMessage).once('exit', onExit);
@@ -56,9 +66,11 @@ export async function startNatsFleet(source: TickSource, nodes: number): Promise
     warnings: () => stderr.split('\n').filter((line) => line.trim() !== ''),
     stop: async () => {
       if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), STOP_TIMEOUT_MS);
+      const timer = setTimeout(killGroup, STOP_TIMEOUT_MS);
       await exited;
       clearTimeout(timer);
+      killGroup(); // anything it left behind
+      process.off('exit', killGroup);
     },
   };
 }
