@@ -10,6 +10,7 @@
  */
 import type { Clock } from '../clock.js';
 
+/** The same for every client of a listener: one object shared by all their outboxes. */
 export interface OutboxOptions {
   budgetBytes: number;
   /** How long a congested client may go without draining before `isSlowConsumer` says so. */
@@ -23,6 +24,8 @@ export interface OutboxSink {
   /** Bytes written but not yet handed to the kernel. */
   buffered(): number;
   write(frame: Buffer): void;
+  /** Told when a backlog starts (true) and when it is gone (false): when to call `flush`. */
+  backlogged?(waiting: boolean): void;
 }
 
 const DEFAULT_MAX_UNCONFLATABLE = 1000;
@@ -60,6 +63,7 @@ export class Outbox {
     if (this.waiting.size === 0) {
       this.waiting = new Map();
       this.congestedSince = this.options.clock.now();
+      this.sink.backlogged?.(true);
     }
     if (stream === undefined) {
       this.unconflatable++;
@@ -80,7 +84,10 @@ export class Outbox {
       this.sink.write(frame);
       this.sent++;
     }
-    if (this.waiting.size === 0) this.waiting = EMPTY;
+    if (this.waiting.size === 0) {
+      this.waiting = EMPTY;
+      this.sink.backlogged?.(false);
+    }
   }
 
   get backlog(): number {
@@ -98,6 +105,7 @@ export class Outbox {
 
   /** Forgets the backlog (the client is gone), counting it as dropped. */
   discard(): void {
+    if (this.waiting.size > 0) this.sink.backlogged?.(false);
     this.dropped += this.waiting.size;
     this.waiting = EMPTY;
     this.unconflatable = 0;

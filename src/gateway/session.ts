@@ -8,28 +8,27 @@
  * (fan-out.ts), and is written straight to the TCP socket. That is safe alongside ws's own
  * writes because ws writes each of its frames whole and synchronously (permessage-deflate, which
  * would make it queue, is off), so frames never interleave.
+ *
+ * A gateway holds thousands of these, so per-session memory is kept small: what is the same for
+ * every session (outbox limits, default extensions) is shared, and what most sessions never
+ * need (a batch buffer, a 'drain' listener, the request chain once idle) is made on first use.
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
-import type { Clock } from '../clock.js';
 import { type Extensions, OPENALGO_EXTENSIONS, type WireEncoder, websocketFrame } from '../protocol/encoding.js';
 import type { Reply } from '../protocol/replies.js';
 import { SHARED_FEED } from '../protocol/topics.js';
 import { type Corkable, type Corker, tcpSocket } from './corker.js';
 import type { TokenBucket } from './limits.js';
-import { Outbox } from './outbox.js';
+import { Outbox, type OutboxOptions, type OutboxSink } from './outbox.js';
 
 const TEXT = { binary: false };
 const BINARY = { binary: true };
 
-export interface SessionLimits {
-  /** Unsent bytes past which market data is conflated. */
-  maxBufferedBytes: number;
-  /** A congested client that drains nothing for this long is closed (4408). */
-  slowConsumerMs: number;
-}
+const sameExtensions = (a: Readonly<Extensions>, b: Readonly<Extensions>): boolean =>
+  a.encoding === b.encoding && a.batch === b.batch && a.seq === b.seq && a.snapshot === b.snapshot;
 
-export class Session implements Corkable {
+export class Session implements Corkable, OutboxSink {
   /** Set once the API key verified and the user's broker resolved. */
   user: string | null = null;
   broker = '';
@@ -38,7 +37,8 @@ export class Session implements Corkable {
   closed = false;
   corked = false;
   readonly tcp: Socket | undefined;
-  private extensionsValue: Extensions;
+  /** Never mutated: the listener's defaults (shared by every session that keeps them) or a copy. */
+  private extensionsValue: Readonly<Extensions>;
   /**
    * Which shared encoding of a message this session takes (fan-out caches one per key):
    * encoding, seq, framing and broker. Recomputed when any of them changes.
@@ -47,37 +47,44 @@ export class Session implements Corkable {
   readonly outbox: Outbox;
   /** Subscribe/unsubscribe rate limit, made on the first such request. */
   requestBucket: TokenBucket | undefined;
-  /** Requests are handled one at a time, in arrival order. */
-  pending: Promise<void> = Promise.resolve();
+  /**
+   * Requests are handled one at a time, in arrival order: the tail of the chain while any is in
+   * flight (the listener clears it when the last one settles).
+   */
+  pending: Promise<void> | undefined;
   pendingCount = 0;
-  private batched: Buffer[] = [];
+  /** Owned by the listener: the auth grace timer until authenticated, and the keepalive state. */
+  authGrace: NodeJS.Timeout | undefined;
+  pingSentAt = 0;
+  lastSeenAt: number;
+  /** Market data of this burst, for a session that batches (none between bursts). */
+  private batched: Buffer[] | undefined;
   private batchedBytes = 0;
+  /** Listens for 'drain' while the outbox holds a backlog (made the first time it does). */
+  private drained: (() => void) | undefined;
 
+  /** `outbox` and `defaults` are shared by the listener's sessions and never changed here. */
   constructor(
     readonly id: number,
     readonly socket: WebSocket,
     readonly remoteAddress: string,
-    limits: SessionLimits,
+    outbox: OutboxOptions,
     private readonly corker: Corker,
     private readonly encoder: WireEncoder,
-    clock: Clock,
-    defaults: Extensions = OPENALGO_EXTENSIONS,
+    defaults: Readonly<Extensions> = OPENALGO_EXTENSIONS,
   ) {
     this.tcp = tcpSocket(socket);
-    this.extensionsValue = { ...defaults };
+    this.extensionsValue = defaults;
     this.updateVariant();
-    this.outbox = new Outbox(
-      { buffered: () => socket.bufferedAmount + this.batchedBytes, write: (frame) => this.write(frame) },
-      { budgetBytes: limits.maxBufferedBytes, slowConsumerMs: limits.slowConsumerMs, clock },
-    );
-    // 'drain' is when a congested client made progress.
-    this.tcp?.on('drain', () => {
-      if (!this.closed) this.outbox.flush();
-    });
+    this.outbox = new Outbox(this, outbox);
+    this.lastSeenAt = outbox.clock.now();
   }
 
-  /** Called once the session authenticated (the listener drops its auth grace timer). */
-  onAuthenticated: () => void = () => {};
+  /** Called once the session authenticated: the auth grace timer is no longer needed. */
+  onAuthenticated(): void {
+    clearTimeout(this.authGrace);
+    this.authGrace = undefined;
+  }
 
   get authenticated(): boolean {
     return this.user !== null;
@@ -88,7 +95,8 @@ export class Session implements Corkable {
   }
 
   set extensions(extensions: Extensions) {
-    this.extensionsValue = { ...extensions };
+    // Most clients negotiate nothing: they keep sharing the defaults instead of a copy each.
+    if (!sameExtensions(extensions, this.extensionsValue)) this.extensionsValue = { ...extensions };
     this.updateVariant();
   }
 
@@ -117,9 +125,18 @@ export class Session implements Corkable {
     if (!this.closed) this.outbox.push(message, stream);
   }
 
-  private write(message: Buffer): void {
+  /** Outbox sink: unsent bytes (ws's and this burst's batch). */
+  buffered(): number {
+    return this.socket.bufferedAmount + this.batchedBytes;
+  }
+
+  /** Outbox sink: a frame (or a message to batch) leaves now. Everything else goes through `deliver`. */
+  write(message: Buffer): void {
     if (this.extensionsValue.batch) {
-      if (this.batched.length === 0) this.corker.defer(this);
+      if (this.batched === undefined) {
+        this.batched = [];
+        this.corker.defer(this);
+      }
       this.batched.push(message);
       this.batchedBytes += message.length;
       return;
@@ -129,12 +146,25 @@ export class Session implements Corkable {
     this.tcp.write(message);
   }
 
+  /** Outbox sink: 'drain' (a congested client made progress) flushes the backlog while there is one. */
+  backlogged(waiting: boolean): void {
+    if (!this.tcp) return;
+    if (!waiting) {
+      if (this.drained) this.tcp.off('drain', this.drained);
+      return;
+    }
+    this.drained ??= () => {
+      if (!this.closed) this.outbox.flush();
+    };
+    this.tcp.on('drain', this.drained);
+  }
+
   /** Writes the market data batched during this burst as one frame (called by the Corker). */
   flushBatch(): void {
     const messages = this.batched;
-    this.batched = [];
+    this.batched = undefined;
     this.batchedBytes = 0;
-    if (this.closed || messages.length === 0 || this.socket.readyState !== this.socket.OPEN || !this.tcp) return;
+    if (this.closed || messages === undefined || this.socket.readyState !== this.socket.OPEN || !this.tcp) return;
     const { encoding } = this.extensionsValue;
     this.corker.cork(this);
     this.tcp.write(websocketFrame(this.encoder.batch(messages, encoding), encoding === 'msgpack'));

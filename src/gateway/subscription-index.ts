@@ -36,68 +36,82 @@ function modesOf(mask: number): Mode[] {
   return modes;
 }
 
-interface Held {
-  feed: string;
-  exchange: string;
-  symbol: string;
+/**
+ * One stream of one feed and who holds it. Shared by all its subscribers: a subscription costs
+ * one entry in the stream's map and one in the subscriber's set, not a record of its own.
+ */
+interface Stream<S> {
+  readonly feed: string;
+  readonly exchange: string;
+  readonly symbol: string;
+  readonly key: string;
+  readonly subscribers: Subscribers<S>;
 }
 
 export class SubscriptionIndex<S> {
-  /** feed → stream key → subscriber → mode mask */
-  private readonly byFeed = new Map<string, Map<string, Subscribers<S>>>();
-  /** subscriber → "feed\0stream key" → where it is held (for cleanup and unsubscribe_all) */
-  private readonly bySubscriber = new Map<S, Map<string, Held>>();
+  /** feed → stream key → the stream and its subscribers' mode masks */
+  private readonly byFeed = new Map<string, Map<string, Stream<S>>>();
+  /** subscriber → the streams it holds, in subscription order (for cleanup and unsubscribe_all) */
+  private readonly bySubscriber = new Map<S, Set<Stream<S>>>();
+
+  private stream(feed: string, exchange: string, symbol: string): Stream<S> | undefined {
+    return this.byFeed.get(feed)?.get(streamKey(exchange, symbol));
+  }
 
   /** Adds `mode` for `subscriber`; false if it already held it. */
   add(feed: string, exchange: string, symbol: string, mode: Mode, subscriber: S): boolean {
     let streams = this.byFeed.get(feed);
     if (!streams) this.byFeed.set(feed, (streams = new Map()));
     const key = streamKey(exchange, symbol);
-    let subscribers = streams.get(key);
-    if (!subscribers) streams.set(key, (subscribers = new Map()));
-    const mask = subscribers.get(subscriber) ?? 0;
+    let stream = streams.get(key);
+    if (!stream) streams.set(key, (stream = { feed, exchange, symbol, key, subscribers: new Map() }));
+    const mask = stream.subscribers.get(subscriber) ?? 0;
     if (mask & bit(mode)) return false;
-    subscribers.set(subscriber, mask | bit(mode));
-
-    let held = this.bySubscriber.get(subscriber);
-    if (!held) this.bySubscriber.set(subscriber, (held = new Map()));
-    held.set(`${feed}\u0000${key}`, { feed, exchange, symbol });
+    stream.subscribers.set(subscriber, mask | bit(mode));
+    if (mask === 0) {
+      let held = this.bySubscriber.get(subscriber);
+      if (!held) this.bySubscriber.set(subscriber, (held = new Set()));
+      held.add(stream);
+    }
     return true;
   }
 
   /** Removes `mode` for `subscriber`; false if it did not hold it. */
   remove(feed: string, exchange: string, symbol: string, mode: Mode, subscriber: S): boolean {
-    const streams = this.byFeed.get(feed);
-    const key = streamKey(exchange, symbol);
-    const subscribers = streams?.get(key);
-    const mask = subscribers?.get(subscriber) ?? 0;
+    const stream = this.stream(feed, exchange, symbol);
+    const mask = stream?.subscribers.get(subscriber) ?? 0;
     if (!(mask & bit(mode))) return false;
     const left = mask & ~bit(mode);
     if (left !== 0) {
-      subscribers!.set(subscriber, left);
+      stream!.subscribers.set(subscriber, left);
       return true;
     }
-    subscribers!.delete(subscriber);
-    if (subscribers!.size === 0) {
-      streams!.delete(key);
-      if (streams!.size === 0) this.byFeed.delete(feed);
-    }
+    this.drop(stream!, subscriber);
     const held = this.bySubscriber.get(subscriber)!;
-    held.delete(`${feed}\u0000${key}`);
+    held.delete(stream!);
     if (held.size === 0) this.bySubscriber.delete(subscriber);
     return true;
+  }
+
+  /** Takes `subscriber` off `stream`, and the stream out of the index once nobody holds it. */
+  private drop(stream: Stream<S>, subscriber: S): void {
+    stream.subscribers.delete(subscriber);
+    if (stream.subscribers.size > 0) return;
+    const streams = this.byFeed.get(stream.feed)!;
+    streams.delete(stream.key);
+    if (streams.size === 0) this.byFeed.delete(stream.feed);
   }
 
   /** Removes everything `subscriber` holds and returns it (one entry per stream). */
   removeAll(subscriber: S): HeldStream[] {
     const held = this.bySubscriber.get(subscriber);
     if (!held) return [];
+    this.bySubscriber.delete(subscriber);
     const removed: HeldStream[] = [];
-    for (const { feed, exchange, symbol } of [...held.values()]) {
-      const mask = this.byFeed.get(feed)?.get(streamKey(exchange, symbol))?.get(subscriber) ?? 0;
-      const modes = modesOf(mask);
-      for (const mode of modes) this.remove(feed, exchange, symbol, mode, subscriber);
-      removed.push({ feed, exchange, symbol, modes });
+    for (const stream of held) {
+      const { feed, exchange, symbol } = stream;
+      removed.push({ feed, exchange, symbol, modes: modesOf(stream.subscribers.get(subscriber)!) });
+      this.drop(stream, subscriber);
     }
     return removed;
   }
@@ -106,17 +120,17 @@ export class SubscriptionIndex<S> {
   held(subscriber: S): HeldStream[] {
     const held = this.bySubscriber.get(subscriber);
     if (!held) return [];
-    return [...held.values()].map(({ feed, exchange, symbol }) => ({
+    return [...held].map(({ feed, exchange, symbol, subscribers }) => ({
       feed,
       exchange,
       symbol,
-      modes: modesOf(this.byFeed.get(feed)!.get(streamKey(exchange, symbol))!.get(subscriber)!),
+      modes: modesOf(subscribers.get(subscriber)!),
     }));
   }
 
   /** Subscribers of one stream (by key, for the fan-out hot path). */
   subscribers(feed: string, key: string): Subscribers<S> | undefined {
-    return this.byFeed.get(feed)?.get(key);
+    return this.byFeed.get(feed)?.get(key)?.subscribers;
   }
 
   /** Feeds that have at least one subscriber (shared-feed ticks reach all of them). */
@@ -126,10 +140,10 @@ export class SubscriptionIndex<S> {
 
   /** Highest mode any subscriber wants of a stream (0 = nobody): what upstream must deliver. */
   wantedMode(feed: string, exchange: string, symbol: string): Mode | 0 {
-    const subscribers = this.byFeed.get(feed)?.get(streamKey(exchange, symbol));
-    if (!subscribers) return 0;
+    const stream = this.stream(feed, exchange, symbol);
+    if (!stream) return 0;
     let mask = 0;
-    for (const m of subscribers.values()) mask |= m;
+    for (const m of stream.subscribers.values()) mask |= m;
     return highestMode(mask);
   }
 
@@ -137,11 +151,10 @@ export class SubscriptionIndex<S> {
   *wanted(feed: string): IterableIterator<{ exchange: string; symbol: string; mode: Mode }> {
     const streams = this.byFeed.get(feed);
     if (!streams) return;
-    for (const [key, subscribers] of streams) {
+    for (const { exchange, symbol, subscribers } of streams.values()) {
       let mask = 0;
       for (const m of subscribers.values()) mask |= m;
-      const cut = key.indexOf('\u0000');
-      yield { exchange: key.slice(0, cut), symbol: key.slice(cut + 1), mode: highestMode(mask) as Mode };
+      yield { exchange, symbol, mode: highestMode(mask) as Mode };
     }
   }
 
@@ -154,7 +167,7 @@ export class SubscriptionIndex<S> {
 
   /** Whether `subscriber` holds any mode of the stream. */
   holds(feed: string, exchange: string, symbol: string, subscriber: S): boolean {
-    return this.bySubscriber.get(subscriber)?.has(`${feed}\u0000${streamKey(exchange, symbol)}`) ?? false;
+    return this.stream(feed, exchange, symbol)?.subscribers.has(subscriber) ?? false;
   }
 
   /** Streams one subscriber holds. */

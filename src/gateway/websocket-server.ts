@@ -2,11 +2,15 @@
  * The client listener: an HTTP server whose upgrades become WebSocket sessions. Owns what is
  * per connection but not protocol: frame-size limits, the auth grace timer, protocol-level
  * keepalive, and closing. Requests are handed on, one at a time per session, in order.
+ *
+ * Per-connection memory is what limits how many clients a gateway holds, so the listener makes
+ * nothing per connection it can share: one set of event handlers for every socket (the socket
+ * knows its session), one outbox configuration, one sweep timer instead of one timer each.
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { WebSocketServer, type WebSocket, type RawData } from 'ws';
+import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Clock } from '../clock.js';
 import { CloseCode, CloseReason, ErrorCode, ProtocolErrorCode, TickcastError } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -14,6 +18,7 @@ import type { Extensions, WireEncoder } from '../protocol/encoding.js';
 import { errorReply } from '../protocol/replies.js';
 import { type JsonObject, decodeFrame } from '../protocol/requests.js';
 import { Corker } from './corker.js';
+import type { OutboxOptions } from './outbox.js';
 import { Session } from './session.js';
 
 export interface ClientListenerOptions {
@@ -52,12 +57,25 @@ export interface ClientListenerOptions {
   onClose(session: Session): void;
 }
 
+/** The chain a session's first request (and the first after an idle spell) starts from. */
+const IDLE: Promise<void> = Promise.resolve();
+
 /** How long a closed slow consumer has to read up to its close frame before it is cut off. */
 const SLOW_CONSUMER_CLOSE_MS = 5000;
 
-interface Keepalive {
-  pingSentAt: number;
-  lastSeenAt: number;
+/** ws's WebSocket with its session, so one set of event handlers serves every connection. */
+class ClientSocket extends WebSocket {
+  session: Session | undefined;
+}
+
+const sessionOf = (socket: WebSocket): Session => (socket as ClientSocket).session!;
+
+/** The listener's handlers; ws calls them with the emitting socket as `this`. */
+interface SocketHandlers {
+  message(this: WebSocket, data: RawData): void;
+  pong(this: WebSocket): void;
+  error(this: WebSocket, error: Error): void;
+  close(this: WebSocket, code: number): void;
 }
 
 export class ClientListener {
@@ -67,12 +85,15 @@ export class ClientListener {
   private readonly http: Server;
   private readonly wss: WebSocketServer;
   private readonly corker = new Corker();
-  private readonly keepalive = new Map<Session, Keepalive>();
+  private readonly outbox: OutboxOptions;
+  private readonly handlers: SocketHandlers;
   private sweepTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
   private boundPort = 0;
 
   constructor(private readonly options: ClientListenerOptions) {
+    this.outbox = { budgetBytes: options.maxBufferedBytes, slowConsumerMs: options.slowConsumerMs, clock: options.clock };
+    this.handlers = this.socketHandlers();
     const respond = (req: IncomingMessage, res: ServerResponse): void => {
       if (options.onHttp?.(req, res)) return;
       res.writeHead(426, { 'content-type': 'text/plain' }).end('tickcast: connect with a WebSocket client\n');
@@ -83,6 +104,7 @@ export class ClientListener {
       maxPayload: options.maxFrameBytes,
       perMessageDeflate: false,
       clientTracking: false,
+      WebSocket: ClientSocket,
       verifyClient: (info, done) => {
         const { allowedOrigins } = this.options;
         // Browsers always send Origin; other clients (SDKs, scripts) usually do not and are let in.
@@ -100,7 +122,7 @@ export class ClientListener {
         }
       },
     });
-    this.wss.on('connection', (socket, request) => this.accept(socket, request));
+    this.wss.on('connection', (socket, request) => this.accept(socket as ClientSocket, request));
     // ws re-emits the HTTP server's errors; listen() reports those (e.g. a port in use).
     this.wss.on('error', () => {});
   }
@@ -142,53 +164,67 @@ export class ClientListener {
     });
   }
 
-  private accept(socket: WebSocket, request: IncomingMessage): void {
+  private accept(socket: ClientSocket, request: IncomingMessage): void {
     const { options } = this;
     const session = new Session(
       this.nextId++,
       socket,
       request.socket.remoteAddress ?? '',
-      { maxBufferedBytes: options.maxBufferedBytes, slowConsumerMs: options.slowConsumerMs },
+      this.outbox,
       this.corker,
       options.encoder,
-      options.clock,
       options.defaultExtensions,
     );
+    socket.session = session;
     this.sessions.add(session);
-    const now = options.clock.now();
-    this.keepalive.set(session, { pingSentAt: 0, lastSeenAt: now });
-
-    const grace = setTimeout(() => {
+    session.authGrace = setTimeout(() => {
       if (!session.authenticated && !session.closed) socket.close(CloseCode.AUTH_TIMEOUT, CloseReason[CloseCode.AUTH_TIMEOUT]);
     }, options.authGraceMs);
-    grace.unref();
-    session.onAuthenticated = () => clearTimeout(grace);
+    session.authGrace.unref();
 
-    socket.on('message', (data, isBinary) => this.receive(session, data, isBinary));
-    socket.on('pong', () => {
-      const state = this.keepalive.get(session);
-      if (state) {
-        state.pingSentAt = 0;
-        state.lastSeenAt = options.clock.now();
-      }
-    });
-    socket.on('error', (error) => options.logger.debug({ session: session.id, err: error.message }, 'client socket error'));
-    socket.on('close', (code) => {
-      clearTimeout(grace);
-      session.closed = true;
-      session.outbox.discard();
-      this.closedTotals.sent += session.outbox.sent;
-      this.closedTotals.conflated += session.outbox.conflated;
-      this.closedTotals.dropped += session.outbox.dropped;
-      this.sessions.delete(session);
-      this.keepalive.delete(session);
-      options.logger.debug({ session: session.id, code }, 'client disconnected');
-      options.onClose(session);
-    });
+    const { handlers } = this;
+    socket.on('message', handlers.message);
+    socket.on('pong', handlers.pong);
+    socket.on('error', handlers.error);
+    socket.on('close', handlers.close);
     options.logger.debug({ session: session.id, remote: session.remoteAddress }, 'client connected');
   }
 
-  private receive(session: Session, data: RawData, _isBinary: boolean): void {
+  private socketHandlers(): SocketHandlers {
+    const listener = this;
+    const { clock, logger } = this.options;
+    return {
+      message(data) {
+        listener.receive(sessionOf(this), data);
+      },
+      pong() {
+        const session = sessionOf(this);
+        session.pingSentAt = 0;
+        session.lastSeenAt = clock.now();
+      },
+      error(error) {
+        logger.debug({ session: sessionOf(this).id, err: error.message }, 'client socket error');
+      },
+      close(code) {
+        listener.closed(sessionOf(this), code);
+      },
+    };
+  }
+
+  private closed(session: Session, code: number): void {
+    clearTimeout(session.authGrace);
+    session.authGrace = undefined;
+    session.closed = true;
+    session.outbox.discard();
+    this.closedTotals.sent += session.outbox.sent;
+    this.closedTotals.conflated += session.outbox.conflated;
+    this.closedTotals.dropped += session.outbox.dropped;
+    this.sessions.delete(session);
+    this.options.logger.debug({ session: session.id, code }, 'client disconnected');
+    this.options.onClose(session);
+  }
+
+  private receive(session: Session, data: RawData): void {
     const frame = Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as ArrayBuffer);
     if (frame.length > this.options.maxMessageBytes) {
       session.reply(errorReply({ code: ProtocolErrorCode.MESSAGE_TOO_LARGE, message: `Message of ${frame.length} bytes exceeds the limit of ${this.options.maxMessageBytes} bytes` }));
@@ -205,14 +241,15 @@ export class ClientListener {
       return;
     }
     session.pendingCount++;
-    session.pending = session.pending
+    session.pending = (session.pending ?? IDLE)
       .then(() => (session.closed ? undefined : this.options.onRequest(session, decoded.value)))
       .catch((error: Error) => {
         this.options.logger.error({ session: session.id, err: error.message }, 'request handler failed');
         session.reply(errorReply({ code: ProtocolErrorCode.SERVER_ERROR, message: error.message }));
       })
       .finally(() => {
-        session.pendingCount--;
+        // The last request in flight settled: nothing to wait for, so keep no chain.
+        if (--session.pendingCount === 0) session.pending = undefined;
       });
   }
 
@@ -226,7 +263,7 @@ export class ClientListener {
     if (pingIntervalMs > 0) candidates.push(pingIntervalMs / 4, pingTimeoutMs / 4);
     this.sweepTimer = setInterval(() => {
       const now = clock.now();
-      for (const [session, state] of this.keepalive) {
+      for (const session of this.sessions) {
         if (session.socket.readyState === session.socket.OPEN && session.outbox.isSlowConsumer()) {
           this.options.logger.info({ session: session.id, backlog: session.outbox.backlog }, 'closing a slow consumer');
           this.closedTotals.slowConsumersClosed++;
@@ -236,13 +273,13 @@ export class ClientListener {
           continue;
         }
         if (pingIntervalMs <= 0) continue;
-        if (state.pingSentAt !== 0) {
-          if (now - state.pingSentAt >= pingTimeoutMs) {
+        if (session.pingSentAt !== 0) {
+          if (now - session.pingSentAt >= pingTimeoutMs) {
             this.options.logger.info({ session: session.id }, 'closing a client that did not answer a ping');
             session.socket.terminate();
           }
-        } else if (now - state.lastSeenAt >= pingIntervalMs) {
-          state.pingSentAt = now;
+        } else if (now - session.lastSeenAt >= pingIntervalMs) {
+          session.pingSentAt = now;
           session.socket.ping();
         }
       }

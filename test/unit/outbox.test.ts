@@ -5,13 +5,19 @@ function harness(budget = 100) {
   let now = 0;
   let buffered = 0;
   const written: string[] = [];
+  const backlogged: boolean[] = [];
   const outbox = new Outbox(
-    { buffered: () => buffered, write: (frame) => void written.push(frame.toString()) },
+    {
+      buffered: () => buffered,
+      write: (frame) => void written.push(frame.toString()),
+      backlogged: (waiting) => void backlogged.push(waiting),
+    },
     { budgetBytes: budget, slowConsumerMs: 1000, clock: { now: () => now }, maxUnconflatable: 2 },
   );
   return {
     outbox,
     written,
+    backlogged,
     setBuffered: (n: number) => (buffered = n),
     advance: (ms: number) => (now += ms),
   };
@@ -97,5 +103,30 @@ describe('Outbox', () => {
     g.outbox.discard();
     expect(g.outbox.dropped).toBe(3);
     expect(g.outbox.isSlowConsumer()).toBe(false);
+  });
+
+  it('tells its sink when a backlog starts and when it is gone, once each', () => {
+    const h = harness();
+    h.outbox.push(f('a1'), 'A');
+    expect(h.backlogged).toEqual([]);
+    h.setBuffered(500);
+    h.outbox.push(f('a2'), 'A');
+    h.outbox.push(f('b1'), 'B');
+    h.outbox.push(f('a3'), 'A');
+    expect(h.backlogged).toEqual([true]);
+    h.outbox.flush(); // still over budget: the backlog stays
+    expect(h.backlogged).toEqual([true]);
+    h.setBuffered(0);
+    h.outbox.flush();
+    expect(h.backlogged).toEqual([true, false]);
+    h.outbox.flush();
+    h.outbox.discard(); // nothing waiting: nothing to tell
+    expect(h.backlogged).toEqual([true, false]);
+
+    h.setBuffered(500);
+    h.outbox.push(f('o1'), undefined);
+    h.outbox.discard();
+    expect(h.backlogged).toEqual([true, false, true, false]);
+    expect(h.outbox.dropped).toBe(1);
   });
 });

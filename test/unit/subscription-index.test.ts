@@ -60,4 +60,38 @@ describe('SubscriptionIndex', () => {
     expect(index.wantedMode('f', 'NSE_INDEX', 'NIFTY')).toBe(0);
     expect([...index.wanted('f')]).toEqual([{ exchange: 'NSE', symbol: 'TCS', mode: 2 }]);
   });
+
+  it('lists a subscriber\'s streams in subscription order; another mode keeps a stream\'s place', () => {
+    const index = new SubscriptionIndex<string>();
+    index.add('f', 'NSE', 'TCS', 1, 'a');
+    index.add('f', 'NSE', 'INFY', 2, 'a');
+    index.add('f', 'NSE', 'TCS', 3, 'a');
+    expect(index.held('a').map((h) => [h.symbol, h.modes])).toEqual([['TCS', [1, 3]], ['INFY', [2]]]);
+    expect(index.heldBy('a')).toBe(2);
+    expect(index.heldCount).toBe(2);
+    index.remove('f', 'NSE', 'TCS', 1, 'a');
+    index.remove('f', 'NSE', 'TCS', 3, 'a');
+    index.add('f', 'NSE', 'TCS', 1, 'a'); // dropped and taken again: now the newest
+    expect(index.held('a').map((h) => h.symbol)).toEqual(['INFY', 'TCS']);
+  });
+
+  it('forgets a stream nobody holds, and starts it afresh for the next subscriber', () => {
+    const index = new SubscriptionIndex<string>();
+    index.add('f', 'NSE', 'TCS', 2, 'a');
+    const before = index.subscribers('f', streamKey('NSE', 'TCS'));
+    expect(index.removeAll('a')).toEqual([{ feed: 'f', exchange: 'NSE', symbol: 'TCS', modes: [2] }]);
+    expect(index.subscribers('f', streamKey('NSE', 'TCS'))).toBeUndefined();
+    expect(index.holds('f', 'NSE', 'TCS', 'a')).toBe(false);
+    expect(index.streamCount).toBe(0);
+    expect(index.removeAll('a')).toEqual([]);
+
+    index.add('f', 'NSE', 'TCS', 1, 'b');
+    expect(index.subscribers('f', streamKey('NSE', 'TCS'))).not.toBe(before);
+    expect(index.subscribers('f', streamKey('NSE', 'TCS'))).toEqual(new Map([['b', 1]]));
+    expect(before).toEqual(new Map()); // the old stream's map is not reused behind anyone's back
+    expect(index.holds('f', 'NSE', 'TCS', 'b')).toBe(true);
+    expect(index.holds('f', 'NSE', 'TCS', 'a')).toBe(false);
+    expect([...index.wanted('f')]).toEqual([{ exchange: 'NSE', symbol: 'TCS', mode: 1 }]);
+    expect(index.subscriberCount).toBe(1);
+  });
 });
