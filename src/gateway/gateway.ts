@@ -174,8 +174,23 @@ export class Gateway {
     return totals;
   }
 
+  /**
+   * The instance's adapters. Users' own broker feeds are named after the user, and `/metrics`
+   * and `/api/status` need no key, so those are only counted (userFeedCounts) and their ticks
+   * are folded into one `<broker>.users` feed: the port discloses no user names.
+   */
   private adapterList(): Array<{ feed: string; broker: string; status: string }> {
-    return [...this.feeds.adapters()].map((a) => ({ feed: a.feed, broker: a.broker, status: a.status() }));
+    return [...this.feeds.adapters()].filter((a) => !this.userFeeds?.has(a.feed)).map((a) => ({ feed: a.feed, broker: a.broker, status: a.status() }));
+  }
+
+  private publicByFeed(byFeed: ReadonlyMap<string, number>): ReadonlyMap<string, number> {
+    if (!this.userFeeds) return byFeed;
+    const folded = new Map<string, number>();
+    for (const [feed, count] of byFeed) {
+      const label = this.userFeeds.has(feed) ? `${this.feeds.adapter(feed)?.broker ?? 'broker'}.users` : feed;
+      folded.set(label, (folded.get(label) ?? 0) + count);
+    }
+    return folded;
   }
 
   private metricsSource(): MetricsSource {
@@ -185,8 +200,8 @@ export class Gateway {
       subscriptions: () => this.index.heldCount,
       streams: () => this.index.streamCount,
       upstreamStreams: () => this.upstream.size,
-      ticksIn: () => this.busListener.ticksByFeed,
-      ticksOut: () => this.fanOut.deliveriesByFeed,
+      ticksIn: () => this.publicByFeed(this.busListener.ticksByFeed),
+      ticksOut: () => this.publicByFeed(this.fanOut.deliveriesByFeed),
       deliveries: () => this.sessionTotals().sent,
       conflated: () => this.sessionTotals().conflated,
       dropped: () => this.sessionTotals().dropped,
@@ -194,6 +209,7 @@ export class Gateway {
       busMessages: () => this.busListener.counters.messages,
       busInvalid: () => this.busListener.counters.invalid,
       adapters: () => this.adapterList(),
+      userFeeds: () => this.userFeeds?.counts() ?? {},
     };
   }
 
@@ -219,9 +235,10 @@ export class Gateway {
       streams: this.index.streamCount,
       upstream_streams: this.upstream.size,
       adapters: this.adapterList(),
-      bus: { ...this.busListener.counters, ticks_by_feed: Object.fromEntries(this.busListener.ticksByFeed) },
+      user_feeds: this.userFeeds?.counts() ?? {},
+      bus: { ...this.busListener.counters, ticks_by_feed: Object.fromEntries(this.publicByFeed(this.busListener.ticksByFeed)) },
       clients: { ...totals, slow_consumers_closed: this.listener.closedTotals.slowConsumersClosed },
-      ticks_out_by_feed: Object.fromEntries(this.fanOut.deliveriesByFeed),
+      ticks_out_by_feed: Object.fromEntries(this.publicByFeed(this.fanOut.deliveriesByFeed)),
       // Process health, for soak runs and dashboards (docs/metrics.md).
       event_loop_lag_ms: this.metrics.lag.read(),
       open_handles: process.getActiveResourcesInfo().length,

@@ -53,6 +53,21 @@ export class UserFeeds {
     return feed;
   }
 
+  /** Whether `feed` is a user's own broker feed. */
+  has(feed: string): boolean {
+    return this.adapters.has(feed);
+  }
+
+  /** How many user feeds each broker has, by status (user names stay out of public figures). */
+  counts(): Record<string, Record<string, number>> {
+    const counts: Record<string, Record<string, number>> = {};
+    for (const adapter of this.adapters.values()) {
+      const byStatus = (counts[adapter.broker] ??= {});
+      byStatus[adapter.status()] = (byStatus[adapter.status()] ?? 0) + 1;
+    }
+    return counts;
+  }
+
   /** The user's credentials changed (OpenAlgo's CACHE_INVALIDATE after a re-login). */
   credentialsChanged(user: string): void {
     for (const broker of this.factory.brokers) this.adapters.get(userFeedId(broker, user))?.credentialsChanged?.();

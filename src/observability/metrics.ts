@@ -25,6 +25,8 @@ export interface MetricsSource {
   busMessages(): number;
   busInvalid(): number;
   adapters(): Array<{ feed: string; broker: string; status: string }>;
+  /** Users' own broker feeds, counted per broker and status (never named: they carry user names). */
+  userFeeds(): Record<string, Record<string, number>>;
 }
 
 /**
@@ -124,6 +126,19 @@ export class GatewayMetrics {
         this.reset();
         for (const { feed, broker, status } of source.adapters()) {
           for (const s of ['live', 'reconnecting', 'stale', 'down']) this.set({ feed, broker, status: s }, s === status ? 1 : 0);
+        }
+      },
+    });
+    new Gauge({
+      name: 'tickcast_user_feeds',
+      help: "Users' own broker feeds, per broker and status.",
+      labelNames: ['broker', 'status'],
+      aggregator: 'max',
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [broker, byStatus] of Object.entries(source.userFeeds())) {
+          for (const s of ['live', 'reconnecting', 'stale', 'down']) this.set({ broker, status: s }, byStatus[s] ?? 0);
         }
       },
     });

@@ -66,6 +66,14 @@ describe('Zerodha feed', () => {
     expect(tick).toMatchObject({ type: 'market_data', symbol: 'RELIANCE', exchange: 'NSE', mode: 1, broker: 'zerodha', data: { symbol: 'RELIANCE', exchange: 'NSE', mode: 'ltp', ltp: 2950.55 } });
     // The Kite user's ticks never reach a user on another feed.
     expect(simClient.messages.some((m) => m.type === 'market_data' && m.data.ltp === 2950.55)).toBe(false);
+    // The figures anyone can read on the port count the user's feed without naming the user.
+    const http = gw.url.replace('ws://', 'http://');
+    const status = (await (await fetch(`${http}/api/status`)).json()) as Record<string, any>;
+    expect(status.user_feeds).toEqual({ zerodha: { live: 1 } });
+    expect(status.ticks_out_by_feed['zerodha.users']).toBeGreaterThan(0);
+    const metrics = await (await fetch(`${http}/metrics`)).text();
+    expect(metrics).toMatch(/^tickcast_user_feeds\{broker="zerodha",status="live"\} 1$/m);
+    for (const text of [JSON.stringify(status), metrics]) expect(text).not.toContain('kiteuser');
     await simClient.close();
     await client.close();
   });
