@@ -103,8 +103,6 @@ export const ErrorCode = {
   BUS_BIND_FAILED: 'BUS_BIND_FAILED',
   /** The NATS bus could not be reached at start (no server answered at any of its URLs). */
   BUS_UNREACHABLE: 'BUS_UNREACHABLE',
-  /** The NATS bus could not be reached at start (no server answered at any of its URLs). */
-  BUS_UNREACHABLE: 'BUS_UNREACHABLE',
   STORE_FAILED: 'STORE_FAILED',
   KEY_NOT_FOUND: 'KEY_NOT_FOUND',
   USAGE: 'USAGE',
