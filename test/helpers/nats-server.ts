@@ -4,9 +4,7 @@
  * would. Missing nats-server is an error, not a skip (Debian package `nats-server`).
  */
 import { type ChildProcess, spawn } from 'node:child_process';
-import fs from 'node:fs';
-import net from 'node:net';
-import path from 'node:path';
+import { answers, findServer, freePort, stopProcess } from './server-process.js';
 
 export interface NatsServer {
   port: number;
@@ -20,65 +18,10 @@ export interface NatsServer {
   stop(): Promise<void>;
 }
 
-function findNatsServer(): string {
-  const candidates = [
-    '/usr/sbin/nats-server',
-    '/usr/bin/nats-server',
-    ...(process.env.PATH ?? '').split(path.delimiter).filter(Boolean).map((dir) => path.join(dir, 'nats-server')),
-  ];
-  const found = candidates.find((file) => {
-    try {
-      fs.accessSync(file, fs.constants.X_OK);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  if (!found) throw new Error('nats-server not found (install the Debian package nats-server): the NATS bus tests need it');
-  return found;
-}
-
-/** A port nobody listens on right now (another process may still take it: callers retry). */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as net.AddressInfo;
-      server.close(() => resolve(port));
-    });
-  });
-}
-
 /** True once the server greets a TCP client with its INFO line. */
-function greets(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const socket = net.connect(port, '127.0.0.1');
-    let reply = '';
-    const done = (ok: boolean): void => {
-      socket.destroy();
-      resolve(ok);
-    };
-    socket.setTimeout(500, () => done(false));
-    socket.once('error', () => done(false));
-    socket.on('data', (chunk) => {
-      reply += chunk.toString();
-      if (reply.includes('\r\n')) done(reply.startsWith('INFO '));
-    });
-  });
-}
+const greets = (port: number): Promise<boolean> => answers(port, 'INFO ');
 
-function exited(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => child.once('exit', () => resolve()));
-}
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-  await exited(child);
-  clearTimeout(timer);
-}
+export { freePort };
 
 /** Runs nats-server on `port`; resolves with the child once it accepts clients, or undefined if it exited. */
 async function launch(binary: string, port: number): Promise<{ child: ChildProcess; output: () => string } | undefined> {
@@ -100,7 +43,7 @@ let lastOutput = '';
 
 /** Starts nats-server on a free port and resolves once it accepts clients. */
 export async function startNatsServer(): Promise<NatsServer> {
-  const binary = findNatsServer();
+  const binary = findServer('nats-server', ['/usr/sbin', '/usr/bin'], 'the NATS bus tests need it');
   for (let attempt = 0; attempt < 5; attempt++) {
     const port = await freePort();
     let running = await launch(binary, port);
