@@ -22,6 +22,7 @@ import { FailedAuths } from './limits.js';
 import { type BrokerAdapterFactory, UserFeeds } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
 import { type DashboardSources, DashboardRoutes } from './dashboard-routes.js';
+import { tuneHeap } from './heap-tuning.js';
 
 export interface GatewayOptions {
   listener: Omit<ClientListenerOptions, 'clock' | 'logger' | 'onRequest' | 'onClose' | 'encoder' | 'defaultExtensions'>;
@@ -62,6 +63,7 @@ export class Gateway {
   private readonly dashboard: DashboardRoutes;
 
   constructor(private readonly options: GatewayOptions) {
+    tuneHeap();
     const { clock, logger } = options;
     this.startedAt = clock.now();
     this.feeds = new Feeds(options.adapters);
