@@ -20,13 +20,15 @@
  * Output, per client (the difference of the two readings ÷ CLIENTS):
  *
  *   server, 2000 clients, 20 subs each: rss 13.9 KB, heapUsed 4.9 KB, external 0.0 KB per client
- *     V8 heap spaces (resident): new 7.3 KB, old 5.2 KB, code 0.2 KB; outside the V8 heap 1.1 KB
+ *     V8 heap spaces (committed): new 7.3 KB, old 5.2 KB, code 0.2 KB; rest of RSS 1.1 KB
  *
  * and with --rate, a third line: deliveries per second, CPU µs per delivery, and how much of the
  * old space in use was garbage (what a full collection after the window frees).
  *
- * The young generation (new space) does not grow with clients: it is what the connections'
- * churn touched of its fixed maximum (32 MB), so it weighs less per client the more there are.
+ * The rest of RSS is native memory (sockets in Node and libuv, malloc); it is approximate, since V8
+ * counts committed pages and RSS resident ones (small negative values are that difference). The
+ * young generation (new space) does not grow with clients: it is what the connections' churn
+ * touched of its fixed maximum (32 MB), so it weighs less per client the more there are.
  */
 import { type ChildProcess, fork } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -62,7 +64,7 @@ interface Reading {
   rss: number;
   heapUsed: number;
   external: number;
-  /** Resident bytes per V8 heap space. */
+  /** Committed bytes per V8 heap space. */
   spaces: Map<string, number>;
 }
 
@@ -191,15 +193,15 @@ async function runGateway({ clients, subscriptions, rate, seconds, build }: Sett
 
     const perClient = (bytes: number): string => `${(bytes / clients / 1024).toFixed(1)} KB`;
     const space = (name: string): number => (after.spaces.get(name) ?? 0) - (before.spaces.get(name) ?? 0);
-    const heapResident = [...after.spaces.keys()].reduce((sum, name) => sum + space(name), 0);
+    const heapCommitted = [...after.spaces.keys()].reduce((sum, name) => sum + space(name), 0);
     const ticks = rate === undefined ? '' : `, ${rate} ticks/s per symbol (window mean)`;
     console.log(
       `server, ${clients} clients, ${subscriptions} subs each${ticks}: rss ${perClient(after.rss - before.rss)}, ` +
         `heapUsed ${perClient(after.heapUsed - before.heapUsed)}, external ${perClient(after.external - before.external)} per client`,
     );
     console.log(
-      `  V8 heap spaces (resident): new ${perClient(space('new_space'))}, old ${perClient(space('old_space'))}, ` +
-        `code ${perClient(space('code_space'))}; outside the V8 heap ${perClient(after.rss - before.rss - heapResident)}`,
+      `  V8 heap spaces (committed): new ${perClient(space('new_space'))}, old ${perClient(space('old_space'))}, ` +
+        `code ${perClient(space('code_space'))}; rest of RSS ${perClient(after.rss - before.rss - heapCommitted)}`,
     );
     if (load) console.log(load);
   } finally {
