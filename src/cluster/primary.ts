@@ -63,7 +63,7 @@ interface Slot {
 class WorkerPool implements AdapterHost {
   private readonly slots: Slot[] = [];
   /** The port workers listen on, once known (the requested one may be 0). */
-  private port = 0;
+  private port: number;
   private stopping = false;
   private readonly credentialsChangedAt = new Map<string, number>();
   private readonly restarts = new Set<NodeJS.Timeout>();
