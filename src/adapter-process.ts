@@ -14,7 +14,6 @@ import { ErrorCode, TickcastError } from './errors.js';
 import { brokerRoute, createSimulator, openConfiguredRegistry } from './instance.js';
 import type { Logger } from './observability/logger.js';
 import { Teardown } from './teardown.js';
-import { startNatsAdapterProcess } from './nats/adapter-process.js';
 import { Registration } from './registry/registration.js';
 import type { Registry } from './registry/registry.js';
 
@@ -57,7 +56,7 @@ async function findGateway(registry: Registry, instance: string): Promise<Gatewa
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startAdapterProcess(options: AdapterProcessOptions): Promise<RunningAdapter> {
-  if (options.nats) return startNatsAdapterProcess({ ...options, nats: options.nats });
+  if (options.nats) return (await import('./nats/adapter-process.js')).startNatsAdapterProcess({ ...options, nats: options.nats });
   const { config, feedId, clock, logger } = options;
   const teardown = new Teardown(logger);
 

@@ -31,7 +31,7 @@ import { dashboardSources } from './gateway/dashboard-sources.js';
 import type { BrokerAdapterFactory } from './gateway/user-feeds.js';
 import type { Logger } from './observability/logger.js';
 import { Teardown } from './teardown.js';
-import { natsNodeName, startNatsNode } from './nats/gateway-node.js';
+import { natsNodeName } from './nats/node-name.js';
 import { type Database, openDatabase } from './store/database.js';
 import { ensureDataDir } from './store/data-dir.js';
 
@@ -309,7 +309,8 @@ export async function publishEndpoints(config: Config, base: InstanceBase, port:
 }
 
 export async function startInstance(config: Config, options: StartOptions): Promise<RunningInstance> {
-  if (config.bus.nats) return startNatsNode(config, options);
+  // Loaded only for a NATS bus: a ZeroMQ gateway never loads the NATS client.
+  if (config.bus.nats) return (await import('./nats/gateway-node.js')).startNatsNode(config, options);
   const { logger, clock = systemClock } = options;
   const teardown = new Teardown(logger);
 

@@ -6,7 +6,7 @@
 import type { Config } from '../config/options.js';
 import { startCluster } from '../cluster/primary.js';
 import { instanceDir, startInstance } from '../instance.js';
-import { natsNodeName } from '../nats/gateway-node.js';
+import { natsNodeName } from '../nats/node-name.js';
 import { createLogger } from '../observability/logger.js';
 import type { Io } from './main.js';
 

@@ -5,7 +5,6 @@
  * of one instance run side by side, on one host or many, each registered under its own node name.
  */
 import { randomBytes } from 'node:crypto';
-import { hostname } from 'node:os';
 import { brokerAdapterFactory } from '../adapters/broker-factory.js';
 import { CredentialStore } from '../auth/credentials.js';
 import { NatsLink, NatsTickSubscriber } from '../bus/nats.js';
@@ -19,11 +18,7 @@ import { Gateway } from '../gateway/gateway.js';
 import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance } from '../instance.js';
 import { SymbolMaster } from '../symbols/master.js';
 import { Teardown } from '../teardown.js';
-
-/** The node's name in the registry and logs: TICKCAST_NODE, or `<host>-<pid>`. */
-export function natsNodeName(config: Config): string {
-  return config.node ?? `${hostname()}-${process.pid}`;
-}
+import { natsNodeName } from './node-name.js';
 
 export async function startNatsNode(config: Config, options: StartOptions): Promise<RunningInstance> {
   const { logger, clock = systemClock } = options;
