@@ -1,7 +1,7 @@
 /**
- * Feed throughput: one gateway with its simulator at a given rate per symbol, one client (in a
- * separate process, so the client's CPU is not the gateway's) subscribed to every simulator
- * symbol in Depth mode. Reports ticks/s the gateway took off the bus, ticks/s the client
+ * Feed throughput: one gateway and a simulator adapter (both in this process, the adapter on the
+ * far side of the bus) at a given rate per symbol, one client (in a separate process, so the
+ * client's CPU is not the gateway's) subscribed to every simulator symbol in Depth mode. Reports ticks/s the gateway took off the bus, ticks/s the client
  * received, the client's publish-to-receive latency (p50/p99, from the tick's `timestamp`), and
  * the gateway process's CPU.
  *
@@ -64,21 +64,28 @@ async function runOnce(bus: Bus, rate: number, seconds: number, batch: boolean):
       TICKCAST_LOG_LEVEL: 'silent',
       TICKCAST_SIM_RATE: String(rate),
       TICKCAST_BUS_BATCH: String(batch),
-      ...(nats ? { TICKCAST_BUS: nats.url, TICKCAST_FEED: 'none', TICKCAST_NODE: 'bench' } : {}),
+      // The simulator runs as an adapter (in this process) on the other side of the bus: a
+      // gateway's own simulator would hand its ticks over in-process, with no bus to measure.
+      TICKCAST_FEED: 'none',
+      ...(nats ? { TICKCAST_BUS: nats.url, TICKCAST_NODE: 'bench' } : {}),
     },
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   const logger = silentLogger();
   const instance = await startInstance(loaded.config, { logger });
-  const adapter = nats ? await startAdapterProcess({ config: loaded.config, feedId: 'simulator', nats: [nats.url], clock: systemClock, logger }) : undefined;
+  const adapter = await startAdapterProcess({
+    config: loaded.config,
+    feedId: 'simulator',
+    ...(nats ? { nats: [nats.url] } : { bus: instance.busEndpoint, control: instance.controlEndpoint }),
+    clock: systemClock,
+    logger,
+  });
   try {
-    if (adapter) {
-      // The node finds the adapter by its announcements: subscribe only once it has.
-      const deadline = Date.now() + 10_000;
-      while (instance.gateway.feeds.adapter('simulator')?.status() !== 'live') {
-        if (Date.now() > deadline) throw new Error('the gateway node did not find the adapter');
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
+    // The gateway learns of the adapter from its hello (announcements on NATS): subscribe only once it has.
+    const deadline = Date.now() + 10_000;
+    while (instance.gateway.feeds.adapter('simulator')?.status() !== 'live') {
+      if (Date.now() > deadline) throw new Error('the gateway did not find the adapter');
+      await new Promise((resolve) => setTimeout(resolve, 50));
     }
     const { apiKey } = await instance.keys.create('bench', 'simulator');
     const child = fork(new URL(import.meta.url), ['--client', instance.url, apiKey, String(seconds)], { execArgv: process.execArgv });
@@ -104,7 +111,7 @@ async function runOnce(bus: Bus, rate: number, seconds: number, batch: boolean):
       natsCpu: natsCpu0 === null || natsCpu1 === null ? null : ((natsCpu1 - natsCpu0) / elapsed) * 100,
     };
   } finally {
-    await adapter?.stop();
+    await adapter.stop();
     await instance.stop();
     await nats?.stop();
     rmSync(dataDir, { recursive: true, force: true });

@@ -12,6 +12,7 @@ import { deriveFernetKey } from './auth/fernet.js';
 import { ApiKeyVerifier } from './auth/key-verifier.js';
 import { resolvePepper } from './auth/pepper.js';
 import type { BusPublisher } from './bus/bus.js';
+import { LocalPublishing } from './bus/local.js';
 import { ZmqPublisher, ZmqSubscriber } from './bus/zeromq.js';
 import { ControlServer } from './control/server.js';
 import { describeHolder, endpointResource, planEndpoints } from './endpoints.js';
@@ -205,22 +206,28 @@ export function verifierFor(config: Config, keys: ApiKeyStore, pepper: string, f
 /** The instance's in-process adapters (the simulator, unless `--feed none`) and its per-user broker feeds. */
 export function createAdapters(
   config: Config,
-  busEndpoint: string,
+  /** The instance's bus endpoint, or (in a single gateway process) a direct in-process publisher. */
+  bus: string | (() => BusPublisher),
   base: Pick<InstanceBase, 'db' | 'fernetKey'>,
   teardown: Teardown,
   { logger, clock }: { logger: Logger; clock: Clock },
 ): { adapters: AdapterRoute[]; instruments: number; brokerAdapters: BrokerAdapterFactory } {
+  const publisherFor = (what: string): BusPublisher => {
+    if (typeof bus !== 'string') return bus();
+    const publisher = new ZmqPublisher({
+      endpoint: bus,
+      batch: config.bus.batch,
+      onDropped: (count) => logger.warn({ count }, `${what} dropped ticks: bus queue full`),
+    });
+    teardown.add(() => publisher.close());
+    return publisher;
+  };
   const adapters: AdapterRoute[] = [];
   let instruments = 0;
   if (config.feed === 'simulator') {
     const list = config.simulator.symbols ? parseInstrumentList(config.simulator.symbols) : DEFAULT_INSTRUMENTS;
     instruments = list.length;
-    const publisher = new ZmqPublisher({
-      endpoint: busEndpoint,
-      batch: config.bus.batch,
-      onDropped: (count) => logger.warn({ count }, 'simulator dropped ticks: bus queue full'),
-    });
-    teardown.add(() => publisher.close());
+    const publisher = publisherFor('simulator');
     adapters.push({
       adapter: createSimulator({ config, instruments: list, publisher, clock, logger, feed: SIMULATOR_FEED }),
       brokers: brokerRoute(config.simulator.brokers),
@@ -228,12 +235,7 @@ export function createAdapters(
   }
 
   // Users with stored Zerodha or Angel credentials get their own broker feed (one publisher for all).
-  const brokerPublisher = new ZmqPublisher({
-    endpoint: busEndpoint,
-    batch: config.bus.batch,
-    onDropped: (count) => logger.warn({ count }, 'broker feeds dropped ticks: bus queue full'),
-  });
-  teardown.add(() => brokerPublisher.close());
+  const brokerPublisher = publisherFor('broker feeds');
   const brokerAdapters = brokerAdapterFactory({
     symbols: new SymbolMaster(base.db),
     credentials: new CredentialStore({ db: base.db, fernetKey: base.fernetKey }),
@@ -318,13 +320,16 @@ export async function startInstance(config: Config, options: StartOptions): Prom
     const base = await openInstance(config, teardown, options);
     const { plan, registry, registration } = base;
 
-    const bus = await ZmqSubscriber.bind({
-      endpoint: plan.bus,
-      onError: (error) => logger.error({ err: error.message }, 'bus receive loop failed'),
-    }).catch((error) => explainBindFailure(error, 'bus', plan.bus, config, registry, registration));
+    const bus = new LocalPublishing(
+      await ZmqSubscriber.bind({
+        endpoint: plan.bus,
+        onError: (error) => logger.error({ err: error.message }, 'bus receive loop failed'),
+      }).catch((error) => explainBindFailure(error, 'bus', plan.bus, config, registry, registration)),
+    );
     teardown.add(() => bus.close());
 
-    const { adapters, instruments, brokerAdapters } = createAdapters(config, bus.endpoint, base, teardown, { logger, clock });
+    // In-process adapters hand their ticks straight to this gateway (bus/local.ts).
+    const { adapters, instruments, brokerAdapters } = createAdapters(config, () => bus.publisher(), base, teardown, { logger, clock });
 
     const gateway: Gateway = new Gateway({
       ...gatewaySettings(config, plan.wsPort),
