@@ -101,7 +101,7 @@ export class GatewayMetrics {
     totalCounter(registry, 'tickcast_conflated_total', 'Market-data messages replaced by a newer tick of the same stream while a client was congested.', source.conflated);
     totalCounter(registry, 'tickcast_dropped_total', 'Market-data messages thrown away because their client closed before reading them.', source.dropped);
     totalCounter(registry, 'tickcast_slow_consumers_closed_total', 'Clients closed with 4408 (slow consumer).', source.slowConsumersClosed);
-    totalCounter(registry, 'tickcast_bus_messages_total', 'Bus messages received (each entry of a batch counts once).', source.busMessages, 'max');
+    totalCounter(registry, 'tickcast_bus_messages_total', 'Bus messages received (each entry of a batch, and each tick an in-process adapter hands over, counts once).', source.busMessages, 'max');
     totalCounter(registry, 'tickcast_bus_invalid_total', 'Bus messages skipped as malformed (the bus errors: bad topic, payload or frames).', source.busInvalid, 'max');
     feedCounter(registry, 'tickcast_ticks_in_total', 'Ticks taken off the bus, per feed (feed="" is the shared feed of OpenAlgo topics).', source.ticksIn, 'max');
     feedCounter(
