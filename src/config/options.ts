@@ -501,7 +501,7 @@ export const OPTIONS = [
     env: 'TICKCAST_BUS_BATCH',
     default: 'true',
     description:
-      "Let tickcast's own adapters pack the ticks of one event-loop turn into @batch bus messages (fewer ZeroMQ messages); false sends OpenAlgo's one message per tick.",
+      "Let tickcast's adapter processes (and a --workers primary's adapters) pack the ticks of one event-loop turn into @batch bus messages (fewer ZeroMQ messages); false sends OpenAlgo's one message per tick. Adapters inside a single gateway process hand ticks over directly and do not use the bus.",
     parse: boolean(),
   }),
   option({
