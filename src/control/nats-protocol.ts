@@ -21,7 +21,7 @@
  */
 import type { FeedStatus } from '../adapters/adapter.js';
 import type { Mode } from '../protocol/modes.js';
-import { MAX_BROKERS, MAX_MESSAGE_BYTES, MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH, MAX_TEXT_LENGTH, type Decoded } from './codec.js';
+import { type Decoded, type Fields, MAX_SYMBOL_LENGTH, boolean, brokers, decodeWith, fail, integer, mode, name, optionalText, status, text } from './fields.js';
 import type { Digest } from './node-interest.js';
 
 /** Bumped on any incompatible change; an adapter refuses a hello with another version. */
@@ -73,82 +73,7 @@ export type Announcement = ({ type: 'announce' } & AdapterInfo) | { type: 'bye';
 
 export const encode = (message: NodeRequest | AdapterReply | Announcement): string => JSON.stringify(message);
 
-// ——— validation (never throws out of the decoders) ———
-
-class Invalid extends Error {}
-type Fields = Record<string, unknown>;
-const FEED_STATUSES: ReadonlySet<string> = new Set<FeedStatus>(['live', 'reconnecting', 'stale', 'down']);
-
-function fail(message: string): never {
-  throw new Invalid(message);
-}
-
-function parse(data: Uint8Array | string): Fields {
-  const size = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-  if (size > MAX_MESSAGE_BYTES) fail(`message of ${size} bytes exceeds the ${MAX_MESSAGE_BYTES}-byte limit`);
-  let value: unknown;
-  try {
-    value = JSON.parse(typeof data === 'string' ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength).toString('utf8'));
-  } catch {
-    fail('not JSON');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) fail('not a JSON object');
-  const fields = value as Fields;
-  if (typeof fields.type !== 'string') fail('"type" must be a string');
-  return fields;
-}
-
-function name(f: Fields, key: string, max = MAX_NAME_LENGTH): string {
-  const value = f[key];
-  if (typeof value !== 'string' || value.length === 0 || value.length > max) fail(`${f.type}.${key} must be a non-empty string of at most ${max} characters`);
-  return value;
-}
-
-function text(f: Fields, key: string): string {
-  const value = f[key];
-  if (typeof value !== 'string' || value.length > MAX_TEXT_LENGTH) fail(`${f.type}.${key} must be a string of at most ${MAX_TEXT_LENGTH} characters`);
-  return value;
-}
-
-function optionalText(f: Fields, key: string): string | undefined {
-  return f[key] === undefined ? undefined : text(f, key);
-}
-
-function integer(f: Fields, key: string, min = 0): number {
-  const value = f[key];
-  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) fail(`${f.type}.${key} must be an integer ≥ ${min}`);
-  return value;
-}
-
-function boolean(f: Fields, key: string): boolean {
-  const value = f[key];
-  if (typeof value !== 'boolean') fail(`${f.type}.${key} must be true or false`);
-  return value;
-}
-
-function mode(f: Fields): Mode {
-  const value = f.mode;
-  if (value !== 1 && value !== 2 && value !== 3) fail(`${f.type}.mode must be 1, 2 or 3`);
-  return value;
-}
-
-function status(f: Fields): FeedStatus {
-  const value = f.status;
-  if (typeof value !== 'string' || !FEED_STATUSES.has(value)) fail(`${f.type}.status must be one of ${[...FEED_STATUSES].join(', ')}`);
-  return value as FeedStatus;
-}
-
-function brokers(f: Fields): string[] | '*' {
-  const value = f.brokers;
-  if (value === '*') return '*';
-  if (!Array.isArray(value) || value.length > MAX_BROKERS) fail(`${f.type}.brokers must be "*" or a list of at most ${MAX_BROKERS} broker names`);
-  return value.map((broker: unknown) => {
-    if (typeof broker !== 'string' || broker.length === 0 || broker.length > MAX_NAME_LENGTH) {
-      fail(`${f.type}.brokers must hold non-empty strings of at most ${MAX_NAME_LENGTH} characters`);
-    }
-    return broker;
-  });
-}
+// ——— validation (fields.ts; never throws out of the decoders) ———
 
 function nodeRef(f: Fields): NodeRef {
   return { node: name(f, 'node'), session: integer(f, 'session') };
@@ -242,18 +167,9 @@ function announcement(f: Fields): Announcement {
   return fail(`unknown announcement type ${JSON.stringify(f.type).slice(0, 64)}`);
 }
 
-function decode<T>(data: Uint8Array | string, build: (fields: Fields) => T): Decoded<T> {
-  try {
-    return { ok: true, message: build(parse(data)) };
-  } catch (error) {
-    if (error instanceof Invalid) return { ok: false, error: error.message };
-    return { ok: false, error: `undecodable: ${(error as Error).message}` };
-  }
-}
-
 /** What an adapter receives on its feed subject. */
-export const decodeNodeRequest = (data: Uint8Array | string): Decoded<NodeRequest> => decode(data, nodeRequest);
+export const decodeNodeRequest = (data: Uint8Array | string): Decoded<NodeRequest> => decodeWith(data, nodeRequest);
 /** What a node receives as the answer to a request. */
-export const decodeAdapterReply = (data: Uint8Array | string): Decoded<AdapterReply> => decode(data, adapterReply);
+export const decodeAdapterReply = (data: Uint8Array | string): Decoded<AdapterReply> => decodeWith(data, adapterReply);
 /** What a node receives on the announce subject. */
-export const decodeAnnouncement = (data: Uint8Array | string): Decoded<Announcement> => decode(data, announcement);
+export const decodeAnnouncement = (data: Uint8Array | string): Decoded<Announcement> => decodeWith(data, announcement);
