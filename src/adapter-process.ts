@@ -6,7 +6,7 @@
  */
 import type { Clock } from './clock.js';
 import type { Config } from './config/options.js';
-import { DEFAULT_INSTRUMENTS, parseInstrumentList } from './adapters/simulator/instruments.js';
+import { configuredInstruments } from './adapters/simulator/instruments.js';
 import { ZmqPublisher } from './bus/zeromq.js';
 import { ControlClient } from './control/client.js';
 import { describeHolder } from './endpoints.js';
@@ -105,7 +105,7 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
       onDropped: (count) => logger.warn({ count }, 'dropped ticks: bus queue full'),
     });
     teardown.add(() => publisher.close());
-    const instruments = config.simulator.symbols ? parseInstrumentList(config.simulator.symbols) : DEFAULT_INSTRUMENTS;
+    const instruments = configuredInstruments(config.simulator.symbols);
     const adapter = createSimulator({ config, instruments, publisher, clock, logger, feed: feedId });
     await adapter.start();
     teardown.add(() => adapter.stop());

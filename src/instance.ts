@@ -20,7 +20,7 @@ import { defaultRegistryUrl, openRegistry } from './registry/open.js';
 import { Registration } from './registry/registration.js';
 import type { Registry } from './registry/registry.js';
 import { ErrorCode, TickcastError } from './errors.js';
-import { DEFAULT_INSTRUMENTS, type Instrument, parseInstrumentList } from './adapters/simulator/instruments.js';
+import { type Instrument, configuredInstruments } from './adapters/simulator/instruments.js';
 import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
 import { SimulatorAdapter } from './adapters/simulator/simulator-adapter.js';
 import { brokerAdapterFactory } from './adapters/broker-factory.js';
@@ -225,7 +225,7 @@ export function createAdapters(
   const adapters: AdapterRoute[] = [];
   let instruments = 0;
   if (config.feed === 'simulator') {
-    const list = config.simulator.symbols ? parseInstrumentList(config.simulator.symbols) : DEFAULT_INSTRUMENTS;
+    const list = configuredInstruments(config.simulator.symbols);
     instruments = list.length;
     const publisher = publisherFor('simulator');
     adapters.push({

@@ -6,7 +6,7 @@
  */
 import { NatsLink, NatsPublisher } from '../bus/nats.js';
 import { Subjects } from '../bus/subjects.js';
-import { DEFAULT_INSTRUMENTS, parseInstrumentList } from '../adapters/simulator/instruments.js';
+import { configuredInstruments } from '../adapters/simulator/instruments.js';
 import type { AdapterProcessOptions, RunningAdapter } from '../adapter-process.js';
 import { NatsAdapterHost } from '../control/nats-adapter-host.js';
 import { describeHolder } from '../endpoints.js';
@@ -36,7 +36,7 @@ export async function startNatsAdapterProcess(options: AdapterProcessOptions & {
       onDropped: (count) => logger.warn({ count }, 'dropped ticks: the NATS bus is unreachable'),
     });
     teardown.add(() => publisher.close());
-    const instruments = config.simulator.symbols ? parseInstrumentList(config.simulator.symbols) : DEFAULT_INSTRUMENTS;
+    const instruments = configuredInstruments(config.simulator.symbols);
     const adapter = createSimulator({ config, instruments, publisher, clock, logger, feed: feedId });
     await adapter.start();
     teardown.add(() => adapter.stop());

@@ -141,3 +141,8 @@ function fnv1a(text: string): number {
   }
   return hash >>> 0;
 }
+
+/** The simulator's instruments as configured (TICKCAST_SIM_SYMBOLS): that list, or the built-in one when empty. */
+export function configuredInstruments(symbols: string): readonly Instrument[] {
+  return symbols ? parseInstrumentList(symbols) : DEFAULT_INSTRUMENTS;
+}
