@@ -46,10 +46,6 @@ const REPORT_TIMEOUT_MS = 2000;
 /** Several workers forward the same cache invalidation; the user's feed reconnects once. */
 const CREDENTIALS_DEBOUNCE_MS = 2000;
 
-export interface RunningCluster extends InstanceSummary {
-  workers: number;
-}
-
 interface Slot {
   id: number;
   worker: Worker | undefined;
@@ -279,7 +275,7 @@ class WorkerPool implements AdapterHost {
 }
 
 /** Starts the primary of an instance with `config.workers` gateway workers. */
-export async function startCluster(config: Config, options: StartOptions): Promise<RunningCluster> {
+export async function startCluster(config: Config, options: StartOptions): Promise<InstanceSummary> {
   const { logger, clock = systemClock } = options;
   const teardown = new Teardown(logger);
   try {
@@ -322,7 +318,6 @@ export async function startCluster(config: Config, options: StartOptions): Promi
       devKey: base.devKey,
       instruments,
       registryUrl: registry.url,
-      workers: config.workers,
       stop: () => teardown.run(),
     };
   } catch (error) {
