@@ -13,15 +13,11 @@
  *   npm run bench:feed -- [--rate 300] [--seconds 5] [--no-bus-batch] [--bus zeromq|nats|both] [--rounds 3]
  */
 import { fork } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { startAdapterProcess } from '../src/adapter-process.js';
 import { DEFAULT_INSTRUMENTS } from '../src/adapters/simulator/instruments.js';
 import { systemClock } from '../src/clock.js';
-import { loadConfig } from '../src/config/load.js';
-import { startInstance } from '../src/instance.js';
 import { silentLogger } from '../src/observability/logger.js';
+import { startTestInstance } from '../test/helpers/instance.js';
 import { startNatsServer } from '../test/helpers/nats-server.js';
 import { cpuSeconds } from './proc-stats.js';
 
@@ -51,30 +47,18 @@ interface Result {
 
 /** Starts the gateway (and for NATS the server and the adapter), measures one window, stops everything. */
 async function runOnce(bus: Bus, rate: number, seconds: number, batch: boolean): Promise<Result> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tickcast-bench-'));
   const nats = bus === 'nats' ? await startNatsServer() : undefined;
-  const loaded = loadConfig({
-    cwd: dataDir,
-    env: {
-      TICKCAST_DATA_DIR: dataDir,
-      TICKCAST_REGISTRY: `sqlite:${join(dataDir, 'registry.db')}`,
-      WEBSOCKET_PORT: '0',
-      ZMQ_PORT: '0',
-      TICKCAST_DEV_KEY: 'false',
-      TICKCAST_LOG_LEVEL: 'silent',
-      TICKCAST_SIM_RATE: String(rate),
-      TICKCAST_BUS_BATCH: String(batch),
-      // The simulator runs as an adapter (in this process) on the other side of the bus: a
-      // gateway's own simulator would hand its ticks over in-process, with no bus to measure.
-      TICKCAST_FEED: 'none',
-      ...(nats ? { TICKCAST_BUS: nats.url, TICKCAST_NODE: 'bench' } : {}),
-    },
+  const instance = await startTestInstance({
+    TICKCAST_SIM_RATE: String(rate),
+    TICKCAST_BUS_BATCH: String(batch),
+    // The simulator runs as an adapter (in this process) on the other side of the bus: a
+    // gateway's own simulator would hand its ticks over in-process, with no bus to measure.
+    TICKCAST_FEED: 'none',
+    ...(nats ? { TICKCAST_BUS: nats.url, TICKCAST_NODE: 'bench' } : {}),
   });
-  if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
   const logger = silentLogger();
-  const instance = await startInstance(loaded.config, { logger });
   const adapter = await startAdapterProcess({
-    config: loaded.config,
+    config: instance.config,
     feedId: 'simulator',
     ...(nats ? { nats: [nats.url] } : { bus: instance.busEndpoint, control: instance.controlEndpoint }),
     clock: systemClock,
@@ -87,7 +71,7 @@ async function runOnce(bus: Bus, rate: number, seconds: number, batch: boolean):
       if (Date.now() > deadline) throw new Error('the gateway did not find the adapter');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const { apiKey } = await instance.keys.create('bench', 'simulator');
+    const apiKey = await instance.createKey('bench');
     const child = fork(new URL(import.meta.url), ['--client', instance.url, apiKey, String(seconds)], { execArgv: process.execArgv });
     await new Promise((resolve) => setTimeout(resolve, 1500));
     const ticks0 = instance.gateway.busListener.counters.ticks;
@@ -114,7 +98,6 @@ async function runOnce(bus: Bus, rate: number, seconds: number, batch: boolean):
     await adapter.stop();
     await instance.stop();
     await nats?.stop();
-    rmSync(dataDir, { recursive: true, force: true });
   }
 }
 
