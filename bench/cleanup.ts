@@ -47,3 +47,21 @@ export function installCleanupHandlers(): void {
     });
   }
 }
+
+/**
+ * Runs a bench command's `main` and exits with its code, after killing what it started; a
+ * failure prints its stack under `name` and exits 1.
+ */
+export function runMain(name: string, main: () => Promise<number>): void {
+  main().then(
+    (code) => {
+      cleanupNow();
+      process.exit(code);
+    },
+    (error: Error) => {
+      process.stderr.write(`${name}: ${error.stack ?? error.message}\n`);
+      cleanupNow();
+      process.exit(1);
+    },
+  );
+}

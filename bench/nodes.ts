@@ -14,7 +14,7 @@
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ensureBuilt } from './build.js';
-import { cleanupNow, installCleanupHandlers } from './cleanup.js';
+import { installCleanupHandlers, runMain } from './cleanup.js';
 import { type Measurement, measure } from './measure.js';
 import { SCENARIOS } from './scenarios.js';
 import { buildWorkload } from './workload.js';
@@ -150,14 +150,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    cleanupNow();
-    process.exit(code);
-  },
-  (error: Error) => {
-    process.stderr.write(`bench: ${error.stack ?? error.message}\n`);
-    cleanupNow();
-    process.exit(1);
-  },
-);
+runMain('bench', main);

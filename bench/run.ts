@@ -10,7 +10,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { ensureBuilt } from './build.js';
-import { cleanupNow, installCleanupHandlers } from './cleanup.js';
+import { installCleanupHandlers, runMain } from './cleanup.js';
 import { progress, runOnce } from './compare.js';
 import { runMax } from './max.js';
 import { type BenchOptions, USAGE, UsageError, parseOptions } from './options.js';
@@ -40,14 +40,4 @@ async function main(): Promise<number> {
   return 0;
 }
 
-main().then(
-  (code) => {
-    cleanupNow();
-    process.exit(code);
-  },
-  (error: Error) => {
-    process.stderr.write(`bench: ${error.stack ?? error.message}\n`);
-    cleanupNow();
-    process.exit(1);
-  },
-);
+runMain('bench', main);

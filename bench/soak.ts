@@ -15,7 +15,7 @@ import { writeFileSync } from 'node:fs';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseArgs } from 'node:util';
 import { ensureBuilt } from './build.js';
-import { cleanupNow, installCleanupHandlers } from './cleanup.js';
+import { installCleanupHandlers, runMain } from './cleanup.js';
 import { forkWorker, request, send, setUpClients } from './measure.js';
 import { WindowSampler, type WindowStats } from './proc-stats.js';
 import { SCENARIOS } from './scenarios.js';
@@ -241,14 +241,4 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
-  (code) => {
-    cleanupNow();
-    process.exit(code);
-  },
-  (error: Error) => {
-    process.stderr.write(`soak: ${error.stack ?? error.message}\n`);
-    cleanupNow();
-    process.exit(1);
-  },
-);
+runMain('soak', main);
