@@ -91,11 +91,16 @@ export class TestClient {
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** Polls `condition` until it holds; the timeout only catches hangs. */
-export async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+/** Polls `condition` until it holds; the timeout only catches hangs, and its error names `what`. */
+export async function waitUntil(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(10);
   }
+}
+
+/** `waitUntil` for conditions that need no name. */
+export function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
+  return waitUntil(condition, 'the condition', timeoutMs);
 }

@@ -10,6 +10,7 @@ import { ErrorCode, TickcastError } from '../../src/errors.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { formatTopic } from '../../src/protocol/topics.js';
 import { freePort, type NatsServer, startNatsServer } from '../helpers/nats-server.js';
+import { sleep, waitUntil } from '../helpers/client.js';
 
 const logger = silentLogger();
 let server: NatsServer;
@@ -25,15 +26,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 async function link(name: string): Promise<NatsLink> {
   const created = await NatsLink.connect({ servers: [server.url], name, logger });
@@ -74,7 +66,7 @@ describe('NATS tick bus', () => {
     publisher.publish('simulator|NSE_TCS_LTP', tick(1));
     publisher.publish('simulator|NSE_INFY_LTP', tick(2));
     publisher.publish('simulator|NSE_TCS_DEPTH', tick(3));
-    await waitFor(() => received.length >= 2, 'two TCS ticks');
+    await waitUntil(() => received.length >= 2, 'two TCS ticks');
     await sleep(100);
     expect(received.map((r) => [r.topic, r.payload])).toEqual([
       ['simulator|NSE_TCS_LTP', tick(1)],
@@ -105,7 +97,7 @@ describe('NATS tick bus', () => {
     const batching = new NatsPublisher(await link('batching'), subjects);
     for (let i = 0; i < 5; i++) batching.publish('sim|NSE_TCS_LTP', tick(i));
     batching.publish('sim|NSE_INFY_QUOTE', tick(9));
-    await waitFor(() => received.length === 6, 'six ticks');
+    await waitUntil(() => received.length === 6, 'six ticks');
     expect(raw).toHaveLength(2); // one message per stream
     expect(received.filter((r) => r.topic === 'sim|NSE_TCS_LTP').map((r) => r.payload)).toEqual([0, 1, 2, 3, 4].map(tick));
     expect(received.every((r) => r.batched)).toBe(true);
@@ -114,7 +106,7 @@ describe('NATS tick bus', () => {
     raw.length = 0;
     const plain = new NatsPublisher(await link('plain'), subjects, { batch: false });
     for (let i = 0; i < 5; i++) plain.publish('sim|NSE_TCS_LTP', tick(i));
-    await waitFor(() => received.length === 5, 'five plain ticks');
+    await waitUntil(() => received.length === 5, 'five plain ticks');
     expect(raw).toHaveLength(5);
     expect(received.map((r) => r.payload)).toEqual([0, 1, 2, 3, 4].map(tick));
     expect(received.every((r) => !r.batched)).toBe(true);
@@ -130,7 +122,7 @@ describe('NATS tick bus', () => {
     await settled(nodeLink);
     const publisher = new NatsPublisher(await link('adapter'), subjects, { maxBatch: 4 });
     for (let i = 0; i < 10; i++) publisher.publish('sim|NSE_TCS_LTP', tick(i));
-    await waitFor(() => received.length === 10, 'ten ticks');
+    await waitUntil(() => received.length === 10, 'ten ticks');
     expect(raw).toHaveLength(3);
     expect(received.map((r) => r.payload)).toEqual([...Array(10).keys()].map(tick));
   });
@@ -141,7 +133,7 @@ describe('NATS tick bus', () => {
     const publisher = new NatsPublisher(await link('publisher'), new Subjects('test'), { batch: false });
     publisher.publish('dev_orders', '{"user_id":"dev","status":"complete"}');
     publisher.publish('CACHE_INVALIDATE_AUTH', '{"user_id":"dev"}');
-    await waitFor(() => received.length === 2, 'two events');
+    await waitUntil(() => received.length === 2, 'two events');
     expect(received.map((r) => r.topic)).toEqual(['dev_orders', 'CACHE_INVALIDATE_AUTH']);
   });
 
@@ -152,7 +144,7 @@ describe('NATS tick bus', () => {
     await settled(nodeLink);
     const publisher = new NatsPublisher(await link('adapter'), new Subjects('test'));
     symbols.forEach((symbol, i) => publisher.publish(formatTopic('sim', 'NSE', symbol, 2), tick(i)));
-    await waitFor(() => received.length === symbols.length, 'a tick per symbol');
+    await waitUntil(() => received.length === symbols.length, 'a tick per symbol');
     expect(received.map((r) => r.topic).sort()).toEqual(symbols.map((s) => formatTopic('sim', 'NSE', s, 2)).sort());
     // A wildcard-looking symbol is a literal: it matched only its own stream.
     expect(received.filter((r) => r.topic === formatTopic('sim', 'NSE', '*', 2))).toHaveLength(1);
@@ -169,7 +161,7 @@ describe('NATS tick bus', () => {
     const foreign = Buffer.concat([Buffer.from('@batch'), Buffer.from([0, 13]), Buffer.from('sim|NSE_X_LTP'), Buffer.from([0, 0, 0, 2]), Buffer.from('{}')]);
     raw.connection.publish(subjects.tick('sim', 'NSE', 'TCS', 1), foreign);
     raw.connection.publish(subjects.tick('sim', 'NSE', 'TCS', 1), tick(7));
-    await waitFor(() => received.length === 1 && malformed.length === 3, 'one tick and three faults');
+    await waitUntil(() => received.length === 1 && malformed.length === 3, 'one tick and three faults');
     expect(received[0]).toEqual({ topic: 'sim|NSE_TCS_LTP', payload: tick(7), batched: false });
     expect(malformed.join('\n')).toMatch(/not a well-formed tickcast subject/);
     expect(malformed.join('\n')).toMatch(/truncated topic/);
@@ -184,7 +176,7 @@ describe('NATS tick bus', () => {
     other.publish('sim|NSE_TCS_LTP', tick(1));
     const mine = new NatsPublisher(await link('a'), new Subjects('a'));
     mine.publish('sim|NSE_TCS_LTP', tick(2));
-    await waitFor(() => received.length === 1, 'the own tick');
+    await waitUntil(() => received.length === 1, 'the own tick');
     await sleep(100);
     expect(received.map((r) => r.payload)).toEqual([tick(2)]);
   });
@@ -193,7 +185,7 @@ describe('NATS tick bus', () => {
     const a = await node();
     const b = await node();
     a.subscriber.localPublisher().publish('zerodha.alice|NSE_TCS_LTP', tick(1));
-    await waitFor(() => a.received.length === 1, 'the local tick');
+    await waitUntil(() => a.received.length === 1, 'the local tick');
     await sleep(100);
     expect(a.received[0]).toEqual({ topic: 'zerodha.alice|NSE_TCS_LTP', payload: tick(1), batched: true });
     expect(b.received).toHaveLength(0);
@@ -207,18 +199,18 @@ describe('NATS tick bus', () => {
     const publisherLink = await link('adapter');
     const publisher = new NatsPublisher(publisherLink, new Subjects('test'), { onDropped: (n) => (dropped += n) });
     publisher.publish('sim|NSE_TCS_LTP', tick(1));
-    await waitFor(() => received.length === 1, 'the first tick');
+    await waitUntil(() => received.length === 1, 'the first tick');
 
     await server.kill();
-    await waitFor(() => !publisherLink.connected, 'the publisher to notice');
+    await waitUntil(() => !publisherLink.connected, 'the publisher to notice');
     publisher.publish('sim|NSE_TCS_LTP', tick(2));
-    await waitFor(() => dropped === 1, 'the drop to be counted');
+    await waitUntil(() => dropped === 1, 'the drop to be counted');
 
     await server.restart();
-    await waitFor(() => publisherLink.connected && nodeLink.connected, 'both to reconnect', 10_000);
+    await waitUntil(() => publisherLink.connected && nodeLink.connected, 'both to reconnect', 10_000);
     await nodeLink.connection.flush();
     publisher.publish('sim|NSE_TCS_LTP', tick(3));
-    await waitFor(() => received.length === 2, 'a tick after the restart', 10_000);
+    await waitUntil(() => received.length === 2, 'a tick after the restart', 10_000);
     expect(received.map((r) => r.payload)).toEqual([tick(1), tick(3)]);
   });
 

@@ -15,6 +15,7 @@ import { ErrorCode, TickcastError } from '../../src/errors.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { Mode } from '../../src/protocol/modes.js';
 import { type NatsServer, startNatsServer } from '../helpers/nats-server.js';
+import { sleep, waitUntil } from '../helpers/client.js';
 
 const HEARTBEAT_MS = 100;
 const logger = silentLogger();
@@ -65,14 +66,6 @@ afterEach(async () => {
   for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
 });
 
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-async function waitFor(condition: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
-}
 
 async function link(name: string): Promise<NatsLink> {
   const created = await NatsLink.connect({ servers: [server.url], name, logger });
@@ -143,7 +136,7 @@ async function gatewayNode(): Promise<NodeHandle> {
   return handle;
 }
 
-const registered = (node: NodeHandle, feed = 'sim'): Promise<void> => waitFor(() => node.remotes.get(feed)?.connected === true, `${feed} registered`);
+const registered = (node: NodeHandle, feed = 'sim'): Promise<void> => waitUntil(() => node.remotes.get(feed)?.connected === true, `${feed} registered`);
 
 describe('NATS control plane', () => {
   it('nodes find an adapter, register, and it subscribes upstream to the union of their interest', async () => {
@@ -189,7 +182,7 @@ describe('NATS control plane', () => {
     await a.subscribe('sim', INFY, 1);
     await b.subscribe('sim', TCS, 1);
     await a.node.close();
-    await waitFor(() => adapter.subscribed.get('TCS') === 1 && !adapter.subscribed.has('INFY'), "a's interest released");
+    await waitUntil(() => adapter.subscribed.get('TCS') === 1 && !adapter.subscribed.has('INFY'), "a's interest released");
     expect(b.remotes.get('sim')!.connected).toBe(true);
   });
 
@@ -204,7 +197,7 @@ describe('NATS control plane', () => {
     // A crash: the connection goes, no bye.
     await a.link.connection.close();
     const lostAt = Date.now();
-    await waitFor(() => !adapter.subscribed.has('TCS'), "the dead node's stream released");
+    await waitUntil(() => !adapter.subscribed.has('TCS'), "the dead node's stream released");
     expect(Date.now() - lostAt).toBeGreaterThanOrEqual(HEARTBEAT_MS * 2);
     expect(adapter.subscribed.get('INFY')).toBe(1);
     expect(host.nodeCount).toBe(1);
@@ -219,12 +212,12 @@ describe('NATS control plane', () => {
     await a.subscribe('sim', INFY, 1);
     // The adapter dies without a word.
     await first.link.connection.close();
-    await waitFor(() => a.remotes.get('sim')!.status() === 'down', 'the feed reported down');
+    await waitUntil(() => a.remotes.get('sim')!.status() === 'down', 'the feed reported down');
     expect(a.events).toContain('sim down');
 
     const second = await adapterHost(new FakeAdapter());
     expect(second.host.epoch).not.toBe(first.host.epoch);
-    await waitFor(() => second.adapter.subscribed.get('TCS') === 3 && second.adapter.subscribed.get('INFY') === 1, 'the replay');
+    await waitUntil(() => second.adapter.subscribed.get('TCS') === 3 && second.adapter.subscribed.get('INFY') === 1, 'the replay');
     expect(a.remotes.get('sim')!.status()).toBe('live');
     expect(a.events.filter((e) => e === 'sim registered')).toHaveLength(2);
   });
@@ -235,7 +228,7 @@ describe('NATS control plane', () => {
     await registered(a);
     const stoppedAt = Date.now();
     await host.stop();
-    await waitFor(() => a.remotes.get('sim')!.status() === 'down', 'down');
+    await waitUntil(() => a.remotes.get('sim')!.status() === 'down', 'down');
     expect(Date.now() - stoppedAt).toBeLessThan(HEARTBEAT_MS * 3);
   });
 
@@ -244,9 +237,9 @@ describe('NATS control plane', () => {
     const a = await gatewayNode();
     await registered(a);
     adapter.setStatus('reconnecting');
-    await waitFor(() => a.remotes.get('sim')!.status() === 'reconnecting', 'reconnecting');
+    await waitUntil(() => a.remotes.get('sim')!.status() === 'reconnecting', 'reconnecting');
     adapter.setStatus('live');
-    await waitFor(() => a.remotes.get('sim')!.status() === 'live', 'live again');
+    await waitUntil(() => a.remotes.get('sim')!.status() === 'live', 'live again');
   });
 
   it('interest out of step (a forged subscribe the node never made) is found by the digest and replayed away', async () => {
@@ -261,7 +254,7 @@ describe('NATS control plane', () => {
     const forged = await raw.connection.request(subjects.feedControl('sim'), encode({ type: 'subscribe', node: nodeId, session, exchange: 'NSE', symbol: 'INFY', mode: 2, depth: 5 }), { timeout: 1000 });
     expect(decodeAdapterReply(forged.data)).toMatchObject({ ok: true, message: { type: 'reply', ok: true } });
     expect(adapter.subscribed.get('INFY')).toBe(2);
-    await waitFor(() => !adapter.subscribed.has('INFY'), 'the extra stream released');
+    await waitUntil(() => !adapter.subscribed.has('INFY'), 'the extra stream released');
     expect(a.node.counters.reregistrations).toBeGreaterThanOrEqual(1);
     // TCS was replayed without ever leaving upstream.
     expect(adapter.subscribed.get('TCS')).toBe(1);
@@ -276,10 +269,10 @@ describe('NATS control plane', () => {
     await registered(b);
     await a.subscribe('sim', TCS, 2);
     await server.restart({ downMs: 200 });
-    await waitFor(() => a.link.connected && b.link.connected && adapterLink.connected, 'reconnected', 10_000);
+    await waitUntil(() => a.link.connected && b.link.connected && adapterLink.connected, 'reconnected', 10_000);
     // The outage outlasted the heartbeat limit, so the nodes reported the feed down meanwhile;
     // they register again by themselves.
-    await waitFor(() => a.remotes.get('sim')!.connected && b.remotes.get('sim')!.connected, 'registered again', 10_000);
+    await waitUntil(() => a.remotes.get('sim')!.connected && b.remotes.get('sim')!.connected, 'registered again', 10_000);
     expect(await b.subscribe('sim', INFY, 1)).toEqual({ ok: true, depth: 5 });
     expect(adapter.subscribed.get('INFY')).toBe(1);
     expect(adapter.subscribed.get('TCS')).toBe(2);
@@ -330,7 +323,7 @@ describe('NATS control plane', () => {
       },
     });
     cleanups.push(() => node.close());
-    await waitFor(() => offered === 1, 'the offer');
+    await waitUntil(() => offered === 1, 'the offer');
     await sleep(HEARTBEAT_MS * 4);
     expect(offered).toBe(1);
     expect(node.adapters()).toEqual([]);

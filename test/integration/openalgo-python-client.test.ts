@@ -8,7 +8,7 @@
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { killSpawnedProcesses, runProcess } from '../helpers/cli.js';
-import { type Message, TestClient, sleep } from '../helpers/client.js';
+import { type Message, TestClient, waitFor } from '../helpers/client.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
 const PYTHON = '/usr/bin/python3';
@@ -36,14 +36,6 @@ async function publish(endpoint: string, lines: BusLine[], repeat = 3): Promise<
     .trim()
     .split('\n')
     .map((line) => (JSON.parse(line) as { frames: string[] }).frames);
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 5000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error('condition not reached in time');
-    await sleep(10);
-  }
 }
 
 afterEach(() => killSpawnedProcesses());
