@@ -2,6 +2,9 @@
  * What broker adapters share: the normalised tick their decoders produce, and the two things
  * they read from the instance's store — the symbol master and the user's broker credentials.
  */
+import type { BusPublisher } from '../bus/bus.js';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../observability/logger.js';
 
 export type BrokerName = 'zerodha' | 'angel';
 
@@ -76,4 +79,18 @@ export interface BrokerCredentials {
 /** A user's credentials, read afresh before every (re)connect so a re-login takes effect. */
 export interface CredentialSource {
   load(): Promise<BrokerCredentials | undefined>;
+}
+
+/** What every broker adapter is built from (broker-factory.ts supplies it); each adds its timings. */
+export interface BrokerFeedOptions {
+  feed: string;
+  /** The OpenAlgo user whose broker session this streams; for logs and messages only. */
+  user: string;
+  /** The broker's WebSocket endpoint; tests point it at a local fake. */
+  url?: string;
+  symbols: SymbolLookup;
+  credentials: CredentialSource;
+  publisher: BusPublisher;
+  clock: Clock;
+  logger: Logger;
 }

@@ -18,14 +18,13 @@
  * re-sends the whole set, grouped by mode.
  */
 import WebSocket, { type RawData } from 'ws';
-import type { BusPublisher } from '../../bus/bus.js';
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Mode } from '../../protocol/modes.js';
 import { formatTopic } from '../../protocol/topics.js';
 import { type Backoff, backoffDelay } from '../backoff.js';
 import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapter.js';
-import type { BrokerCredentials, CredentialSource, SymbolLookup } from '../broker.js';
+import type { BrokerCredentials, BrokerFeedOptions } from '../broker.js';
 import { decodeAngelBinary, decodeAngelText } from './decoder.js';
 import { angelPayload } from './payload.js';
 
@@ -59,16 +58,7 @@ export const ANGEL_EXCHANGE_TYPE: Readonly<Record<string, number>> = {
 
 export type BackoffOptions = Backoff;
 
-export interface AngelAdapterOptions {
-  feed: string;
-  /** The OpenAlgo user this session belongs to; for logs and messages only. */
-  user: string;
-  url?: string;
-  symbols: SymbolLookup;
-  credentials: CredentialSource;
-  publisher: BusPublisher;
-  clock: Clock;
-  logger: Logger;
+export interface AngelAdapterOptions extends BrokerFeedOptions {
   /** Text `ping` period. */
   pingMs?: number;
   /** Longest silence (no frame of any kind) before the socket is dropped and redialled. */

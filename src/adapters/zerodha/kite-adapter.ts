@@ -14,14 +14,13 @@
  * and a watchdog that drops a socket silent (not even a heartbeat) for `silenceMs`.
  */
 import WebSocket from 'ws';
-import type { BusPublisher } from '../../bus/bus.js';
 import type { Clock } from '../../clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Mode } from '../../protocol/modes.js';
 import { formatTopic } from '../../protocol/topics.js';
 import { type Backoff, backoffDelay, jittered } from '../backoff.js';
 import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapter.js';
-import type { BrokerTick, CredentialSource, SymbolLookup } from '../broker.js';
+import type { BrokerFeedOptions, BrokerTick, CredentialSource } from '../broker.js';
 import { decodeKiteBinary, decodeKiteText } from './decoder.js';
 import { kitePayload } from './payload.js';
 
@@ -29,17 +28,7 @@ export const KITE_TICKER_URL = 'wss://ws.kite.trade';
 
 export type KiteBackoff = Partial<Backoff>;
 
-export interface KiteAdapterOptions {
-  feed: string;
-  /** The OpenAlgo user whose Zerodha session this streams; for logs and messages. */
-  user: string;
-  /** Kite ticker endpoint; tests point it at a local fake. */
-  url?: string;
-  symbols: SymbolLookup;
-  credentials: CredentialSource;
-  publisher: BusPublisher;
-  clock: Clock;
-  logger: Logger;
+export interface KiteAdapterOptions extends BrokerFeedOptions {
   /** A socket with no frame at all (heartbeats count) for this long is dead. */
   silenceMs?: number;
   backoff?: KiteBackoff;
