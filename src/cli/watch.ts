@@ -299,6 +299,8 @@ async function watch(run: WatchRun): Promise<number> {
   };
 
   const handle = client.subscribe(run.instruments, mode, (message) => {
+    // Ticks can still arrive between the last counted one and the socket closing.
+    if (run.count !== undefined && ticks >= run.count) return;
     const tick = message as MarketData<DepthTick>;
     latest.set(`${tick.exchange}:${tick.symbol}`, tick);
     ticks++;
