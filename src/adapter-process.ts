@@ -11,7 +11,7 @@ import { ZmqPublisher } from './bus/zeromq.js';
 import { ControlClient } from './control/client.js';
 import { describeHolder } from './endpoints.js';
 import { ErrorCode, TickcastError } from './errors.js';
-import { brokerRoute, createSimulator, openConfiguredRegistry } from './instance.js';
+import { createSimulator, openConfiguredRegistry } from './instance.js';
 import type { Logger } from './observability/logger.js';
 import { Teardown } from './teardown.js';
 import { Registration } from './registry/registration.js';
@@ -110,13 +110,12 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
     await adapter.start();
     teardown.add(() => adapter.stop());
 
-    const brokers = brokerRoute(config.simulator.brokers);
     // The first welcome (or refusal) decides whether this adapter is running.
     let settle: (refusal: string | undefined) => void = () => {};
     const registered = new Promise<string | undefined>((resolve) => (settle = resolve));
     const client = new ControlClient({
       endpoint: endpoints.control,
-      hello: { feed: feedId, broker: adapter.broker, brokers: brokers === '*' ? '*' : [...brokers], pid: process.pid, instance: config.instance, entryId: registration.id },
+      hello: { feed: feedId, broker: adapter.broker, brokers: [...config.simulator.brokers], pid: process.pid, instance: config.instance, entryId: registration.id },
       adapter,
       clock,
       logger: logger.child({ part: 'control' }),

@@ -8,9 +8,8 @@ import { join } from 'node:path';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/options.js';
 import { ApiKeyStore, type CreatedApiKey } from './auth/api-keys.js';
-import { deriveFernetKey } from './auth/fernet.js';
 import { ApiKeyVerifier } from './auth/key-verifier.js';
-import { resolvePepper } from './auth/pepper.js';
+import { openStorePepper } from './auth/store-pepper.js';
 import type { BusPublisher } from './bus/bus.js';
 import { LocalPublishing } from './bus/local.js';
 import { ZmqPublisher, ZmqSubscriber } from './bus/zeromq.js';
@@ -38,7 +37,9 @@ import { ensureDataDir } from './store/data-dir.js';
 
 /** The user and broker of the development key created on first start. */
 export const DEV_USER = 'dev';
-export const SIMULATOR_BROKER = 'simulator';
+import { SIMULATOR_BROKER } from './brokers.js';
+
+export { SIMULATOR_BROKER };
 
 /** What `tickcast start` reports of a running instance, however many processes serve it. */
 export interface InstanceSummary {
@@ -85,8 +86,14 @@ export async function openKeys(config: Config): Promise<{ db: Database; keys: Ap
   ensureDataDir(instanceDir(config));
   const db = openDatabase(databaseFile(config));
   try {
-    const { pepper } = resolvePepper(config.auth.pepper, instanceDir(config));
-    const fernetKey = await deriveFernetKey(pepper, config.auth.fernetSalt);
+    // Refuses a pepper other than the one the stored keys were made with (auth/store-pepper.ts).
+    const { pepper, fernetKey } = await openStorePepper({
+      db,
+      configured: config.auth.pepper,
+      fernetSalt: config.auth.fernetSalt,
+      dir: instanceDir(config),
+      instance: config.instance,
+    });
     return { db, keys: new ApiKeyStore({ db, pepper, fernetKey }), pepper, fernetKey };
   } catch (error) {
     db.close();
@@ -230,7 +237,7 @@ export function createAdapters(
     const publisher = publisherFor('simulator');
     adapters.push({
       adapter: createSimulator({ config, instruments: list, publisher, clock, logger, feed: SIMULATOR_FEED }),
-      brokers: brokerRoute(config.simulator.brokers),
+      brokers: config.simulator.brokers,
     });
   }
 
@@ -248,7 +255,10 @@ export function createAdapters(
 }
 
 /** The gateway options that come straight from configuration (the same in every worker). */
-export function gatewaySettings(config: Config, port: number): Pick<GatewayOptions, 'listener' | 'limits' | 'snapshots' | 'supportedBrokers'> {
+export function gatewaySettings(
+  config: Config,
+  port: number,
+): Pick<GatewayOptions, 'listener' | 'limits' | 'snapshots' | 'snapshotMaxAgeMs' | 'sharedFeedBrokers' | 'supportedBrokers'> {
   return {
     listener: {
       host: config.ws.host,
@@ -272,8 +282,21 @@ export function gatewaySettings(config: Config, port: number): Pick<GatewayOptio
       authFailures: config.limits.authFailures,
     },
     snapshots: config.ws.snapshots,
+    snapshotMaxAgeMs: config.ws.snapshotMaxAgeMs,
+    sharedFeedBrokers: sharedFeedBrokers(config),
     ...(config.validBrokers ? { supportedBrokers: config.validBrokers } : {}),
   };
+}
+
+/**
+ * Brokers the shared feed serves: `auto` is every broker with `--feed none` (OpenAlgo's proxy,
+ * where the bus is the feed) and none otherwise (the simulator never stands in for a broker).
+ */
+export function sharedFeedBrokers(config: Config): readonly string[] | '*' {
+  const { sharedFeed } = config;
+  if (sharedFeed === 'auto') return config.feed === 'none' ? '*' : [];
+  if (sharedFeed === 'none') return [];
+  return sharedFeed.includes('*') ? '*' : sharedFeed;
 }
 
 /** Where adapters join at run time: a gateway, or the primary of a worker pool. */
@@ -368,10 +391,6 @@ export async function startInstance(config: Config, options: StartOptions): Prom
 
 /** The in-process simulator's feed id. */
 export const SIMULATOR_FEED = 'simulator';
-
-export function brokerRoute(brokers: readonly string[]): readonly string[] | '*' {
-  return brokers.includes('*') ? '*' : brokers;
-}
 
 /** A simulator adapter publishing on `publisher` (in the gateway process or an adapter process). */
 export function createSimulator(options: {

@@ -514,7 +514,7 @@ export class TickcastClient {
     const key = `${tick.exchange}:${tick.symbol}`;
     if (!this.subscriptions.holdsStream(key)) return; // in flight when it was unsubscribed
     if (tick.seq !== undefined) {
-      const gap = this.gaps.observe(key, tick.exchange, tick.symbol, tick.seq);
+      const gap = this.gaps.observe(key, tick.mode, tick.exchange, tick.symbol, tick.seq);
       if (gap) this.events.emit('gap', gap);
     }
     this.cache.update(key, tick.exchange, tick.symbol, tick.mode, tick.data);

@@ -155,6 +155,8 @@ export interface GapEvent {
   stream: string;
   exchange: string;
   symbol: string;
+  /** The mode whose messages skipped (each mode of a stream is numbered on its own). */
+  mode: Mode;
   expected: number;
   received: number;
   /** `received - expected`: how many ticks were missed. */

@@ -12,6 +12,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { LogLevel } from '../observability/logger.js';
+import { isRealBroker } from '../brokers.js';
 
 // ---------------------------------------------------------------------------------------------
 // Parsers: text in, typed value or "what is allowed" out.
@@ -224,21 +225,44 @@ function symbolList(): Parser<string> {
 
 const BROKER_NAME = /^[a-z0-9_-]+$/;
 
-/** `*`, or a comma list of broker names (lower-cased). `*` is returned as `['*']`. */
-function brokerSelection(): Parser<readonly string[]> {
-  const expected =
-    '* (every broker without another adapter) or a comma-separated list of broker names (letters, digits, _ and -)';
+/**
+ * Broker names the simulator serves (lower-cased). Simulated prices must never reach a real
+ * broker's users, so `*` and the names of real brokers (src/brokers.ts) are refused.
+ */
+function simulatedBrokers(): Parser<readonly string[]> {
+  const expected = 'a comma-separated list of simulated broker names (letters, digits, _ and -), e.g. simulator';
   return (raw) => {
     const names = splitList(raw.toLowerCase());
-    if (names.length === 1 && names[0] === '*') return ok(['*']);
     if (names.length === 0) return fail(expected);
     const bad = names.filter((name) => !BROKER_NAME.test(name));
-    if (bad.length > 0) {
-      return fail(expected, `not valid: ${bad.map((name) => JSON.stringify(name)).join(', ')}`);
+    if (bad.length > 0) return fail(expected, `not valid: ${bad.map((name) => JSON.stringify(name)).join(', ')}`);
+    const real = names.filter(isRealBroker);
+    if (real.length > 0) {
+      return fail(expected, `${real.join(', ')} ${real.length === 1 ? 'is a real broker' : 'are real brokers'}: its users get ticks only from its own feed, never simulated prices`);
     }
     return ok(names);
   };
 }
+
+/**
+ * Brokers whose users the shared feed serves: `auto`, `none`, `*` (returned as `['*']`) or a
+ * comma list of broker names (lower-cased).
+ */
+function sharedFeedBrokers(): Parser<SharedFeedBrokers> {
+  const expected = 'auto, none, * (every broker without an adapter) or a comma-separated list of broker names';
+  return (raw) => {
+    const word = raw.trim().toLowerCase();
+    if (word === 'auto' || word === 'none') return ok(word);
+    const names = splitList(word);
+    if (names.length === 1 && names[0] === '*') return ok(['*']);
+    if (names.length === 0) return fail(expected);
+    const bad = names.filter((name) => !BROKER_NAME.test(name));
+    if (bad.length > 0) return fail(expected, `not valid: ${bad.map((name) => JSON.stringify(name)).join(', ')}`);
+    return ok(names);
+  };
+}
+
+export type SharedFeedBrokers = 'auto' | 'none' | readonly string[];
 
 /** A comma list passed through as given (trimmed, empty items dropped). */
 function list(): Parser<readonly string[]> {
@@ -497,6 +521,14 @@ export const OPTIONS = [
     parse: boolean(),
   }),
   option({
+    key: 'ws.snapshotMaxAgeMs',
+    env: 'TICKCAST_SNAPSHOT_MAX_AGE_SECONDS',
+    default: '60',
+    description:
+      "A snapshot is sent only if its tick arrived within this many seconds, and only from the feed's current live session: an older value, or one from before the feed last went down, is never shown as the price now.",
+    parse: seconds(false),
+  }),
+  option({
     key: 'bus.batch',
     env: 'TICKCAST_BUS_BATCH',
     default: 'true',
@@ -634,10 +666,19 @@ export const OPTIONS = [
     key: 'simulator.brokers',
     env: 'TICKCAST_SIM_BROKERS',
     flag: '--sim-brokers <list>',
-    default: '*',
+    default: 'simulator',
     description:
-      'Comma-separated broker names whose users the simulator serves, or * for every broker that has no other adapter.',
-    parse: brokerSelection(),
+      'Comma-separated simulated broker names whose users the simulator serves; real brokers (zerodha, fyers, …) are refused, so simulated prices never reach their users.',
+    parse: simulatedBrokers(),
+  }),
+  option({
+    key: 'sharedFeed',
+    env: 'TICKCAST_BUS_BROKERS',
+    flag: '--bus-brokers <list>',
+    default: 'auto',
+    description:
+      "Brokers whose users take ticks from external publishers on OpenAlgo's bare bus topics (NSE_RELIANCE_LTP), when no adapter serves their broker: a comma-separated list, * for every broker, or none. auto means * with --feed none (OpenAlgo's proxy: every tick on the bus is the feed) and none otherwise; a user whose broker has no feed gets an error per symbol and a feed_status saying what is missing.",
+    parse: sharedFeedBrokers(),
   }),
   option({
     key: 'auth.pepper',

@@ -1,15 +1,18 @@
 /**
- * Delivers one tick to every subscriber of its stream. Each distinct message — (delivery mode,
- * broker, encoding, with or without seq) — is built and encoded once per tick, not once per
- * client, and the same bytes go to every socket that wants it. The publisher's payload is parsed
- * only if some subscriber takes MessagePack.
+ * Delivers one tick to every subscriber of its stream in its own feed. A client gets one message
+ * per mode it holds that the tick serves (last-values.ts says which), each tagged with that mode
+ * and carrying that mode's fields (protocol/mode-payload.ts): a client holding LTP and Depth gets
+ * an LTP message and a Depth message from one Depth tick. Each distinct message — (mode, broker,
+ * encoding, with or without seq) — is built and encoded once per tick, not once per client, and
+ * the same bytes go to every socket that wants it. Payloads are parsed only for MessagePack.
  */
+import type { Clock } from '../clock.js';
 import type { Mode } from '../protocol/modes.js';
 import { type WireEncoder, websocketFrame } from '../protocol/encoding.js';
-import { SHARED_FEED } from '../protocol/topics.js';
+import { projectPayload } from '../protocol/mode-payload.js';
 import { LastValues } from './last-values.js';
 import type { Session } from './session.js';
-import { type SubscriptionIndex, type Subscribers, deliveryMode } from './subscription-index.js';
+import type { SubscriptionIndex, Subscribers } from './subscription-index.js';
 
 /** Where a tick goes: its feed, stream and mode (a parsed, memoised bus topic). */
 export interface TickRoute {
@@ -21,33 +24,59 @@ export interface TickRoute {
   mode: Mode;
 }
 
-/** One tick being delivered: its encodings are made on first need and shared. */
+export interface FanOutOptions {
+  clock: Clock;
+  /** The broker whose payloads a feed carries (picks the key sets of lower-mode messages). */
+  brokerOf(feed: string): string;
+  /** Stream slots kept for snapshots and `seq` (default 100,000). */
+  streamLimit?: number;
+}
+
+/** A client's conflation slot: one per stream and mode, so one mode never replaces another's. */
+const slotOf = (key: string, mode: Mode): string => key + '\u0000' + mode;
+
+/** One tick being delivered: its per-mode payloads and encodings are made on first need and shared. */
 class Delivery {
-  /** Per delivery mode (index mode-1): session variant → message (a WebSocket frame unless batched). */
+  /** Per delivered mode (index mode-1): session variant → message (a WebSocket frame unless batched). */
   private readonly frames: [Map<string, Buffer>?, Map<string, Buffer>?, Map<string, Buffer>?] = [];
-  private parsed: unknown;
+  private readonly payloads: [string?, string?, string?] = [];
+  private readonly parsed: [unknown?, unknown?, unknown?] = [];
+  private readonly slots: [string?, string?, string?] = [];
 
   constructor(
     readonly route: TickRoute,
-    readonly payload: string,
-    readonly seq: number,
+    private readonly payload: string,
+    /** `seq` of this tick's message per mode. */
+    private readonly seqs: readonly number[],
+    private readonly broker: string,
     private readonly encoder: WireEncoder,
   ) {}
+
+  /** The payload as a `mode` tick carries it (the whole one if it has no projection). */
+  payloadAt(mode: Mode): string {
+    if (mode === this.route.mode) return this.payload;
+    return (this.payloads[mode - 1] ??= projectPayload(this.payload, this.route.mode, mode, this.broker) ?? this.payload);
+  }
+
+  slot(mode: Mode): string {
+    return (this.slots[mode - 1] ??= slotOf(this.route.key, mode));
+  }
 
   frameFor(session: Session, mode: Mode): Buffer {
     const frames = (this.frames[mode - 1] ??= new Map());
     let frame = frames.get(session.variant);
     if (!frame) {
       const { encoding, seq, batch } = session.extensions;
+      const payload = this.payloadAt(mode);
       const message = this.encoder.marketData(
         encoding,
         this.route.symbol,
         this.route.exchange,
         mode,
-        this.payload,
-        () => (this.parsed ??= JSON.parse(this.payload)),
+        payload,
+        () => (this.parsed[mode - 1] ??= JSON.parse(payload)),
         session.broker,
-        seq ? this.seq : undefined,
+        seq ? this.seqs[mode - 1] : undefined,
       );
       frame = batch ? message : websocketFrame(message, encoding === 'msgpack');
       frames.set(session.variant, frame);
@@ -57,33 +86,29 @@ class Delivery {
 }
 
 export class FanOut {
-  /** Ticks delivered to at least one client, and frames written in total. */
+  /** Ticks delivered to at least one client, and messages written in total. */
   ticksRouted = 0;
   deliveries = 0;
-  /** Frames per feed of the tick ('' = the shared feed): one map update per tick, not per client. */
+  /** Messages per feed of the tick ('' = the shared feed): one map update per tick, not per client. */
   readonly deliveriesByFeed = new Map<string, number>();
-  readonly lastValues = new LastValues();
+  readonly lastValues: LastValues;
 
   constructor(
     private readonly index: SubscriptionIndex<Session>,
     private readonly encoder: WireEncoder,
-  ) {}
+    private readonly options: FanOutOptions,
+  ) {
+    this.lastValues = new LastValues(options.streamLimit);
+  }
 
-  /** `payload` is the publisher's JSON, passed to JSON clients verbatim. */
+  /** `payload` is the publisher's JSON, passed to JSON clients verbatim at the tick's own mode. */
   deliver(route: TickRoute, payload: string): void {
-    const seq = this.lastValues.record(route.feed, route.key, route.mode, payload);
-    const delivery = new Delivery(route, payload, seq, this.encoder);
-    let delivered = 0;
-    if (route.feed === SHARED_FEED) {
-      // The shared feed is the instance's own: it reaches clients of every feed.
-      for (const feed of this.index.feeds()) {
-        const subscribers = this.index.subscribers(feed, route.key);
-        if (subscribers) delivered += this.deliverTo(subscribers, delivery);
-      }
-    } else {
-      const subscribers = this.index.subscribers(route.feed, route.key);
-      if (subscribers) delivered += this.deliverTo(subscribers, delivery);
-    }
+    const { stream, modes } = this.lastValues.record(route.feed, route.key, route.mode, payload, this.options.clock.now());
+    // A feed's ticks reach only its own clients: the shared feed's (OpenAlgo's bare topics) too.
+    const subscribers = this.index.subscribers(route.feed, route.key);
+    if (!subscribers) return;
+    const delivery = new Delivery(route, payload, stream.seq, this.options.brokerOf(route.feed), this.encoder);
+    const delivered = this.deliverTo(subscribers, delivery, modes);
     if (delivered > 0) {
       this.ticksRouted++;
       this.deliveries += delivered;
@@ -91,27 +116,33 @@ export class FanOut {
     }
   }
 
-  private deliverTo(subscribers: Subscribers<Session>, delivery: Delivery): number {
+  private deliverTo(subscribers: Subscribers<Session>, delivery: Delivery, modes: number): number {
     let delivered = 0;
     for (const [session, mask] of subscribers) {
-      const mode = deliveryMode(mask, delivery.route.mode);
-      if (mode === 0) continue;
-      session.deliver(delivery.frameFor(session, mode), delivery.route.key);
-      delivered++;
+      const wanted = mask & modes;
+      if (wanted === 0) continue;
+      // Lowest mode first, as OpenAlgo's adapters publish a trade's per-mode topics.
+      for (let mode = 1 as Mode; mode <= 3; mode++) {
+        if (!(wanted & (1 << (mode - 1)))) continue;
+        session.deliver(delivery.frameFor(session, mode), delivery.slot(mode));
+        delivered++;
+      }
     }
     return delivered;
   }
 
   /**
-   * Sends a new subscriber the stream's last known value (from its feed or the shared feed), as
-   * an ordinary market_data message at its mode. Returns whether there was one.
+   * Sends a new subscriber the stream's last `route.mode` message as an ordinary market_data
+   * message, if there is one and `current` accepts its arrival time (from the feed's live
+   * session and young enough). Returns whether one was sent.
    */
-  snapshot(session: Session, route: TickRoute): boolean {
-    const feeds = route.feed === SHARED_FEED ? [SHARED_FEED] : [route.feed, SHARED_FEED];
-    const last = this.lastValues.latest(feeds, route.key, route.mode);
-    if (!last) return false;
-    const delivery = new Delivery({ ...route, mode: last.mode }, last.payload, last.seq, this.encoder);
-    session.deliver(delivery.frameFor(session, route.mode), route.key);
+  snapshot(session: Session, route: TickRoute, current: (arrivedAt: number) => boolean): boolean {
+    const last = this.lastValues.last(route.feed, route.key, route.mode);
+    if (!last || !current(last.at)) return false;
+    const seqs = [0, 0, 0];
+    seqs[route.mode - 1] = last.seq;
+    const delivery = new Delivery({ ...route, mode: last.source }, last.payload, seqs, this.options.brokerOf(route.feed), this.encoder);
+    session.deliver(delivery.frameFor(session, route.mode), delivery.slot(route.mode));
     return true;
   }
 

@@ -1,8 +1,10 @@
 /**
  * Which feed serves which broker's users. Each adapter serves a list of brokers, or every broker
- * no other adapter serves (`'*'`); users of any other broker are on the instance's shared feed,
- * fed by external publishers on OpenAlgo's bare topics. Adapters may join while the gateway runs
- * (out-of-process adapters announce themselves on the control channel).
+ * no other adapter serves (`'*'`). Users of a broker no adapter serves are on the instance's
+ * shared feed (external publishers on OpenAlgo's bare topics) if it serves that broker, and
+ * otherwise on no feed at all: they are told so, and never given another feed's prices.
+ * Adapters may join while the gateway runs (out-of-process adapters announce themselves on the
+ * control channel).
  */
 import type { Adapter } from '../adapters/adapter.js';
 import { SHARED_FEED } from '../protocol/topics.js';
@@ -14,16 +16,24 @@ export interface AdapterRoute {
 }
 
 export interface FeedRoute {
+  /** The feed id; NO_FEED when nothing here serves the broker. */
   feed: string;
   adapter: Adapter | undefined;
 }
+
+/** The route of a user whose broker nothing here serves. No adapter or topic has this id. */
+export const NO_FEED = '\u0000none';
 
 export class Feeds {
   private readonly byBroker = new Map<string, Adapter>();
   private fallback: Adapter | undefined;
   private readonly byFeed = new Map<string, Adapter>();
 
-  constructor(routes: readonly AdapterRoute[] = []) {
+  constructor(
+    routes: readonly AdapterRoute[] = [],
+    /** Brokers the shared feed serves when no adapter does: names, or `'*'` for all. */
+    private readonly shared: readonly string[] | '*' = '*',
+  ) {
     for (const route of routes) {
       const refusal = this.add(route);
       if (refusal) throw new Error(refusal);
@@ -46,8 +56,15 @@ export class Feeds {
   }
 
   route(broker: string): FeedRoute {
-    const adapter = this.byBroker.get(broker.toLowerCase()) ?? this.fallback;
-    return { feed: adapter ? adapter.feed : SHARED_FEED, adapter };
+    const name = broker.toLowerCase();
+    const adapter = this.byBroker.get(name) ?? this.fallback;
+    if (adapter) return { feed: adapter.feed, adapter };
+    return { feed: this.sharedServes(name) ? SHARED_FEED : NO_FEED, adapter: undefined };
+  }
+
+  /** Whether external publishers on the bare topics serve `broker`'s users. */
+  sharedServes(broker: string): boolean {
+    return this.shared === '*' || this.shared.includes(broker.toLowerCase());
   }
 
   adapter(feed: string): Adapter | undefined {

@@ -7,11 +7,13 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
 import { GatewayMetrics, type MetricsSource } from '../observability/metrics.js';
 import { OPENALGO_EXTENSIONS, WireEncoder } from '../protocol/encoding.js';
-import { feedStatusEvent } from '../protocol/replies.js';
+import { type Reply, feedStatusEvent } from '../protocol/replies.js';
+import { SHARED_FEED } from '../protocol/topics.js';
+import { SIMULATOR_BROKER } from '../brokers.js';
 import type { BusSubscriber } from '../bus/bus.js';
 import type { Logger } from '../observability/logger.js';
 import type { AdapterRoute } from './feeds.js';
-import { Feeds } from './feeds.js';
+import { Feeds, NO_FEED } from './feeds.js';
 import { BusListener } from './bus-listener.js';
 import { FanOut } from './fan-out.js';
 import { type KeyVerifier, RequestHandler } from './request-handler.js';
@@ -35,6 +37,13 @@ export interface GatewayOptions {
   limits?: { maxConnectionsPerKey?: number; maxSubscriptions?: number; subscribeRate?: number; authFailures?: number };
   /** Send a stream's last value on subscribe unless a client opts out (default true). */
   snapshots?: boolean;
+  /** Snapshots only of ticks younger than this, from the feed's current live session (default 60 s). */
+  snapshotMaxAgeMs?: number;
+  /**
+   * Brokers whose users the shared feed (external publishers on OpenAlgo's bare topics) serves
+   * when no adapter does: names, or `'*'` for all (default, as OpenAlgo's proxy).
+   */
+  sharedFeedBrokers?: readonly string[] | '*';
   /** `get_supported_brokers`; defaults to the brokers served in-process. */
   supportedBrokers?: readonly string[];
   /**
@@ -61,12 +70,14 @@ export class Gateway {
   private readonly sessionsByUser = new Map<string, Set<Session>>();
   private readonly userFeeds: UserFeeds | undefined;
   private readonly dashboard: DashboardRoutes;
+  /** Each adapter's feed as last heard: status, its message, and since when it is live. */
+  private readonly feedStates = new Map<string, { status: string; message: string | undefined; liveSince: number | undefined }>();
 
   constructor(private readonly options: GatewayOptions) {
     tuneHeap();
     const { clock, logger } = options;
     this.startedAt = clock.now();
-    this.feeds = new Feeds(options.adapters);
+    this.feeds = new Feeds(options.adapters, options.sharedFeedBrokers ?? '*');
     for (const adapter of this.feeds.adapters()) this.watch(adapter);
     this.upstream = new Upstream(this.feeds, this.index as SubscriptionIndex<unknown>, logger, options.bus.interest);
     this.userFeeds = options.brokerAdapters
@@ -74,7 +85,7 @@ export class Gateway {
       : undefined;
     const encoder = new WireEncoder();
     const defaultExtensions = { ...OPENALGO_EXTENSIONS, snapshot: options.snapshots ?? true };
-    this.fanOut = new FanOut(this.index, encoder);
+    this.fanOut = new FanOut(this.index, encoder, { clock, brokerOf: (feed) => this.feeds.adapter(feed)?.broker ?? '' });
     this.handler = new RequestHandler({
       verifier: options.verifier,
       feeds: this.feeds,
@@ -85,7 +96,9 @@ export class Gateway {
       supportedBrokers: options.supportedBrokers ?? [...new Set([...this.feeds.brokers(), ...(options.brokerAdapters?.brokers ?? [])])],
       onUserChange: (session, previous) => this.moveUser(session, previous),
       defaultExtensions,
-      snapshot: (session, route) => void this.fanOut.snapshot(session, route),
+      snapshot: (session, route) => void this.fanOut.snapshot(session, route, (arrivedAt) => this.isCurrent(route.feed, arrivedAt)),
+      joinStatus: (session) => this.joinStatus(session),
+      noFeedReason: (user, broker) => this.noFeedReason(user, broker),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(options.limits?.authFailures
         ? { failedAuths: new FailedAuths({ allowed: options.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock }) }
@@ -144,26 +157,76 @@ export class Gateway {
     const refusal = this.feeds.add(route);
     if (refusal) return refusal;
     this.watch(route.adapter);
+    const { adapter } = route;
     for (const session of this.listener.sessions) {
       if (!session.authenticated) continue;
       const { feed } = this.feeds.route(session.broker);
-      if (feed !== session.feed) void this.handler.rehome(session, feed);
+      if (feed !== session.feed && feed === adapter.feed) {
+        // Told at once: a client that had no feed now has one (its subscriptions move along).
+        void this.handler.rehome(session, feed).then(() => session.reply(this.statusEvent(adapter)));
+      }
     }
     return undefined;
   }
 
-  /** Tells a feed's clients when its status changes. */
+  /** Tells a feed's clients when its status changes, and remembers it for those who join later. */
   private watch(adapter: Adapter): void {
-    let previous = adapter.status();
+    const now = this.options.clock.now();
+    const state = { status: adapter.status() as string, message: undefined as string | undefined, liveSince: adapter.status() === 'live' ? now : undefined };
+    this.feedStates.set(adapter.feed, state);
     adapter.onStatus(({ status, message }) => {
-      if (status === previous) return;
-      previous = status;
+      if (status === state.status) return;
+      state.status = status;
+      state.message = message;
+      // Values from before a drop are not the live price: snapshots only from after this.
+      state.liveSince = status === 'live' ? this.options.clock.now() : undefined;
       this.options.logger.info({ feed: adapter.feed, status, message }, 'feed status changed');
-      const event = feedStatusEvent(adapter.feed, adapter.broker, status, message, this.options.clock.now());
+      const event = this.statusEvent(adapter);
       for (const session of this.listener.sessions) {
         if (session.authenticated && session.feed === adapter.feed) session.reply(event);
       }
     });
+  }
+
+  private statusEvent(adapter: Adapter): Reply {
+    const state = this.feedStates.get(adapter.feed);
+    return feedStatusEvent(adapter.feed, adapter.broker, state?.status ?? adapter.status(), state?.message, this.options.clock.now());
+  }
+
+  /** What a client is told right after authenticating: its feed's status unless it is live. */
+  private joinStatus(session: Session): Reply | undefined {
+    if (session.feed === NO_FEED) {
+      return feedStatusEvent('none', session.broker, 'unavailable', this.noFeedReason(session.user!, session.broker), this.options.clock.now());
+    }
+    const adapter = this.feeds.adapter(session.feed);
+    if (!adapter || this.feedStates.get(adapter.feed)?.status === 'live') return undefined;
+    return this.statusEvent(adapter);
+  }
+
+  /** Whether a value that arrived at `arrivedAt` may be shown as the price now (snapshots). */
+  private isCurrent(feed: string, arrivedAt: number): boolean {
+    if (this.options.clock.now() - arrivedAt > (this.options.snapshotMaxAgeMs ?? DEFAULT_SNAPSHOT_MAX_AGE_MS)) return false;
+    if (feed === SHARED_FEED) return true; // external publishers have no status: age is all there is
+    const since = this.feedStates.get(feed)?.liveSince;
+    return since !== undefined && arrivedAt >= since;
+  }
+
+  /** Why a user's broker has no feed here, and how to give it one. */
+  private noFeedReason(user: string, broker: string): string {
+    const name = broker.toLowerCase();
+    if (this.options.brokerAdapters?.brokers.includes(name)) {
+      return (
+        `No market data feed for ${broker} user ${user}: no ${name} credentials are stored for them. ` +
+        `Store them with \`tickcast credentials set --user ${user} --broker ${name} …\` (docs/brokers.md); the feed starts at their next authentication.`
+      );
+    }
+    if (name === SIMULATOR_BROKER) {
+      return 'No market data feed for broker simulator: the simulator is not running in this gateway. Start the gateway with --feed simulator, or run `tickcast adapter`.';
+    }
+    return (
+      `No market data feed for broker ${broker} in this gateway: no adapter serving ${name} is connected. ` +
+      `Connect one, or let external publishers on the bus serve it with TICKCAST_BUS_BROKERS=${name} (as OpenAlgo's own adapters publish; docs/brokers.md).`
+    );
   }
 
   private sessionTotals(): { sent: number; conflated: number; dropped: number } {
@@ -321,6 +384,8 @@ export class Gateway {
     await this.options.bus.close();
   }
 }
+
+const DEFAULT_SNAPSHOT_MAX_AGE_MS = 60_000;
 
 function mb(bytes: number): number {
   return Math.round((bytes / 1048576) * 10) / 10;

@@ -1,60 +1,94 @@
 /**
- * The last value of every stream, per tick mode, for snapshots on subscribe, and each stream's
- * tick count, for `seq`. Bounded: past `limit` streams the least recently updated are forgotten
- * (a forgotten stream's `seq` restarts, which a client sees as a gap).
+ * What the gateway knows of each stream of each feed: which modes a tick produces messages for,
+ * the `seq` of each mode's messages, and each mode's last message for snapshots. Bounded: past
+ * `limit` streams the least recently updated are forgotten (a forgotten stream's `seq` restarts,
+ * which a client sees as a restart, not a gap).
+ *
+ * Which modes a tick serves. A tick of mode m gives one message per mode k ≤ m that has no
+ * ticks of its own: publishers differ. tickcast's adapters publish each stream once, at the
+ * highest mode wanted, so a Depth tick also makes the LTP and Quote messages. OpenAlgo's
+ * adapters publish a topic per subscribed mode (`…_LTP` and `…_DEPTH` for one trade), so there
+ * the LTP message comes from the LTP tick and the Depth tick makes only the Depth one; making an
+ * LTP message from both would send every LTP twice. A mode counts as published on its own when
+ * a tick of it arrived since the previous tick of mode m (or, before there was one, within the
+ * last second): one trade's per-mode ticks arrive together, whatever their order.
  */
 import type { Mode } from '../protocol/modes.js';
 
-export interface LastValue {
-  mode: Mode;
-  payload: string;
-  seq: number;
-  /** Arrival order across all streams and feeds. */
-  stamp: number;
-}
-
-interface StreamValues {
-  seq: number;
-  /** Latest payload per tick mode (index mode-1), with the seq it had. */
-  byMode: Array<LastValue | undefined>;
-}
-
+/** A stream with no earlier tick of a mode: lower modes seen this recently count as published. */
+const FIRST_TICK_WINDOW_MS = 1000;
 const DEFAULT_LIMIT = 100_000;
 
+export const modeBit = (mode: Mode): number => 1 << (mode - 1);
+
+/** One stream of one feed. Arrays are indexed by mode − 1. */
+export class StreamState {
+  /** Arrival of the latest tick per topic mode. */
+  readonly tickAt = [-Infinity, -Infinity, -Infinity];
+  /** Messages made so far per delivered mode: the `seq` of the latest. */
+  readonly seq = [0, 0, 0];
+  /** The latest message per delivered mode: the tick it came from, that tick's mode and arrival. */
+  readonly payload: [string | undefined, string | undefined, string | undefined] = [undefined, undefined, undefined];
+  readonly source: Mode[] = [1, 2, 3];
+  readonly at = [0, 0, 0];
+}
+
+/** A mode's last message, for a snapshot. */
+export interface LastMessage {
+  /** The tick's payload and mode (project it to the message's mode to send it). */
+  payload: string;
+  source: Mode;
+  seq: number;
+  /** When the tick arrived (clock ms). */
+  at: number;
+}
+
 export class LastValues {
-  private readonly streams = new Map<string, StreamValues>();
-  private stamp = 0;
+  private readonly streams = new Map<string, StreamState>();
 
   constructor(private readonly limit = DEFAULT_LIMIT) {}
 
-  /** Records a tick and returns its sequence number within the stream. */
-  record(feed: string, key: string, mode: Mode, payload: string): number {
-    const id = `${feed}\u0000${key}`;
-    let values = this.streams.get(id);
-    if (values) {
+  /**
+   * Records a tick that arrived at `now` and returns the modes it makes messages for (a bit
+   * mask, bit k−1 for mode k) with the stream, whose `seq` now numbers each of them.
+   */
+  record(feed: string, key: string, mode: Mode, payload: string, now: number): { stream: StreamState; modes: number } {
+    const id = feed + '\u0000' + key;
+    let stream = this.streams.get(id);
+    if (stream) {
       this.streams.delete(id); // re-inserted below: the map stays in update order
     } else {
-      values = { seq: 0, byMode: [undefined, undefined, undefined] };
+      stream = new StreamState();
       if (this.streams.size >= this.limit) this.streams.delete(this.streams.keys().next().value!);
     }
-    this.streams.set(id, values);
-    values.seq++;
-    values.byMode[mode - 1] = { mode, payload, seq: values.seq, stamp: ++this.stamp };
-    return values.seq;
+    this.streams.set(id, stream);
+
+    const previous = stream.tickAt[mode - 1]!;
+    stream.tickAt[mode - 1] = now;
+    let modes = modeBit(mode);
+    // Walk down from m: the first mode published on its own serves itself and every mode below.
+    for (let k = mode - 1; k >= 1; k--) {
+      const seen = stream.tickAt[k - 1]!;
+      const published = previous === -Infinity ? now - seen <= FIRST_TICK_WINDOW_MS : seen >= previous;
+      if (published) break;
+      modes |= 1 << (k - 1);
+    }
+    for (let k = 1; k <= mode; k++) {
+      if (!(modes & (1 << (k - 1)))) continue;
+      stream.seq[k - 1]!++;
+      stream.payload[k - 1] = payload;
+      stream.source[k - 1] = mode;
+      stream.at[k - 1] = now;
+    }
+    return { stream, modes };
   }
 
-  /** The newest value of a stream at `mode` or above, from any of `feeds`. */
-  latest(feeds: readonly string[], key: string, mode: Mode): LastValue | undefined {
-    let best: LastValue | undefined;
-    for (const feed of feeds) {
-      const values = this.streams.get(`${feed}\u0000${key}`);
-      if (!values) continue;
-      for (let m = mode; m <= 3; m++) {
-        const value = values.byMode[m - 1];
-        if (value && (!best || value.stamp > best.stamp)) best = value;
-      }
-    }
-    return best;
+  /** The last message of a stream at `mode`, if any. */
+  last(feed: string, key: string, mode: Mode): LastMessage | undefined {
+    const stream = this.streams.get(feed + '\u0000' + key);
+    const payload = stream?.payload[mode - 1];
+    if (!stream || payload === undefined) return undefined;
+    return { payload, source: stream.source[mode - 1]!, seq: stream.seq[mode - 1]!, at: stream.at[mode - 1]! };
   }
 
   get size(): number {

@@ -1,8 +1,10 @@
 /**
  * A client's flow control. Market data is written straight to the socket while the client keeps
- * up. Once more than `budgetBytes` are unsent, frames wait here instead, keyed by stream: a newer
- * tick of a stream replaces the waiting one (conflation), so the client never receives an older
- * tick after a newer one of the same stream and the backlog never exceeds one frame per stream.
+ * up. Once more than `budgetBytes` are unsent, frames wait here instead, keyed by slot (a stream
+ * and mode): a newer message of a slot replaces the waiting one (conflation) and moves to the
+ * back, so waiting frames leave in the order their contents arrived, the client never receives
+ * an older value after a newer one of the same stream, and the backlog never exceeds one frame
+ * per slot.
  * When the socket drains, the backlog is written. A client that stays congested longer than
  * `slowConsumerMs` is given up on.
  *
@@ -51,6 +53,9 @@ export class Outbox {
   /** Queues or writes a frame of `stream` (`undefined`: never conflated, e.g. an order update). */
   push(frame: Buffer, stream: string | undefined): void {
     if (this.waiting.size > 0 && stream !== undefined && this.waiting.has(stream)) {
+      // To the back: frames leave in the order their contents arrived, so a stream's newer LTP
+      // never goes out before an older Quote of it still waiting in its own slot.
+      this.waiting.delete(stream);
       this.waiting.set(stream, frame);
       this.conflated++;
       return;

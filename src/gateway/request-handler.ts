@@ -33,7 +33,7 @@ import {
 import { pyTruthy } from '../protocol/python.js';
 import { type Encoding, type Extensions, parseExtensions } from '../protocol/encoding.js';
 import type { TickRoute } from './fan-out.js';
-import type { Feeds } from './feeds.js';
+import { type Feeds, NO_FEED } from './feeds.js';
 import { type FailedAuths, TokenBucket } from './limits.js';
 import type { Session } from './session.js';
 import { type SubscriptionIndex, streamKey } from './subscription-index.js';
@@ -62,8 +62,12 @@ export interface RequestHandlerOptions {
   onUserChange(session: Session, previousUser: string | null): void;
   /** Extensions a client gets unless it negotiates others at authentication. */
   defaultExtensions: Extensions;
-  /** Sends a new subscriber the stream's last value, if known. */
+  /** Sends a new subscriber the stream's last value, if known and current. */
   snapshot(session: Session, route: TickRoute): void;
+  /** The event a client gets right after authenticating, if its feed is not live (or missing). */
+  joinStatus?(session: Session): Reply | undefined;
+  /** Why `broker` has no feed here (a session routed to NO_FEED), for its per-symbol errors. */
+  noFeedReason?(user: string, broker: string): string;
   /** Limits (config `limits.*`); absent ones are unlimited. */
   limits?: { maxConnectionsPerKey?: number; maxSubscriptions?: number; subscribeRate?: number };
   /** Failed authentications per address (absent: not tracked). */
@@ -127,6 +131,7 @@ export class RequestHandler {
   }
 
   private adapterStatus(session: Session): string {
+    if (session.feed === NO_FEED) return 'unavailable';
     const adapter = this.options.feeds.adapter(session.feed);
     // OpenAlgo reports "connected" whenever the user has an adapter; the shared feed is always on.
     return !adapter || adapter.status() === 'live' ? 'connected' : adapter.status();
@@ -174,8 +179,12 @@ export class RequestHandler {
     if (previousUser !== identity.user) this.options.onUserChange(session, previousUser);
     const { extensions, requested } = negotiated.value;
     session.extensions = extensions;
-    // The auth reply stays JSON text, so a client can read it before switching encodings.
-    return new Answer(authReply(identity.broker, identity.user, requested ? { ...extensions } : undefined), 'json');
+    // The auth reply stays JSON text, so a client can read it before switching encodings. A feed
+    // that is not live (or missing) is said at once, not only at its next change.
+    return new Answer(authReply(identity.broker, identity.user, requested ? { ...extensions } : undefined), 'json', () => {
+      const status = this.options.joinStatus?.(session);
+      if (status) session.reply(status);
+    });
   }
 
   /** The subscribe/unsubscribe rate limit: an error reply when over it. */
@@ -204,6 +213,7 @@ export class RequestHandler {
         const checked = checkItem(item);
         if ('message' in checked) return { ...item, ok: false, message: checked.message };
         const { exchange, symbol } = checked;
+        if (feed === NO_FEED) return { ...item, ok: false, message: this.options.noFeedReason?.(session.user!, session.broker) ?? ProtocolMessage.SUBSCRIPTION_FAILED };
         if (!this.options.index.holds(feed, exchange, symbol, session) && room-- <= 0) {
           return { ...item, ok: false, message: `Subscription limit reached (${maxStreams} streams per client)` };
         }

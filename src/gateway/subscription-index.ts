@@ -1,7 +1,7 @@
 /**
  * Who wants which stream. A stream is (feed, exchange, symbol); each subscriber holds one or
  * more modes of it, kept as a bit mask (bit m-1 for mode m). Pure and synchronous: the gateway
- * asks it who receives a tick and what the highest wanted mode is.
+ * asks it who holds a stream in which modes, and what the highest wanted mode is.
  */
 import type { Mode } from '../protocol/modes.js';
 
@@ -19,15 +19,9 @@ const bit = (mode: Mode): number => 1 << (mode - 1);
 /** NUL separates the parts: requests with control characters in a symbol or exchange are refused. */
 export const streamKey = (exchange: string, symbol: string): string => `${exchange}\u0000${symbol}`;
 
-/** The highest mode in `mask` that is ≤ `mode` (0 if none): the mode a tick is delivered as. */
-export function deliveryMode(mask: number, mode: Mode): Mode | 0 {
-  const within = mask & ((1 << mode) - 1);
-  if (within === 0) return 0;
-  return (within >= 4 ? 3 : within >= 2 ? 2 : 1) as Mode;
-}
-
+/** The highest mode in `mask` (0 if none): what upstream must deliver for its holders. */
 export function highestMode(mask: number): Mode | 0 {
-  return deliveryMode(mask, 3);
+  return mask >= 4 ? 3 : mask >= 2 ? 2 : mask === 1 ? 1 : 0;
 }
 
 function modesOf(mask: number): Mode[] {

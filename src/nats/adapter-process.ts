@@ -11,7 +11,7 @@ import type { AdapterProcessOptions, RunningAdapter } from '../adapter-process.j
 import { NatsAdapterHost } from '../control/nats-adapter-host.js';
 import { describeHolder } from '../endpoints.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { brokerRoute, createSimulator, openConfiguredRegistry } from '../instance.js';
+import { createSimulator, openConfiguredRegistry } from '../instance.js';
 import { Registration } from '../registry/registration.js';
 import { Teardown } from '../teardown.js';
 
@@ -41,12 +41,11 @@ export async function startNatsAdapterProcess(options: AdapterProcessOptions & {
     await adapter.start();
     teardown.add(() => adapter.stop());
 
-    const brokers = brokerRoute(config.simulator.brokers);
     const host = await NatsAdapterHost.start({
       link,
       subjects,
       adapter,
-      brokers: brokers === '*' ? '*' : [...brokers],
+      brokers: [...config.simulator.brokers],
       clock,
       logger: logger.child({ part: 'control' }),
     });

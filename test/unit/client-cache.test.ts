@@ -73,15 +73,25 @@ describe('latest values', () => {
 describe('gaps', () => {
   it('a jump is a gap; repeats and restarts are not', () => {
     const gaps = new GapTracker();
-    expect(gaps.observe('NSE:A', 'NSE', 'A', 5)).toBeUndefined();
-    expect(gaps.observe('NSE:A', 'NSE', 'A', 6)).toBeUndefined();
-    expect(gaps.observe('NSE:A', 'NSE', 'A', 9)).toStrictEqual({ stream: 'NSE:A', exchange: 'NSE', symbol: 'A', expected: 7, received: 9, missed: 2 });
-    expect(gaps.observe('NSE:A', 'NSE', 'A', 9)).toBeUndefined(); // a snapshot repeats the last number
-    expect(gaps.observe('NSE:A', 'NSE', 'A', 1)).toBeUndefined(); // the gateway restarted
-    expect(gaps.observe('NSE:A', 'NSE', 'A', 2)).toBeUndefined();
-    expect(gaps.observe('NSE:B', 'NSE', 'B', 40)).toBeUndefined(); // streams are separate
+    expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 5)).toBeUndefined();
+    expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 6)).toBeUndefined();
+    expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 9)).toStrictEqual({ stream: 'NSE:A', exchange: 'NSE', symbol: 'A', mode: 1, expected: 7, received: 9, missed: 2 });
+    expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 9)).toBeUndefined(); // a snapshot repeats the last number
+    expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 1)).toBeUndefined(); // the gateway restarted
+    expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 2)).toBeUndefined();
+    expect(gaps.observe('NSE:B', 1, 'NSE', 'B', 40)).toBeUndefined(); // streams are separate
     gaps.forget('NSE:A');
-    expect(gaps.observe('NSE:A', 'NSE', 'A', 10)).toBeUndefined();
+    expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 10)).toBeUndefined();
+  });
+
+  it('numbers each mode of a stream apart: LTP and Depth messages interleaved are no gap', () => {
+    const gaps = new GapTracker();
+    for (const [mode, seq] of [[1, 40], [3, 100], [1, 41], [3, 101], [1, 42]] as const) {
+      expect(gaps.observe('NSE:A', mode, 'NSE', 'A', seq)).toBeUndefined();
+    }
+    expect(gaps.observe('NSE:A', 3, 'NSE', 'A', 104)).toMatchObject({ mode: 3, expected: 102, missed: 2 });
+    gaps.forget('NSE:A');
+    expect(gaps.observe('NSE:A', 3, 'NSE', 'A', 200)).toBeUndefined();
   });
 });
 

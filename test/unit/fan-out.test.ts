@@ -39,8 +39,32 @@ const tick = (feed: string, mode: 1 | 2 | 3, payload = '{"ltp":1.0}'): [TickRout
   payload,
 ];
 
+function fakeClock(start = 1_000_000): { now(): number; advance(ms: number): void } {
+  let t = start;
+  return { now: () => t, advance: (ms) => void (t += ms) };
+}
+
+const BROKERS: Record<string, string> = { a: 'zerodha', b: 'angel', sim: 'simulator' };
+
+function fanOutFor(index: SubscriptionIndex<Session>, clock = fakeClock()): FanOut {
+  return new FanOut(index, new WireEncoder(), { clock, brokerOf: (feed) => BROKERS[feed] ?? '' });
+}
+
+const DEPTH = '{"symbol":"TCS","exchange":"NSE","mode":"full","ltp":1418.0,"ltt":1,"timestamp":2,"volume":10,"depth":{"buy":[],"sell":[]}}';
+const QUOTE = '{"symbol":"TCS","exchange":"NSE","mode":"quote","ltp":1418.0,"ltt":1,"timestamp":2,"volume":10}';
+const LTP = '{"symbol":"TCS","exchange":"NSE","mode":"ltp","ltp":1418.0,"ltt":1,"timestamp":2}';
+
+const messages = (session: FakeSession): Array<{ mode: number; data: string; seq?: number }> =>
+  session.frames.map((frame) => {
+    const text = frame.toString();
+    const message = JSON.parse(text);
+    // The payload text as sent (numbers keep their spelling).
+    const data = text.slice(text.indexOf('"data":') + 7, text.lastIndexOf(',"broker"'));
+    return { mode: message.mode, data, ...(message.seq !== undefined ? { seq: message.seq } : {}) };
+  });
+
 describe('FanOut', () => {
-  it('delivers a tagged feed only to that feed, the shared feed to all', () => {
+  it("delivers a feed's ticks only to that feed's clients, the shared feed's too", () => {
     const index = new SubscriptionIndex<Session>();
     const onA = fakeSession('zerodha');
     const onB = fakeSession('angel');
@@ -48,38 +72,82 @@ describe('FanOut', () => {
     index.add('a', 'NSE', 'TCS', 1, onA);
     index.add('b', 'NSE', 'TCS', 1, onB);
     index.add('', 'NSE', 'TCS', 1, shared);
-    const fanOut = new FanOut(index, new WireEncoder());
+    const fanOut = fanOutFor(index);
 
     fanOut.deliver(...tick('a', 1));
     expect([onA.frames.length, onB.frames.length, shared.frames.length]).toEqual([1, 0, 0]);
     fanOut.deliver(...tick('c', 1));
     expect([onA.frames.length, onB.frames.length, shared.frames.length]).toEqual([1, 0, 0]);
     fanOut.deliver(...tick('', 1));
-    expect([onA.frames.length, onB.frames.length, shared.frames.length]).toEqual([2, 1, 1]);
-    expect(JSON.parse(onB.frames[0]!.toString()).broker).toBe('angel');
+    expect([onA.frames.length, onB.frames.length, shared.frames.length]).toEqual([1, 0, 1]);
+    expect(JSON.parse(shared.frames[0]!.toString()).broker).toBe('fyers');
   });
 
-  it('tags each subscriber with its highest mode ≤ the tick, and serialises once per (mode, broker)', () => {
+  it('one message per mode held at or below the tick, each with that mode\'s fields, built once per (mode, broker)', () => {
     const index = new SubscriptionIndex<Session>();
     const ltp1 = fakeSession('zerodha');
     const ltp2 = fakeSession('zerodha');
-    const quoteAndLtp = fakeSession('zerodha');
-    const depthOnly = fakeSession('zerodha');
-    index.add('', 'NSE', 'TCS', 1, ltp1);
-    index.add('', 'NSE', 'TCS', 1, ltp2);
-    index.add('', 'NSE', 'TCS', 1, quoteAndLtp);
-    index.add('', 'NSE', 'TCS', 2, quoteAndLtp);
-    index.add('', 'NSE', 'TCS', 3, depthOnly);
-    const fanOut = new FanOut(index, new WireEncoder());
+    const all = fakeSession('zerodha');
+    const ltpAndDepth = fakeSession('zerodha');
+    const quoteOnly = fakeSession('zerodha');
+    index.add('a', 'NSE', 'TCS', 1, ltp1);
+    index.add('a', 'NSE', 'TCS', 1, ltp2);
+    for (const mode of [1, 2, 3] as const) index.add('a', 'NSE', 'TCS', mode, all);
+    index.add('a', 'NSE', 'TCS', 1, ltpAndDepth);
+    index.add('a', 'NSE', 'TCS', 3, ltpAndDepth);
+    index.add('a', 'NSE', 'TCS', 2, quoteOnly);
+    const fanOut = fanOutFor(index);
 
-    fanOut.deliver(...tick('', 2, '{"ltp": 1418.0}'));
-    expect(JSON.parse(ltp1.frames[0]!.toString())).toStrictEqual({ type: 'market_data', symbol: 'TCS', exchange: 'NSE', mode: 1, data: { ltp: 1418 }, broker: 'zerodha' });
+    fanOut.deliver(...tick('a', 3, DEPTH));
+    expect(messages(ltp1)).toEqual([{ mode: 1, data: LTP }]);
     expect(ltp1.raw[0]).toBe(ltp2.raw[0]); // the same bytes, not a copy per client
     expect(ltp1.raw[0]![0]).toBe(0x81); // a complete text frame: FIN + opcode 1
-    expect(quoteAndLtp.frames).toHaveLength(1); // one message, tagged with the higher mode
-    expect(JSON.parse(quoteAndLtp.frames[0]!.toString()).mode).toBe(2);
-    expect(depthOnly.frames).toHaveLength(0); // a Quote tick is not delivered to a Depth-only subscriber
-    expect(fanOut.deliveries).toBe(3);
+    expect(messages(all)).toEqual([{ mode: 1, data: LTP }, { mode: 2, data: QUOTE }, { mode: 3, data: DEPTH }]);
+    expect(all.raw[0]).toBe(ltp1.raw[0]);
+    expect(messages(ltpAndDepth)).toEqual([{ mode: 1, data: LTP }, { mode: 3, data: DEPTH }]);
+    expect(messages(quoteOnly)).toEqual([{ mode: 2, data: QUOTE }]);
+    expect(fanOut.deliveries).toBe(2 + 3 + 2 + 1);
+
+    // A Quote tick reaches no Depth-only holder, and makes no Depth message.
+    fanOut.deliver(...tick('a', 2, QUOTE));
+    expect(messages(ltpAndDepth).map((m) => m.mode)).toEqual([1, 3, 1]);
+    expect(messages(all).slice(3)).toEqual([{ mode: 1, data: LTP }, { mode: 2, data: QUOTE }]);
+  });
+
+  it("a publisher of every mode's topic (OpenAlgo's adapters): each message comes from its own tick, never twice", () => {
+    const index = new SubscriptionIndex<Session>();
+    const ltpAndDepth = fakeSession('fyers');
+    const ltpOnly = fakeSession('fyers');
+    index.add('', 'NSE', 'TCS', 1, ltpAndDepth);
+    index.add('', 'NSE', 'TCS', 3, ltpAndDepth);
+    index.add('', 'NSE', 'TCS', 1, ltpOnly);
+    const clock = fakeClock();
+    const fanOut = fanOutFor(index, clock);
+    // Trade by trade: the LTP topic first, then Depth (and the other order further down).
+    for (let trade = 0; trade < 5; trade++) {
+      fanOut.deliver(...tick('', 1, `{"ltp":${trade}.5}`));
+      fanOut.deliver(...tick('', 3, `{"ltp":${trade}.5,"depth":{}}`));
+      clock.advance(500);
+    }
+    expect(messages(ltpOnly).map((m) => m.data)).toEqual(['{"ltp":0.5}', '{"ltp":1.5}', '{"ltp":2.5}', '{"ltp":3.5}', '{"ltp":4.5}']);
+    expect(messages(ltpAndDepth).map((m) => m.mode)).toEqual([1, 3, 1, 3, 1, 3, 1, 3, 1, 3]);
+
+    const other = fanOutFor(index, clock);
+    const before = ltpOnly.frames.length;
+    for (let trade = 0; trade < 5; trade++) {
+      other.deliver(...tick('', 3, `{"ltp":${trade}.25,"depth":{}}`));
+      other.deliver(...tick('', 1, `{"ltp":${trade}.25}`));
+      clock.advance(500);
+    }
+    // Depth first: only the very first Depth tick, before any LTP tick was seen, makes an LTP too.
+    expect(ltpOnly.frames.length - before).toBe(6);
+
+    // The publisher stops sending the LTP topic: the next Depth ticks make the LTP messages again.
+    clock.advance(500);
+    other.deliver(...tick('', 3, '{"ltp":9.5,"depth":{}}'));
+    clock.advance(500);
+    other.deliver(...tick('', 3, '{"ltp":9.75,"depth":{}}'));
+    expect(messages(ltpOnly).at(-1)).toEqual({ mode: 1, data: '{"ltp":9.75}' });
   });
 });
 
@@ -95,7 +163,7 @@ describe('FanOut extensions', () => {
     const packed2 = fakeSession('zerodha');
     packed2.use({ encoding: 'msgpack' });
     for (const s of [plain, withSeq, packed, packed2]) index.add('', 'NSE', 'TCS', 1, s);
-    const fanOut = new FanOut(index, new WireEncoder());
+    const fanOut = fanOutFor(index);
 
     fanOut.deliver(...tick('', 1, '{"ltp": 1418.0}'));
     fanOut.deliver(...tick('', 1, '{"ltp": 1419.5}'));
@@ -106,19 +174,49 @@ describe('FanOut extensions', () => {
     expect(packed.raw[0]![0]).toBe(0x82); // binary frame
   });
 
-  it('snapshots the newest value at or above the subscriber mode, from its feed or the shared feed', () => {
+  it('every mode in MessagePack and batched, seq numbered per mode', async () => {
+    const { unpack } = await import('msgpackr');
     const index = new SubscriptionIndex<Session>();
-    const fanOut = new FanOut(index, new WireEncoder());
-    fanOut.deliver(...tick('sim', 3, '{"ltp":1,"depth":{}}'));
-    fanOut.deliver(...tick('', 1, '{"ltp":2}'));
-    fanOut.deliver(...tick('other', 3, '{"ltp":3}'));
+    const packed = fakeSession('zerodha');
+    packed.use({ encoding: 'msgpack', seq: true, batch: true });
+    const ltpOnly = fakeSession('zerodha');
+    ltpOnly.use({ seq: true });
+    index.add('a', 'NSE', 'TCS', 1, packed);
+    index.add('a', 'NSE', 'TCS', 3, packed);
+    index.add('a', 'NSE', 'TCS', 1, ltpOnly);
+    const fanOut = fanOutFor(index);
+    fanOut.deliver(...tick('a', 3, DEPTH));
+    fanOut.deliver(...tick('a', 3, DEPTH));
+    // An LTP tick of its own: from now on the LTP messages come from the LTP ticks.
+    fanOut.deliver(...tick('a', 1, LTP));
+    fanOut.deliver(...tick('a', 3, DEPTH));
+    const decoded = packed.frames.map((f) => unpack(f) as { mode: number; seq: number; data: Record<string, unknown> });
+    expect(decoded.map(({ mode, seq }) => [mode, seq])).toEqual([[1, 1], [3, 1], [1, 2], [3, 2], [1, 3], [3, 3]]);
+    expect(decoded[0]!.data).toStrictEqual(JSON.parse(LTP));
+    expect(decoded[1]!.data).toStrictEqual(JSON.parse(DEPTH));
+    expect(ltpOnly.frames.map((f) => JSON.parse(f.toString()).seq)).toEqual([1, 2, 3]);
+  });
+
+  it("snapshots a mode's last message, from its own feed only, projected, and only when current", () => {
+    const index = new SubscriptionIndex<Session>();
+    const clock = fakeClock();
+    const fanOut = fanOutFor(index, clock);
+    fanOut.deliver(...tick('sim', 3, DEPTH));
+    fanOut.deliver(...tick('', 1, '{"ltp":2.0}'));
+    clock.advance(10);
+    const always = (): boolean => true;
     const ltp = fakeSession('b');
-    expect(fanOut.snapshot(ltp, { ...tick('sim', 1)[0] })).toBe(true);
-    expect(JSON.parse(ltp.frames[0]!.toString())).toMatchObject({ mode: 1, data: { ltp: 2 } });
+    expect(fanOut.snapshot(ltp, tick('sim', 1)[0], always)).toBe(true);
+    expect(messages(ltp)).toEqual([{ mode: 1, data: LTP }]);
     const depth = fakeSession('b');
-    fanOut.snapshot(depth, { ...tick('sim', 3)[0] });
-    expect(JSON.parse(depth.frames[0]!.toString())).toMatchObject({ mode: 3, data: { ltp: 1 } });
+    fanOut.snapshot(depth, tick('sim', 3)[0], always);
+    expect(messages(depth)).toEqual([{ mode: 3, data: DEPTH }]);
     const none = fakeSession('b');
-    expect(fanOut.snapshot(none, { ...tick('nothing', 1)[0], key: 'NSE\u0000OTHER' })).toBe(false);
+    expect(fanOut.snapshot(none, { ...tick('nothing', 1)[0], key: 'NSE\u0000OTHER' }, always)).toBe(false);
+    expect(fanOut.snapshot(none, tick('other', 1)[0], always)).toBe(false); // not another feed's value
+    const arrivals: number[] = [];
+    expect(fanOut.snapshot(none, tick('sim', 1)[0], (at) => (arrivals.push(at), false))).toBe(false);
+    expect(arrivals).toEqual([clock.now() - 10]);
+    expect(none.frames).toHaveLength(0);
   });
 });

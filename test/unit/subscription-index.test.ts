@@ -1,15 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { SubscriptionIndex, deliveryMode, streamKey } from '../../src/gateway/subscription-index.js';
+import { SubscriptionIndex, highestMode, streamKey } from '../../src/gateway/subscription-index.js';
 
-describe('deliveryMode (spec §2.10 mode fan-out)', () => {
+describe('highestMode', () => {
   // mask bits: 1 = LTP, 2 = Quote, 4 = Depth
-  it.each([
-    [0b001, 1, 1], [0b001, 2, 1], [0b001, 3, 1],
-    [0b010, 1, 0], [0b010, 2, 2], [0b010, 3, 2],
-    [0b100, 1, 0], [0b100, 2, 0], [0b100, 3, 3],
-    [0b011, 3, 2], [0b101, 2, 1], [0b111, 3, 3], [0b110, 1, 0],
-  ] as const)('mask %i, tick mode %i → %i', (mask, tick, expected) => {
-    expect(deliveryMode(mask, tick)).toBe(expected);
+  it.each([[0, 0], [0b001, 1], [0b010, 2], [0b011, 2], [0b100, 3], [0b101, 3], [0b111, 3]] as const)('mask %i → %i', (mask, expected) => {
+    expect(highestMode(mask)).toBe(expected);
   });
 });
 
