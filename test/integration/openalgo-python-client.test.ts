@@ -7,7 +7,7 @@
  */
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { killSpawnedProcesses, runProcess } from '../helpers/cli.js';
+import { killSpawnedProcesses, makeTempDir, removeDir, runProcess, startGatewayProcess } from '../helpers/cli.js';
 import { type Message, TestClient, waitFor } from '../helpers/client.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
@@ -81,20 +81,19 @@ describe('the OpenAlgo SDK feed client (v2.0.1 behaviour)', () => {
 
     const symbols = summary.symbols;
     // LTP (mode 1): the SDK needs "ltp" (and reads timestamp, ltt when present).
-    expect(symbols['NSE:RELIANCE']).toMatchObject({ mode: 1 });
-    expect(symbols['NSE:RELIANCE'].handled).toBeGreaterThanOrEqual(2);
-    expect(symbols['NSE:RELIANCE'].data_keys).toEqual(expect.arrayContaining(['ltp', 'timestamp']));
+    expect(Object.keys(symbols['NSE:RELIANCE'])).toEqual(['1']);
+    expect(symbols['NSE:RELIANCE']['1'].handled).toBeGreaterThanOrEqual(2);
+    expect(symbols['NSE:RELIANCE']['1'].data_keys).toEqual(expect.arrayContaining(['ltp', 'timestamp']));
     // Quote (mode 2): open/high/low/close/volume/ltp.
-    expect(symbols['NSE:INFY']).toMatchObject({ mode: 2 });
-    expect(symbols['NSE:INFY'].handled).toBeGreaterThanOrEqual(2);
-    expect(symbols['NSE:INFY'].data_keys).toEqual(expect.arrayContaining(['open', 'high', 'low', 'close', 'volume', 'ltp', 'timestamp']));
+    expect(Object.keys(symbols['NSE:INFY'])).toEqual(['2']);
+    expect(symbols['NSE:INFY']['2'].handled).toBeGreaterThanOrEqual(2);
+    expect(symbols['NSE:INFY']['2'].data_keys).toEqual(expect.arrayContaining(['open', 'high', 'low', 'close', 'volume', 'ltp', 'timestamp']));
     // Depth (mode 3): depth.buy/sell, 5 levels of {price, quantity, orders}.
-    expect(symbols['NSE:TCS']).toMatchObject({ mode: 3, depth: { buy: 5, sell: 5, level_keys: ['orders', 'price', 'quantity'] } });
-    expect(symbols['NSE:TCS'].handled).toBeGreaterThanOrEqual(2);
+    expect(symbols['NSE:TCS']['3']).toMatchObject({ depth: { buy: 5, sell: 5, level_keys: ['orders', 'price', 'quantity'] } });
+    expect(symbols['NSE:TCS']['3'].handled).toBeGreaterThanOrEqual(2);
     // An index at Depth: delivered, tagged mode 3, with its ltp (like Zerodha, an index has no book).
-    expect(symbols['NSE_INDEX:NIFTY']).toMatchObject({ mode: 3 });
-    expect(symbols['NSE_INDEX:NIFTY'].received).toBeGreaterThanOrEqual(2);
-    expect(symbols['NSE_INDEX:NIFTY'].data_keys).toEqual(expect.arrayContaining(['ltp', 'timestamp']));
+    expect(symbols['NSE_INDEX:NIFTY']['3'].received).toBeGreaterThanOrEqual(2);
+    expect(symbols['NSE_INDEX:NIFTY']['3'].data_keys).toEqual(expect.arrayContaining(['ltp', 'timestamp']));
 
     expect(Object.keys(summary.modes).sort()).toEqual(['1', '2', '3']);
 
@@ -111,6 +110,52 @@ describe('the OpenAlgo SDK feed client (v2.0.1 behaviour)', () => {
     const result = await python([SDK_CLIENT, '--url', gw.url, '--api-key', 'f'.repeat(64), '--sub', '1', 'NSE:RELIANCE']);
     expect(result.code).toBe(3);
     expect(JSON.parse(result.stdout).auth.ok).toBe(false);
+  });
+});
+
+describe('the OpenAlgo SDK against the default `tickcast start`, every mode of the same symbols', () => {
+  it("fires the LTP, Quote and Depth callbacks of each symbol and fills get_ltp(), get_quotes() and get_depth()", async () => {
+    const dir = makeTempDir();
+    try {
+      const gateway = await startGatewayProcess({ dataDir: dir });
+      expect(gateway.devKey).toBeDefined();
+      const instruments = 'NSE:RELIANCE,NSE:INFY,NSE_INDEX:NIFTY';
+      const result = await python([
+        SDK_CLIENT,
+        '--url', gateway.url,
+        '--api-key', gateway.devKey!,
+        '--sub', '1', instruments,
+        '--sub', '2', instruments,
+        '--sub', '3', instruments,
+        '--min-ticks', '2',
+        '--collect-timeout', '20',
+      ]);
+      expect(result.code, result.stderr + result.stdout).toBe(0);
+      const summary = JSON.parse(result.stdout);
+      expect(summary.violations).toEqual([]);
+      expect(summary.collected_all).toBe(true);
+      for (const key of instruments.split(',')) {
+        for (const mode of ['1', '2', '3']) expect(summary.symbols[key][mode].received, `${key} mode ${mode}`).toBeGreaterThanOrEqual(2);
+        // LTP messages carry what an LTP tick has, Quote messages no book.
+        expect(summary.symbols[key]['1'].data_keys).toEqual(['exchange', 'ltp', 'ltt', 'mode', 'symbol', 'timestamp']);
+        expect(summary.symbols[key]['2'].data_keys).not.toContain('depth');
+        expect(summary.caches.ltp[key].price).toBeGreaterThan(0);
+        expect(summary.caches.quotes[key].ltp).toBeGreaterThan(0);
+        expect(summary.caches.quotes[key].open).toBeGreaterThan(0);
+      }
+      // Equities get their callbacks in every mode; the index has no book (as on Kite), so only
+      // its LTP and Quote callbacks fire and get_depth() has nothing for it, as with OpenAlgo.
+      for (const key of ['NSE:RELIANCE', 'NSE:INFY']) {
+        for (const mode of ['1', '2', '3']) expect(summary.symbols[key][mode].handled).toBe(summary.symbols[key][mode].received);
+        expect(summary.caches.depth[key].depth.buy).toHaveLength(5);
+      }
+      expect(summary.caches.depth['NSE_INDEX:NIFTY']).toBeUndefined();
+      expect(summary.unsubscribe_replies).toEqual(['success', 'success', 'success']);
+      expect(summary.ticks_after_unsubscribe).toBe(0);
+      expect(await gateway.stop()).toBe(0);
+    } finally {
+      removeDir(dir);
+    }
   });
 });
 

@@ -12,7 +12,10 @@ What it does, as the SDK does:
   * one bulk {"action":"subscribe","symbols":[{symbol,exchange}],"mode":N,"depth":5} per mode;
   * market data is read as the SDK reads it: type=="market_data", top-level exchange/symbol,
     int mode, data; mode 1 only if "ltp" in data, mode 2 always, mode 3 only if "depth" in data
-    (the "handled" counts); errors, pongs and unsubscribe replies are ignored by the SDK;
+    (the "handled" counts: the SDK's ltp/quote/depth callback fires), each filling the SDK's
+    cache for that mode (get_ltp(), get_quotes(), get_depth()) the way the SDK fills it; a
+    stream may be held in several modes at once (the SDK's subscribe_ltp, subscribe_quote and
+    subscribe_depth of one symbol); errors, pongs and unsubscribe replies are ignored by the SDK;
   * one {"action":"unsubscribe","symbols":[{symbol,exchange,"mode":N}]} per mode.
 The harness additionally records envelope violations and any tick arriving after the server
 acknowledged every unsubscribe. A JSON summary is printed on stdout.
@@ -39,8 +42,12 @@ class MiniFeed:
         self.opened_at = None
         self.auth_ms = None
         self.auth_reply = None
-        self.subscribed = {}  # "EXCHANGE:SYMBOL" -> mode
-        self.per_symbol = {}
+        self.subscribed = {}  # "EXCHANGE:SYMBOL" -> set of modes
+        self.per_symbol = {}  # "EXCHANGE:SYMBOL" -> str(mode) -> counts
+        # The SDK's caches, as FeedAPI keeps them.
+        self.ltp_data = {}
+        self.quotes_data = {}
+        self.depth_data = {}
         self.violations = []
         self.subscribe_replies = []
         self.unsubscribe_replies = []
@@ -125,18 +132,33 @@ class MiniFeed:
             return
         if key not in self.subscribed:
             self.violation("%s: never subscribed" % key)
-        elif self.subscribed[key] != mode:
-            self.violation("%s: tagged mode %d, subscribed at %d" % (key, mode, self.subscribed[key]))
+        elif mode not in self.subscribed[key]:
+            self.violation("%s: tagged mode %d, subscribed at %s" % (key, mode, sorted(self.subscribed[key])))
         if self.after_unsubscribe is not None:
             self.ticks_after_unsubscribe += 1
 
-        entry = self.per_symbol.setdefault(key, {"mode": mode, "received": 0, "handled": 0})
+        entry = self.per_symbol.setdefault(key, {}).setdefault(str(mode), {"received": 0, "handled": 0})
         entry["received"] += 1
-        entry["mode"] = mode
         entry["data_keys"] = sorted(data.keys())
-        handled = (mode == 1 and "ltp" in data) or mode == 2 or (mode == 3 and "depth" in data)
-        if handled:
+        now_ms = int(time.time() * 1000)
+        # FeedAPI._process_message: which callback fires and what each cache keeps.
+        if mode == 1 and "ltp" in data:
             entry["handled"] += 1
+            self.ltp_data[key] = {"price": data.get("ltp"), "timestamp": data.get("timestamp", now_ms)}
+        elif mode == 2:
+            entry["handled"] += 1
+            self.quotes_data[key] = {
+                field: data.get(field, 0)
+                for field in ("open", "high", "low", "close", "ltp", "volume", "last_trade_quantity", "avg_trade_price", "change", "change_percent")
+            }
+            self.quotes_data[key]["timestamp"] = data.get("timestamp", now_ms)
+        elif mode == 3 and "depth" in data:
+            entry["handled"] += 1
+            self.depth_data[key] = {
+                "ltp": data.get("ltp", 0),
+                "timestamp": data.get("timestamp", now_ms),
+                "depth": data.get("depth", {"buy": [], "sell": []}),
+            }
         if "depth" in data and isinstance(data["depth"], dict):
             buy = data["depth"].get("buy") or []
             sell = data["depth"].get("sell") or []
@@ -149,7 +171,7 @@ class MiniFeed:
     # --- subscriptions, as v2.0.1 (one bulk message per mode) ------------------------------
     def subscribe(self, mode, instruments):
         for exchange, symbol in instruments:
-            self.subscribed["%s:%s" % (exchange, symbol)] = mode
+            self.subscribed.setdefault("%s:%s" % (exchange, symbol), set()).add(mode)
         symbols = [{"symbol": s, "exchange": e} for e, s in instruments]
         self.ws.send(json.dumps({"action": "subscribe", "symbols": symbols, "mode": mode, "depth": 5}))
 
@@ -203,8 +225,8 @@ def main():
     def enough():
         with feed.lock:
             return all(
-                feed.per_symbol.get("%s:%s" % inst, {}).get("received", 0) >= args.min_ticks
-                for _, instruments in subs
+                feed.per_symbol.get("%s:%s" % inst, {}).get(str(mode), {}).get("received", 0) >= args.min_ticks
+                for mode, instruments in subs
                 for inst in instruments
             )
 
@@ -219,13 +241,15 @@ def main():
 
     with feed.lock:
         modes = {}
-        for key, entry in feed.per_symbol.items():
-            m = modes.setdefault(str(entry["mode"]), {"received": 0, "handled": 0, "data_keys": entry["data_keys"]})
-            m["received"] += entry["received"]
-            m["handled"] += entry["handled"]
+        for key, by_mode in feed.per_symbol.items():
+            for mode, entry in by_mode.items():
+                m = modes.setdefault(mode, {"received": 0, "handled": 0, "data_keys": entry["data_keys"]})
+                m["received"] += entry["received"]
+                m["handled"] += entry["handled"]
         summary.update(
             {
                 "modes": modes,
+                "caches": {"ltp": feed.ltp_data, "quotes": feed.quotes_data, "depth": feed.depth_data},
                 "symbols": feed.per_symbol,
                 "violations": feed.violations,
                 "subscribe_replies": [
