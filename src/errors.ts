@@ -104,12 +104,22 @@ export const ErrorCode = {
   /** The NATS bus could not be reached at start (no server answered at any of its URLs). */
   BUS_UNREACHABLE: 'BUS_UNREACHABLE',
   STORE_FAILED: 'STORE_FAILED',
+  /**
+   * The store holds API keys or broker credentials made with another pepper than the one
+   * configured (or none is configured and the pepper file is gone); nothing starts, so the keys are
+   * not silently dead.
+   */
+  PEPPER_MISMATCH: 'PEPPER_MISMATCH',
   KEY_NOT_FOUND: 'KEY_NOT_FOUND',
   USAGE: 'USAGE',
   /** A gateway worker process (`--workers N`) could not start. */
   WORKER_FAILED: 'WORKER_FAILED',
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Codes that ask the operator to change the command or the configuration: the CLI exits 2 on
+ * these, 1 on every other. */
+export const CONFIGURATION_CODES: ReadonlySet<ErrorCode> = new Set([ErrorCode.USAGE, ErrorCode.CONFIG_INVALID, ErrorCode.PEPPER_MISMATCH]);
 
 export class TickcastError extends Error {
   constructor(

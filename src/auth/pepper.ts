@@ -1,7 +1,8 @@
 /**
  * The API-key pepper (OpenAlgo's API_KEY_PEPPER): mixed into every Argon2 hash and the password
  * of the Fernet key. Configured, or kept in `<dataDir>/pepper` so a zero-config start still has a
- * stable, secret one. Losing or changing it invalidates every stored key.
+ * stable, secret one. Losing or changing it invalidates every stored key, which is why the store
+ * records the pepper's fingerprint (store-pepper.ts) and refuses to start with another one.
  */
 import crypto from 'node:crypto';
 import fs from 'node:fs';
@@ -16,15 +17,27 @@ export interface ResolvedPepper {
   source: 'config' | 'file' | 'created';
 }
 
-/** An empty `configured` counts as unset (an empty `API_KEY_PEPPER=` line in a .env). */
-export function resolvePepper(configured: string | undefined, dataDir: string): ResolvedPepper {
+/** Where the pepper file of a data directory is. */
+export function pepperFile(dataDir: string): string {
+  return path.join(dataDir, 'pepper');
+}
+
+/** The configured pepper, else the pepper file's; null when there is neither (nothing is created).
+ * An empty `configured` counts as unset (an empty `API_KEY_PEPPER=` line in a .env). */
+export function findPepper(configured: string | undefined, dataDir: string): ResolvedPepper | null {
   if (configured !== undefined && configured !== '') {
     checkLength(configured, 'API_KEY_PEPPER');
     return { pepper: configured, source: 'config' };
   }
-  const file = path.join(dataDir, 'pepper');
-  const existing = readPepperFile(file);
-  if (existing !== null) return { pepper: existing, source: 'file' };
+  const existing = readPepperFile(pepperFile(dataDir));
+  return existing === null ? null : { pepper: existing, source: 'file' };
+}
+
+/** As findPepper, but creates the pepper file when there is no pepper yet. */
+export function resolvePepper(configured: string | undefined, dataDir: string): ResolvedPepper {
+  const found = findPepper(configured, dataDir);
+  if (found !== null) return found;
+  const file = pepperFile(dataDir);
   // Read back even when we won: if another process won the race, its pepper is the one to use.
   const created = createPepperFile(file);
   const pepper = readPepperFile(file);

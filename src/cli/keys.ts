@@ -1,6 +1,10 @@
-/** `tickcast keys create|list|revoke`: manage API keys in the instance's database. */
+/** `tickcast keys create|list|revoke|reset`: manage API keys in the instance's database. */
 import type { Command } from 'commander';
-import { openKeys } from '../instance.js';
+import { deletePepperedSecrets, pepperedSecrets } from '../auth/store-pepper.js';
+import { ErrorCode, TickcastError } from '../errors.js';
+import { databaseFile, instanceDir, openKeys } from '../instance.js';
+import { openDatabase } from '../store/database.js';
+import { ensureDataDir } from '../store/data-dir.js';
 import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './main.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
@@ -92,4 +96,42 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
       }),
     STORE_FLAGS,
   );
+
+  addConfigFlags(
+    keys
+      .command('reset')
+      .description(
+        "Delete every API key and all broker credentials of the instance, to start over when the pepper they were made with is lost (users then need new keys)",
+      )
+      .option('--yes', 'really delete them')
+      .action(async (flags: Record<string, unknown>) => {
+        const config = configFrom(flags);
+        // Not through openKeys: that refuses a store whose pepper is lost, which is why this exists.
+        ensureDataDir(instanceDir(config));
+        const db = openDatabase(databaseFile(config));
+        let deleted;
+        try {
+          if (!flags.yes) {
+            const held = pepperedSecrets(db);
+            throw new TickcastError(
+              ErrorCode.USAGE,
+              `this deletes ${describeSecrets(held)} of instance "${config.instance}" for good; run it again with --yes to do so`,
+            );
+          }
+          deleted = deletePepperedSecrets(db);
+        } finally {
+          db.close();
+        }
+        // Records the pepper in use from now on (creating the pepper file if none is configured).
+        (await openKeys(config)).db.close();
+        io.out(`deleted ${describeSecrets(deleted)}; create new keys with \`tickcast keys create --user NAME\`\n`);
+        setExit(EXIT_OK);
+      }),
+    STORE_FLAGS,
+  );
+}
+
+function describeSecrets(held: { keys: number; credentials: number }): string {
+  const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
+  return `${plural(held.keys, 'API key')} and the broker credentials of ${plural(held.credentials, 'user')}`;
 }

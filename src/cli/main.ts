@@ -7,7 +7,7 @@
 import { Command, CommanderError, Option as CliOption } from 'commander';
 import { loadConfig } from '../config/load.js';
 import { OPTIONS, type Config } from '../config/options.js';
-import { TickcastError } from '../errors.js';
+import { CONFIGURATION_CODES, TickcastError } from '../errors.js';
 import { registerAdapterCommand } from './adapter.js';
 import { registerDecodeCommand } from './decode.js';
 import { registerInstanceCommands } from './instances.js';
@@ -92,7 +92,7 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     }
     if (error instanceof TickcastError) {
       io.err(`tickcast: ${error.message} [${error.code}]\n`);
-      return error.code === 'USAGE' || error.code === 'CONFIG_INVALID' ? EXIT_USAGE : EXIT_FAILURE;
+      return CONFIGURATION_CODES.has(error.code) ? EXIT_USAGE : EXIT_FAILURE;
     }
     io.err(`tickcast: ${(error as Error).stack ?? String(error)}\n`);
     return EXIT_FAILURE;

@@ -3,7 +3,7 @@
  * each test on its own temporary data directory. Exit codes: 0 ok, 1 runtime failure, 2 bad
  * usage or configuration.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
@@ -154,6 +154,64 @@ describe('keys and the gateway share the data directory', () => {
     expect((await runCli(['keys', 'revoke', '--user', 'alice'], { dataDir: dir })).code).toBe(0);
     const gw = await startGatewayProcess({ dataDir: dir });
     expect(await authenticate(gw.url, alice.api_key)).toMatchObject({ status: 'error', code: 'AUTHENTICATION_ERROR' });
+    expect(await gw.stop()).toBe(0);
+  });
+});
+
+describe('keys made with another pepper are refused, never silently dead', () => {
+  const PEPPER_A = 'pepper-a-0123456789abcdef0123456789abcdef';
+  const PEPPER_B = 'pepper-b-0123456789abcdef0123456789abcdef';
+
+  /** Exit 2 with PEPPER_MISMATCH, naming API_KEY_PEPPER and both ways out. */
+  function expectRefused(result: { code: number | null; stdout: string; stderr: string }): void {
+    expect(result.code, result.stdout + result.stderr).toBe(2);
+    expect(result.stderr).toContain('[PEPPER_MISMATCH]');
+    expect(result.stderr).toContain('API_KEY_PEPPER');
+    expect(result.stderr).toContain('made with a different pepper');
+    expect(result.stderr).toContain('tickcast keys reset --instance default --yes');
+    for (const secret of [PEPPER_A, PEPPER_B]) expect(result.stdout + result.stderr).not.toContain(secret);
+  }
+
+  it('another API_KEY_PEPPER: keys, credentials and start all exit 2; the right one still works', async () => {
+    const dir = dataDir();
+    const created = await runCli(['keys', 'create', '--user', 'alice', '--json'], { dataDir: dir, env: { API_KEY_PEPPER: PEPPER_A } });
+    expect(created.code, created.stderr).toBe(0);
+    const other = { API_KEY_PEPPER: PEPPER_B };
+    expectRefused(await runCli(['keys', 'list'], { dataDir: dir, env: other }));
+    expectRefused(await runCli(['keys', 'create', '--user', 'bob'], { dataDir: dir, env: other }));
+    expectRefused(await runCli(['credentials', 'show', '--user', 'alice'], { dataDir: dir, env: other }));
+    const start = await runCli(['start'], { dataDir: dir, env: { ...other, WEBSOCKET_PORT: '0', ZMQ_PORT: '0' }, timeoutMs: 15_000 });
+    expectRefused(start);
+    expect(start.stdout).not.toContain('running');
+
+    const gw = await startGatewayProcess({ dataDir: dir, env: { API_KEY_PEPPER: PEPPER_A } });
+    expect(await authenticate(gw.url, (JSON.parse(created.stdout) as { api_key: string }).api_key)).toMatchObject({ type: 'auth', status: 'success' });
+    expect(await gw.stop()).toBe(0);
+  });
+
+  it('a lost pepper file is not replaced by a new one while keys exist; keys reset starts over', async () => {
+    const dir = dataDir();
+    const alice = await createKey(dir, 'alice');
+    const pepperFile = join(dir, 'default', 'pepper');
+    rmSync(pepperFile);
+    const refused = await runCli(['keys', 'list'], { dataDir: dir });
+    expectRefused(refused);
+    expect(refused.stderr).toContain(`restore the pepper file ${pepperFile}`);
+    expect(existsSync(pepperFile), 'no new pepper over existing keys').toBe(false);
+    expectRefused(await runCli(['start'], { dataDir: dir, env: { WEBSOCKET_PORT: '0', ZMQ_PORT: '0' }, timeoutMs: 15_000 }));
+
+    const unconfirmed = await runCli(['keys', 'reset'], { dataDir: dir });
+    expect(unconfirmed.code).toBe(2);
+    expect(unconfirmed.stderr).toContain('1 API key');
+    expect(unconfirmed.stderr).toContain('--yes');
+    const reset = await runCli(['keys', 'reset', '--yes'], { dataDir: dir });
+    expect(reset.code, reset.stderr).toBe(0);
+    expect(reset.stdout).toContain('deleted 1 API key');
+    expect(existsSync(pepperFile)).toBe(true);
+
+    const gw = await startGatewayProcess({ dataDir: dir });
+    expect(gw.devKey, 'an empty store gets a development key again').toMatch(HEX_KEY);
+    expect(await authenticate(gw.url, alice.api_key)).toMatchObject({ status: 'error', message: 'Invalid API key' });
     expect(await gw.stop()).toBe(0);
   });
 });
