@@ -1,7 +1,9 @@
 /**
  * `tickcast watch NSE:RELIANCE NSE_INDEX:NIFTY …`: live prices in the terminal, through the client
- * SDK. On a terminal the table is redrawn in place (ANSI cursor movement); otherwise each tick is
- * one plain line on stdout and connection events go to stderr, so the output pipes cleanly.
+ * SDK. On a terminal the table is redrawn in place (ANSI cursor movement), with each stream's
+ * age and a marker on any price that cannot be trusted (stale, feed not live, no connection);
+ * otherwise each tick is one plain line on stdout and connection and feed events go to stderr, so
+ * the output pipes cleanly.
  *
  * The gateway is `--url`, or the instance's, found in the registry; the API key is `--api-key`,
  * or read from the environment variable named by `--api-key-env` (keeping it out of shell
@@ -12,6 +14,7 @@ import WebSocket from 'ws';
 import { systemClock } from '../clock.js';
 import { TickcastClient } from '../client/client.js';
 import { TickcastClientError } from '../client/client-error.js';
+import { DEFAULT_STALE_AFTER_MS, FeedStates, describeFeed, streamFreshness } from '../client/freshness.js';
 import { parseInstruments, parseMode, streamKey } from '../client/instruments.js';
 import type { DepthTick, Instrument, MarketData, Mode, WebSocketConstructor } from '../client/types.js';
 import { openConfiguredRegistry } from '../instance.js';
@@ -21,6 +24,8 @@ const REGISTRY_FLAGS = ['envFile', 'instance', 'registry.url'];
 const MODE_LABEL: Record<Mode, string> = { 1: 'LTP', 2: 'Quote', 3: 'Depth' };
 /** Redraws at most this often on a terminal. */
 const REDRAW_MS = 100;
+/** Redraws at least this often on a terminal, so ages grow and staleness shows without ticks. */
+const AGE_REFRESH_MS = 1000;
 
 export interface Terminal {
   isTTY: boolean;
@@ -106,19 +111,58 @@ function cells(message: MarketData<DepthTick> | undefined, mode: Mode): string[]
   }
 }
 
-/** The terminal table: a header, one row per instrument (in the order given) and a status line. */
-export function boardLines(instruments: readonly Instrument[], latest: ReadonlyMap<string, MarketData<DepthTick>>, mode: Mode, status: string): string[] {
+/** A stream's last tick and when it was received (local clock, ms). */
+export interface Seen {
+  message: MarketData<DepthTick>;
+  at: number;
+}
+
+/** Everything one drawing of the table shows; `now` is passed in so drawing stays pure. */
+export interface Board {
+  instruments: readonly Instrument[];
+  latest: ReadonlyMap<string, Seen>;
+  mode: Mode;
+  now: number;
+  staleAfterMs: number;
+  feeds: FeedStates;
+  /** Whether the connection to the gateway is up; if not, every row is marked. */
+  connected: boolean;
+  /** The rest of the status line: connection, broker and mode, URL, missed ticks. */
+  status: string;
+}
+
+const AGE_WIDTH = 7;
+
+/**
+ * The terminal table: a header, one row per instrument (in the order given) and a status line
+ * that starts with the feeds' states. Each row ends with the age of its last tick and, when its
+ * price cannot be trusted, a marker (`stale`, `feed down`, `no connection`).
+ */
+export function boardLines(board: Board): string[] {
+  const { instruments, latest, mode } = board;
   const width = Math.max(10, ...instruments.map((i) => streamKey(i).length)) + 2;
-  const header = 'INSTRUMENT'.padEnd(width) + COLUMNS[mode].map(([name, w]) => name.padStart(w)).join('');
+  const header = 'INSTRUMENT'.padEnd(width) + COLUMNS[mode].map(([name, w]) => name.padStart(w)).join('') + 'AGE'.padStart(AGE_WIDTH);
+  const feedDown = board.feeds.notLive();
   const rows = instruments.map((instrument) => {
     const key = streamKey(instrument);
-    const values = cells(latest.get(key), mode);
-    return key.padEnd(width) + values.map((value, i) => value.padStart(COLUMNS[mode][i]![1])).join('');
+    const seen = latest.get(key);
+    const values = cells(seen?.message, mode);
+    const fresh = streamFreshness({ lastTickAt: seen?.at, now: board.now, staleAfterMs: board.staleAfterMs, feedDown, connected: board.connected });
+    const row = key.padEnd(width) + values.map((value, i) => value.padStart(COLUMNS[mode][i]![1])).join('') + (fresh.age ?? '…').padStart(AGE_WIDTH);
+    return fresh.marker ? `${row}  ${fresh.marker}` : row;
   });
-  return [header, ...rows, status];
+  const feeds = board.feeds.all().map((state) => `feed ${describeFeed(state)}`);
+  return [header, ...rows, [...feeds, board.status].join(' · ')];
 }
 
 // --- the command --------------------------------------------------------------------------------
+
+function positiveSeconds(name: string, value: unknown): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (String(value).trim() === '' || !Number.isFinite(n) || n <= 0) throw new UsageError(`${name} "${String(value)}" is not valid: expected a number of seconds greater than 0`);
+  return n;
+}
 
 function positiveInteger(name: string, value: unknown): number | undefined {
   if (value === undefined) return undefined;
@@ -168,6 +212,8 @@ export interface WatchOptions {
   terminal?: Terminal;
   /** Resolves when the command should stop (default: SIGINT or SIGTERM). */
   stopSignal?: () => Promise<void>;
+  /** Epoch ms (default Date.now), for ages. */
+  now?: () => number;
 }
 
 function untilSignal(): Promise<void> {
@@ -193,6 +239,7 @@ export function registerWatchCommand(program: Command, io: Io, setExit: (code: n
       .option('--api-key <key>', 'an API key (`tickcast keys create`)')
       .option('--api-key-env <name>', 'read the API key from this environment variable instead')
       .option('--count <n>', 'exit after this many ticks in total')
+      .option('--stale-after <seconds>', `on a terminal, mark a price stale when its stream has not ticked for this long (default ${DEFAULT_STALE_AFTER_MS / 1000})`)
       .action(async (args: string[], flags: Record<string, unknown>) => {
         const env = options.env ?? process.env;
         const terminal = options.terminal ?? { isTTY: process.stdout.isTTY === true, columns: process.stdout.columns };
@@ -209,6 +256,7 @@ export function registerWatchCommand(program: Command, io: Io, setExit: (code: n
           throw new UsageError(`--mode "${String(flags.mode)}" is not valid: expected ltp, quote or depth`);
         }
         const count = positiveInteger('--count', flags.count);
+        const staleAfterMs = (positiveSeconds('--stale-after', flags.staleAfter) ?? DEFAULT_STALE_AFTER_MS / 1000) * 1000;
         const key = apiKey(flags, env);
         let url: string;
         try {
@@ -219,7 +267,7 @@ export function registerWatchCommand(program: Command, io: Io, setExit: (code: n
           setExit(EXIT_FAILURE);
           return;
         }
-        setExit(await watch({ io, terminal, url, key, instruments, mode, count, stop: options.stopSignal ?? untilSignal }));
+        setExit(await watch({ io, terminal, url, key, instruments, mode, count, staleAfterMs, now: options.now ?? Date.now, stop: options.stopSignal ?? untilSignal }));
       }),
     REGISTRY_FLAGS,
   );
@@ -233,6 +281,8 @@ interface WatchRun {
   instruments: Instrument[];
   mode: Mode;
   count: number | undefined;
+  staleAfterMs: number;
+  now: () => number;
   stop: () => Promise<void>;
 }
 
@@ -240,26 +290,44 @@ async function watch(run: WatchRun): Promise<number> {
   const { io, terminal, mode } = run;
   const client = new TickcastClient({ url: run.url, apiKey: run.key, WebSocket: WebSocket as unknown as WebSocketConstructor });
   const tty = terminal.isTTY;
-  const latest = new Map<string, MarketData<DepthTick>>();
+  const latest = new Map<string, Seen>();
+  const feeds = new FeedStates();
   let status = 'connecting';
+  let connected = true;
   let gaps = 0;
   let ticks = 0;
   let fatal = false;
   let closing = false;
   let finish: () => void = () => {};
   const finished = new Promise<void>((resolve) => (finish = resolve));
+  let scheduleDraw = (): void => {};
 
   const note = (text: string): void => {
     if (closing) return;
     status = text;
     if (!tty) io.err(`tickcast watch: ${text}\n`);
+    scheduleDraw();
   };
-  client.on('disconnected', (e) => note(`disconnected (code ${e.code}${e.reason ? `, ${e.reason}` : ''})${e.willReconnect ? '' : '; not reconnecting'}`));
-  client.on('reconnecting', (e) => note(`reconnecting (attempt ${e.attempt}, in ${e.delayMs} ms)`));
+  client.on('disconnected', (e) => {
+    connected = false;
+    note(`disconnected (code ${e.code}${e.reason ? `, ${e.reason}` : ''})${e.willReconnect ? '' : '; not reconnecting'}`);
+  });
+  client.on('reconnecting', (e) => {
+    connected = false;
+    note(`reconnecting (attempt ${e.attempt}, in ${e.delayMs} ms)`);
+  });
   client.on('connected', (e) => {
+    connected = true;
     if (e.reconnected) note('reconnected');
   });
-  client.on('feed_status', (e) => note(`feed ${e.feed}: ${e.status}${e.message ? ` (${e.message})` : ''}`));
+  // Feed states are kept across reconnections: a gateway that sends the current state after
+  // authentication corrects them at once, and an older one would otherwise show a down feed as live.
+  client.on('feed_status', (e) => {
+    feeds.update(e);
+    if (closing) return;
+    if (!tty) io.err(`tickcast watch: feed ${e.feed}: ${e.status}${e.message ? ` (${e.message})` : ''}\n`);
+    scheduleDraw();
+  });
   client.on('gap', (e) => {
     gaps += e.missed;
     if (!tty) io.err(`tickcast watch: ${e.stream}: ${e.missed} tick(s) missed (seq ${e.expected} expected, ${e.received} received)\n`);
@@ -283,26 +351,37 @@ async function watch(run: WatchRun): Promise<number> {
 
   const fit = (line: string): string => (terminal.columns && line.length > terminal.columns ? line.slice(0, terminal.columns) : line);
   let drawn = 0;
+  let started = false;
   let redrawTimer: ReturnType<typeof setTimeout> | undefined;
   const draw = (): void => {
+    if (redrawTimer) clearTimeout(redrawTimer);
     redrawTimer = undefined;
     const streams = `${client.session?.broker ?? ''} ${MODE_LABEL[mode]}`.trim();
-    const lines = boardLines(run.instruments, latest, mode, `${status} · ${streams} · ${run.url}${gaps ? ` · ${gaps} missed` : ''}`);
+    const lines = boardLines({
+      instruments: run.instruments,
+      latest,
+      mode,
+      now: run.now(),
+      staleAfterMs: run.staleAfterMs,
+      feeds,
+      connected,
+      status: `${status} · ${streams} · ${run.url}${gaps ? ` · ${gaps} missed` : ''}`,
+    });
     // Up to the first line of the previous drawing, then each line cleared and rewritten.
     let out = drawn > 0 ? `\x1b[${drawn}A` : '';
     for (const line of lines) out += `\r\x1b[2K${fit(line)}\n`;
     io.out(out);
     drawn = lines.length;
   };
-  const scheduleDraw = (): void => {
-    if (tty && !redrawTimer) redrawTimer = setTimeout(draw, REDRAW_MS);
+  scheduleDraw = (): void => {
+    if (tty && started && !closing && !redrawTimer) redrawTimer = setTimeout(draw, REDRAW_MS);
   };
 
   const handle = client.subscribe(run.instruments, mode, (message) => {
     // Ticks can still arrive between the last counted one and the socket closing.
     if (run.count !== undefined && ticks >= run.count) return;
     const tick = message as MarketData<DepthTick>;
-    latest.set(`${tick.exchange}:${tick.symbol}`, tick);
+    latest.set(`${tick.exchange}:${tick.symbol}`, { message: tick, at: run.now() });
     ticks++;
     if (tty) scheduleDraw();
     else io.out(plainLine(tick, mode) + '\n');
@@ -317,13 +396,18 @@ async function watch(run: WatchRun): Promise<number> {
     return EXIT_FAILURE;
   }
   run.instruments = handle.instruments.slice();
-  status = 'live';
+  if (status === 'connecting') status = 'connected';
+  let ageTimer: ReturnType<typeof setInterval> | undefined;
   if (tty) {
     io.out('\x1b[?25l'); // hide the cursor while redrawing
+    started = true;
     draw();
+    // Without ticks nothing else redraws, and an age that stops growing would hide a stalled stream.
+    ageTimer = setInterval(draw, AGE_REFRESH_MS);
   }
 
   await Promise.race([finished, run.stop()]);
+  if (ageTimer) clearInterval(ageTimer);
   if (redrawTimer) clearTimeout(redrawTimer);
   if (tty) {
     draw();

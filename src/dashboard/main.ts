@@ -4,6 +4,7 @@
  * not secret, in localStorage.
  */
 import './styles.css';
+import { FeedStates } from '../client/freshness.js';
 import { ApiError, fetchInstances, fetchMetrics, fetchStatus } from './api.js';
 import { DepthView } from './depth-view.js';
 import { byId, setText } from './dom.js';
@@ -14,6 +15,7 @@ import { type Histogram, histogramDelta, parseHistogram, quantile } from './prom
 import { type Quote, mergeTick } from './quote.js';
 import { RateMeter } from './rate.js';
 import { SearchView } from './search-view.js';
+import { type RowContext, feedLook } from './staleness.js';
 import { WatchView } from './watch-view.js';
 
 const KEY_STORAGE = 'tickcast.apiKey';
@@ -21,6 +23,8 @@ const WATCH_STORAGE = 'tickcast.watchlist';
 const MAX_WATCHED = 50;
 const STATUS_EVERY_MS = 2000;
 const INSTANCES_EVERY_MS = 10_000;
+/** Ages in the watch are redrawn this often, ticks or not. */
+const AGES_EVERY_MS = 1000;
 const LATENCY_METRIC = 'tickcast_publish_to_send_seconds';
 
 /** The gateway's WebSocket: the page's own address (it serves both), with ws: or wss:. */
@@ -48,11 +52,14 @@ class Session {
   constructor(
     readonly apiKey: string,
     private readonly feed: MarketFeed,
+    /** The feeds' states and the connection, now: what every row's age and mark depend on. */
+    private readonly context: () => RowContext,
   ) {
     this.watch = new WatchView(byId<HTMLTableElement>('watch').tBodies[0]!, byId('watch-empty'), {
       select: (instrument) => this.select(instrument),
       remove: (instrument) => this.unwatch(instrument),
     });
+    this.refreshAges();
     this.depth = new DepthView(byId('depth-title'), byId('depth-body'));
     new SearchView(
       byId<HTMLInputElement>('search'),
@@ -68,6 +75,12 @@ class Session {
     void this.pollInstances();
     this.timers.push(setInterval(() => void this.poll(), STATUS_EVERY_MS));
     this.timers.push(setInterval(() => void this.pollInstances(), INSTANCES_EVERY_MS));
+    this.timers.push(setInterval(() => this.refreshAges(), AGES_EVERY_MS));
+  }
+
+  /** Ages and marks of every row for this moment (also when the feed or the connection changes). */
+  refreshAges(): void {
+    this.watch.refresh(this.context());
   }
 
   /** Adds an instrument to the watch and subscribes to it. */
@@ -178,12 +191,31 @@ const keyInput = byId<HTMLInputElement>('api-key');
 const submit = byId<HTMLButtonElement>('signin-submit');
 const formError = byId('signin-error');
 const feedMessage = byId('feed-message');
+const feedPill = byId('feed-state');
 const connection = byId('connection');
 const user = byId('user');
 const signOut = byId<HTMLButtonElement>('signout');
 let session: Session | undefined;
 
+/** The signed-in connection's feeds, as their `feed_status` events said, and whether it is up. */
+let feeds = new FeedStates();
+let connected = false;
+const rowContext = (): RowContext => ({ now: Date.now(), feedDown: feeds.notLive(), connected });
+
+function showFeeds(): void {
+  const look = feedLook(feeds);
+  feedPill.hidden = look.hidden;
+  feedPill.className = `pill ${look.kind}`;
+  setText(feedPill, look.label);
+  feedPill.title = look.title;
+  feedMessage.hidden = look.notice === '';
+  setText(feedMessage, look.notice);
+  session?.refreshAges();
+}
+
 function showConnection(state: ConnectionState | 'signed-out' | 'connecting', detail = ''): void {
+  const wasConnected = connected;
+  connected = state === 'connected';
   const look: Record<string, [string, string]> = {
     connected: ['pill-ok', 'Live'],
     reconnecting: ['pill-warn', 'Reconnecting…'],
@@ -195,18 +227,22 @@ function showConnection(state: ConnectionState | 'signed-out' | 'connecting', de
   connection.className = `pill ${kind}`;
   setText(connection, label);
   connection.title = detail;
+  if (connected !== wasConnected) session?.refreshAges();
 }
 
 async function signIn(apiKey: string): Promise<void> {
   submit.disabled = true;
   formError.hidden = true;
   showConnection('connecting');
+  feeds = new FeedStates();
+  showFeeds();
   const feed = new MarketFeed(gatewayUrl(), apiKey, {
     state: (state, detail) => showConnection(state, detail),
     feedStatus: (feed, status, message) => {
-      // The gateway tells its clients when their upstream feed drops or recovers.
-      feedMessage.hidden = status === 'live';
-      setText(feedMessage, status === 'live' ? '' : `Feed ${feed} is ${status}${message ? `: ${message}` : ''}. Prices shown may be stale.`);
+      // The gateway tells its clients their upstream feed's state: when it changes, and (newer
+      // gateways) right after authentication, so this may come before any tick.
+      feeds.update({ feed, status, message });
+      showFeeds();
     },
   });
   try {
@@ -218,8 +254,8 @@ async function signIn(apiKey: string): Promise<void> {
     signOut.hidden = false;
     views.signin.hidden = true;
     views.app.hidden = false;
+    session = new Session(apiKey, feed, rowContext);
     showConnection('connected');
-    session = new Session(apiKey, feed);
   } catch (error) {
     feed.close();
     sessionStorage.removeItem(KEY_STORAGE);

@@ -1,7 +1,8 @@
 /**
  * The dashboard end to end, in headless Chromium against a real gateway with the simulator:
  * sign in, search and subscribe, prices that move and flash, the depth ladder, the gateway
- * panel. A screenshot is left in test-artifacts/dashboard.png for a person to look at.
+ * panel, ages and stale marks, the feed going down and back. Screenshots are left in
+ * test-artifacts/ (dashboard.png, dashboard-stale.png, dashboard-feed-down.png) for a person to look at.
  *
  * Needs Debian's chromium (`apt-get install chromium`), or CHROMIUM_PATH naming another build;
  * without one the test fails and says so (it does not skip).
@@ -59,6 +60,11 @@ afterAll(async () => {
 });
 
 const ltpCell = (instrument: string) => page.locator(`#watch tr[data-instrument="${instrument}"] td.c-ltp`);
+const ageOf = (instrument: string) => page.locator(`#watch tr[data-instrument="${instrument}"] td.c-age .age`).textContent();
+const markOf = (instrument: string) => page.locator(`#watch tr[data-instrument="${instrument}"] td.c-age .mark`).textContent();
+const rowClass = async (instrument: string): Promise<string> => (await page.locator(`#watch tr[data-instrument="${instrument}"]`).getAttribute('class')) ?? '';
+/** An age of the last tick as the watch shows it. */
+const AGE = /^(\d\.\d|\d+)s$|^\d+[mhd]$/;
 
 /** Waits until `read` returns something `accept`s, and returns it; fails with the last value after `ms`. */
 async function until<T>(read: () => Promise<T>, accept: (value: T) => boolean, ms = 15_000): Promise<T> {
@@ -127,6 +133,10 @@ describe('dashboard', () => {
     expect(await row.locator('td.c-pct').textContent()).toMatch(/^([+\u2212]\d+\.\d{2}|0\.00)%$/);
     // The sparkline has a line once a second point is in (one a second).
     await until(() => row.locator('svg.spark path').getAttribute('d'), (d) => (d ?? '').startsWith('M'), 10_000);
+    // Ticking ten times a second: a fresh age, no mark.
+    expect(await ageOf('NSE:RELIANCE')).toMatch(/^\d\.\ds$/);
+    expect(await markOf('NSE:RELIANCE')).toBe('');
+    expect(await rowClass('NSE:RELIANCE')).not.toMatch(/row-(stale|feed-down|offline)/);
   });
 
   it('adds a typed EXCHANGE:SYMBOL, and shows why an unknown one failed', async () => {
@@ -187,17 +197,53 @@ describe('dashboard', () => {
     expect(pageErrors).toEqual([]);
   });
 
-  it('tells the user when the feed goes down, and when it is back', async () => {
+  it('marks a symbol that stops ticking as stale, its age still growing; ticking again clears it', async () => {
+    const simulator = gw.gateway.feeds.adapter('simulator')!;
+    const infy = { exchange: 'NSE', symbol: 'INFY' };
+    // Behind the gateway's back, so the feed stays live and only this stream goes quiet.
+    await simulator.unsubscribe(infy);
+    try {
+      await until(() => rowClass('NSE:INFY'), (c) => c.includes('row-stale'), 15_000);
+      expect(await markOf('NSE:INFY')).toBe('stale');
+      const first = await ageOf('NSE:INFY');
+      expect(first).toMatch(AGE);
+      await until(() => ageOf('NSE:INFY'), (age) => age !== first && AGE.test(age ?? ''));
+      expect(await rowClass('NSE:TCS')).not.toContain('row-stale');
+      mkdirSync(ARTIFACTS, { recursive: true });
+      await page.screenshot({ path: join(ARTIFACTS, 'dashboard-stale.png'), fullPage: true });
+    } finally {
+      await simulator.subscribe(infy, 3, 5);
+    }
+    await until(() => rowClass('NSE:INFY'), (c) => !c.includes('row-stale'));
+    expect(await markOf('NSE:INFY')).toBe('');
+  });
+
+  it('tells the user when the feed goes down, marks every row, and clears it all when the feed is back', async () => {
     const simulator = gw.gateway.feeds.adapter('simulator')!;
     const notice = page.locator('#feed-message');
+    const pill = page.locator('#feed-state');
+    const rows = () => page.locator('#watch tbody tr').evaluateAll((elements) => elements.map((e) => [e.getAttribute('data-instrument'), e.className]));
     expect(await notice.isVisible()).toBe(false);
     await simulator.stop();
     await until(() => notice.textContent(), (t) => t === 'Feed simulator is down. Prices shown may be stale.');
     expect(await notice.isVisible()).toBe(true);
+    expect(await pill.textContent()).toBe('Feed down');
+    expect(await pill.getAttribute('class')).toContain('pill-bad');
+    for (const [instrument, className] of await rows()) {
+      expect(className, instrument!).toContain('row-feed-down');
+      expect(await markOf(instrument!)).toBe('feed down');
+      expect(await ageOf(instrument!)).toMatch(AGE);
+    }
+    mkdirSync(ARTIFACTS, { recursive: true });
+    await page.screenshot({ path: join(ARTIFACTS, 'dashboard-feed-down.png'), fullPage: true });
+
     await simulator.start();
     await gw.gateway.replay('simulator');
     await notice.waitFor({ state: 'hidden', timeout: 10_000 });
+    expect(await pill.textContent()).toBe('Feed live');
+    for (const [instrument, className] of await rows()) expect(className, instrument!).not.toContain('row-feed-down');
     const before = await ltpCell('NSE:RELIANCE').textContent();
     await until(() => ltpCell('NSE:RELIANCE').textContent(), (t) => PRICE.test(t ?? '') && t !== before);
+    expect(pageErrors).toEqual([]);
   });
 });

@@ -1,11 +1,13 @@
-/** The dashboard's pure parts: formatting, tick merging, sparklines, latency quantiles, rates, watchlists. */
+/** The dashboard's pure parts: formatting, tick merging, sparklines, latency quantiles, rates, watchlists, staleness. */
 import { describe, expect, it } from 'vitest';
+import { FeedStates } from '../../src/client/freshness.js';
 import { direction, formatChange, formatInteger, formatMillis, formatPercent, formatPrice, formatRate, formatUptime } from '../../src/dashboard/format.js';
 import { parseInstrument, parseWatchlist } from '../../src/dashboard/instrument.js';
 import { histogramDelta, parseHistogram, quantile } from '../../src/dashboard/prometheus.js';
 import { mergeTick, spread } from '../../src/dashboard/quote.js';
 import { RateMeter } from '../../src/dashboard/rate.js';
 import { PriceSeries, sparklinePath } from '../../src/dashboard/sparkline.js';
+import { STALE_AFTER_MS, feedLook, rowLook } from '../../src/dashboard/staleness.js';
 
 describe('format', () => {
   it('groups digits the Indian way and pads paise', () => {
@@ -180,5 +182,42 @@ describe('instruments and the stored watchlist', () => {
     expect(parseWatchlist('{not json', 5)).toEqual([]);
     expect(parseWatchlist('{"a":1}', 5)).toEqual([]);
     expect(parseWatchlist(null, 5)).toEqual([]);
+  });
+});
+
+describe('ages, stale rows and the feed state', () => {
+  const live = { now: 100_000, feedDown: undefined, connected: true };
+
+  it('shows each row the age of its last tick, and marks it stale past the threshold', () => {
+    expect(STALE_AFTER_MS).toBe(5000);
+    expect(rowLook(99_600, live)).toEqual({ state: 'fresh', age: '0.4s', mark: '', rowClass: undefined });
+    expect(rowLook(100_000 - STALE_AFTER_MS, live)).toMatchObject({ state: 'fresh', age: '5.0s' });
+    expect(rowLook(88_000, live)).toEqual({ state: 'stale', age: '12s', mark: 'stale', rowClass: 'row-stale' });
+    expect(rowLook(100_000 - 3 * 60_000, live)).toMatchObject({ age: '3m', rowClass: 'row-stale' });
+    expect(rowLook(undefined, live)).toEqual({ state: 'waiting', age: '—', mark: '', rowClass: undefined });
+  });
+
+  it('marks every row while the feed is not live or the connection is down, fresh ticks or not', () => {
+    const feedDown = { feed: 'simulator', status: 'down' };
+    expect(rowLook(99_900, { ...live, feedDown })).toEqual({ state: 'feed', age: '0.1s', mark: 'feed down', rowClass: 'row-feed-down' });
+    expect(rowLook(undefined, { ...live, feedDown: { feed: 'x', status: 'reconnecting' } })).toMatchObject({ mark: 'feed reconnecting', rowClass: 'row-feed-down' });
+    expect(rowLook(99_900, { ...live, feedDown, connected: false })).toMatchObject({ mark: 'no connection', rowClass: 'row-offline' });
+  });
+
+  it('shows the feed pill once a feed has reported, with a notice while it is not live', () => {
+    const feeds = new FeedStates();
+    expect(feedLook(feeds)).toMatchObject({ hidden: true, notice: '' });
+    feeds.update({ feed: 'simulator', status: 'live' });
+    expect(feedLook(feeds)).toEqual({ hidden: false, kind: 'pill-ok', label: 'Feed live', title: 'simulator: live', notice: '' });
+    feeds.update({ feed: 'simulator', status: 'down', message: 'adapter stopped' });
+    expect(feedLook(feeds)).toEqual({
+      hidden: false,
+      kind: 'pill-bad',
+      label: 'Feed down',
+      title: 'simulator: down (adapter stopped)',
+      notice: 'Feed simulator is down: adapter stopped. Prices shown may be stale.',
+    });
+    feeds.update({ feed: 'simulator', status: 'reconnecting' });
+    expect(feedLook(feeds)).toMatchObject({ kind: 'pill-warn', label: 'Feed reconnecting', notice: 'Feed simulator is reconnecting. Prices shown may be stale.' });
   });
 });
