@@ -9,7 +9,7 @@ import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/options.js';
 import { ApiKeyStore, type CreatedApiKey } from './auth/api-keys.js';
 import { ApiKeyVerifier } from './auth/key-verifier.js';
-import { openStorePepper } from './auth/store-pepper.js';
+import { openStorePepper, pepperedSecrets } from './auth/store-pepper.js';
 import type { BusPublisher } from './bus/bus.js';
 import { LocalPublishing } from './bus/local.js';
 import { ZmqPublisher, ZmqSubscriber } from './bus/zeromq.js';
@@ -33,7 +33,7 @@ import type { Logger } from './observability/logger.js';
 import { Teardown } from './teardown.js';
 import { natsNodeName } from './nats/node-name.js';
 import { type Database, openDatabase } from './store/database.js';
-import { ensureDataDir } from './store/data-dir.js';
+import { checkNoStoreLeftBehind, defaultDataDir, ensureDataDir } from './store/data-dir.js';
 
 /** The user and broker of the development key created on first start. */
 export const DEV_USER = 'dev';
@@ -74,7 +74,7 @@ export interface StartOptions {
 
 /** An instance's own directory: its API keys, pepper and anything else it keeps. */
 export function instanceDir(config: Config): string {
-  return join(config.dataDir, config.instance);
+  return join(config.dataDir ?? defaultDataDir(), config.instance);
 }
 
 export function databaseFile(config: Config): string {
@@ -86,6 +86,10 @@ export async function openKeys(config: Config): Promise<{ db: Database; keys: Ap
   ensureDataDir(instanceDir(config));
   const db = openDatabase(databaseFile(config));
   try {
+    if (config.dataDir === undefined) {
+      const held = pepperedSecrets(db);
+      checkNoStoreLeftBehind(instanceDir(config), config.instance, held.keys + held.credentials > 0);
+    }
     // Refuses a pepper other than the one the stored keys were made with (auth/store-pepper.ts).
     const { pepper, fernetKey } = await openStorePepper({
       db,

@@ -369,9 +369,9 @@ export const OPTIONS = [
     key: 'dataDir',
     env: 'TICKCAST_DATA_DIR',
     flag: '--data-dir <dir>',
-    default: './data',
+    default: undefined,
     description:
-      "Directory for tickcast's state, relative to the working directory unless absolute; each instance keeps its API keys and pepper in its own subdirectory <dir>/<instance>.",
+      "Directory for tickcast's state; each instance keeps its API keys, pepper and symbol master in its own subdirectory <dir>/<instance>. Unset: a per-user directory, the same from any working directory: $XDG_DATA_HOME/tickcast (~/.local/share/tickcast when XDG_DATA_HOME is unset). A relative value is taken from the working directory.",
     parse: path(),
   }),
   option({

@@ -4,8 +4,38 @@
  * it and what to do, instead of a stack trace from deep inside a write.
  */
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { ErrorCode, TickcastError } from '../errors.js';
+
+/**
+ * Where tickcast keeps its state unless TICKCAST_DATA_DIR says otherwise: `$XDG_DATA_HOME/tickcast`,
+ * or `~/.local/share/tickcast` when XDG_DATA_HOME is unset or relative (the XDG spec says to ignore
+ * a relative one). Per user and the same from any working directory, so `tickcast keys` run from
+ * anywhere manages the keys the gateway uses.
+ */
+export function defaultDataDir(env: NodeJS.ProcessEnv = process.env, homedir: () => string = os.homedir): string {
+  const xdg = env.XDG_DATA_HOME;
+  const dataHome = xdg && path.isAbsolute(xdg) ? xdg : path.join(homedir(), '.local', 'share');
+  return path.join(dataHome, 'tickcast');
+}
+
+/**
+ * Refuses to use a store at the default location that holds no keys while the store an earlier
+ * tickcast kept under the working directory (`./data/<instance>`, the old default) still exists:
+ * its keys would otherwise silently stop working. CONFIG_INVALID saying how to keep using it or
+ * move it.
+ */
+export function checkNoStoreLeftBehind(instanceDir: string, instance: string, inUse: boolean, cwd: string = process.cwd()): void {
+  if (inUse) return;
+  const old = path.join(cwd, 'data', instance);
+  if (path.resolve(old) === path.resolve(instanceDir) || !fs.existsSync(path.join(old, 'tickcast.db'))) return;
+  throw new TickcastError(
+    ErrorCode.CONFIG_INVALID,
+    `instance "${instance}" has a store in ${old}, where tickcast kept it when TICKCAST_DATA_DIR defaulted to ./data, and no keys in ${instanceDir}, where it is kept now; ` +
+      `move it there (stop the gateway, then: rm -rf ${instanceDir} && mkdir -p ${path.dirname(instanceDir)} && mv ${old} ${instanceDir}) or set TICKCAST_DATA_DIR=${path.dirname(old)} to keep using it`,
+  );
+}
 
 /** Creates `dir` (and its parents) if needed; STORE_FAILED naming it when it cannot be written. */
 export function ensureDataDir(dir: string): void {

@@ -3,8 +3,9 @@
  * programs as child processes, for end-to-end tests of the CLI.
  *
  * Children get the parent's environment minus every tickcast setting (so a developer's shell
- * cannot change a test), with TICKCAST_DATA_DIR pointing at the test's own directory and the env
- * file pointed at the null device (so a `.env` in the checkout is never read). Everything spawned
+ * cannot change a test), with TICKCAST_DATA_DIR, the registry and XDG_DATA_HOME/XDG_STATE_HOME
+ * inside the test's own directory (nothing is ever written under the real home) and the env file
+ * pointed at the null device (so a `.env` in the checkout is never read). Everything spawned
  * here is tracked: call `killSpawnedProcesses()` in afterEach/afterAll, and anything still alive
  * when the worker exits is killed then.
  */
@@ -84,6 +85,9 @@ export function tickcastEnv(dataDir: string, env: Env = {}): NodeJS.ProcessEnv {
   result.TICKCAST_DATA_DIR = dataDir;
   // Hermetic: never the per-user registry of whoever runs the tests.
   result.TICKCAST_REGISTRY = `sqlite:${join(dataDir, 'registry.db')}`;
+  // Nor their per-user data or state directories, should a test unset the two above.
+  result.XDG_DATA_HOME = join(dataDir, 'xdg-data');
+  result.XDG_STATE_HOME = join(dataDir, 'xdg-state');
   result.TICKCAST_ENV_FILE = devNull;
   result.TICKCAST_LOG_LEVEL = 'warn';
   return applyEnv(result, env);

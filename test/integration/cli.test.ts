@@ -3,18 +3,22 @@
  * each test on its own temporary data directory. Exit codes: 0 ok, 1 runtime failure, 2 bad
  * usage or configuration.
  */
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
 import {
   type Env,
   type GatewayProcess,
+  type RunResult,
+  TICKCAST_BIN,
   killSpawnedProcesses,
   makeTempDir,
   removeDir,
   runCli,
+  runProcess,
   startGatewayProcess,
+  tickcastEnv,
 } from '../helpers/cli.js';
 import { TestClient, sleep } from '../helpers/client.js';
 
@@ -213,6 +217,70 @@ describe('keys made with another pepper are refused, never silently dead', () =>
     expect(gw.devKey, 'an empty store gets a development key again').toMatch(HEX_KEY);
     expect(await authenticate(gw.url, alice.api_key)).toMatchObject({ status: 'error', message: 'Invalid API key' });
     expect(await gw.stop()).toBe(0);
+  });
+});
+
+describe('the data directory does not depend on the working directory', () => {
+  /** `tickcast ARGS` run from `cwd` with TICKCAST_DATA_DIR unset and `env` over the test's own. */
+  function runIn(cwd: string, root: string, args: readonly string[], env: Env = {}): Promise<RunResult> {
+    return runProcess(process.execPath, [TICKCAST_BIN, ...args], { cwd, env: tickcastEnv(root, { TICKCAST_DATA_DIR: undefined, ...env }) });
+  }
+
+  it('unset, it is $XDG_DATA_HOME/tickcast (else ~/.local/share/tickcast), whatever the directory keys and start run from', async () => {
+    const root = dataDir();
+    const [here, there] = [join(root, 'here'), join(root, 'there')];
+    for (const dir of [here, there]) mkdirSync(dir);
+    const xdg = { XDG_DATA_HOME: join(root, 'xdg') };
+    const created = await runIn(here, root, ['keys', 'create', '--user', 'alice', '--json'], xdg);
+    expect(created.code, created.stderr).toBe(0);
+    expect(existsSync(join(root, 'xdg', 'tickcast', 'default', 'tickcast.db'))).toBe(true);
+    const listed = await runIn(there, root, ['keys', 'list', '--json'], xdg);
+    expect(listed.code, listed.stderr).toBe(0);
+    expect((JSON.parse(listed.stdout) as Array<{ user: string }>).map((r) => r.user)).toEqual(['alice']);
+    // --instance picks the instance's own store under the same directory.
+    const other = await runIn(there, root, ['keys', 'list', '--json', '--instance', 'desk'], xdg);
+    expect(JSON.parse(other.stdout)).toEqual([]);
+    expect(existsSync(join(root, 'xdg', 'tickcast', 'desk', 'tickcast.db'))).toBe(true);
+
+    // The gateway says where, and serves the key made from the other directory.
+    const gw = await startGatewayProcess({ dataDir: root, env: { TICKCAST_DATA_DIR: undefined, ...xdg } });
+    expect(gw.stdout()).toContain(`Data       ${join(root, 'xdg', 'tickcast', 'default')}\n`);
+    expect(await authenticate(gw.url, (JSON.parse(created.stdout) as { api_key: string }).api_key)).toMatchObject({ type: 'auth', status: 'success' });
+    expect(await gw.stop()).toBe(0);
+
+    // Without XDG_DATA_HOME (or with a relative one, which the XDG spec says to ignore): under HOME.
+    const home = { HOME: join(root, 'home'), XDG_DATA_HOME: 'relative/dir' };
+    expect((await runIn(here, root, ['keys', 'create', '--user', 'bob'], home)).code).toBe(0);
+    expect(existsSync(join(root, 'home', '.local', 'share', 'tickcast', 'default', 'tickcast.db'))).toBe(true);
+    expect(existsSync(join(here, 'relative'))).toBe(false);
+  });
+
+  it('a relative TICKCAST_DATA_DIR is taken from the working directory', async () => {
+    const root = dataDir();
+    const here = join(root, 'here');
+    mkdirSync(here);
+    expect((await runIn(here, root, ['keys', 'create', '--user', 'alice'], { TICKCAST_DATA_DIR: 'state' })).code).toBe(0);
+    expect(existsSync(join(here, 'state', 'default', 'tickcast.db'))).toBe(true);
+  });
+
+  it('a store left in ./data by an earlier version is pointed at, not silently replaced', async () => {
+    const root = dataDir();
+    const here = join(root, 'here');
+    mkdirSync(here);
+    // Where TICKCAST_DATA_DIR used to default to.
+    expect((await runIn(here, root, ['keys', 'create', '--user', 'alice'], { TICKCAST_DATA_DIR: './data' })).code).toBe(0);
+    const xdg = { XDG_DATA_HOME: join(root, 'xdg') };
+    const moved = join(root, 'xdg', 'tickcast', 'default');
+    for (const args of [['keys', 'list'], ['start']]) {
+      const refused = await runIn(here, root, args, { ...xdg, WEBSOCKET_PORT: '0', ZMQ_PORT: '0' });
+      expect(refused.code, refused.stdout + refused.stderr).toBe(2);
+      expect(refused.stderr).toContain(`has a store in ${join(here, 'data', 'default')}`);
+      expect(refused.stderr).toContain(`mv ${join(here, 'data', 'default')} ${moved}`);
+      expect(refused.stderr).toContain(`TICKCAST_DATA_DIR=${join(here, 'data')}`);
+      expect(refused.stdout).not.toContain('running');
+    }
+    // From any other directory nothing points there: the new location is used.
+    expect((await runIn(root, root, ['keys', 'list'], xdg)).code).toBe(0);
   });
 });
 

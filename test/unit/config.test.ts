@@ -52,7 +52,7 @@ describe('defaults', () => {
     expect(config).toEqual({
       envFile: undefined,
       instance: 'default',
-      dataDir: join(dir, 'data'),
+      dataDir: undefined, // the per-user default, resolved where used (store/data-dir.ts)
       ws: {
         host: '127.0.0.1',
         port: undefined, // resolved per instance at start: 8765 for 'default', free otherwise
