@@ -14,10 +14,10 @@ import type { BusPublisher } from './bus/bus.js';
 import { LocalPublishing } from './bus/local.js';
 import { ZmqPublisher, ZmqSubscriber } from './bus/zeromq.js';
 import { ControlServer } from './control/server.js';
-import { describeHolder, endpointResource, planEndpoints } from './endpoints.js';
+import { DEFAULT_INSTANCE, describeHolder, endpointResource, planEndpoints } from './endpoints.js';
 import { defaultRegistryUrl, openRegistry } from './registry/open.js';
 import { Registration } from './registry/registration.js';
-import type { Registry } from './registry/registry.js';
+import type { Registry, RegistryEntry } from './registry/registry.js';
 import { ErrorCode, TickcastError } from './errors.js';
 import { type Instrument, configuredInstruments } from './adapters/simulator/instruments.js';
 import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
@@ -129,9 +129,34 @@ function variableFor(part: 'ws' | 'bus' | 'control', config: Config): string {
   return part === 'bus' ? 'ZMQ_PORT' : 'TICKCAST_CONTROL_PORT';
 }
 
+const PORT_FLAGS = { ws: ['--port', 'WEBSOCKET_PORT'], bus: ['--zmq-port', 'ZMQ_PORT'], control: ['--control-port', 'TICKCAST_CONTROL_PORT'] } as const;
+
 /**
- * Re-raises a bind failure as one line naming who holds the endpoint: an instance from the
- * registry, or a process outside tickcast.
+ * How to get past a taken endpoint, for the message that names its holder: another port, or
+ * (when the port is only the default instance's default) another instance name, whose ports are
+ * picked free; an ipc endpoint is named after the instance, so only another name helps.
+ */
+export function portConflictAdvice(part: 'ws' | 'bus' | 'control', config: Config): string {
+  if (config.bus.transport === 'ipc' && part !== 'ws') {
+    return 'Its name comes from the instance name: run this one as another instance with --instance NAME, or use --transport tcp.';
+  }
+  const [flag, variable] = PORT_FLAGS[part];
+  const configured = part === 'ws' ? config.ws.port : part === 'bus' ? config.bus.port : config.control.port;
+  const otherPort = `pick another port with ${flag} N (or ${variable}=N; 0 picks a free one)`;
+  // Only an unset port of the default instance is a default that another name would avoid.
+  return configured === undefined && config.instance === DEFAULT_INSTANCE
+    ? `To run beside it, ${otherPort}, or run this one as another instance with --instance NAME, which picks free ports by itself.`
+    : `To run beside it, ${otherPort}.`;
+}
+
+/** The one-line message of a taken endpoint: who holds it, and what to do about it. */
+function portConflict(part: 'ws' | 'bus' | 'control', endpoint: string, holder: RegistryEntry | undefined, config: Config): TickcastError {
+  return new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(holder)}. ${portConflictAdvice(part, config)}`);
+}
+
+/**
+ * Re-raises a bind failure as one line naming who holds the endpoint (an instance from the
+ * registry, or a process outside tickcast) and how to run beside it.
  */
 export async function explainBindFailure(
   error: unknown,
@@ -146,7 +171,7 @@ export async function explainBindFailure(
   const found = resource ? await registry.holderOf(resource) : undefined;
   // Our own claim on a pinned endpoint says nothing about who is really bound to it.
   const holder = found && found.id !== self.id ? found : undefined;
-  throw new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(holder)}`);
+  throw portConflict(part, endpoint, holder, config);
 }
 
 /** What every instance opens before its clients' side: the registry claim, the store, the keys. */
@@ -189,11 +214,12 @@ export async function openInstance(config: Config, teardown: Teardown, { logger,
   if (!claim.ok) {
     if (claim.conflict === 'name') {
       const what = node ? `node "${node}" of instance "${config.instance}"` : `instance "${config.instance}"`;
-      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `${what} is already running: ${describeHolder(claim.holder)}`);
+      const advice = node ? 'To run another node beside it, give it its own name with --node NAME.' : 'To run another gateway beside it, give it its own instance name with --instance NAME.';
+      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `${what} is already running: ${describeHolder(claim.holder)}. ${advice}`);
     }
     const part = claim.resource === endpointResource(wsEndpoint) ? 'ws' : claim.resource === endpointResource(plan.bus) ? 'bus' : 'control';
     const endpoint = part === 'ws' ? wsEndpoint : part === 'bus' ? plan.bus : plan.control;
-    throw new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(claim.holder)}`);
+    throw portConflict(part, endpoint, claim.holder, config);
   }
   const registration = claim.registration;
   teardown.add(() => registration.release());

@@ -375,8 +375,9 @@ describe('a pinned port that is taken', () => {
     const first = await startGatewayProcess({ dataDir: dataDir() });
     const result = await runCli(['start'], { dataDir: dataDir(), env: { WEBSOCKET_PORT: String(first.wsPort), ZMQ_PORT: '0' }, timeoutMs: 15_000 });
     expect(result.code, result.stderr).toBe(1);
-    expect(result.stderr).toContain('WEBSOCKET_PORT');
-    expect(result.stderr).toContain('in use');
+    expect(result.stderr).toContain(`WEBSOCKET_PORT: tcp://127.0.0.1:${first.wsPort} is already in use by a process outside tickcast`);
+    // …and how to run beside it: the port was set by hand, so another port (not another name) is the way.
+    expect(result.stderr).toContain('To run beside it, pick another port with --port N (or WEBSOCKET_PORT=N; 0 picks a free one). [PORT_IN_USE]');
     expect(result.stdout).not.toContain('running');
     await stillServes(first);
   });
@@ -385,8 +386,8 @@ describe('a pinned port that is taken', () => {
     const first = await startGatewayProcess({ dataDir: dataDir() });
     const result = await runCli(['start'], { dataDir: dataDir(), env: { WEBSOCKET_PORT: '0', ZMQ_PORT: String(first.busPort) }, timeoutMs: 15_000 });
     expect(result.code, result.stderr).toBe(1);
-    expect(result.stderr).toContain('ZMQ_PORT');
-    expect(result.stderr).toContain('in use');
+    expect(result.stderr).toContain(`ZMQ_PORT: tcp://127.0.0.1:${first.busPort} is already in use by`);
+    expect(result.stderr).toContain('pick another port with --zmq-port N (or ZMQ_PORT=N; 0 picks a free one)');
     expect(result.stdout).not.toContain('running');
     await stillServes(first);
   });

@@ -124,10 +124,12 @@ describe('conflicts', () => {
     const result = await runCli(['start', '--instance', 'intruder'], { dataDir: fleet.root, env: { ...fleet.env, WEBSOCKET_PORT: String(first.wsPort) } });
     expect(result.code, result.stderr).toBe(1);
     expect(result.stderr).toContain(`WEBSOCKET_PORT: tcp://127.0.0.1:${first.wsPort} is already in use by tickcast instance "holder" (gateway, pid ${first.child.pid}`);
+    expect(result.stderr).toContain('To run beside it, pick another port with --port N (or WEBSOCKET_PORT=N; 0 picks a free one).');
 
     const bus = await runCli(['start', '--instance', 'intruder'], { dataDir: fleet.root, env: { ...fleet.env, ZMQ_PORT: String(first.busPort) } });
     expect(bus.code, bus.stderr).toBe(1);
     expect(bus.stderr).toContain(`ZMQ_PORT: tcp://127.0.0.1:${first.busPort} is already in use by tickcast instance "holder"`);
+    expect(bus.stderr).toContain('To run beside it, pick another port with --zmq-port N (or ZMQ_PORT=N; 0 picks a free one).');
 
     const client = await TestClient.authenticated(first.url, first.devKey!);
     expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
@@ -140,6 +142,7 @@ describe('conflicts', () => {
     const result = await runCli(['start', '--instance', 'solo'], { dataDir: fleet.root, env: fleet.env });
     expect(result.code, result.stderr).toBe(1);
     expect(result.stderr).toContain(`instance "solo" is already running: tickcast instance "solo" (gateway, pid ${first.child.pid}`);
+    expect(result.stderr).toContain('To run another gateway beside it, give it its own instance name with --instance NAME. [INSTANCE_RUNNING]');
   });
 
   it('an ipc endpoint cannot be bound twice, even by a process the registry does not know', async () => {
@@ -149,7 +152,9 @@ describe('conflicts', () => {
     expect(first.busEndpoint).toBe('ipc://@tickcast-ipcdemo-bus');
     const result = await runCli(['start', '--instance', 'ipcdemo', '--transport', 'ipc'], { dataDir: b.root, env: b.env });
     expect(result.code, result.stderr).toBe(1);
-    expect(result.stderr).toContain('ipc://@tickcast-ipcdemo-bus is already in use by a process outside tickcast');
+    expect(result.stderr).toContain(
+      'ipc://@tickcast-ipcdemo-bus is already in use by a process outside tickcast. Its name comes from the instance name: run this one as another instance with --instance NAME, or use --transport tcp.',
+    );
     const client = await TestClient.authenticated(first.url, first.devKey!);
     await client.request({ action: 'subscribe', symbols: [{ symbol: 'TCS', exchange: 'NSE' }], mode: 1 });
     await client.marketData('TCS');
