@@ -509,7 +509,7 @@ export const OPTIONS = [
     env: 'TICKCAST_AUTH_FAILURES',
     default: '5',
     description:
-      'Failed authentications one address may make in a minute; after that it waits 1 s, then twice as long after each further failure (up to 60 s) before a key from it is checked again.',
+      'Failed authentications one address may make in a minute and have answered at once; past that each further failure is answered after 1 s, then twice as long per failure (up to 60 s), and the address gets one key checked at a time. A valid key is always let in at once, even from an address that keeps failing (behind a proxy every client shares one).',
     parse: integer(1),
   }),
   option({

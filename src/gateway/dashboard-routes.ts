@@ -6,14 +6,15 @@
  * - `GET /api/instances`: the registry's entries (instances and their parts on this host or fleet).
  *
  * Both want a valid API key in the `X-API-Key` header, checked by the same verifier as WebSocket
- * authentication, and failed attempts count against the caller's address as they do there.
+ * authentication, and failed attempts count against the caller's address as they do there (a
+ * valid key is answered at once; a wrong one past the allowance waits, or gets 429).
  * Errors are JSON in the protocol's envelope: `{"status":"error","code","message"}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListedEntry } from '../registry/registry.js';
-import type { FailedAuths } from './limits.js';
+import { type FailedAuths, verifyLimited } from './limits.js';
 import type { Identity, KeyVerifier } from './request-handler.js';
 import { StaticFiles } from './static-files.js';
 import { type SymbolSearch, parseSymbolQuery } from './symbol-catalog.js';
@@ -96,27 +97,25 @@ export class DashboardRoutes {
   private authorised(request: IncomingMessage, response: ServerResponse, then: (identity: Identity) => void | Promise<void>): void {
     const address = request.socket.remoteAddress ?? '';
     const { failedAuths, verifier, logger } = this.options;
-    const wait = failedAuths?.blockedFor(address) ?? 0;
-    if (wait > 0) {
-      response.setHeader('retry-after', String(Math.ceil(wait / 1000)));
-      send(request, response, 429, error(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many failed authentications; retry in ${Math.ceil(wait / 1000)} s`));
-      return;
-    }
     const key = request.headers['x-api-key'];
     if (typeof key !== 'string' || key === '') {
       send(request, response, 401, error(ProtocolErrorCode.AUTHENTICATION_ERROR, `${ProtocolMessage.API_KEY_REQUIRED} (send it in the X-API-Key header)`));
       return;
     }
-    verifier
-      .verify(key)
-      .then(async (identity) => {
-        if (!identity) {
-          failedAuths?.fail(address);
+    // As on the WebSocket: a valid key is answered at once; only wrong keys wait (limits.ts).
+    verifyLimited(failedAuths, address, () => verifier.verify(key))
+      .then(async (checked) => {
+        if (checked.refusedForMs !== undefined) {
+          const seconds = Math.ceil(checked.refusedForMs / 1000);
+          response.setHeader('retry-after', String(seconds));
+          send(request, response, 429, error(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many failed authentications; retry in ${seconds} s`));
+          return;
+        }
+        if (!checked.identity) {
           send(request, response, 401, error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY));
           return;
         }
-        failedAuths?.succeed(address);
-        await then(identity);
+        await then(checked.identity);
       })
       .catch((err: Error) => {
         logger.error({ err: err.message, path: request.url }, 'dashboard API request failed');

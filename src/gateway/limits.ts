@@ -1,6 +1,6 @@
 /**
  * Per-client and per-address limits (pure, clock injected): a token bucket for request rates, and
- * failed-authentication tracking with exponential backoff per address.
+ * failed-authentication tracking per address, where only failures pay (verifyLimited applies it).
  */
 import type { Clock } from '../clock.js';
 
@@ -29,7 +29,7 @@ export class TokenBucket {
 }
 
 export interface FailedAuthOptions {
-  /** Failures from one address allowed within `windowMs` before it is made to wait. */
+  /** Failures from one address answered at once within `windowMs`; later ones are made to wait. */
   allowed: number;
   windowMs: number;
   /** The wait doubles with each further failure, from 1 s up to this. */
@@ -42,36 +42,120 @@ export interface FailedAuthOptions {
 interface Failures {
   count: number;
   firstAt: number;
-  blockedUntil: number;
+  /** When the answer to the address's latest failure is due: the retry hint for refused attempts. */
+  penaltyUntil: number;
+  /** A key from this address, over its allowance, is being checked now. */
+  checking: boolean;
 }
 
+/** What a check's verdict was: a valid key, a wrong one, or none (the check itself failed). */
+export type AuthOutcome = 'valid' | 'invalid' | 'error';
+
+/** Whether a key may be checked now; when it may, `settle` must be called once with the outcome. */
+export type AuthAdmission =
+  | { admitted: true; settle(outcome: AuthOutcome): number }
+  | { admitted: false; retryInMs: number };
+
+/**
+ * Failed authentications per address. Behind a proxy every client shares one address, so a
+ * guesser must not lock out valid keys: a key is always checked and a valid one always answered
+ * at once; only failures pay. Past `allowed` failures in the window, each further failure's
+ * answer is held back 1 s, then twice as long per failure (up to `maxBlockMs`), and the address
+ * may have only one check in flight, so its wrong keys cost at most one verification at a time
+ * (never a pile of parallel Argon2 runs); attempts meanwhile are refused with a retry hint.
+ */
 export class FailedAuths {
   private readonly byAddress = new Map<string, Failures>();
 
   constructor(private readonly options: FailedAuthOptions) {}
 
-  /** How long `address` must still wait before its key is even checked (0 = not blocked). */
-  blockedFor(address: string): number {
-    const entry = this.byAddress.get(address);
-    if (!entry) return 0;
-    return Math.max(0, entry.blockedUntil - this.options.clock.now());
+  admit(address: string): AuthAdmission {
+    const now = this.options.clock.now();
+    const entry = this.current(address, now);
+    if (!entry || entry.count < this.options.allowed) {
+      return { admitted: true, settle: (outcome) => this.settle(address, outcome) };
+    }
+    if (entry.checking) return { admitted: false, retryInMs: Math.max(1000, entry.penaltyUntil - now) };
+    entry.checking = true;
+    let settled = false;
+    return {
+      admitted: true,
+      settle: (outcome) => {
+        if (settled) return 0;
+        settled = true;
+        entry.checking = false;
+        return this.settle(address, outcome);
+      },
+    };
   }
 
-  fail(address: string): void {
+  /** Failures counted for `address` in its current window. */
+  failures(address: string): number {
+    return this.current(address, this.options.clock.now())?.count ?? 0;
+  }
+
+  /** How long the answer waits. A valid key never clears the count: a guesser holding one valid
+   * key could otherwise interleave it to start every round of guesses afresh. */
+  private settle(address: string, outcome: AuthOutcome): number {
+    return outcome === 'invalid' ? this.fail(address) : 0;
+  }
+
+  /** Counts a failure; returns how long its answer waits (0 within the allowance). */
+  private fail(address: string): number {
     const now = this.options.clock.now();
-    let entry = this.byAddress.get(address);
-    if (!entry || now - entry.firstAt > this.options.windowMs) {
-      entry = { count: 0, firstAt: now, blockedUntil: 0 };
+    let entry = this.current(address, now);
+    if (!entry) {
+      entry = { count: 0, firstAt: now, penaltyUntil: 0, checking: false };
       this.byAddress.delete(address);
       if (this.byAddress.size >= (this.options.maxAddresses ?? 100_000)) this.byAddress.delete(this.byAddress.keys().next().value!);
       this.byAddress.set(address, entry);
     }
     entry.count++;
     const excess = entry.count - this.options.allowed;
-    if (excess > 0) entry.blockedUntil = now + Math.min(this.options.maxBlockMs, 1000 * 2 ** (excess - 1));
+    if (excess <= 0) return 0;
+    const wait = Math.min(this.options.maxBlockMs, 1000 * 2 ** Math.min(excess - 1, 30));
+    entry.penaltyUntil = Math.max(entry.penaltyUntil, now + wait);
+    return wait;
   }
 
-  succeed(address: string): void {
-    this.byAddress.delete(address);
+  /** The address's entry, unless its window is over. */
+  private current(address: string, now: number): Failures | undefined {
+    const entry = this.byAddress.get(address);
+    return entry && now - entry.firstAt <= this.options.windowMs ? entry : undefined;
   }
+}
+
+/** What a limited key check came to: refused unchecked (retry later), or the verifier's answer. */
+export type LimitedVerdict<T> = { refusedForMs: number; identity?: undefined } | { refusedForMs?: undefined; identity: T | null };
+
+const holdBack = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    // Unref'd: a held-back answer must not keep a stopping process alive.
+    setTimeout(resolve, ms).unref();
+  });
+
+/**
+ * Checks a key under the failed-auth limit of `address`: refused when the address already has a
+ * check in flight past its allowance; otherwise verified, a valid key answered at once, a wrong
+ * one after its penalty (`sleep`, injectable for tests).
+ */
+export async function verifyLimited<T>(
+  limits: FailedAuths | undefined,
+  address: string,
+  verify: () => Promise<T | null>,
+  sleep: (ms: number) => Promise<void> = holdBack,
+): Promise<LimitedVerdict<T>> {
+  if (!limits) return { identity: await verify() };
+  const admission = limits.admit(address);
+  if (!admission.admitted) return { refusedForMs: admission.retryInMs };
+  let identity: T | null;
+  try {
+    identity = await verify();
+  } catch (error) {
+    admission.settle('error');
+    throw error;
+  }
+  const wait = admission.settle(identity === null ? 'invalid' : 'valid');
+  if (wait > 0) await sleep(wait);
+  return { identity };
 }

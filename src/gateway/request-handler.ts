@@ -34,7 +34,7 @@ import { pyTruthy } from '../protocol/python.js';
 import { type Encoding, type Extensions, parseExtensions } from '../protocol/encoding.js';
 import type { TickRoute } from './fan-out.js';
 import { type Feeds, NO_FEED } from './feeds.js';
-import { type FailedAuths, TokenBucket } from './limits.js';
+import { type FailedAuths, TokenBucket, verifyLimited } from './limits.js';
 import type { Session } from './session.js';
 import { type SubscriptionIndex, streamKey } from './subscription-index.js';
 import type { Upstream } from './upstream.js';
@@ -142,17 +142,13 @@ export class RequestHandler {
     if (!pyTruthy(apiKey)) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.API_KEY_REQUIRED);
     const negotiated = parseExtensions(request, this.options.defaultExtensions);
     if (!negotiated.ok) return errorReply(negotiated.error);
-    const { failedAuths } = this.options;
-    const wait = failedAuths?.blockedFor(session.remoteAddress) ?? 0;
-    if (wait > 0) {
-      return error(ProtocolErrorCode.AUTHENTICATION_ERROR, `Too many failed authentication attempts; retry in ${Math.ceil(wait / 1000)} s`);
+    // Only failures pay: a valid key is answered at once even from an address that keeps failing.
+    const checked = await verifyLimited(this.options.failedAuths, session.remoteAddress, () => this.options.verifier.verify(apiKey));
+    if (checked.refusedForMs !== undefined) {
+      return error(ProtocolErrorCode.AUTHENTICATION_ERROR, `Too many failed authentication attempts; retry in ${Math.ceil(checked.refusedForMs / 1000)} s`);
     }
-    const identity = await this.options.verifier.verify(apiKey);
-    if (!identity) {
-      failedAuths?.fail(session.remoteAddress);
-      return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY);
-    }
-    failedAuths?.succeed(session.remoteAddress);
+    const { identity } = checked;
+    if (!identity) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY);
     const perKey = this.options.limits?.maxConnectionsPerKey;
     if (perKey !== undefined && session.user !== identity.user && (this.options.sessionsOf?.(identity.user) ?? 0) >= perKey) {
       return error(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many connections for this API key (limit ${perKey})`);

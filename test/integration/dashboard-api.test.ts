@@ -62,13 +62,12 @@ describe('/api/instances', () => {
 });
 
 describe('failed keys', () => {
-  // Last: it blocks this address for a while. Three failures are allowed, the fourth starts the wait.
-  it('count against the address, as on the WebSocket, and then wait is enforced', async () => {
+  // Last: it puts this address over its allowance. Three failures (one made above) are answered at once, then 1 s, 2 s later.
+  it('count against the address, as on the WebSocket, but never keep a valid key out', async () => {
     for (let i = 0; i < 4; i++) expect((await get('/api/instances', `wrong-${i}`)).status).toBe(401);
-    const blocked = await get('/api/instances', key);
-    expect(blocked.status).toBe(429);
-    expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
-    expect(await blocked.json()).toMatchObject({ code: 'LIMIT_EXCEEDED' });
+    const valid = await get('/api/instances', key);
+    expect(valid.status).toBe(200);
+    expect(await valid.json()).toMatchObject({ status: 'success' });
     // Nothing else is affected: the public endpoints still answer.
     expect((await get('/healthz')).status).toBe(200);
   });

@@ -81,17 +81,12 @@ describe('limits', () => {
     await client.close();
   });
 
-  it('makes an address that keeps failing authentication wait, even with a good key', async () => {
+  it('makes only failures wait: a good key from an address that keeps failing is let in at once', async () => {
     const client = await TestClient.connect(gw.url);
+    // Two failures are allowed; the third is answered after a wait of 1 s (the hang bound is 5 s).
     for (let i = 0; i < 3; i++) {
       expect(await client.request({ action: 'authenticate', api_key: 'f'.repeat(64) })).toMatchObject({ message: 'Invalid API key' });
     }
-    expect(await client.request({ action: 'authenticate', api_key: key })).toStrictEqual({
-      status: 'error',
-      code: 'AUTHENTICATION_ERROR',
-      message: 'Too many failed authentication attempts; retry in 1 s',
-    });
-    await new Promise((resolve) => setTimeout(resolve, 1100));
     expect(await client.request({ action: 'authenticate', api_key: key })).toMatchObject({ type: 'auth', status: 'success' });
     await client.close();
   });
