@@ -284,25 +284,32 @@ describe('client SDK gap detection (external publisher)', () => {
   });
 
   it('a tick the client did not receive shows as a gap of its sequence numbers', async () => {
-    const c = new TickcastClient({ url: gw.url, apiKey: await gw.createKey('gaps') });
+    const c = new TickcastClient({ url: gw.url, apiKey: await gw.createKey('gaps'), snapshot: false, reconnect: FAST_RECONNECT });
     try {
       await c.connect();
       const ticks = collector<QuoteTick>();
       const gaps: Array<ClientEvents['gap']> = [];
       c.on('gap', (gap) => gaps.push(gap));
       c.subscribe('NSE:GAPTEST', 'quote', ticks.callback);
-      const snapshot = await ticks.nextTick();
-      expect(snapshot.data.ltp).toBe(100);
-
-      // An LTP tick counts in the stream's sequence but does not reach a Quote subscriber.
+      await waitFor(() => gw.gateway.index.heldCount === 1, WAIT_MS);
       publisher.publish('NSE_GAPTEST_QUOTE', JSON.stringify({ ltp: 101.0, timestamp: 2 }));
-      publisher.publish('NSE_GAPTEST_LTP', JSON.stringify({ ltp: 102.0, timestamp: 3 }));
+      const before = await ticks.nextTick();
+      expect(before.data.ltp).toBe(101);
+
+      // The connection drops; a Quote tick published meanwhile never reaches the client.
+      const reconnected = next(c, 'connected');
+      for (const session of gw.gateway.listener.sessions) session.socket.terminate();
+      await waitFor(() => gw.gateway.index.heldCount === 0, WAIT_MS);
+      publisher.publish('NSE_GAPTEST_QUOTE', JSON.stringify({ ltp: 102.0, timestamp: 3 }));
+      // An LTP tick of the stream counts only among LTP messages: no gap for a Quote subscriber.
+      publisher.publish('NSE_GAPTEST_LTP', JSON.stringify({ ltp: 102.5, timestamp: 3 }));
+      await reconnected;
+      await waitFor(() => gw.gateway.index.heldCount === 1, WAIT_MS);
       publisher.publish('NSE_GAPTEST_QUOTE', JSON.stringify({ ltp: 103.0, timestamp: 4 }));
       await waitFor(() => ticks.ticks.some((t) => t.data.ltp === 103), WAIT_MS);
-      const before = ticks.ticks.find((t) => t.data.ltp === 101)!;
       const after = ticks.ticks.find((t) => t.data.ltp === 103)!;
       expect(ticks.ticks.some((t) => t.data.ltp === 102)).toBe(false);
-      expect(gaps).toEqual([{ stream: 'NSE:GAPTEST', exchange: 'NSE', symbol: 'GAPTEST', expected: before.seq! + 1, received: after.seq!, missed: 1 }]);
+      expect(gaps).toEqual([{ stream: 'NSE:GAPTEST', exchange: 'NSE', symbol: 'GAPTEST', mode: 2, expected: before.seq! + 1, received: after.seq!, missed: 1 }]);
       expect(after.seq).toBe(before.seq! + 2);
     } finally {
       await c.close();

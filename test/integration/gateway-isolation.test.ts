@@ -1,7 +1,8 @@
 /**
  * Feeds stay apart: the simulator's ticks reach only the users it serves, ticks on OpenAlgo's
- * bare topics (the instance's shared feed) reach everyone subscribed, and a tick tagged with a
- * feed nobody is on reaches no one. Bus-level messages (cache invalidation) are handled.
+ * bare topics (the instance's shared feed) reach only the users of the brokers it serves, and a
+ * tick tagged with a feed nobody is on reaches no one. Bus-level messages (cache invalidation)
+ * are handled.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
@@ -12,7 +13,7 @@ let gw: TestInstance;
 let publisher: ZmqPublisher;
 
 beforeAll(async () => {
-  gw = await startTestInstance({ TICKCAST_SIM_BROKERS: 'simulator' });
+  gw = await startTestInstance({ TICKCAST_BUS_BROKERS: 'zerodha,angel' });
   publisher = new ZmqPublisher({ endpoint: gw.busEndpoint });
   await sleep(300); // ZeroMQ slow joiner: let the PUB connect before publishing
 });
@@ -32,12 +33,12 @@ async function publishUntil(topic: string, payload: object, done: () => boolean)
 }
 
 describe('feed isolation', () => {
-  it('keeps simulator ticks from users of another broker, and shares the shared feed', async () => {
+  it("keeps simulator ticks from users of another broker, and the shared feed's from the simulator's users", async () => {
     const simUser = await TestClient.authenticated(gw.url, await gw.createKey('sim-user'));
     const zerodhaUser = await TestClient.authenticated(gw.url, await gw.createKey('kite-user', 'zerodha'));
     const symbols = [{ symbol: 'RELIANCE', exchange: 'NSE' }];
     expect((await simUser.request({ action: 'subscribe', symbols, mode: 1 })).status).toBe('success');
-    // No adapter serves zerodha here: its users are on the shared feed, where any symbol is accepted.
+    // No adapter serves zerodha here, the shared feed does: any symbol is accepted.
     const reply = await zerodhaUser.request({ action: 'subscribe', symbols: [...symbols, { symbol: 'ANYTHING', exchange: 'NSE' }], mode: 1 });
     expect(reply.subscriptions.map((s: { status: string }) => s.status)).toEqual(['success', 'success']);
     expect(reply.broker).toBe('zerodha');
@@ -47,12 +48,13 @@ describe('feed isolation', () => {
     await sleep(300);
     expect(zerodhaUser.messages.filter((m) => m.type === 'market_data')).toEqual([]);
 
-    // A bare OpenAlgo topic is the shared feed: both receive it, each with its own broker.
+    // A bare OpenAlgo topic is the shared feed: its users receive it, the simulator's never.
     const shared = { symbol: 'RELIANCE', exchange: 'NSE', ltp: 99999.5, timestamp: 1 };
     const isShared = (m: Record<string, any>): boolean => m.type === 'market_data' && m.data.ltp === 99999.5;
-    await publishUntil('NSE_RELIANCE_LTP', shared, () => simUser.messages.some(isShared) && zerodhaUser.messages.some(isShared));
+    await publishUntil('NSE_RELIANCE_LTP', shared, () => zerodhaUser.messages.some(isShared));
     expect(zerodhaUser.messages.find(isShared)).toStrictEqual({ type: 'market_data', symbol: 'RELIANCE', exchange: 'NSE', mode: 1, data: shared, broker: 'zerodha' });
-    expect(simUser.messages.find(isShared)?.broker).toBe('simulator');
+    await simUser.marketData('RELIANCE');
+    expect(simUser.messages.some(isShared)).toBe(false);
 
     // A tick tagged with another feed reaches neither.
     simUser.drain();
@@ -70,15 +72,17 @@ describe('feed isolation', () => {
     await zerodhaUser.close();
   });
 
-  it('delivers a shared-feed LTP tick only to subscribers at LTP (not Quote-only ones)', async () => {
+  it('delivers a shared-feed LTP tick only to subscribers at LTP, and a Quote tick to them as an LTP', async () => {
     const ltp = await TestClient.authenticated(gw.url, await gw.createKey('ltp-user', 'angel'));
     const quote = await TestClient.authenticated(gw.url, await gw.createKey('quote-user', 'angel'));
     await ltp.request({ action: 'subscribe', symbols: [{ symbol: 'NIFTY', exchange: 'NSE_INDEX' }], mode: 1 });
     await quote.request({ action: 'subscribe', symbols: [{ symbol: 'NIFTY', exchange: 'NSE_INDEX' }], mode: 2 });
     await publishUntil('NSE_INDEX_NIFTY_LTP', { ltp: 24000.05 }, () => ltp.messages.some((m) => m.type === 'market_data'));
-    await publishUntil('NSE_INDEX_NIFTY_QUOTE', { ltp: 24000.1, open: 1 }, () => quote.messages.some((m) => m.type === 'market_data'));
+    // Once Quote ticks come alone, they serve the LTP subscriber too: an LTP message, LTP fields only.
+    await publishUntil('NSE_INDEX_NIFTY_QUOTE', { ltp: 24000.1, open: 1 }, () => ltp.messages.some((m) => m.data?.ltp === 24000.1));
     expect(quote.messages.filter((m) => m.type === 'market_data').every((m) => m.data.open === 1 && m.mode === 2)).toBe(true);
-    expect(ltp.messages.find((m) => m.data?.open === 1)?.mode).toBe(1);
+    expect(ltp.messages.find((m) => m.data?.ltp === 24000.1)).toMatchObject({ mode: 1, data: { ltp: 24000.1 } });
+    expect(ltp.messages.filter((m) => m.type === 'market_data').every((m) => m.mode === 1 && !('open' in m.data))).toBe(true);
     await ltp.close();
     await quote.close();
   });

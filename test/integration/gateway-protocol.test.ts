@@ -228,17 +228,18 @@ describe('subscribe and market data', () => {
     await client.close();
   });
 
-  it('fans higher-mode ticks out to lower-mode subscribers, tagged with their own mode', async () => {
+  it('serves lower-mode subscribers from higher-mode ticks, each with its own mode and fields', async () => {
     const low = await TestClient.authenticated(gw.url, key);
     const high = await TestClient.authenticated(gw.url, otherKey);
     await low.request({ action: 'subscribe', symbols: [{ symbol: 'ITC', exchange: 'NSE' }], mode: 1 });
     await high.request({ action: 'subscribe', symbols: [{ symbol: 'ITC', exchange: 'NSE' }], mode: 3 });
     expect(gw.gateway.upstream.mode('simulator', 'NSE', 'ITC')).toBe(3);
-    const seenByHigh = await high.marketData('ITC');
+    const seenByHigh = await high.next((m) => m.type === 'market_data' && m.symbol === 'ITC' && 'depth' in m.data);
     expect(seenByHigh.mode).toBe(3);
-    // The LTP subscriber now receives the depth payload, tagged mode 1 (OpenAlgo's fan-out).
-    const seenByLow = await low.next((m) => m.type === 'market_data' && m.symbol === 'ITC' && 'depth' in m.data);
-    expect(seenByLow.mode).toBe(1);
+    // The LTP subscriber gets the same tick as an LTP message: LTP fields, not the book.
+    const seenByLow = await low.next((m) => m.type === 'market_data' && m.symbol === 'ITC' && m.data.timestamp === seenByHigh.data.timestamp);
+    expect(seenByLow).toMatchObject({ mode: 1, data: { mode: 'ltp', ltp: seenByHigh.data.ltp } });
+    expect(Object.keys(seenByLow.data).sort()).toEqual(['exchange', 'ltp', 'ltt', 'mode', 'symbol', 'timestamp']);
     // When the Depth subscriber leaves, upstream is downgraded to what is still wanted.
     await high.close();
     await waitFor(() => gw.gateway.upstream.mode('simulator', 'NSE', 'ITC') === 1);

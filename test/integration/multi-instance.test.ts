@@ -7,6 +7,7 @@
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
+import { formatTopic } from '../../src/protocol/topics.js';
 import { type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, runCli, startAdapterCliProcess, startGatewayProcess } from '../helpers/cli.js';
 import { TestClient, sleep } from '../helpers/client.js';
 import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
@@ -96,13 +97,14 @@ describe.each([
       await client.marketData(`ONLY${i}`);
     }
 
-    // A foreign publisher on each instance's bus: a value per instance reaches that instance only.
+    // A foreign publisher on each instance's bus (on the simulator's feed, which serves these
+    // clients): a value per instance reaches that instance only.
     const publishers = gateways.map((g) => new ZmqPublisher({ endpoint: g.busEndpoint, batch: false }));
     try {
       const valueOf = (i: number): number => 1000 + i + 0.25;
       const seen = (client: TestClient, value: number): boolean => client.messages.some((m) => m.type === 'market_data' && m.data.ltp === value);
       await Promise.all(
-        publishers.map((p, i) => publishUntil(p, 'NSE_RELIANCE_LTP', { ltp: valueOf(i), timestamp: 1 }, () => seen(clients[i]!, valueOf(i)))),
+        publishers.map((p, i) => publishUntil(p, formatTopic('simulator', 'NSE', 'RELIANCE', 1), { ltp: valueOf(i), timestamp: 1 }, () => seen(clients[i]!, valueOf(i)))),
       );
       for (const [i, client] of clients.entries()) {
         for (let j = 0; j < 5; j++) if (j !== i) expect(seen(client, valueOf(j)), `instance ${i} saw instance ${j}'s tick`).toBe(false);
@@ -240,10 +242,11 @@ describe('out-of-process adapters', () => {
     const fleet = sqliteFleet();
     const gw = await startGatewayProcess({ dataDir: fleet.root, args: ['--instance', 'duo', '--feed', 'none'], env: fleet.env });
     const one = startAdapterCliProcess({ dataDir: fleet.root, args: ['--instance', 'duo', '--feed-id', 'sim-a', '--sim-brokers', 'simulator', '--sim-symbols', 'NSE:AAA'], env: fleet.env });
-    const two = startAdapterCliProcess({ dataDir: fleet.root, args: ['--instance', 'duo', '--feed-id', 'sim-b', '--sim-brokers', 'zerodha', '--sim-symbols', 'NSE:BBB'], env: fleet.env });
+    const two = startAdapterCliProcess({ dataDir: fleet.root, args: ['--instance', 'duo', '--feed-id', 'sim-b', '--sim-brokers', 'paper', '--sim-symbols', 'NSE:BBB'], env: fleet.env });
     await Promise.all([one.ready, two.ready]);
 
-    const keys = await runCli(['keys', 'create', '--user', 'kite', '--broker', 'zerodha', '--json', '--instance', 'duo'], { dataDir: fleet.root, env: fleet.env });
+    // A simulated broker of its own (never a real one: a zerodha user never gets simulated prices).
+    const keys = await runCli(['keys', 'create', '--user', 'kite', '--broker', 'paper', '--json', '--instance', 'duo'], { dataDir: fleet.root, env: { ...fleet.env, TICKCAST_SIM_BROKERS: 'paper' } });
     const kiteKey = JSON.parse(keys.stdout).api_key as string;
     const simClient = await TestClient.authenticated(gw.url, gw.devKey!);
     const kiteClient = await TestClient.authenticated(gw.url, kiteKey);

@@ -191,7 +191,7 @@ describe('TickcastClient (scripted socket)', () => {
     socket.receive(subscribeOk(socket.last('subscribe')!));
     for (const seq of [4, 5, 8, 9]) socket.receive(tick('A', 1, seq));
     expect(seen).toEqual([4, 5, 8, 9]);
-    expect(gaps).toEqual([{ stream: 'NSE:A', exchange: 'NSE', symbol: 'A', expected: 6, received: 8, missed: 2 }]);
+    expect(gaps).toEqual([{ stream: 'NSE:A', exchange: 'NSE', symbol: 'A', mode: 1, expected: 6, received: 8, missed: 2 }]);
     expect(errors).toHaveLength(4);
     expect(errors[0]).toBe('CALLBACK_FAILED: a NSE:A callback threw: oops');
   });

@@ -26,6 +26,18 @@ function harness(budget = 100) {
 const f = (s: string): Buffer => Buffer.from(s);
 
 describe('Outbox', () => {
+  it("never sends a stream's newer LTP before an older Quote of it (one slot per stream and mode)", () => {
+    const h = harness();
+    h.setBuffered(500);
+    // Tick 1 makes an LTP and a Quote message; tick 2 only an LTP (an LTP topic of its own).
+    h.outbox.push(f('ltp1'), 'X|1');
+    h.outbox.push(f('quote1'), 'X|2');
+    h.outbox.push(f('ltp2'), 'X|1');
+    h.setBuffered(0);
+    h.outbox.flush();
+    expect(h.written).toEqual(['quote1', 'ltp2']);
+  });
+
   it('writes straight through while under budget', () => {
     const h = harness();
     h.outbox.push(f('a1'), 'A');
@@ -34,7 +46,7 @@ describe('Outbox', () => {
     expect(h.outbox.sent).toBe(2);
   });
 
-  it('conflates per stream while congested and flushes the latest value in first-waited order', () => {
+  it('conflates per slot while congested and flushes in the order the waiting values arrived', () => {
     const h = harness();
     h.setBuffered(500);
     h.outbox.push(f('a1'), 'A');
@@ -46,7 +58,7 @@ describe('Outbox', () => {
     expect(h.outbox.backlog).toBe(2);
     h.setBuffered(0);
     h.outbox.flush();
-    expect(h.written).toEqual(['a3', 'b1']);
+    expect(h.written).toEqual(['b1', 'a3']);
     expect(h.outbox.backlog).toBe(0);
   });
 
