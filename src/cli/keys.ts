@@ -1,6 +1,7 @@
 /** `tickcast keys create|list|revoke|reset`: manage API keys in the instance's database. */
 import type { Command } from 'commander';
 import { deletePepperedSecrets, pepperedSecrets } from '../auth/store-pepper.js';
+import { NATIVE_BROKERS, OPENALGO_BROKERS, SIMULATOR_BROKER, isKnownBroker, knownBrokers } from '../brokers.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { databaseFile, instanceDir, openKeys } from '../instance.js';
 import { openDatabase } from '../store/database.js';
@@ -17,12 +18,19 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
       .command('create')
       .description('Create an API key for a user (replacing the user\'s previous key) and print it once')
       .requiredOption('--user <user>', 'user the key belongs to (OpenAlgo username)')
-      .option('--broker <broker>', 'broker whose feed the user receives', 'simulator')
+      .option(
+        '--broker <broker>',
+        `broker whose feed the user receives: simulator (or a simulated broker named in TICKCAST_SIM_BROKERS), a native one (${NATIVE_BROKERS.join(', ')}) or one of OpenAlgo's (${OPENALGO_BROKERS.join(', ')})`,
+        SIMULATOR_BROKER,
+      )
       .option('--json', 'print {"api_key","user","broker","created_at","replaced"}')
       .action(async (flags: Record<string, unknown>) => {
-        const { db, keys: store } = await openKeys(configFrom(flags));
+        const config = configFrom(flags);
+        // Checked before the store is opened: a misspelt broker would give a key that gets no feed.
+        const broker = knownBroker(String(flags.broker), config.simulator.brokers);
+        const { db, keys: store } = await openKeys(config);
         try {
-          const created = await store.create(String(flags.user), String(flags.broker));
+          const created = await store.create(String(flags.user), broker);
           if (flags.json) {
             io.out(
               JSON.stringify({
@@ -134,4 +142,20 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
 function describeSecrets(held: { keys: number; credentials: number }): string {
   const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' : 's'}`;
   return `${plural(held.keys, 'API key')} and the broker credentials of ${plural(held.credentials, 'user')}`;
+}
+
+/**
+ * The broker name as stored (lower case, as OpenAlgo's), if tickcast knows it: a real broker, the
+ * simulator, or a simulated broker the configuration names; else a usage error listing them.
+ */
+function knownBroker(given: string, simulated: readonly string[]): string {
+  const broker = given.toLowerCase();
+  if (isKnownBroker(broker) || simulated.includes(broker)) return broker;
+  const extra = simulated.filter((name) => !isKnownBroker(name));
+  throw new TickcastError(
+    ErrorCode.USAGE,
+    `unknown broker "${given}": tickcast knows its native brokers (${NATIVE_BROKERS.join(', ')}), OpenAlgo's brokers and ${SIMULATOR_BROKER}` +
+      `${extra.length > 0 ? `, and the simulated ${extra.join(', ')} (TICKCAST_SIM_BROKERS)` : ''}: ${knownBrokers().join(', ')}` +
+      `; a simulated broker of another name must be listed in TICKCAST_SIM_BROKERS (see \`tickcast keys create --help\`)`,
+  );
 }

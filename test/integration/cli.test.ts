@@ -120,6 +120,36 @@ describe('tickcast keys', () => {
     expect(again.stderr).toMatch(/no API key/i);
   });
 
+  it('create --broker takes only brokers tickcast knows: exit 2 naming the broker and the known ones', async () => {
+    const dir = dataDir();
+    const unknown = await runCli(['keys', 'create', '--user', 'alice', '--broker', 'zerodah'], { dataDir: dir });
+    expect(unknown.code, unknown.stderr).toBe(2);
+    expect(unknown.stderr).toContain('unknown broker "zerodah"');
+    expect(unknown.stderr).toContain('native brokers (zerodha, angel)');
+    expect(unknown.stderr).toContain("OpenAlgo's brokers and simulator");
+    expect(unknown.stderr).toMatch(/aliceblue, angel, .*fyers.*simulator.*zerodha/);
+    expect(unknown.stderr).toContain('tickcast keys create --help');
+    expect(unknown.stdout).toBe('');
+    expect(existsSync(join(dir, 'default')), 'nothing is created').toBe(false);
+
+    const help = await runCli(['keys', 'create', '--help'], { dataDir: dir });
+    expect(help.code).toBe(0);
+    expect(help.stdout).toContain('zerodha, angel');
+    expect(help.stdout).toContain('upstox');
+
+    // OpenAlgo's brokers are known, in any case (stored as OpenAlgo spells them), and so is a
+    // simulated broker the configuration names.
+    expect((await createKey(dir, 'bob', 'Fyers')).broker).toBe('fyers');
+    const paper = await runCli(['keys', 'create', '--user', 'carol', '--broker', 'paper', '--json'], { dataDir: dir, env: { TICKCAST_SIM_BROKERS: 'paper' } });
+    expect(paper.code, paper.stderr).toBe(0);
+    expect(JSON.parse(paper.stdout)).toMatchObject({ user: 'carol', broker: 'paper' });
+    const list = await runCli(['keys', 'list', '--json'], { dataDir: dir });
+    expect((JSON.parse(list.stdout) as Array<{ user: string; broker: string }>).map((r) => [r.user, r.broker])).toEqual([
+      ['bob', 'fyers'],
+      ['carol', 'paper'],
+    ]);
+  });
+
   it.each([['create'], ['revoke']])('%s without --user exits non-zero and names --user', async (command) => {
     const dir = dataDir();
     const result = await runCli(['keys', command], { dataDir: dir });
