@@ -3,6 +3,7 @@
  * hundred cases each) and the long run (`npm run fuzz`, scripts/fuzz.ts).
  */
 import type { FuzzCase } from './harness.js';
+import { modePayloadCases } from './targets/mode-payload.js';
 import { angelCases } from './targets/angel.js';
 import { batchCases } from './targets/batch.js';
 import { controlCases } from './targets/control.js';
@@ -19,6 +20,7 @@ export const TARGETS: Readonly<Record<string, { description: string; cases: read
   control: { description: 'control channel: decodeAdapterMessage, decodeGatewayMessage, encodeMessage', cases: controlCases },
   zerodha: { description: 'Kite ticker frames: decodeKiteBinary, decodeKiteText', cases: zerodhaCases },
   angel: { description: 'Angel SmartStream frames: decodeAngelBinary, decodeAngelText', cases: angelCases },
+  'mode-payload': { description: 'lower-mode payloads: projectPayload, topLevelMembers', cases: modePayloadCases },
 };
 
 /** Cases per property in `npm test`: enough to catch a regression, small enough for ~10 s in all. */
