@@ -88,4 +88,3 @@ describe('projectPayload: a lower mode carries exactly what its own tick would',
     expect(projectPayload('{"last_price":1418.5,"depth":{}}', 3, 2, 'fyers')).toBe('{"last_price":1418.5}');
   });
 });
-});
