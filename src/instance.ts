@@ -346,7 +346,7 @@ export async function bindControl(config: Config, base: InstanceBase, host: Adap
     if (refusal) return { accept: false, message: refusal };
     // Every accepted hello (the first, and after each restart) means the adapter holds nothing.
     remote.onReconnect(() => void host.replay(remote.feed));
-    logger.info({ feed: hello.feed, broker: hello.broker, pid: hello.pid }, 'adapter connected');
+    logger.info({ feed: hello.feed, broker: hello.broker, adapterPid: hello.pid }, 'adapter connected');
     return { accept: true };
   });
   return control;

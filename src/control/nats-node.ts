@@ -202,7 +202,7 @@ export class NatsControlNode {
       feed.lastAnswer = this.options.clock.now();
       // The replay that follows rebuilds what the adapter holds for us.
       feed.held.clear();
-      this.options.logger.info({ feed: feed.feed, pid: reply.pid, host: reply.host }, 'registered with the adapter');
+      this.options.logger.info({ feed: feed.feed, adapterPid: reply.pid, adapterHost: reply.host }, 'registered with the adapter');
       feed.remote!.attach(helloOf(reply, session), (message) => this.send(feed, session, message));
     });
   }

@@ -255,7 +255,7 @@ export class ControlServer {
       }
       // It answers commands only within the registration they came in.
       remote.failPending(`Feed "${feed}" adapter (pid ${remote.pid}) re-registered before answering`);
-      this.logger.info({ feed, pid: hello.pid }, 'adapter registered anew (it had lost this gateway)');
+      this.logger.info({ feed, adapterPid: hello.pid }, 'adapter registered anew (it had lost this gateway)');
       return this.admit(identity, hello, remote);
     }
     if (current && (await this.isAlive(current))) {
@@ -275,7 +275,7 @@ export class ControlServer {
       this.forget(current);
       remote.failPending(`Feed "${feed}" adapter (pid ${current.remote.pid}) restarted before answering`);
     }
-    this.logger.info({ feed, pid: hello.pid, previousPid: remote.pid }, 'adapter back (restarted or reconnected)');
+    this.logger.info({ feed, adapterPid: hello.pid, previousAdapterPid: remote.pid }, 'adapter back (restarted or reconnected)');
     this.admit(identity, hello, remote);
   }
 
@@ -293,7 +293,7 @@ export class ControlServer {
     }
     if (!decision.accept) return this.refuse(identity, hello, decision.message);
     this.feeds.set(hello.feed, remote);
-    this.logger.debug({ feed: hello.feed, broker: hello.broker, pid: hello.pid }, 'adapter registered');
+    this.logger.debug({ feed: hello.feed, broker: hello.broker, adapterPid: hello.pid }, 'adapter registered');
     this.admit(identity, hello, remote);
   }
 
@@ -316,7 +316,7 @@ export class ControlServer {
 
   private refuse(identity: Buffer, hello: Hello, message: string): void {
     this.counters.refused += 1;
-    this.logger.warn({ feed: hello.feed, pid: hello.pid, reason: message }, 'adapter refused');
+    this.logger.warn({ feed: hello.feed, adapterPid: hello.pid, reason: message }, 'adapter refused');
     void this.send(identity, { type: 'refused', session: hello.session, message });
   }
 
@@ -333,7 +333,7 @@ export class ControlServer {
   private drop(peer: Peer, reason: string): void {
     if (this.peers.get(peer.key) !== peer) return;
     this.forget(peer);
-    this.logger.warn({ feed: peer.remote.feed, pid: peer.remote.pid, reason }, 'adapter down');
+    this.logger.warn({ feed: peer.remote.feed, adapterPid: peer.remote.pid, reason }, 'adapter down');
     peer.remote.detach(reason);
   }
 

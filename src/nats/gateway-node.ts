@@ -66,7 +66,7 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
         if (refusal) return { accept: false, message: refusal };
         // Every registration (the first, and after each adapter restart) means it holds nothing for us.
         remote.onReconnect(() => void gateway.replay(remote.feed));
-        logger.info({ feed: hello.feed, broker: hello.broker, pid: hello.pid }, 'adapter found on the NATS bus');
+        logger.info({ feed: hello.feed, broker: hello.broker, adapterPid: hello.pid }, 'adapter found on the NATS bus');
         return { accept: true };
       },
     });

@@ -85,7 +85,7 @@ export class Registration {
       }
       if (this.options.prune && ++this.beats % 3 === 0) {
         for (const gone of await registry.prune()) {
-          logger.info({ instance: gone.instance, role: gone.role, name: gone.name, pid: gone.pid }, 'reaped a stale registry entry');
+          logger.info({ instance: gone.instance, role: gone.role, name: gone.name, entryPid: gone.pid, entryHost: gone.host }, 'reaped a stale registry entry');
         }
       }
       if (present) return;

@@ -99,7 +99,7 @@ describe('an out-of-process adapter killed (SIGKILL) mid-stream', () => {
       expect(down.message).toMatch(new RegExp(`Feed "simulator" adapter \\(pid ${first.child.pid}\\) sent nothing for [\\d.]+ s`));
     }
     const logged = await waitForMessage(gw.stderr, 'adapter down', LEVEL.warn);
-    expect(logged).toMatchObject({ feed: 'simulator', pid: first.child.pid });
+    expect(logged).toMatchObject({ feed: 'simulator', adapterPid: first.child.pid });
     expect(gw.child.exitCode).toBeNull();
     expect(await a.request({ action: 'ping' })).toMatchObject({ type: 'pong' }); // still serving
 
