@@ -19,6 +19,7 @@ import { parseInstrumentList } from '../src/adapters/simulator/instruments.js';
 import { SimulatedMarket, createRng } from '../src/adapters/simulator/market.js';
 import { SimulatorAdapter } from '../src/adapters/simulator/simulator-adapter.js';
 import { createLogger } from '../src/observability/logger.js';
+import { projectPayload } from '../src/protocol/mode-payload.js';
 import type { Mode } from '../src/protocol/modes.js';
 import { formatTopic } from '../src/protocol/topics.js';
 import type { FromBaseline, ToBaseline } from './messages.js';
@@ -74,10 +75,15 @@ let t0 = Infinity;
 let t1 = -Infinity;
 let published = 0;
 let dropped = 0;
-/** This tick's frames by delivery mode (1–3), and with `seq` (4–6). */
+/** This tick's frames by delivery mode (1–3), and with `seq` (4–6); its payload per mode. */
 const frames: Array<Buffer | undefined> = new Array(7);
+const payloads: Array<string | undefined> = new Array(4);
 
-/** One tick: one envelope per delivery mode (and `seq` or not) actually needed, written to every subscriber. */
+/**
+ * One tick: one envelope per held mode ≤ the tick's (and `seq` or not) actually needed, with
+ * that mode's payload, written to every subscriber — tickcast's rule for a publisher that sends
+ * each stream once at its highest mode, as the simulator does.
+ */
 function publish(topic: string, payload: string): void {
   const route = topics.get(topic);
   if (!route) return;
@@ -86,28 +92,27 @@ function publish(topic: string, payload: string): void {
   if (inWindow) published++;
   stream.seq++;
   frames.fill(undefined);
+  payloads.fill(undefined);
+  const below = (1 << route.mode) - 1;
   for (const [client, mask] of stream.subscribers) {
-    const mode = deliveryMode(mask, route.mode);
-    if (mode === 0) continue;
+    const held = mask & below;
+    if (held === 0) continue;
     if (client.tcp.writableLength > options.maxBufferedBytes) {
       if (inWindow) dropped++;
       continue;
     }
-    const slot = client.seq ? mode + 3 : mode;
-    const frame = (frames[slot] ??= textFrame(envelope(stream.symbol, stream.exchange, mode, payload, client.seq ? stream.seq : undefined)));
     if (!client.corked) {
       client.corked = true;
       client.tcp.cork();
       corked.push(client);
     }
-    client.tcp.write(frame);
+    for (let mode = 1 as Mode; mode <= route.mode; mode++) {
+      if (!(held & (1 << (mode - 1)))) continue;
+      const slot = client.seq ? mode + 3 : mode;
+      const text = (payloads[mode] ??= projectPayload(payload, route.mode, mode, 'simulator') ?? payload);
+      client.tcp.write((frames[slot] ??= textFrame(envelope(stream.symbol, stream.exchange, mode, text, client.seq ? stream.seq : undefined))));
+    }
   }
-}
-
-/** tickcast's rule: a tick of mode m goes to holders of any mode ≤ m, tagged with the highest. */
-function deliveryMode(mask: number, mode: Mode): Mode | 0 {
-  const within = mask & ((1 << mode) - 1);
-  return within >= 4 ? 3 : within >= 2 ? 2 : within >= 1 ? 1 : 0;
 }
 
 /** tickcast's JSON `market_data` envelope, byte for byte: the publisher's payload verbatim inside. */
