@@ -1,7 +1,8 @@
 /**
  * The whole instance's `/metrics` and `/api/status` under `--workers N`, from each worker's own
  * figures. Counts of a worker's own clients add up; what every worker sees whole (the bus, the
- * adapters) is taken once; the primary supplies what only it knows (adapters, upstream).
+ * adapters) is taken once; the primary supplies what only it knows (adapters, upstream). Each
+ * figure appears once: a worker's entry in `per_worker` holds only what is its own.
  */
 import { AggregatorRegistry, type MetricObjectWithValues, type MetricValue } from 'prom-client';
 
@@ -40,11 +41,38 @@ export interface PrimaryFigures {
   rss_mb: number;
 }
 
-/** `/api/status` of the instance: the primary's figures, the workers' summed, and each worker's own. */
+/**
+ * A worker's own figures: what its clients and its process account for. The rest (the bus, the
+ * adapters, user feeds, upstream) every worker sees whole, so it is given once, at the top.
+ */
+const WORKER_OWN = ['worker', 'uptime_s', 'connections', 'authenticated', 'subscriptions', 'streams', 'clients', 'ticks_out_by_feed', 'event_loop_lag_ms', 'open_handles', 'rss_mb', 'heap_used_mb'];
+
+function own(status: Status): Status {
+  return Object.fromEntries(WORKER_OWN.filter((key) => key in status).map((key) => [key, status[key]]));
+}
+
+/** `{broker: {status: count}}` as seen by the worker that sees most of each. */
+function mostNested(statuses: Status[], pick: (status: Status) => unknown): Record<string, Record<string, number>> {
+  const most: Record<string, Record<string, number>> = {};
+  for (const status of statuses) {
+    for (const [outer, inner] of Object.entries(record(pick(status)))) {
+      for (const [key, value] of Object.entries(record(inner))) {
+        if (typeof value === 'number') (most[outer] ??= {})[key] = Math.max(most[outer]?.[key] ?? 0, value);
+      }
+    }
+  }
+  return most;
+}
+
+/**
+ * `/api/status` of the instance, with the fields of a single gateway's (each figure once): the
+ * primary's own, the workers' clients summed, what every worker sees whole taken once (as the
+ * busiest worker sees it), and `per_worker`, each worker's own figures only.
+ */
 export function combineStatus(primary: PrimaryFigures, reports: unknown[]): Status {
   const workers = reports.map(record).sort((a, b) => number(a.worker) - number(b.worker));
   const sum = (key: string): number => workers.reduce((total, status) => total + number(status[key]), 0);
-  const bus = maxFields(workers, (status) => status.bus);
+  const most = (key: string): number => workers.reduce((top, status) => Math.max(top, number(status[key])), 0);
   return {
     uptime_s: primary.uptime_s,
     ready: workers.some((status) => status.ready === true),
@@ -53,13 +81,15 @@ export function combineStatus(primary: PrimaryFigures, reports: unknown[]): Stat
     connections: sum('connections'),
     authenticated: sum('authenticated'),
     subscriptions: sum('subscriptions'),
+    streams: most('streams'),
     upstream_streams: primary.upstream_streams,
     adapters: primary.adapters,
-    bus,
+    user_feeds: mostNested(workers, (status) => status.user_feeds),
+    bus: { ...maxFields(workers, (status) => status.bus), ticks_by_feed: maxFields(workers, (status) => record(status.bus).ticks_by_feed) },
     clients: sumFields(workers, (status) => status.clients),
     ticks_out_by_feed: sumFields(workers, (status) => status.ticks_out_by_feed),
     event_loop_lag_ms: maxFields(workers, (status) => status.event_loop_lag_ms),
     rss_mb: Math.round((primary.rss_mb + sum('rss_mb')) * 10) / 10,
-    per_worker: workers,
+    per_worker: workers.map(own),
   };
 }

@@ -287,6 +287,10 @@ export class Gateway {
     return adapters.length === 0 || adapters.some((a) => a.status === 'live');
   }
 
+  /**
+   * `/api/status`: each figure once (docs/metrics.md lists every field). Grouped as: the process
+   * (uptime, readiness), clients and streams now, the feeds, the bus in, deliveries out, health.
+   */
   status(): Record<string, unknown> {
     const totals = this.sessionTotals();
     const memory = process.memoryUsage();
@@ -302,7 +306,8 @@ export class Gateway {
       adapters: this.adapterList(),
       user_feeds: this.userFeeds?.counts() ?? {},
       bus: { ...this.busListener.counters, ticks_by_feed: Object.fromEntries(this.publicByFeed(this.busListener.ticksByFeed)) },
-      clients: { ...totals, slow_consumers_closed: this.listener.closedTotals.slowConsumersClosed },
+      // Named one by one: the listener's totals also carry slowConsumersClosed, which is here once.
+      clients: { sent: totals.sent, conflated: totals.conflated, dropped: totals.dropped, slow_consumers_closed: this.listener.closedTotals.slowConsumersClosed },
       ticks_out_by_feed: Object.fromEntries(this.publicByFeed(this.fanOut.deliveriesByFeed)),
       // Process health, for soak runs and dashboards (docs/metrics.md).
       event_loop_lag_ms: this.metrics.lag.read(),

@@ -43,8 +43,22 @@ const EXPECTED_METRICS = [
   'tickcast_nodejs_gc_duration_seconds',
 ];
 
-/** /api/status fields documented in docs/metrics.md. */
-const STATUS_FIELDS = ['connections', 'subscriptions', 'ticks_out_by_feed', 'event_loop_lag_ms', 'open_handles', 'rss_mb', 'heap_used_mb'];
+/** Objects of /api/status whose keys are fields of their own (documented as `group.key`); the other objects are maps or tuples of one figure. */
+const STATUS_GROUPS = new Set(['bus', 'clients']);
+
+/** The fields of a status, `bus.ticks` style. */
+function statusFields(status: Record<string, unknown>, prefix = ''): string[] {
+  return Object.entries(status).flatMap(([key, value]) =>
+    STATUS_GROUPS.has(key) && prefix === '' ? statusFields(value as Record<string, unknown>, `${key}.`) : [`${prefix}${key}`],
+  );
+}
+
+/** The fields docs/metrics.md's /api/status table lists, in order. */
+function documentedStatusFields(): string[] {
+  const doc = readFileSync(new URL('../../docs/metrics.md', import.meta.url), 'utf8');
+  const section = doc.slice(doc.indexOf('## `/api/status`'), doc.indexOf('## Under `--workers N`'));
+  return [...section.matchAll(/^\|[^|]*\| `([a-zA-Z_.]+)` \|/gm)].map((m) => m[1]!);
+}
 
 async function metricsText(): Promise<string> {
   return (await fetch(`${http}/metrics`)).text();
@@ -84,6 +98,8 @@ describe('HTTP endpoints', () => {
     expect(status).toMatchObject({ ready: true, connections: 1, authenticated: 1, subscriptions: 2, streams: 2, upstream_streams: 2 });
     expect(status.adapters).toEqual([{ feed: 'simulator', broker: 'simulator', status: 'live' }]);
     expect(status.bus.ticks_by_feed.simulator).toBeGreaterThan(40);
+    // The total and its breakdown by feed, read at the same moment.
+    expect(status.bus.ticks).toBe(Object.values(status.bus.ticks_by_feed as Record<string, number>).reduce((a, b) => a + b, 0));
     expect(status.ticks_out_by_feed.simulator).toBeGreaterThan(0);
     expect(status.clients.sent).toBeGreaterThan(0);
     expect(Object.keys(status.event_loop_lag_ms).sort()).toEqual(['max', 'p50', 'p99']);
@@ -142,7 +158,16 @@ describe('HTTP endpoints', () => {
     // Node's process metrics (prom-client's defaults) are documented as a group.
     const own = names.filter((n) => !n.startsWith('tickcast_process_') && !n.startsWith('tickcast_nodejs_'));
     for (const name of own) expect(doc, name).toContain(`\`${name}\``);
-    for (const field of STATUS_FIELDS) expect(doc, field).toContain(`\`${field}\``);
+  });
+
+  it('/api/status names each figure once, and docs/metrics.md documents exactly its fields', async () => {
+    const status = (await (await fetch(`${http}/api/status`)).json()) as Record<string, unknown>;
+    const fields = statusFields(status);
+    const documented = documentedStatusFields();
+    expect(new Set(documented).size).toBe(documented.length);
+    expect([...fields].sort()).toEqual([...documented].sort());
+    // A figure under two names would show as two fields; these were once both there.
+    expect(fields).not.toContain('clients.slowConsumersClosed');
   });
 
   it('anything else still says to use a WebSocket', async () => {

@@ -62,6 +62,10 @@ describe('tickcast start --workers 2', () => {
     expect(status.upstream_streams).toBe(SYMBOLS.length + 1);
     expect(status.per_worker.map((w: { worker: number }) => w.worker)).toEqual([1, 2]);
     for (const worker of status.per_worker) expect(worker.connections).toBeGreaterThan(0);
+    // Each figure once: what every worker sees whole is at the top only, as a single gateway has it.
+    expect(status.streams).toBeGreaterThan(0);
+    expect(status.bus.ticks_by_feed.simulator).toBeGreaterThan(0);
+    for (const worker of status.per_worker) for (const whole of ['bus', 'adapters', 'user_feeds', 'upstream_streams']) expect(worker).not.toHaveProperty(whole);
     const metrics = await (await fetch(`${http}/metrics`)).text();
     expect(metrics).toMatch(/^tickcast_connections 6$/m);
     expect(metrics).toMatch(/^tickcast_subscriptions 12$/m);
