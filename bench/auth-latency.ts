@@ -3,14 +3,20 @@
  * connections, for the first (uncached, Argon2) verification and for cached ones.
  *
  *   npm run bench:auth [-- --runs 50]
+ *
+ * It runs its own gateway as an instance of its own (`bench-auth-<pid>`, free ports, a registry
+ * and data directory in a temporary folder), so it runs beside any other gateway on the host,
+ * the default one on 8765/5555 included; the folder is removed at the end, on an error, and on
+ * Ctrl-C.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdtempSync } from 'node:fs';
+import { devNull, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config/load.js';
 import { startInstance } from '../src/instance.js';
 import { silentLogger } from '../src/observability/logger.js';
+import { installCleanupHandlers, removeDirNow, runMain, trackDir } from './cleanup.js';
 
 const runs = Number(process.argv[process.argv.indexOf('--runs') + 1]) || 50;
 
@@ -37,23 +43,44 @@ const median = (values: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)]!;
 };
 
-const dataDir = mkdtempSync(join(tmpdir(), 'tickcast-bench-'));
-const loaded = loadConfig({
-  cwd: dataDir,
-  env: { TICKCAST_DATA_DIR: dataDir, WEBSOCKET_PORT: '0', ZMQ_PORT: '0', TICKCAST_DEV_KEY: 'false', TICKCAST_LOG_LEVEL: 'silent' },
-});
-if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-const instance = await startInstance(loaded.config, { logger: silentLogger() });
-try {
-  const { apiKey } = await instance.keys.create('bench', 'simulator');
-  const first = await authOnce(instance.url, apiKey);
-  const cached: number[] = [];
-  for (let i = 0; i < runs; i++) cached.push(await authOnce(instance.url, apiKey));
-  console.log(`| auth reply | ms |\n|---|---|`);
-  console.log(`| first (uncached: one Argon2id verify) | ${first.toFixed(1)} |`);
-  console.log(`| cached, median of ${runs} | ${median(cached).toFixed(2)} |`);
-  console.log(`| cached, max of ${runs} | ${Math.max(...cached).toFixed(2)} |`);
-} finally {
-  await instance.stop();
-  rmSync(dataDir, { recursive: true, force: true });
+async function main(): Promise<number> {
+  installCleanupHandlers();
+  const dataDir = mkdtempSync(join(tmpdir(), 'tickcast-bench-auth-'));
+  trackDir(dataDir);
+  try {
+    // Only what is set here: nothing from the shell's environment or a .env file, so the
+    // instance never reaches for the default's name, ports, registry or data directory.
+    const loaded = loadConfig({
+      cwd: dataDir,
+      env: {
+        TICKCAST_INSTANCE: `bench-auth-${process.pid}`,
+        TICKCAST_DATA_DIR: dataDir,
+        TICKCAST_REGISTRY: `sqlite:${join(dataDir, 'registry.db')}`,
+        TICKCAST_ENV_FILE: devNull,
+        WEBSOCKET_PORT: '0',
+        ZMQ_PORT: '0',
+        TICKCAST_DEV_KEY: 'false',
+        TICKCAST_LOG_LEVEL: 'silent',
+      },
+    });
+    if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+    const instance = await startInstance(loaded.config, { logger: silentLogger() });
+    try {
+      const { apiKey } = await instance.keys.create('bench', 'simulator');
+      const first = await authOnce(instance.url, apiKey);
+      const cached: number[] = [];
+      for (let i = 0; i < runs; i++) cached.push(await authOnce(instance.url, apiKey));
+      console.log(`| auth reply | ms |\n|---|---|`);
+      console.log(`| first (uncached: one Argon2id verify) | ${first.toFixed(1)} |`);
+      console.log(`| cached, median of ${runs} | ${median(cached).toFixed(2)} |`);
+      console.log(`| cached, max of ${runs} | ${Math.max(...cached).toFixed(2)} |`);
+    } finally {
+      await instance.stop();
+    }
+    return 0;
+  } finally {
+    removeDirNow(dataDir);
+  }
 }
+
+runMain('bench:auth', main);
