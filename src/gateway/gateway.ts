@@ -70,6 +70,8 @@ export class Gateway {
   private readonly sessionsByUser = new Map<string, Set<Session>>();
   private readonly userFeeds: UserFeeds | undefined;
   private readonly dashboard: DashboardRoutes;
+  /** Failed authentications per address (absent when unlimited). */
+  readonly failedAuths: FailedAuths | undefined;
   /** Each adapter's feed as last heard: status, its message, and since when it is live. */
   private readonly feedStates = new Map<string, { status: string; message: string | undefined; liveSince: number | undefined }>();
 
@@ -83,6 +85,10 @@ export class Gateway {
     this.userFeeds = options.brokerAdapters
       ? new UserFeeds(options.brokerAdapters, (adapter) => this.addAdapter({ adapter, brokers: [] }), logger)
       : undefined;
+    // One count per address for the WebSocket and the dashboard's X-API-Key alike.
+    const failedAuths = (this.failedAuths = options.limits?.authFailures
+      ? new FailedAuths({ allowed: options.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock })
+      : undefined);
     const encoder = new WireEncoder();
     const defaultExtensions = { ...OPENALGO_EXTENSIONS, snapshot: options.snapshots ?? true };
     this.fanOut = new FanOut(this.index, encoder, { clock, brokerOf: (feed) => this.feeds.adapter(feed)?.broker ?? '' });
@@ -100,9 +106,7 @@ export class Gateway {
       joinStatus: (session) => this.joinStatus(session),
       noFeedReason: (user, broker) => this.noFeedReason(user, broker),
       ...(options.limits ? { limits: options.limits } : {}),
-      ...(options.limits?.authFailures
-        ? { failedAuths: new FailedAuths({ allowed: options.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock }) }
-        : {}),
+      ...(failedAuths ? { failedAuths } : {}),
       sessionsOf: (user) => this.sessionsByUser.get(user)?.size ?? 0,
       ...(this.userFeeds ? { userFeed: (user: string, broker: string) => this.userFeeds!.feedFor(user, broker) } : {}),
     });
@@ -127,9 +131,7 @@ export class Gateway {
       sources: options.dashboard ?? {},
       verifier: options.verifier,
       feedBroker: (broker) => this.feeds.route(broker).adapter?.broker,
-      ...(options.limits?.authFailures
-        ? { failedAuths: new FailedAuths({ allowed: options.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock }) }
-        : {}),
+      ...(failedAuths ? { failedAuths } : {}),
       logger,
     });
     options.bus.onMessage(this.busListener.handle);

@@ -101,4 +101,24 @@ describe('failed authentications from one address', () => {
       guesser.stop();
     }
   });
+
+  it("counts the WebSocket's wrong keys and the dashboard's wrong X-API-Key together", async () => {
+    const other = await startTestInstance({ TICKCAST_AUTH_FAILURES: '2' });
+    try {
+      // The address's allowance, used up on the WebSocket.
+      for (let i = 0; i < 2; i++) {
+        const client = await TestClient.connect(other.url);
+        expect(await client.request({ action: 'authenticate', api_key: crypto.randomBytes(32).toString('hex') })).toMatchObject({ message: 'Invalid API key' });
+        await client.close();
+      }
+      // And one on the dashboard: the same address's count, not one of its own.
+      const http = other.url.replace('ws://', 'http://');
+      const wrong = await fetch(`${http}/api/symbols?q=INFY`, { headers: { 'x-api-key': crypto.randomBytes(32).toString('hex') } });
+      expect(wrong.status).toBe(401);
+      const failures = (address: string): number => other.gateway.failedAuths!.failures(address);
+      expect(Math.max(failures('127.0.0.1'), failures('::ffff:127.0.0.1'))).toBe(3);
+    } finally {
+      await other.stop();
+    }
+  });
 });

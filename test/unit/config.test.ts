@@ -64,6 +64,7 @@ describe('defaults', () => {
         maxBufferedBytes: 1_048_576,
         slowConsumerMs: 10_000,
         snapshots: true,
+        snapshotMaxAgeMs: 60_000,
         allowedOrigins: undefined,
         tlsCert: undefined,
         tlsKey: undefined,
@@ -76,7 +77,8 @@ describe('defaults', () => {
       workers: 1,
       limits: { maxConnections: 10_000, maxPendingAuth: 1000, maxConnectionsPerKey: 1000, maxSubscriptions: 3000, subscribeRate: 20, authFailures: 5 },
       feed: 'simulator',
-      simulator: { rate: 2, symbols: '', seed: undefined, brokers: ['*'] },
+      sharedFeed: 'auto',
+      simulator: { rate: 2, symbols: '', seed: undefined, brokers: ['simulator'] },
       auth: { pepper: undefined, fernetSalt: undefined, cacheTtlMs: 36_000_000, devKey: true },
       validBrokers: undefined,
       logLevel: 'info',
@@ -171,7 +173,7 @@ describe('flags', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
       'envFile', 'instance', 'dataDir', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
-      'transport', 'controlPort', 'bus', 'node', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'logLevel',
+      'transport', 'controlPort', 'bus', 'node', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
   });
@@ -183,7 +185,7 @@ describe('flags', () => {
         tlsCert: 'cert.pem', tlsKey: 'key.pem',
         zmqPort: '5556', transport: 'ipc', controlPort: '7000', bus: 'nats://a:4222, nats://b:4222', node: 'node-1',
         registry: 'redis://127.0.0.1:6390/1', workers: '1',
-        feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', simBrokers: 'zerodha,angel', logLevel: 'debug',
+        feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', simBrokers: 'paper,demo', busBrokers: 'fyers, Dhan', logLevel: 'debug',
       },
     });
     expect(config).toMatchObject({
@@ -196,7 +198,8 @@ describe('flags', () => {
       registry: { url: 'redis://127.0.0.1:6390/1' },
       workers: 1,
       feed: 'none',
-      simulator: { rate: 100_000, symbols: 'NSE:INFY', brokers: ['zerodha', 'angel'] },
+      simulator: { rate: 100_000, symbols: 'NSE:INFY', brokers: ['paper', 'demo'] },
+      sharedFeed: ['fyers', 'dhan'],
       logLevel: 'debug',
     });
     for (const option of OPTIONS) {
@@ -317,8 +320,12 @@ describe('valid values', () => {
     ['TICKCAST_SIM_RATE', '0.25', 'simulator.rate', 0.25],
     ['TICKCAST_SIM_SYMBOLS', 'NSE:RELIANCE, NSE_INDEX:NIFTY-50,', 'simulator.symbols', 'NSE:RELIANCE,NSE_INDEX:NIFTY-50'],
     ['TICKCAST_SIM_SEED', '-42', 'simulator.seed', -42],
-    ['TICKCAST_SIM_BROKERS', '*', 'simulator.brokers', ['*']],
-    ['TICKCAST_SIM_BROKERS', 'Zerodha, angel', 'simulator.brokers', ['zerodha', 'angel']],
+    ['TICKCAST_SIM_BROKERS', 'Simulator, paper', 'simulator.brokers', ['simulator', 'paper']],
+    ['TICKCAST_BUS_BROKERS', 'none', 'sharedFeed', 'none'],
+    ['TICKCAST_BUS_BROKERS', 'AUTO', 'sharedFeed', 'auto'],
+    ['TICKCAST_BUS_BROKERS', '*', 'sharedFeed', ['*']],
+    ['TICKCAST_BUS_BROKERS', 'Fyers, dhan', 'sharedFeed', ['fyers', 'dhan']],
+    ['TICKCAST_SNAPSHOT_MAX_AGE_SECONDS', '2.5', 'ws.snapshotMaxAgeMs', 2500],
     ['API_KEY_PEPPER', 'p'.repeat(32), 'auth.pepper', 'p'.repeat(32)],
     ['API_KEY_PEPPER', ` ${'p'.repeat(32)} `, 'auth.pepper', ` ${'p'.repeat(32)} `],
     ['FERNET_SALT', 'a1B2'.repeat(8), 'auth.fernetSalt', 'a1B2'.repeat(8)],
@@ -368,8 +375,14 @@ describe('invalid values: name the variable, show the value, say what is allowed
     ['TICKCAST_SIM_RATE', 'fast', 'expected a number greater than 0'],
     ['TICKCAST_SIM_SYMBOLS', 'NSE:RELIANCE,nse:infy,INFY', 'not valid: "nse:infy", "INFY"'],
     ['TICKCAST_SIM_SEED', '1.5', 'expected an integer'],
-    ['TICKCAST_SIM_BROKERS', 'zerodha,*', 'expected * (every broker without another adapter) or a comma-separated list'],
-    ['TICKCAST_SIM_BROKERS', ',', 'expected * (every broker'],
+    ['TICKCAST_SIM_BROKERS', 'zerodha,*', 'expected a comma-separated list of simulated broker names'],
+    ['TICKCAST_SIM_BROKERS', '*', 'not valid: "*"'],
+    ['TICKCAST_SIM_BROKERS', 'simulator,Zerodha', 'zerodha is a real broker: its users get ticks only from its own feed, never simulated prices'],
+    ['TICKCAST_SIM_BROKERS', 'fyers,angel', 'fyers, angel are real brokers'],
+    ['TICKCAST_SIM_BROKERS', ',', 'expected a comma-separated list of simulated broker names'],
+    ['TICKCAST_BUS_BROKERS', 'fyers,*', 'not valid: "*"'],
+    ['TICKCAST_BUS_BROKERS', ' , ', 'expected auto, none, *'],
+    ['TICKCAST_SNAPSHOT_MAX_AGE_SECONDS', '0', 'expected a number of seconds greater than 0'],
     ['TICKCAST_AUTH_CACHE_TTL_SECONDS', '1.5', 'expected a whole number of seconds, 0 or more'],
     ['TICKCAST_DEV_KEY', 'maybe', 'expected true or false (also 1/0, yes/no)'],
     ['TICKCAST_LOG_LEVEL', 'verbose', 'expected one of fatal, error, warn, info, debug, trace, silent'],
