@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { isValidFeedId } from '../protocol/topics.js';
 import { startAdapterProcess } from '../adapter-process.js';
+import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import { addConfigFlags, configFrom, EXIT_FAILURE, type Io, UsageError } from './main.js';
 
@@ -37,6 +38,8 @@ export function registerAdapterCommand(program: Command, io: Io, setExit: (code:
         const waitSeconds = flags.wait === undefined ? undefined : Number(flags.wait);
         if (waitSeconds !== undefined && !(waitSeconds > 0)) throw new UsageError(`--wait "${String(flags.wait)}" is not valid: expected a number of seconds greater than 0`);
 
+        // As `start`: a reader that went away with the Ctrl-C must not stop the graceful stop.
+        tolerateClosedStdio();
         const logger = createLogger(config.logLevel, process.stderr);
         let refused: string | undefined;
         let wake: () => void = () => {};

@@ -7,10 +7,14 @@ import type { Config } from '../config/options.js';
 import { startCluster } from '../cluster/primary.js';
 import { instanceDir, startInstance } from '../instance.js';
 import { natsNodeName } from '../nats/node-name.js';
+import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import type { Io } from './main.js';
 
 export async function runStart(config: Config, io: Io): Promise<number> {
+  // Piped output whose reader has gone (Ctrl-C on `tickcast start | tee log` stops tee too) must
+  // not stop the graceful shutdown: its writes are dropped.
+  tolerateClosedStdio();
   // Logs are JSON lines on stderr; stdout carries the human summary below.
   const logger = createLogger(config.logLevel, process.stderr);
   // Handlers go in before anything else: until they are, a SIGTERM kills the process outright,

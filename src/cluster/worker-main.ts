@@ -6,6 +6,7 @@
  */
 import { systemClock } from '../clock.js';
 import { ErrorCode, TickcastError } from '../errors.js';
+import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import { PrimaryChannel } from './channel.js';
 import type { WorkerMessage } from './messages.js';
@@ -29,6 +30,8 @@ async function stop(code: number): Promise<never> {
 
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
+// Workers write to the primary's stdout and stderr: when their reader goes, as the primary does.
+tolerateClosedStdio();
 process.on('disconnect', () => void stop(0));
 
 process.on('message', (message: unknown) => {
