@@ -1,5 +1,5 @@
 /**
- * A fake Angel SmartStream server for tests, plus the shared Angel test vectors and a packet
+ * A fake Angel SmartStream server for tests, plus the Angel test vectors and a packet
  * encoder. The server checks the four auth headers on the upgrade (401 when wrong), answers the
  * text `ping` with `pong` (unless told to go silent), records every request, and lets a test push
  * frames, drop connections and count them.
@@ -21,9 +21,9 @@ export interface AngelVector {
   exception?: string;
 }
 
-/** The vectors sit in the shared folder beside the repository. */
+/** The Angel vectors (test/fixtures/vectors/README.md says where they come from). */
 export function loadAngelVectors(): AngelVector[] {
-  return JSON.parse(readFileSync(new URL('../../../shared/vectors/angel.json', import.meta.url), 'utf8')) as AngelVector[];
+  return JSON.parse(readFileSync(new URL('../fixtures/vectors/angel.json', import.meta.url), 'utf8')) as AngelVector[];
 }
 
 export function vectorFrame(vectors: readonly AngelVector[], name: string): Buffer {

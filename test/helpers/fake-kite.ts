@@ -4,7 +4,7 @@
  * token at the upgrade), records every client message, sends 1-byte heartbeats like Kite, and
  * lets a test push frames, go silent, send garbage and drop connections.
  *
- * Also: builders for Kite binary packets from the field names the shared vectors use.
+ * Also: builders for Kite binary packets from the field names the vectors use.
  */
 import type { IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';

@@ -15,7 +15,7 @@ import { FakeKite } from '../helpers/fake-kite.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
 const vector = (broker: string, name: string): string =>
-  (JSON.parse(readFileSync(new URL(`../../../shared/vectors/${broker}.json`, import.meta.url), 'utf8')) as Array<{ name: string; hex: string }>).find(
+  (JSON.parse(readFileSync(new URL(`../fixtures/vectors/${broker}.json`, import.meta.url), 'utf8')) as Array<{ name: string; hex: string }>).find(
     (v) => v.name === name,
   )!.hex;
 

@@ -13,7 +13,7 @@ interface Vector {
 }
 
 const vectors = (broker: string): Vector[] =>
-  JSON.parse(readFileSync(new URL(`../../../shared/vectors/${broker}.json`, import.meta.url), 'utf8')) as Vector[];
+  JSON.parse(readFileSync(new URL(`../fixtures/vectors/${broker}.json`, import.meta.url), 'utf8')) as Vector[];
 
 async function run(args: string[]): Promise<{ code: number; out: string; err: string }> {
   let out = '';

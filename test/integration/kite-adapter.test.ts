@@ -20,7 +20,7 @@ interface Vector {
 }
 
 const VECTORS = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/zerodha.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/vectors/zerodha.json', import.meta.url), 'utf8'),
 ) as Vector[];
 
 function vector(name: string): Vector {

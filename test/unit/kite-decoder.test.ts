@@ -15,9 +15,9 @@ interface Vector {
   input?: { packets: Array<{ length: number; fields: KiteFields }> };
 }
 
-// The shared folder sits beside the repository (locally and in CI).
+// The broker vectors (test/fixtures/vectors/README.md says where they come from).
 const VECTORS = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/zerodha.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/vectors/zerodha.json', import.meta.url), 'utf8'),
 ) as Vector[];
 
 const KNOWN_LENGTHS = new Set([8, 28, 32, 44, 184]);
@@ -107,7 +107,7 @@ function expectMatchesPykiteconnect(tick: BrokerTick, py: PyTick): void {
 const binaryVectors = VECTORS.filter((v) => v.frame === 'binary' && v.direction === 'server->client');
 const serverTextVectors = VECTORS.filter((v) => v.frame === 'text' && v.direction === 'server->client');
 
-describe('decodeKiteBinary against the shared vectors', () => {
+describe('decodeKiteBinary against the broker vectors', () => {
   it('has the vectors it expects', () => {
     expect(VECTORS).toHaveLength(27);
     expect(binaryVectors).toHaveLength(16);
@@ -144,7 +144,7 @@ describe('decodeKiteBinary against the shared vectors', () => {
   }
 });
 
-describe('decodeKiteText against the shared vectors', () => {
+describe('decodeKiteText against the broker vectors', () => {
   for (const vector of serverTextVectors) {
     it(vector.name, () => {
       expect(Buffer.from(vector.text!, 'utf8').toString('hex')).toBe(vector.hex);

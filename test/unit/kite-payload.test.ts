@@ -14,7 +14,7 @@ interface Vector {
 }
 
 const VECTORS = JSON.parse(
-  readFileSync(new URL('../../../shared/vectors/zerodha.json', import.meta.url), 'utf8'),
+  readFileSync(new URL('../fixtures/vectors/zerodha.json', import.meta.url), 'utf8'),
 ) as Vector[];
 
 const NOW = 1_718_178_370_123.6;

@@ -20,8 +20,8 @@ interface Vector {
   text?: string;
 }
 
-// The shared folder sits beside the repository (locally and in CI).
-const VECTORS = JSON.parse(readFileSync(new URL('../../../../shared/vectors/zerodha.json', import.meta.url), 'utf8')) as Vector[];
+// The broker vectors (test/fixtures/vectors/README.md says where they come from).
+const VECTORS = JSON.parse(readFileSync(new URL('../../fixtures/vectors/zerodha.json', import.meta.url), 'utf8')) as Vector[];
 const BINARY = VECTORS.filter((v) => v.frame === 'binary').map((v) => Buffer.from(v.hex, 'hex'));
 const TEXT = VECTORS.filter((v) => v.frame === 'text' && v.text !== undefined).map((v) => Buffer.from(v.text!));
 
