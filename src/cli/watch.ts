@@ -216,6 +216,17 @@ export interface WatchOptions {
   now?: () => number;
 }
 
+/**
+ * Resolves when nobody reads stdout any more (`tickcast watch … | head -n 5`: head exits, the next
+ * write fails with EPIPE): watch then stops like `yes | head` does, instead of dying on the
+ * unhandled stream error or printing to no one for ever.
+ */
+function untilOutputClosed(): Promise<void> {
+  return new Promise((resolve) => {
+    process.stdout.on('error', () => resolve());
+  });
+}
+
 function untilSignal(): Promise<void> {
   return new Promise((resolve) => {
     const done = (): void => {
@@ -267,7 +278,7 @@ export function registerWatchCommand(program: Command, io: Io, setExit: (code: n
           setExit(EXIT_FAILURE);
           return;
         }
-        setExit(await watch({ io, terminal, url, key, instruments, mode, count, staleAfterMs, now: options.now ?? Date.now, stop: options.stopSignal ?? untilSignal }));
+        setExit(await watch({ io, terminal, url, key, instruments, mode, count, staleAfterMs, now: options.now ?? Date.now, stop: options.stopSignal ?? (() => Promise.race([untilSignal(), untilOutputClosed()])) }));
       }),
     REGISTRY_FLAGS,
   );

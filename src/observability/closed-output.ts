@@ -7,12 +7,8 @@
  * (the stream is destroyed, so later writes are no-ops) and the process carries on.
  */
 
-const tolerant = new WeakSet<NodeJS.WritableStream>();
-
-/** Makes a write error on `stream` harmless; installed once per stream. */
+/** Makes a write error on `stream` harmless (an entry point installs it once). */
 export function tolerateClosedOutput(stream: NodeJS.WritableStream & { on(event: 'error', listener: (error: Error) => void): unknown }): void {
-  if (tolerant.has(stream)) return;
-  tolerant.add(stream);
   // Nothing to report to: the stream that failed is where reports go.
   stream.on('error', () => {});
 }

@@ -7,7 +7,7 @@ import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
 import { registerWatchCommand } from '../../src/cli/watch.js';
-import { type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess } from '../helpers/cli.js';
+import { type GatewayProcess, TICKCAST_BIN, killSpawnedProcesses, makeTempDir, removeDir, runCli, runProcess, startGatewayProcess, tickcastEnv } from '../helpers/cli.js';
 import { sleep, waitFor } from '../helpers/client.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
@@ -48,6 +48,14 @@ describe('tickcast watch (child process, not a terminal)', () => {
     const lines = result.stdout.trim().split('\n');
     expect(lines).toHaveLength(3);
     for (const l of lines) expect(l).toMatch(new RegExp(`^NSE:TCS ltp=${PRICE} .* bid=${PRICE}x\\d+ ask=${PRICE}x\\d+ time=`));
+  });
+
+  it('stops and exits 0 when its reader goes away (`| head -n 2`)', async () => {
+    const command = `${JSON.stringify(process.execPath)} ${JSON.stringify(TICKCAST_BIN)} watch --url ${gw.url} --api-key ${key} NSE:INFY NSE:TCS | head -n 2; echo "watch exit \${PIPESTATUS[0]}" >&2`;
+    // The bound only catches a watch that keeps running after head is gone.
+    const result = await runProcess('bash', ['-c', command], { env: tickcastEnv(dir), timeoutMs: 20_000 });
+    expect(result.stdout.trim().split('\n')).toHaveLength(2);
+    expect(result.stderr).toContain('watch exit 0');
   });
 
   it('LTP mode by default', async () => {
