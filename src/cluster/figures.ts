@@ -36,7 +36,10 @@ function maxFields(statuses: Status[], pick: (status: Status) => unknown): Recor
 export interface PrimaryFigures {
   uptime_s: number;
   workers: number;
+  /** The instance's adapters, users' own broker feeds left out: those are only counted. */
   adapters: unknown[];
+  /** Users' own broker feeds per broker and status (the primary runs them all). */
+  user_feeds: Record<string, Record<string, number>>;
   upstream_streams: number;
   rss_mb: number;
 }
@@ -49,19 +52,6 @@ const WORKER_OWN = ['worker', 'uptime_s', 'connections', 'authenticated', 'subsc
 
 function own(status: Status): Status {
   return Object.fromEntries(WORKER_OWN.filter((key) => key in status).map((key) => [key, status[key]]));
-}
-
-/** `{broker: {status: count}}` as seen by the worker that sees most of each. */
-function mostNested(statuses: Status[], pick: (status: Status) => unknown): Record<string, Record<string, number>> {
-  const most: Record<string, Record<string, number>> = {};
-  for (const status of statuses) {
-    for (const [outer, inner] of Object.entries(record(pick(status)))) {
-      for (const [key, value] of Object.entries(record(inner))) {
-        if (typeof value === 'number') (most[outer] ??= {})[key] = Math.max(most[outer]?.[key] ?? 0, value);
-      }
-    }
-  }
-  return most;
 }
 
 /**
@@ -84,7 +74,7 @@ export function combineStatus(primary: PrimaryFigures, reports: unknown[]): Stat
     streams: most('streams'),
     upstream_streams: primary.upstream_streams,
     adapters: primary.adapters,
-    user_feeds: mostNested(workers, (status) => status.user_feeds),
+    user_feeds: primary.user_feeds,
     bus: { ...maxFields(workers, (status) => status.bus), ticks_by_feed: maxFields(workers, (status) => record(status.bus).ticks_by_feed) },
     clients: sumFields(workers, (status) => status.clients),
     ticks_out_by_feed: sumFields(workers, (status) => status.ticks_out_by_feed),

@@ -26,8 +26,10 @@ import {
   explainBindFailure,
   openInstance,
   publishEndpoints,
+  writeOpenAlgoStats,
 } from '../instance.js';
 import type { Logger } from '../observability/logger.js';
+import { type ProxyFigures, mergeProxyFigures } from '../observability/openalgo-stats.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { Teardown } from '../teardown.js';
 import { Hub } from './hub.js';
@@ -208,7 +210,9 @@ class WorkerPool implements AdapterHost {
                   {
                     uptime_s: Math.round((clock.now() - this.startedAt) / 1000),
                     workers: this.slots.length,
-                    adapters: hub.feedInfo().map(({ feed, broker, status }) => ({ feed, broker, status })),
+                    // The port needs no key: users' own feeds are counted, never named.
+                    adapters: hub.feedInfo().filter(({ feed }) => !userFeeds.has(feed)).map(({ feed, broker, status }) => ({ feed, broker, status })),
+                    user_feeds: userFeeds.counts(),
                     upstream_streams: hub.upstream.size,
                     rss_mb: Math.round(process.memoryUsage.rss() / 104857.6) / 10,
                   },
@@ -230,6 +234,12 @@ class WorkerPool implements AdapterHost {
       case 'failed':
         return;
     }
+  }
+
+  /** The instance's figures for OpenAlgo's stats file: every worker's, combined. */
+  async proxyFigures(): Promise<ProxyFigures> {
+    const reports = await this.gather('proxy');
+    return mergeProxyFigures(reports.filter(isProxyFigures));
   }
 
   /** Every running worker's own figures (those that answer within REPORT_TIMEOUT_MS). */
@@ -274,6 +284,13 @@ class WorkerPool implements AdapterHost {
   }
 }
 
+/** A worker's `proxy` report, checked: it crossed a process boundary. */
+function isProxyFigures(value: unknown): value is ProxyFigures {
+  if (typeof value !== 'object' || value === null) return false;
+  const figures = value as Record<string, unknown>;
+  return typeof figures.clients === 'number' && typeof figures.users === 'object' && figures.users !== null && Array.isArray(figures.subscriptions);
+}
+
 /** Starts the primary of an instance with `config.workers` gateway workers. */
 export async function startCluster(config: Config, options: StartOptions): Promise<InstanceSummary> {
   const { logger, clock = systemClock } = options;
@@ -308,6 +325,7 @@ export async function startCluster(config: Config, options: StartOptions): Promi
     teardown.add(() => pool.stop());
     const port = await pool.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
     const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);
+    writeOpenAlgoStats(config, () => pool.proxyFigures(), teardown, { logger, clock });
 
     return {
       config,

@@ -4,7 +4,7 @@ import { combineMetrics, combineStatus } from '../../src/cluster/figures.js';
 
 describe('figures of the whole instance under --workers', () => {
   it('adds up what workers count of their own clients and takes the rest once', () => {
-    const primary = { uptime_s: 9, workers: 2, adapters: [{ feed: 'simulator', broker: 'simulator', status: 'live' }], upstream_streams: 4, rss_mb: 50 };
+    const primary = { uptime_s: 9, workers: 2, adapters: [{ feed: 'simulator', broker: 'simulator', status: 'live' }], user_feeds: { zerodha: { live: 2 } }, upstream_streams: 4, rss_mb: 50 };
     const w1 = { worker: 1, ready: true, connections: 3, authenticated: 2, subscriptions: 5, bus: { ticks: 100, ticks_by_feed: { simulator: 100 } }, clients: { sent: 10, conflated: 1 }, ticks_out_by_feed: { simulator: 10 }, event_loop_lag_ms: { p99: 2 }, rss_mb: 40 };
     const w2 = { worker: 2, ready: false, connections: 4, authenticated: 4, subscriptions: 1, bus: { ticks: 98 }, clients: { sent: 5, conflated: 0 }, ticks_out_by_feed: { simulator: 5, 'zerodha.a': 1 }, event_loop_lag_ms: { p99: 7 }, rss_mb: 30 };
     const status = combineStatus(primary, [w2, w1, 'garbage']);
@@ -27,7 +27,7 @@ describe('figures of the whole instance under --workers', () => {
   });
 
   it("has a single gateway's fields, each figure once: per worker only what is the worker's own", () => {
-    const primary = { uptime_s: 9, workers: 2, adapters: [{ feed: 'simulator', broker: 'simulator', status: 'live' }], upstream_streams: 4, rss_mb: 50 };
+    const primary = { uptime_s: 9, workers: 2, adapters: [{ feed: 'simulator', broker: 'simulator', status: 'live' }], user_feeds: { zerodha: { live: 2 } }, upstream_streams: 4, rss_mb: 50 };
     // A worker's whole status, as Gateway.status() gives it.
     const worker = (n: number, streams: number, ticks: number) => ({
       uptime_s: 8,
@@ -39,7 +39,7 @@ describe('figures of the whole instance under --workers', () => {
       streams,
       upstream_streams: streams,
       adapters: [{ feed: 'simulator', broker: 'simulator', status: 'live' }],
-      user_feeds: { zerodha: { live: n } },
+      user_feeds: { zerodha: { live: n + 5 } },
       bus: { messages: ticks, ticks, orderUpdates: 0, cacheInvalidations: 0, ignored: 0, invalid: 0, ticks_by_feed: { simulator: ticks } },
       clients: { sent: 10, conflated: 0, dropped: 0, slow_consumers_closed: 0 },
       ticks_out_by_feed: { simulator: 10 },
@@ -53,6 +53,7 @@ describe('figures of the whole instance under --workers', () => {
       'uptime_s', 'ready', 'workers', 'workers_reporting', 'connections', 'authenticated', 'subscriptions', 'streams', 'upstream_streams',
       'adapters', 'user_feeds', 'bus', 'clients', 'ticks_out_by_feed', 'event_loop_lag_ms', 'rss_mb', 'per_worker',
     ]);
+    // Users' own feeds run in the primary: its count, whatever a worker thinks.
     expect(status).toMatchObject({ streams: 3, upstream_streams: 4, user_feeds: { zerodha: { live: 2 } }, rss_mb: 130 });
     expect(status.bus).toEqual({ messages: 100, ticks: 100, orderUpdates: 0, cacheInvalidations: 0, ignored: 0, invalid: 0, ticks_by_feed: { simulator: 100 } });
     expect(status.clients).toEqual({ sent: 20, conflated: 0, dropped: 0, slow_consumers_closed: 0 });
