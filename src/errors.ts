@@ -112,6 +112,18 @@ export const ErrorCode = {
   PEPPER_MISMATCH: 'PEPPER_MISMATCH',
   KEY_NOT_FOUND: 'KEY_NOT_FOUND',
   USAGE: 'USAGE',
+  /**
+   * The database DATABASE_URL names cannot be reached (a server that does not answer, a SQLite
+   * file that cannot be opened). At start tickcast exits 1; while it runs, authentications that
+   * need the database and symbol lookups fail with this (clients are told so) until it is back.
+   */
+  DATABASE_UNREACHABLE: 'DATABASE_UNREACHABLE',
+  /** DATABASE_URL's database is not OpenAlgo's: tables or columns tickcast reads are missing, or
+   * its role may not read them (exit 2, naming what is missing). */
+  DATABASE_SCHEMA: 'DATABASE_SCHEMA',
+  /** A command that would write what OpenAlgo manages (API keys, broker sessions, the symbol
+   * master) while DATABASE_URL points at OpenAlgo's database, which tickcast never writes (exit 2). */
+  MANAGED_BY_OPENALGO: 'MANAGED_BY_OPENALGO',
   /** A gateway worker process (`--workers N`) could not start. */
   WORKER_FAILED: 'WORKER_FAILED',
 } as const;
@@ -119,7 +131,13 @@ export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
 /** Codes that ask the operator to change the command or the configuration: the CLI exits 2 on
  * these, 1 on every other. */
-export const CONFIGURATION_CODES: ReadonlySet<ErrorCode> = new Set([ErrorCode.USAGE, ErrorCode.CONFIG_INVALID, ErrorCode.PEPPER_MISMATCH]);
+export const CONFIGURATION_CODES: ReadonlySet<ErrorCode> = new Set([
+  ErrorCode.USAGE,
+  ErrorCode.CONFIG_INVALID,
+  ErrorCode.PEPPER_MISMATCH,
+  ErrorCode.DATABASE_SCHEMA,
+  ErrorCode.MANAGED_BY_OPENALGO,
+]);
 
 export class TickcastError extends Error {
   constructor(

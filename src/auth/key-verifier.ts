@@ -11,12 +11,17 @@
  * - A cached user is re-checked against the table (one indexed read, no Argon2) whenever the
  *   database changed, so a key revoked or replaced by another process stops working at once
  *   instead of after the TTL.
+ * - The store may answer synchronously (tickcast's own SQLite store) or asynchronously (OpenAlgo's
+ *   database in place, store/openalgo-db.ts). A store that cannot be reached
+ *   (DATABASE_UNREACHABLE) makes verify() throw for keys it has not cached, so the client is told
+ *   to retry rather than that its key is wrong; cached keys keep being served meanwhile.
  */
 import crypto from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { systemClock } from '../clock.js';
+import { ErrorCode, TickcastError } from '../errors.js';
 import { silentLogger, type Logger } from '../observability/logger.js';
-import type { ApiKeyRow, ApiKeyStore } from './api-keys.js';
+import type { ApiKeyRow } from './api-keys.js';
 import { verifyApiKeyHash } from './api-keys.js';
 import { fernetDecrypt } from './fernet.js';
 
@@ -26,8 +31,23 @@ export interface VerifiedKey {
   broker: string | null;
 }
 
-/** What the verifier reads from the store (an ApiKeyStore, or a stub in tests). */
-export type KeyRowSource = Pick<ApiKeyStore, 'rows' | 'rowFor' | 'brokerFor' | 'revision'>;
+type Awaitable<T> = T | Promise<T>;
+
+/** What the verifier reads from the store: an ApiKeyStore, OpenAlgo's database, or a stub in tests. */
+export interface KeyRowSource {
+  /** Every api_keys row. */
+  rows(): Awaitable<readonly ApiKeyRow[]>;
+  rowFor(user: string): Awaitable<ApiKeyRow | null>;
+  /** OpenAlgo's get_broker_name: the user's broker, null when the auth row is missing or revoked. */
+  brokerFor(user: string): Awaitable<string | null>;
+  /** Changes whenever the rows (or the users' brokers) may have changed. */
+  revision(): Awaitable<string>;
+}
+
+/** A store failure that says the store cannot be reached now (rather than that the key is bad). */
+export function isStoreUnreachable(error: unknown): error is TickcastError {
+  return error instanceof TickcastError && error.code === ErrorCode.DATABASE_UNREACHABLE;
+}
 
 export type HashVerifier = (phcHash: string, apiKey: string, pepper: string, signal?: AbortSignal) => Promise<boolean>;
 
@@ -98,16 +118,24 @@ export class ApiKeyVerifier {
     this.#verifyHash = options.verifyHash ?? verifyApiKeyHash;
   }
 
-  /** The key's user and broker, or null for anything that is not a valid key. Never throws. */
+  /**
+   * The key's user and broker, or null for anything that is not a valid key. Throws only a
+   * DATABASE_UNREACHABLE TickcastError, when the key is not cached and the store cannot be reached.
+   */
   async verify(apiKey: unknown): Promise<VerifiedKey | null> {
     if (typeof apiKey !== 'string' || apiKey === '' || apiKey.length > MAX_KEY_LENGTH) return null;
     const fp = fingerprint(apiKey);
+    // Taken now: an invalidation that comes while this verify waits on the store wins over it.
+    const epoch = this.#epoch;
     const cached = this.#fromCache(fp);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      const answer = await cached;
+      if (answer !== undefined) return answer;
+    }
 
     let pending = this.#inFlight.get(fp);
     if (!pending) {
-      pending = this.#lookup(apiKey, fp).finally(() => this.#inFlight.delete(fp));
+      pending = this.#lookup(apiKey, fp, epoch).finally(() => this.#inFlight.delete(fp));
       this.#inFlight.set(fp, pending);
     }
     const result = await pending;
@@ -131,10 +159,19 @@ export class ApiKeyVerifier {
 
   /**
    * Caches a key just created (e.g. the development key printed at start) so its first use skips
-   * Argon2. Ignored unless the user's stored row really holds this key.
+   * Argon2. Ignored unless the user's stored row really holds this key. Done at once with a store
+   * that answers synchronously (tickcast's own).
    */
-  prime(apiKey: string, user: string, broker: string | null): void {
+  prime(apiKey: string, user: string, broker: string | null): void | Promise<void> {
     const row = this.#store.rowFor(user);
+    const revision = this.#store.revision();
+    if (row instanceof Promise || revision instanceof Promise) {
+      return Promise.all([row, revision]).then(([r, v]) => this.#prime(apiKey, user, broker, r, v));
+    }
+    this.#prime(apiKey, user, broker, row, revision);
+  }
+
+  #prime(apiKey: string, user: string, broker: string | null, row: ApiKeyRow | null, revision: string): void {
     if (!row || typeof apiKey !== 'string' || fernetDecrypt(this.#fernetKey, row.encrypted) !== apiKey) {
       this.#log.warn({ user }, 'api key not primed: the stored key for this user differs');
       return;
@@ -145,13 +182,16 @@ export class ApiKeyVerifier {
       user,
       broker,
       rowHash: row.hash,
-      revision: this.#store.revision(),
+      revision,
       expiresAt: this.#clock.now() + this.#positiveTtlMs,
     });
   }
 
-  /** A cached answer (null = known bad), or undefined when the key must be looked up. */
-  #fromCache(fp: string): VerifiedKey | null | undefined {
+  /**
+   * A cached answer (null = known bad), or undefined when the key must be looked up; a promise of
+   * either when a cached user must be confirmed against the store first.
+   */
+  #fromCache(fp: string): VerifiedKey | null | undefined | Promise<VerifiedKey | undefined> {
     const now = this.#clock.now();
     const badUntil = this.#negative.get(fp);
     if (badUntil !== undefined) {
@@ -160,21 +200,29 @@ export class ApiKeyVerifier {
     }
     const entry = this.#positive.get(fp);
     if (entry === undefined) return undefined;
-    if (now >= entry.expiresAt || !this.#stillCurrent(entry)) {
+    if (now >= entry.expiresAt) {
       this.#positive.delete(fp);
       return undefined;
     }
-    return { user: entry.user, broker: entry.broker };
+    return this.#stillCurrent(entry).then((current) => {
+      // Dropped meanwhile (an invalidation): look the key up again.
+      if (this.#positive.get(fp) !== entry) return undefined;
+      if (!current) {
+        this.#positive.delete(fp);
+        return undefined;
+      }
+      return { user: entry.user, broker: entry.broker };
+    });
   }
 
   /** After any database change, confirm the user still holds the same key and re-read the broker. */
-  #stillCurrent(entry: PositiveEntry): boolean {
+  async #stillCurrent(entry: PositiveEntry): Promise<boolean> {
     try {
-      const revision = this.#store.revision();
+      const revision = await this.#store.revision();
       if (revision === entry.revision) return true;
-      const row = this.#store.rowFor(entry.user);
+      const row = await this.#store.rowFor(entry.user);
       if (!row || row.hash !== entry.rowHash) return false;
-      entry.broker = this.#store.brokerFor(entry.user);
+      entry.broker = await this.#store.brokerFor(entry.user);
       entry.revision = revision;
       return true;
     } catch (err) {
@@ -184,11 +232,10 @@ export class ApiKeyVerifier {
     }
   }
 
-  async #lookup(apiKey: string, fp: string): Promise<VerifiedKey | null> {
-    const epoch = this.#epoch;
+  async #lookup(apiKey: string, fp: string, epoch: number): Promise<VerifiedKey | null> {
     try {
-      const revision = this.#store.revision();
-      const index = this.#indexFor(revision);
+      const revision = await this.#store.revision();
+      const index = await this.#indexFor(revision);
       let match: ApiKeyRow | null = null;
 
       const candidate = index.byFingerprint.get(fp);
@@ -205,7 +252,7 @@ export class ApiKeyVerifier {
         this.#log.debug('api key rejected');
         return null;
       }
-      const result = { user: match.user, broker: this.#store.brokerFor(match.user) };
+      const result = { user: match.user, broker: await this.#store.brokerFor(match.user) };
       if (cacheable) {
         this.#remember(this.#positive, fp, {
           ...result,
@@ -219,16 +266,18 @@ export class ApiKeyVerifier {
     } catch (err) {
       // Not cached: a database hiccup must not lock a valid key out for five minutes.
       this.#log.error({ err: errorText(err) }, 'api key verification failed');
+      if (isStoreUnreachable(err)) throw err;
       return null;
     }
   }
 
   /** The fingerprint index for this revision, re-decrypting only ciphertexts not seen before. */
-  #indexFor(revision: string): RowIndex {
+  async #indexFor(revision: string): Promise<RowIndex> {
     if (this.#index?.revision === revision) return this.#index;
+    const rows = await this.#store.rows();
     const previous = this.#index?.fingerprints;
     const index: RowIndex = { revision, fingerprints: new Map(), byFingerprint: new Map(), undecryptable: [] };
-    for (const row of this.#store.rows()) {
+    for (const row of rows) {
       let fp = previous?.get(row.encrypted);
       if (fp === undefined) {
         const key = fernetDecrypt(this.#fernetKey, row.encrypted);

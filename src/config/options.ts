@@ -13,6 +13,7 @@ import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { LogLevel } from '../observability/logger.js';
 import { isRealBroker } from '../brokers.js';
+import { type DatabaseUrl, parseDatabaseUrl } from './database-url.js';
 
 // ---------------------------------------------------------------------------------------------
 // Parsers: text in, typed value or "what is allowed" out.
@@ -272,6 +273,14 @@ function list(): Parser<readonly string[]> {
 /** A secret of at least `min` characters. */
 function secret(min: number): Parser<string> {
   return (raw) => (raw.length >= min ? ok(raw) : fail(`at least ${min} characters`));
+}
+
+/** OpenAlgo's DATABASE_URL, as SQLAlchemy reads it (database-url.ts). */
+function databaseUrl(): Parser<DatabaseUrl> {
+  return (raw, ctx) => {
+    const parsed = parseDatabaseUrl(raw, ctx.cwd);
+    return parsed.ok ? ok(parsed.value) : fail(parsed.expected, parsed.detail);
+  };
 }
 
 const HEX = /^(?:[0-9a-fA-F]{2})+$/;
@@ -715,6 +724,15 @@ export const OPTIONS = [
   option({
     key: 'validBrokers',
     env: 'VALID_BROKERS',
+  option({
+    key: 'database',
+    env: 'DATABASE_URL',
+    default: undefined,
+    secret: true,
+    description:
+      "OpenAlgo's database, to serve OpenAlgo's users in place (OpenAlgo's variable and syntax): API keys, broker sessions and the symbol master are read from its api_keys, auth and symtoken tables, never written. sqlite:///relative.db (from the working directory) or sqlite:////absolute/path.db, postgresql://user:password@host:port/database (postgresql+psycopg2:// too), or mysql+pymysql://…; needs OpenAlgo's API_KEY_PEPPER (and FERNET_SALT, if it has one). Unset: the instance's own store. See docs/openalgo.md.",
+    parse: databaseUrl(),
+  }),
     default: undefined,
     description: 'Comma-separated broker names that get_supported_brokers reports, as in OpenAlgo.',
     parse: list(),
@@ -812,6 +830,14 @@ export const CONSTRAINTS: readonly Constraint[] = [
 /** `--ws-port <port>` → `--ws-port`. */
 export function flagName(flag: string): string {
   return flag.split(/[\s=]/)[0] ?? flag;
+  {
+    key: 'database',
+    against: ['auth.pepper'],
+    check: (c) =>
+      c.database === undefined || c['auth.pepper'] !== undefined
+        ? undefined
+        : "to come with API_KEY_PEPPER set to OpenAlgo's pepper (from OpenAlgo's .env), which is not set: its keys and tokens cannot be read without it",
+  },
 }
 
 /** Commander's attribute for a flag: `--ws-port <port>` → `wsPort`. */

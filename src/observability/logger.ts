@@ -17,6 +17,8 @@ export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' |
 const REDACT = [
   'api_key', 'apikey', 'apiKey', 'pepper', 'password', 'token', 'access_token', 'feed_token',
   '*.api_key', '*.apikey', '*.apiKey', '*.pepper', '*.password', '*.token', '*.access_token', '*.feed_token',
+  // DATABASE_URL may carry a password, raw or parsed (config.database.password).
+  'DATABASE_URL', 'databaseUrl', 'connectionString', '*.DATABASE_URL', '*.databaseUrl', '*.connectionString', '*.*.password',
 ];
 
 /**
