@@ -6,10 +6,11 @@
 import { createReadStream, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../src/auth/credentials.js';
+import { ZmqPublisher } from '../../src/bus/zeromq.js';
 import { openKeys } from '../../src/instance.js';
 import { importAngelJson } from '../../src/symbols/import-angel.js';
 import { importZerodhaCsv } from '../../src/symbols/import-zerodha.js';
-import { TestClient, sleep, waitFor } from '../helpers/client.js';
+import { TestClient, sleep, waitFor, waitUntil } from '../helpers/client.js';
 import { FakeAngel } from '../helpers/fake-angel.js';
 import { FakeKite } from '../helpers/fake-kite.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
@@ -96,6 +97,48 @@ describe('Zerodha feed', () => {
     expect(tick.data.depth.buy).toHaveLength(5);
     expect(typeof tick.data.oi).toBe('number');
     expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await client.close();
+  });
+
+  it("reconnects at once with the new access token when OpenAlgo publishes the user's CACHE_INVALIDATE", async () => {
+    const client = await TestClient.authenticated(gw.url, keys.kite);
+    await client.request({ action: 'subscribe', symbols: [{ symbol: 'RELIANCE', exchange: 'NSE' }], mode: 1 });
+    await waitFor(() => kite.openConnections().length > 0 && kite.sent('mode').some((m) => m.connection === kite.connections));
+    const before = kite.connections;
+
+    // The re-login as OpenAlgo does it: the new token in the auth table, then the invalidation on
+    // the bus. Kite takes only the new token from now on; the open socket is not dropped, so only
+    // the invalidation can bring the feed onto the new token (a retry would be a minute away).
+    const { db, fernetKey } = await openKeys(gw.config);
+    new CredentialStore({ db, fernetKey }).set('kiteuser', 'zerodha', { apiKey: 'kite-app-key', accessToken: 'kite-token-2' });
+    db.close();
+    kite.accessToken = 'kite-token-2';
+    const publisher = new ZmqPublisher({ endpoint: gw.busEndpoint });
+    try {
+      // ZeroMQ drops what is sent before the subscription reaches the publisher: another user's
+      // invalidation, repeated until the gateway counts one, shows the bus is through.
+      const counters = gw.gateway.busListener.counters;
+      const seen = counters.cacheInvalidations;
+      await waitUntil(() => {
+        publisher.publish('CACHE_INVALIDATE_AUTH_nobody', JSON.stringify({ action: 'invalidate', user_id: 'nobody', cache_type: 'AUTH' }));
+        return counters.cacheInvalidations > seen;
+      }, 'the bus to carry an invalidation');
+      publisher.publish('CACHE_INVALIDATE_AUTH_kiteuser', JSON.stringify({ action: 'invalidate', user_id: 'kiteuser', cache_type: 'AUTH' }));
+      await waitUntil(
+        () => kite.upgrades.some((u) => u.accessToken === 'kite-token-2' && u.accepted) && kite.openConnections().some((c) => c > before),
+        'a connection with the new token',
+        15_000,
+      );
+    } finally {
+      await publisher.close();
+    }
+    await waitUntil(() => kite.openConnections().every((c) => c > before), 'the old connection to close', 15_000);
+    expect(kite.upgrades.filter((u) => u.accepted).at(-1)).toMatchObject({ accessToken: 'kite-token-2' });
+    // The user's subscription came along, and ticks flow on the new connection.
+    await waitUntil(() => kite.held(kite.connections).get(738561) === 'ltp', 'the resubscription', 15_000);
+    const arrived = client.next((m) => m.type === 'market_data' && m.data.ltp === 2950.55);
+    const timer = setInterval(() => kite.sendHex(vector('zerodha', 'kite/nse_eq_ltp_reliance'), kite.connections), 50);
+    await arrived.finally(() => clearInterval(timer));
     await client.close();
   });
 });

@@ -63,10 +63,17 @@ class MemorySymbols implements SymbolLookup {
 
 class MemoryCredentials implements CredentialSource {
   loads = 0;
+  /** Reads that have returned. */
+  settled = 0;
+  /** While set, a read waits for it, then returns what was stored when the read began. */
+  hold: Promise<void> | undefined;
   constructor(public current: BrokerCredentials | undefined) {}
   async load(): Promise<BrokerCredentials | undefined> {
     this.loads += 1;
-    return this.current && { ...this.current };
+    const stored = this.current && { ...this.current };
+    if (this.hold) await this.hold;
+    this.settled += 1;
+    return stored;
   }
 }
 
@@ -444,6 +451,83 @@ describe('KiteAdapter', () => {
     // A restart reconnects and resubscribes what is still held.
     await adapter.start();
     await fake.waitFor(() => fake.held(2).get(RELIANCE) === 'quote', 5000, 'resubscribed after restart');
+  });
+});
+
+describe('KiteAdapter after a re-login (credentialsChanged)', () => {
+  // Every retry is a minute away here, so reconnecting within the 5 s hang bound of the waits
+  // proves the reconnect came at once rather than from a backoff or the slow retry.
+  const SLOW = { authRetryMs: 60_000, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 } };
+  const DAY_2 = 'access-token-day-2';
+
+  it('reconnects at once with the new token after Kite refused the old one', async () => {
+    const { fake, adapter, credentials, statuses } = await setup({ ...SLOW, credentials: { apiKey: API_KEY, accessToken: 'expired-token' }, start: false });
+    await adapter.start();
+    await adapterStatus(statuses, fake, 'down', 0);
+    expect(fake.upgrades.map((u) => u.accessToken)).toEqual(['expired-token']);
+
+    credentials.current = { apiKey: API_KEY, accessToken: ACCESS_TOKEN };
+    adapter.credentialsChanged();
+    await adapterStatus(statuses, fake, 'live', 0);
+    expect(fake.upgrades.map((u) => [u.accessToken, u.accepted])).toEqual([['expired-token', false], [ACCESS_TOKEN, true]]);
+    // Down until the new token worked, then live: no detour through reconnecting.
+    expect(statuses.map((s) => s.status)).toEqual(['reconnecting', 'down', 'live']);
+  });
+
+  it('replaces a connection open on the old token, at once, and resubscribes on the new one', async () => {
+    const { fake, adapter, credentials, statuses } = await setup(SLOW);
+    await adapter.subscribe({ exchange: 'NSE', symbol: 'RELIANCE' }, 3, 5);
+    await fake.waitFor(() => fake.held(1).get(RELIANCE) === 'full', 5000, 'subscription');
+
+    // The re-login: the new token is stored, and Kite takes only that one from now on.
+    credentials.current = { apiKey: API_KEY, accessToken: DAY_2 };
+    fake.accessToken = DAY_2;
+    const from = statuses.length;
+    adapter.credentialsChanged();
+    await fake.waitFor(() => fake.held(2).get(RELIANCE) === 'full', 5000, 'resubscribed on a second connection');
+    await fake.waitFor(() => fake.openConnections().join() === '2', 5000, 'the old connection closed');
+    expect(fake.upgrades.map((u) => [u.accessToken, u.accepted])).toEqual([[ACCESS_TOKEN, true], [DAY_2, true]]);
+    await adapterStatus(statuses, fake, 'live', from);
+    expect(statuses.slice(from).map((s) => s.status)).toEqual(['reconnecting', 'live']);
+    expect(statuses[from]!.message).toMatch(/credentials changed/);
+  });
+
+  it('never dials with credentials read before the change', async () => {
+    const { fake, adapter, credentials, publisher, statuses } = await setup({ ...SLOW, credentials: { apiKey: API_KEY, accessToken: 'expired-token' }, start: false });
+    let release!: () => void;
+    credentials.hold = new Promise<void>((resolve) => (release = resolve));
+    await adapter.subscribe({ exchange: 'NSE', symbol: 'RELIANCE' }, 1, 5);
+    await adapter.start();
+    await fake.waitFor(() => credentials.loads === 1, 5000, 'the first read');
+
+    // The re-login lands while that read is still in flight; the new read is not held.
+    credentials.hold = undefined;
+    credentials.current = { apiKey: API_KEY, accessToken: ACCESS_TOKEN };
+    adapter.credentialsChanged();
+    await adapterStatus(statuses, fake, 'live', 0);
+    await fake.waitFor(() => fake.held(1).get(RELIANCE) === 'ltp', 5000, 'subscription');
+
+    // Now the stale read returns the old token. Dialing with it would take the connection's
+    // place, and the ticks of the good socket would be dropped as a stale socket's.
+    release();
+    await fake.waitFor(() => credentials.settled === 2, 5000, 'the stale read to return');
+    fake.sendHex(vector('kite/nse_eq_ltp_reliance').hex, 1);
+    await fake.waitFor(() => publisher.last('kite|NSE_RELIANCE_LTP'), 5000, 'a tick from the connection');
+    expect(adapter.status()).toBe('live');
+    expect(fake.upgrades.map((u) => u.accessToken)).toEqual([ACCESS_TOKEN]);
+  });
+
+  it('does nothing before start or after stop', async () => {
+    const { adapter, credentials, fake, statuses } = await setup({ start: false });
+    adapter.credentialsChanged();
+    expect(credentials.loads).toBe(0);
+    await adapter.start();
+    await adapterStatus(statuses, fake, 'live', 0);
+    await adapter.stop();
+    const loads = credentials.loads;
+    adapter.credentialsChanged();
+    expect(credentials.loads).toBe(loads);
+    expect(adapter.status()).toBe('down');
   });
 });
 

@@ -11,7 +11,8 @@
  *
  * Each socket reconnects on its own: exponential backoff with jitter after a loss, a slower
  * fixed schedule after Kite refuses the credentials, credentials re-read before every attempt,
- * and a watchdog that drops a socket silent (not even a heartbeat) for `silenceMs`.
+ * and a watchdog that drops a socket silent (not even a heartbeat) for `silenceMs`. After a
+ * re-login (credentialsChanged()) every socket reconnects at once with the new credentials.
  */
 import WebSocket from 'ws';
 import type { Clock } from '../../clock.js';
@@ -249,6 +250,18 @@ export class KiteAdapter implements Adapter {
   async unsubscribe(stream: StreamRef): Promise<void> {
     const entry = this.streams.get(streamKey(stream.exchange, stream.symbol));
     if (entry) this.detach(entry);
+  }
+
+  /**
+   * The user logged in again (OpenAlgo's CACHE_INVALIDATE after a re-login): every socket
+   * reconnects now with the credentials read afresh, instead of waiting out its backoff or the
+   * slow retry after a refusal. A socket still open on the old token is replaced too, so the feed
+   * runs on what is stored now rather than on a token that may stop working at any moment.
+   */
+  credentialsChanged(): void {
+    if (!this.running) return;
+    this.logger.info({ connections: this.connections.length }, 'Zerodha credentials changed; reconnecting');
+    for (const connection of this.connections) connection.restart('credentials changed; reconnecting to Zerodha');
   }
 
   status(): FeedStatus {
@@ -563,6 +576,25 @@ class KiteConnection {
     if (messages.length > 0) this.host.sent(messages.length);
   }
 
+  /**
+   * Connects again now, whatever the state: the current socket is dropped and a pending retry
+   * cancelled. Not before start() nor after close().
+   */
+  restart(message: string): void {
+    if (this.state === 'idle' || this.state === 'closed') return;
+    // An attempt still reading the old credentials is stale from here on (connect() checks).
+    this.generation += 1;
+    this.failures = 0;
+    this.clearTimers();
+    const socket = this.socket;
+    // Detached first, so its close event (socket !== this.socket) schedules no backoff retry.
+    this.socket = undefined;
+    socket?.terminate();
+    // While refused, stay 'down' until the new credentials work (no flapping, as in connect()).
+    if (this.state !== 'down') this.setState('connecting', message);
+    void this.connect();
+  }
+
   /** Kite refused the credentials on an open socket: end it and wait for new ones. */
   refuse(message: string): void {
     if (!this.socket) return;
@@ -583,6 +615,7 @@ class KiteConnection {
       try {
         credentials = await this.credentials.load();
       } catch (err) {
+        if (generation !== this.generation) return; // a newer attempt owns the connection
         this.logger.warn({ err }, 'reading Zerodha credentials failed');
         this.retry(`could not read Zerodha credentials: ${(err as Error).message}`);
         return;
