@@ -30,6 +30,7 @@ import { Gateway, type GatewayOptions } from './gateway/gateway.js';
 import { dashboardSources } from './gateway/dashboard-sources.js';
 import type { BrokerAdapterFactory } from './gateway/user-feeds.js';
 import type { Logger } from './observability/logger.js';
+import { OpenAlgoStatsWriter, type ProxyFigures, type Ticker, diskStatsFiles, statsFileOf, systemTicker } from './observability/openalgo-stats.js';
 import { Teardown } from './teardown.js';
 import { natsNodeName } from './nats/node-name.js';
 import { type Database, openDatabase } from './store/database.js';
@@ -70,6 +71,8 @@ export interface StartOptions {
   clock?: Clock;
   /** A registry to use instead of opening the configured one (tests). */
   registry?: Registry;
+  /** Drives periodic work, OpenAlgo's stats file (tests pass a faster one). */
+  ticker?: Ticker;
 }
 
 /** An instance's own directory: its API keys, pepper and anything else it keeps. */
@@ -400,6 +403,7 @@ export async function startInstance(config: Config, options: StartOptions): Prom
     teardown.add(() => gateway.stop());
     const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
     const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);
+    writeOpenAlgoStats(config, () => gateway.proxyFigures(), teardown, { logger, clock, ticker: options.ticker });
 
     return {
       config,
@@ -417,6 +421,24 @@ export async function startInstance(config: Config, options: StartOptions): Prom
     await teardown.run();
     throw error;
   }
+}
+
+/**
+ * With `--openalgo-dir` (or `WS_PROXY_STATS_FILE`), keeps OpenAlgo's Health Monitor fed with
+ * the proxy stats file until teardown.
+ */
+export function writeOpenAlgoStats(
+  config: Config,
+  figures: () => ProxyFigures | Promise<ProxyFigures>,
+  teardown: Teardown,
+  { logger, clock, ticker = systemTicker }: { logger: Logger; clock: Clock; ticker?: Ticker | undefined },
+): void {
+  const path = statsFileOf(config);
+  if (path === undefined) return;
+  const writer = new OpenAlgoStatsWriter({ path, figures, files: diskStatsFiles, clock, ticker, logger });
+  writer.start();
+  teardown.add(() => writer.stop());
+  logger.info({ file: path }, "writing OpenAlgo's proxy stats file every 10 s (its Health Monitor reads it)");
 }
 
 /** The in-process simulator's feed id. */

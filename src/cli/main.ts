@@ -5,7 +5,7 @@
  * Exit codes: 0 success, 1 runtime failure (e.g. a port in use), 2 bad usage or configuration.
  */
 import { Command, CommanderError, Option as CliOption } from 'commander';
-import { loadConfig } from '../config/load.js';
+import { type OpenAlgoEnvReport, loadConfig } from '../config/load.js';
 import { OPTIONS, type Config } from '../config/options.js';
 import { CONFIGURATION_CODES, TickcastError } from '../errors.js';
 import { registerAdapterCommand } from './adapter.js';
@@ -43,9 +43,14 @@ export function addConfigFlags(command: Command, keys?: readonly string[]): Comm
 
 /** Loads the configuration for a command, or throws a usage error listing every problem. */
 export function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Config {
+  return loadedConfig(flags, env).config;
+}
+
+/** As configFrom, with what was read from an OpenAlgo directory (for `start`'s summary). */
+function loadedConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): { config: Config; openalgo?: OpenAlgoEnvReport } {
   const result = loadConfig({ env, flags });
   if (!result.ok) throw new UsageError(`invalid configuration:\n  ${result.errors.join('\n  ')}`);
-  return result.config;
+  return result;
 }
 
 export class UsageError extends Error {}
@@ -62,7 +67,10 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
     program
       .command('start')
       .description('Run the gateway (with the simulated market unless --feed none)')
-      .action(async (flags: Record<string, unknown>) => setExit(await runStart(configFrom(flags), io))),
+      .action(async (flags: Record<string, unknown>) => {
+        const { config, openalgo } = loadedConfig(flags);
+        setExit(await runStart(config, io, openalgo));
+      }),
   );
 
   registerAdapterCommand(program, io, setExit);

@@ -3,15 +3,17 @@
  * are told the server is going away). A second signal exits at once. Signals are taken from the
  * first moment: one that arrives while the instance starts stops it as soon as it is up.
  */
+import type { OpenAlgoEnvReport } from '../config/load.js';
 import type { Config } from '../config/options.js';
 import { startCluster } from '../cluster/primary.js';
 import { instanceDir, startInstance } from '../instance.js';
 import { natsNodeName } from '../nats/node-name.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
+import { statsFileOf } from '../observability/openalgo-stats.js';
 import type { Io } from './main.js';
 
-export async function runStart(config: Config, io: Io): Promise<number> {
+export async function runStart(config: Config, io: Io, openalgo?: OpenAlgoEnvReport): Promise<number> {
   // Piped output whose reader has gone (Ctrl-C on `tickcast start | tee log` stops tee too) must
   // not stop the graceful shutdown: its writes are dropped.
   tolerateClosedStdio();
@@ -54,6 +56,7 @@ export async function runStart(config: Config, io: Io): Promise<number> {
       : '  Feed       none: external publishers only',
     `  Data       ${instanceDir(config)}`,
     `  Registry   ${instance.registryUrl}`,
+    ...openAlgoLines(config, openalgo),
   ];
   if (instance.devKey) {
     lines.push(
@@ -87,4 +90,17 @@ export async function runStart(config: Config, io: Io): Promise<number> {
     };
     if (early) stopRequested(early);
   });
+}
+
+/**
+ * The summary's lines about an OpenAlgo directory: its .env, the stats file, and (once, in one
+ * line) the proxy settings set there for OpenAlgo's proxy that have no effect here.
+ */
+function openAlgoLines(config: Config, openalgo: OpenAlgoEnvReport | undefined): string[] {
+  const lines: string[] = [];
+  if (openalgo) lines.push(`  OpenAlgo   ${openalgo.file} read`);
+  const stats = statsFileOf(config);
+  if (stats) lines.push(`  Stats      ${stats}  (every 10 s, for OpenAlgo's Health Monitor)`);
+  if (openalgo && openalgo.unused.length > 0) lines.push(`  Not used   OpenAlgo settings not used by tickcast: ${openalgo.unused.join(', ')}`);
+  return lines;
 }

@@ -36,12 +36,15 @@ export type WorkerMessage =
   /** A user's broker credentials changed (cache invalidation on the bus). */
   | { type: 'credentials_changed'; user: string }
   /** `/metrics` or `/api/status` for the whole instance: the primary gathers every worker's. Answered by `result` with `body`. */
-  | { type: 'collect'; id: number; what: Report }
+  | { type: 'collect'; id: number; what: Collected }
   /** The worker's own figures, answering `report_request` `id`. */
   | { type: 'report'; id: number; body: unknown };
 
 /** What `collect` gathers: prom-client's metrics as JSON, or the status object. */
-export type Report = 'metrics' | 'status';
+export type Collected = 'metrics' | 'status';
+
+/** What a worker reports: what `collect` gathers, or its figures for OpenAlgo's stats file. */
+export type Report = Collected | 'proxy';
 
 /** A request's answer: a subscribe result, or a collected body. */
 export type RequestResult = { ok: true; depth?: number; body?: unknown } | { ok: false; message: string };
@@ -121,7 +124,7 @@ export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
     case 'init':
       return isObject(value.init) && isObject(value.init.config) && typeof value.init.fanout === 'string' && Array.isArray(value.init.feeds);
     case 'report_request':
-      return typeof value.id === 'number' && (value.what === 'metrics' || value.what === 'status');
+      return typeof value.id === 'number' && (value.what === 'metrics' || value.what === 'status' || value.what === 'proxy');
     case 'stop':
       return true;
     default:

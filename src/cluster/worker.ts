@@ -87,7 +87,10 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
           proxies.get(message.feed)?.setStatus(message.status, message.message);
           return;
         case 'report_request': {
-          const report = message.what === 'metrics' ? gateway.metrics.registry.getMetricsAsJSON() : Promise.resolve(gateway.status());
+          const report =
+            message.what === 'metrics' ? gateway.metrics.registry.getMetricsAsJSON()
+            : message.what === 'proxy' ? Promise.resolve(gateway.proxyFigures())
+            : Promise.resolve(gateway.status());
           (report as Promise<unknown>).then(
             (body) => channel.send({ type: 'report', id: message.id, body }),
             (error: Error) => logger.warn({ err: error.message }, 'could not report figures to the primary'),

@@ -1,10 +1,15 @@
 /**
- * Builds the validated `Config` from four sources, lowest to highest precedence:
- * built-in defaults < an env file < the process environment < CLI flags.
+ * Builds the validated `Config` from five sources, lowest to highest precedence:
+ * built-in defaults < tickcast's env file < an OpenAlgo directory's `.env` < the process
+ * environment < CLI flags.
  *
  * - The env file is `<cwd>/.env`, or the one named by `envFile` / `--env-file` /
  *   `TICKCAST_ENV_FILE`. A missing default file is fine; a missing named one is an error. It is
  *   parsed with Node's `util.parseEnv`; `process.env` is never modified.
+ * - With `TICKCAST_OPENALGO_DIR` (`--openalgo-dir`, or set in tickcast's env file), `<dir>/.env`
+ *   is read as OpenAlgo reads it (dotenv.ts) for OpenAlgo's variables; relative paths in it are
+ *   taken from `<dir>`. The directory must exist and hold a `.env`, and every statement in it
+ *   must be readable. Its proxy settings tickcast has no option for are listed in `openalgo`.
  * - A blank value (empty or only spaces) counts as not set, so the next source down applies.
  * - Values are trimmed, except secrets, which are used exactly as given.
  * - Every problem is collected, and each message names the variable (and the flag, when the value
@@ -12,10 +17,12 @@
  * - An unknown `TICKCAST_*` variable in the environment or the env file is an error (a typo would
  *   otherwise be silently ignored); other unknown variables are none of tickcast's business.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { parseEnv } from 'node:util';
 import { ErrorCode, TickcastError } from '../errors.js';
+import { parseDotenv } from './dotenv.js';
+import { unusedProxySettings } from './openalgo-env.js';
 import {
   CONSTRAINTS,
   ENV_FILE_VAR,
@@ -29,7 +36,7 @@ import {
   type Option,
 } from './options.js';
 
-export type ConfigSource = 'default' | 'env-file' | 'env' | 'flag';
+export type ConfigSource = 'default' | 'env-file' | 'openalgo-env' | 'env' | 'flag';
 
 export interface LoadConfigInput {
   /** Environment variables (default: `process.env`, which is only read). */
@@ -45,8 +52,16 @@ export interface LoadConfigInput {
   envFile?: string;
 }
 
+/** What was read from an OpenAlgo directory, for the start summary. */
+export interface OpenAlgoEnvReport {
+  /** The `.env` file read. */
+  readonly file: string;
+  /** Proxy settings set there that tickcast does not use (openalgo-env.ts), in file order. */
+  readonly unused: readonly string[];
+}
+
 export type LoadConfigResult =
-  | { ok: true; config: Config; sources: Record<ConfigKey, ConfigSource> }
+  | { ok: true; config: Config; sources: Record<ConfigKey, ConfigSource>; openalgo?: OpenAlgoEnvReport }
   | { ok: false; errors: string[] };
 
 /** One source's values, by variable name. */
@@ -55,6 +70,8 @@ interface Layer {
   readonly values: ReadonlyMap<string, string>;
   /** The env file's path, for messages. */
   readonly file?: string;
+  /** Directory relative paths in this source are taken from (default: the working directory). */
+  readonly cwd?: string;
 }
 
 /** The value an option takes and where it came from. */
@@ -62,6 +79,7 @@ interface Setting {
   readonly raw: string;
   readonly source: ConfigSource;
   readonly file?: string;
+  readonly cwd?: string;
 }
 
 type AnyOption = (typeof OPTIONS)[number];
@@ -78,7 +96,12 @@ export function loadConfig(input: LoadConfigInput = {}): LoadConfigResult {
   const envFilePath = resolve(cwd, (envFileSetting ?? defaultSetting(envFileOption))?.raw.trim() ?? '.env');
   const fileLayer = readEnvFile(envFilePath, envFileSetting, envFileOption, errors);
 
-  const layers = fileLayer ? [flagLayer, envLayer, fileLayer] : [flagLayer, envLayer];
+  // The OpenAlgo directory may itself come from tickcast's env file.
+  const openalgoOption = optionFor('openalgo.dir');
+  const openalgoSetting = choose(openalgoOption, fileLayer ? [flagLayer, envLayer, fileLayer] : [flagLayer, envLayer]);
+  const openalgo = openalgoSetting ? readOpenAlgoEnv(resolve(cwd, openalgoSetting.raw.trim()), openalgoSetting, openalgoOption, input.env ?? process.env, errors) : undefined;
+
+  const layers = [flagLayer, envLayer, openalgo?.layer, fileLayer].filter((layer): layer is Layer => layer !== undefined);
   checkUnknownVariables(envLayer, errors);
   if (fileLayer) checkUnknownVariables(fileLayer, errors);
 
@@ -96,7 +119,7 @@ export function loadConfig(input: LoadConfigInput = {}): LoadConfigResult {
       continue;
     }
     settings.set(option.key, setting);
-    const parsed = option.parse(option.secret ? setting.raw : setting.raw.trim(), { cwd });
+    const parsed = option.parse(option.secret ? setting.raw : setting.raw.trim(), { cwd: setting.cwd ?? cwd });
     if (parsed.ok) {
       flat[option.key] = parsed.value;
     } else {
@@ -120,6 +143,7 @@ export function loadConfig(input: LoadConfigInput = {}): LoadConfigResult {
     ok: true,
     config: nest(flat) as Config,
     sources: Object.freeze(sources) as Record<ConfigKey, ConfigSource>,
+    ...(openalgo ? { openalgo: openalgo.report } : {}),
   };
 }
 
@@ -172,8 +196,7 @@ function choose(option: Option, layers: readonly Layer[]): Setting | undefined {
   for (const layer of layers) {
     const raw = layer.values.get(option.env);
     if (raw !== undefined && raw.trim() !== '') {
-      const setting = { raw, source: layer.source };
-      return layer.file === undefined ? setting : { ...setting, file: layer.file };
+      return { raw, source: layer.source, ...(layer.file === undefined ? {} : { file: layer.file }), ...(layer.cwd === undefined ? {} : { cwd: layer.cwd }) };
     }
   }
   return undefined;
@@ -218,6 +241,69 @@ function readEnvFile(
   return { source: 'env-file', values, file: path };
 }
 
+/**
+ * An OpenAlgo directory's `.env`, read as OpenAlgo's proxy reads it (python-dotenv, the
+ * environment not overridden). Only OpenAlgo's variables are taken from it: tickcast's own
+ * (`TICKCAST_*`) there are refused, so which file sets what stays plain. Problems are added to
+ * `errors`, each naming the file (and the variable or line).
+ */
+function readOpenAlgoEnv(
+  dir: string,
+  named: Setting,
+  option: Option,
+  env: Record<string, string | undefined>,
+  errors: string[],
+): { layer: Layer; report: OpenAlgoEnvReport } | undefined {
+  const file = resolve(dir, '.env');
+  const subject = describe(option, named);
+  let text: string;
+  try {
+    if (!statSync(dir).isDirectory()) {
+      errors.push(`${subject} is not valid: expected an OpenAlgo directory (${dir} is not a directory)`);
+      return undefined;
+    }
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    const { code, message } = error as NodeJS.ErrnoException;
+    const missing = code === 'ENOENT' || code === 'ENOTDIR';
+    errors.push(
+      !missing ? `${subject} is not valid: expected a readable OpenAlgo .env (${message})`
+      : existsDir(dir) ? `${subject} is not valid: expected an OpenAlgo directory holding a .env file (${file} does not exist)`
+      : `${subject} is not valid: expected an existing OpenAlgo directory (${dir} does not exist)`,
+    );
+    return undefined;
+  }
+  const parsed = parseDotenv(text, env);
+  for (const { line, key } of parsed.unreadable) {
+    errors.push(
+      `${key ?? 'a statement'} (line ${line} of ${file}) is not valid: expected KEY=value, KEY='value' or KEY="value" ` +
+        "(OpenAlgo's python-dotenv would skip it with a warning)",
+    );
+  }
+  const values = new Map<string, string>();
+  for (const [name, value] of parsed.values) {
+    if (name.startsWith(OWN_PREFIX)) {
+      errors.push(`${name} (in ${file}) is not read from OpenAlgo's .env: set tickcast's own variables in the environment, a flag or tickcast's .env`);
+    } else {
+      values.set(name, value);
+    }
+  }
+  const honoured = new Set(OPTIONS.map((o) => o.env));
+  const set = [...values].filter(([, value]) => value.trim() !== '').map(([name]) => name);
+  return {
+    layer: { source: 'openalgo-env', values, file, cwd: dir },
+    report: { file, unused: unusedProxySettings(set, honoured) },
+  };
+}
+
+function existsDir(dir: string): boolean {
+  try {
+    return statSync(dir).isDirectory();
+  } catch {
+    return false;
+  }
+}
+
 /** `WEBSOCKET_PORT (--port)="abc"`, `WEBSOCKET_PORT="abc" (in /srv/.env)`, secrets hidden. */
 function describe(option: Option, setting: Setting): string {
   const fromFlag = setting.source === 'flag' && option.flag !== undefined;
@@ -226,7 +312,7 @@ function describe(option: Option, setting: Setting): string {
     ? ` (value hidden, ${setting.raw.length} characters)`
     : `=${quote(setting.raw)}`;
   const where =
-    setting.source === 'env-file' ? ` (in ${setting.file})`
+    setting.source === 'env-file' || setting.source === 'openalgo-env' ? ` (in ${setting.file})`
     : setting.source === 'default' ? ' (the default)'
     : '';
   return `${name}${value}${where}`;

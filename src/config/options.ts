@@ -384,6 +384,23 @@ export const OPTIONS = [
     parse: path(),
   }),
   option({
+    key: 'openalgo.dir',
+    env: 'TICKCAST_OPENALGO_DIR',
+    flag: '--openalgo-dir <dir>',
+    default: undefined,
+    description:
+      "An OpenAlgo installation's directory: its .env is read as OpenAlgo reads it, for OpenAlgo's variables (DATABASE_URL, API_KEY_PEPPER, FERNET_SALT, WEBSOCKET_HOST/PORT, ZMQ_HOST/PORT, WS_*, VALID_BROKERS), below the environment and above tickcast's own .env, with relative paths taken from this directory; the proxy settings there that tickcast does not use are named at start, and the stats file OpenAlgo's Health Monitor reads is written (WS_PROXY_STATS_FILE). It must exist and hold a .env.",
+    parse: path(),
+  }),
+  option({
+    key: 'openalgo.statsFile',
+    env: 'WS_PROXY_STATS_FILE',
+    default: undefined,
+    description:
+      "JSON file of the proxy's figures that OpenAlgo's Health Monitor reads, replaced atomically every 10 s (OpenAlgo's variable and format). Unset: log/ws_proxy_stats.json in the OpenAlgo directory with TICKCAST_OPENALGO_DIR, else none is written. A relative path set in OpenAlgo's .env is taken from the OpenAlgo directory, elsewhere from the working directory.",
+    parse: path(),
+  }),
+  option({
     key: 'ws.host',
     env: 'WEBSOCKET_HOST',
     flag: '--host <host>',
@@ -708,6 +725,15 @@ export const OPTIONS = [
     parse: hex(),
   }),
   option({
+    key: 'database',
+    env: 'DATABASE_URL',
+    default: undefined,
+    secret: true,
+    description:
+      "OpenAlgo's database, to serve OpenAlgo's users in place (OpenAlgo's variable and syntax): API keys, broker sessions and the symbol master are read from its api_keys, auth and symtoken tables, never written. sqlite:///relative.db (from the working directory) or sqlite:////absolute/path.db, postgresql://user:password@host:port/database (postgresql+psycopg2:// too), or mysql+pymysql://…; needs OpenAlgo's API_KEY_PEPPER (and FERNET_SALT, if it has one). Unset: the instance's own store. See docs/openalgo.md.",
+    parse: databaseUrl(),
+  }),
+  option({
     key: 'auth.cacheTtlMs',
     env: 'TICKCAST_AUTH_CACHE_TTL_SECONDS',
     default: '36000',
@@ -724,15 +750,6 @@ export const OPTIONS = [
   option({
     key: 'validBrokers',
     env: 'VALID_BROKERS',
-  option({
-    key: 'database',
-    env: 'DATABASE_URL',
-    default: undefined,
-    secret: true,
-    description:
-      "OpenAlgo's database, to serve OpenAlgo's users in place (OpenAlgo's variable and syntax): API keys, broker sessions and the symbol master are read from its api_keys, auth and symtoken tables, never written. sqlite:///relative.db (from the working directory) or sqlite:////absolute/path.db, postgresql://user:password@host:port/database (postgresql+psycopg2:// too), or mysql+pymysql://…; needs OpenAlgo's API_KEY_PEPPER (and FERNET_SALT, if it has one). Unset: the instance's own store. See docs/openalgo.md.",
-    parse: databaseUrl(),
-  }),
     default: undefined,
     description: 'Comma-separated broker names that get_supported_brokers reports, as in OpenAlgo.',
     parse: list(),
@@ -814,6 +831,14 @@ export const CONSTRAINTS: readonly Constraint[] = [
     check: (c) => (c['bus.nats'] === undefined || c.workers === 1 ? undefined : '1 when TICKCAST_BUS is a NATS URL (run more gateway nodes instead)'),
   },
   {
+    key: 'database',
+    against: ['auth.pepper'],
+    check: (c) =>
+      c.database === undefined || c['auth.pepper'] !== undefined
+        ? undefined
+        : "to come with API_KEY_PEPPER set to OpenAlgo's pepper (from OpenAlgo's .env), which is not set: its keys and tokens cannot be read without it",
+  },
+  {
     key: 'ws.maxFrameBytes',
     against: ['ws.maxMessageBytes'],
     check: (c) =>
@@ -830,14 +855,6 @@ export const CONSTRAINTS: readonly Constraint[] = [
 /** `--ws-port <port>` → `--ws-port`. */
 export function flagName(flag: string): string {
   return flag.split(/[\s=]/)[0] ?? flag;
-  {
-    key: 'database',
-    against: ['auth.pepper'],
-    check: (c) =>
-      c.database === undefined || c['auth.pepper'] !== undefined
-        ? undefined
-        : "to come with API_KEY_PEPPER set to OpenAlgo's pepper (from OpenAlgo's .env), which is not set: its keys and tokens cannot be read without it",
-  },
 }
 
 /** Commander's attribute for a flag: `--ws-port <port>` → `wsPort`. */

@@ -12,6 +12,7 @@ import { SHARED_FEED } from '../protocol/topics.js';
 import { SIMULATOR_BROKER } from '../brokers.js';
 import type { BusSubscriber } from '../bus/bus.js';
 import type { Logger } from '../observability/logger.js';
+import type { ProxyFigures } from '../observability/openalgo-stats.js';
 import type { AdapterRoute } from './feeds.js';
 import { Feeds, NO_FEED } from './feeds.js';
 import { BusListener } from './bus-listener.js';
@@ -317,6 +318,28 @@ export class Gateway {
       rss_mb: mb(memory.rss),
       heap_used_mb: mb(memory.heapUsed),
     };
+  }
+
+  /**
+   * What OpenAlgo's proxy stats file is made of (observability/openalgo-stats.ts): open sockets,
+   * each user a feed serves with their broker (OpenAlgo holds a broker adapter per such user),
+   * and each (exchange, symbol, mode) held, whatever the feed (OpenAlgo's subscription keys).
+   */
+  proxyFigures(): ProxyFigures {
+    const users: Record<string, string> = {};
+    for (const [user, sessions] of this.sessionsByUser) {
+      for (const session of sessions) {
+        if (session.authenticated && session.feed !== NO_FEED) {
+          users[user] = session.broker;
+          break;
+        }
+      }
+    }
+    const subscriptions = new Set<string>();
+    for (const { exchange, symbol, modes } of this.index.streamModes()) {
+      for (const mode of modes) subscriptions.add(`${exchange}\u0000${symbol}\u0000${mode}`);
+    }
+    return { clients: this.listener.sessions.size, users, subscriptions: [...subscriptions] };
   }
 
   /** `/metrics`, `/healthz`, `/readyz`, `/api/status` and the dashboard (`/`) on the WebSocket port. */

@@ -152,6 +152,17 @@ export class SubscriptionIndex<S> {
     }
   }
 
+  /** Every stream with the modes at least one subscriber holds of it. */
+  *streamModes(): IterableIterator<HeldStream> {
+    for (const streams of this.byFeed.values()) {
+      for (const { feed, exchange, symbol, subscribers } of streams.values()) {
+        let mask = 0;
+        for (const m of subscribers.values()) mask |= m;
+        yield { feed, exchange, symbol, modes: modesOf(mask) };
+      }
+    }
+  }
+
   /** Number of (feed, stream) pairs with subscribers. */
   get streamCount(): number {
     let n = 0;

@@ -15,7 +15,7 @@ import { NatsControlNode } from '../control/nats-node.js';
 import { endpointResource } from '../endpoints.js';
 import { dashboardSources } from '../gateway/dashboard-sources.js';
 import { Gateway } from '../gateway/gateway.js';
-import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance } from '../instance.js';
+import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance, writeOpenAlgoStats } from '../instance.js';
 import { SymbolMaster } from '../symbols/master.js';
 import { Teardown } from '../teardown.js';
 import { natsNodeName } from './node-name.js';
@@ -78,6 +78,8 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
     const url = `${config.ws.tlsCert ? 'wss' : 'ws'}://${host}:${port}`;
     const wsResource = endpointResource(`tcp://${config.ws.host}:${port}`);
     await base.registration.publish({ ws: url, bus: link.servers }, wsResource ? [wsResource] : []);
+    // This node's own figures: each node of the instance serves its own clients.
+    writeOpenAlgoStats(config, () => gateway.proxyFigures(), teardown, { logger, clock });
 
     return {
       config,

@@ -53,6 +53,7 @@ describe('defaults', () => {
       envFile: undefined,
       instance: 'default',
       dataDir: undefined, // the per-user default, resolved where used (store/data-dir.ts)
+      openalgo: { dir: undefined, statsFile: undefined },
       ws: {
         host: '127.0.0.1',
         port: undefined, // resolved per instance at start: 8765 for 'default', free otherwise
@@ -172,16 +173,18 @@ describe('flags', () => {
   it('are keyed by commander attribute names', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
-      'envFile', 'instance', 'dataDir', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
+      'envFile', 'instance', 'dataDir', 'openalgoDir', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
       'transport', 'controlPort', 'bus', 'node', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
   });
 
   it('sets every flagged option', () => {
+    mkdirSync(join(dir, 'openalgo'));
+    writeEnvFile('openalgo/.env', '');
     const { config, sources } = loadOk({
       flags: {
-        instance: 'b-2', dataDir: 'state', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
+        instance: 'b-2', dataDir: 'state', openalgoDir: 'openalgo', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
         tlsCert: 'cert.pem', tlsKey: 'key.pem',
         zmqPort: '5556', transport: 'ipc', controlPort: '7000', bus: 'nats://a:4222, nats://b:4222', node: 'node-1',
         registry: 'redis://127.0.0.1:6390/1', workers: '1',
@@ -191,6 +194,7 @@ describe('flags', () => {
     expect(config).toMatchObject({
       instance: 'b-2',
       dataDir: join(dir, 'state'),
+      openalgo: { dir: join(dir, 'openalgo') },
       ws: { host: '::', port: 'auto', authGraceMs: 500, tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem') },
       bus: { host: 'localhost', port: 5556, transport: 'ipc', nats: ['nats://a:4222', 'nats://b:4222'] },
       control: { port: 7000 },
