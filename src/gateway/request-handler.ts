@@ -30,6 +30,7 @@ import {
   supportedBrokersReply,
   unsubscribeReply,
 } from '../protocol/replies.js';
+import { depthSuffix, requestedDepth } from '../protocol/depth.js';
 import { pyTruthy } from '../protocol/python.js';
 import { type Encoding, type Extensions, parseExtensions } from '../protocol/encoding.js';
 import type { TickRoute } from './fan-out.js';
@@ -168,6 +169,8 @@ export class RequestHandler {
       // Re-authenticating as someone else: what the old identity held must not keep flowing.
       this.dropAll(session);
     }
+    // Order updates are the account's that asked for them: another user must ask again.
+    if (previousUser !== identity.user) session.ordersSubscribed = false;
     session.user = identity.user;
     session.onAuthenticated();
     session.setBroker(identity.broker);
@@ -198,7 +201,6 @@ export class RequestHandler {
     const parsed = parseSubscribe(request);
     if (!parsed.ok) return errorReply(parsed.error);
     const { items, mode, depth, requestId } = parsed.value;
-    const depthHint = typeof depth === 'number' && Number.isInteger(depth) && depth > 0 ? depth : 5;
     const { feed } = session;
 
     const maxStreams = this.options.limits?.maxSubscriptions ?? Infinity;
@@ -213,12 +215,14 @@ export class RequestHandler {
         if (!this.options.index.holds(feed, exchange, symbol, session) && room-- <= 0) {
           return { ...item, ok: false, message: `Subscription limit reached (${maxStreams} streams per client)` };
         }
-        const result = await this.options.upstream.acquire(feed, exchange, symbol, mode, depthHint, () => {
+        // A deep-book suffix (`RELIANCE:20`) stays in the symbol and asks the adapter for that depth.
+        const result = await this.options.upstream.acquire(feed, exchange, symbol, mode, requestedDepth(symbol, depth), () => {
           if (!session.closed && session.feed === feed) this.options.index.add(feed, exchange, symbol, mode, session);
         });
         if (session.closed || session.feed !== feed) void this.options.upstream.release(feed, exchange, symbol);
         if (!result.ok) return { ...item, ok: false, message: result.message || ProtocolMessage.SUBSCRIPTION_FAILED };
-        return { ...item, ok: true, mode, depth: result.depth ?? depth };
+        // A feed that says nothing of its depth (the shared feed) echoes what was asked, as OpenAlgo.
+        return { ...item, ok: true, mode, depth: result.depth ?? depthSuffix(symbol)?.levels ?? depth };
       }),
     );
     const reply = subscribeReply(outcomes, session.broker, requestId);
@@ -279,7 +283,7 @@ export class RequestHandler {
     await Promise.all(
       held.flatMap(({ exchange, symbol, modes }) =>
         modes.map(async (mode) => {
-          const result = await this.options.upstream.acquire(feed, exchange, symbol, mode, 5, () => {
+          const result = await this.options.upstream.acquire(feed, exchange, symbol, mode, requestedDepth(symbol, 5), () => {
             if (!session.closed && session.feed === feed) this.options.index.add(feed, exchange, symbol, mode, session);
           });
           if (!result.ok) this.options.logger.info({ session: session.id, feed, exchange, symbol, reason: result.message }, 'subscription not available on the new feed');

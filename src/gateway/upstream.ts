@@ -6,13 +6,17 @@
 import type { Logger } from '../observability/logger.js';
 import type { SubscribeResult } from '../adapters/adapter.js';
 import type { StreamInterest } from '../bus/bus.js';
+import { requestedDepth } from '../protocol/depth.js';
 import type { Mode } from '../protocol/modes.js';
 import type { Feeds } from './feeds.js';
 import type { SubscriptionIndex } from './subscription-index.js';
 
 interface UpstreamStream {
   mode: Mode;
+  /** The depth the adapter said it delivers, if it said. */
   depth: number | undefined;
+  /** The depth it was asked for: asked again after a restart. */
+  requested: number;
 }
 
 export class Upstream {
@@ -69,7 +73,7 @@ export class Upstream {
         result = { ok: false, message: (error as Error).message || 'Subscription failed' };
       }
       if (result.ok) {
-        this.streams.set(key, { mode, depth: result.depth });
+        this.streams.set(key, { mode, depth: result.depth, requested: depth });
         commit();
       } else if (this.index.wantedMode(feed, exchange, symbol) === 0) {
         this.interest?.drop(feed, exchange, symbol);
@@ -96,8 +100,8 @@ export class Upstream {
           this.streams.delete(key);
           await adapter.unsubscribe({ exchange, symbol });
         } else {
-          const result = await adapter.subscribe({ exchange, symbol }, wanted, current.depth ?? 5);
-          if (result.ok) this.streams.set(key, { mode: wanted, depth: result.depth });
+          const result = await adapter.subscribe({ exchange, symbol }, wanted, current.requested);
+          if (result.ok) this.streams.set(key, { mode: wanted, depth: result.depth, requested: current.requested });
         }
       } catch (error) {
         this.logger.warn({ feed, exchange, symbol, err: (error as Error).message }, 'upstream release failed');
@@ -114,7 +118,12 @@ export class Upstream {
     const adapter = this.feeds.adapter(feed);
     if (!adapter) return;
     const prefix = `${feed}\u0000`;
-    for (const key of this.streams.keys()) if (key.startsWith(prefix)) this.streams.delete(key);
+    const asked = new Map<string, number>();
+    for (const [key, stream] of this.streams) {
+      if (!key.startsWith(prefix)) continue;
+      asked.set(key, stream.requested);
+      this.streams.delete(key);
+    }
     const wanted = [...this.index.wanted(feed)];
     await Promise.all(
       wanted.map(({ exchange, symbol }) => {
@@ -122,9 +131,10 @@ export class Upstream {
         return this.serialise(key, async () => {
           const mode = this.index.wantedMode(feed, exchange, symbol);
           if (mode === 0) return;
+          const depth = asked.get(key) ?? requestedDepth(symbol, 5);
           try {
-            const result = await adapter.subscribe({ exchange, symbol }, mode, 5);
-            if (result.ok) this.streams.set(key, { mode, depth: result.depth });
+            const result = await adapter.subscribe({ exchange, symbol }, mode, depth);
+            if (result.ok) this.streams.set(key, { mode, depth: result.depth, requested: depth });
             else this.logger.warn({ feed, exchange, symbol, reason: result.message }, 'replay: adapter refused a stream');
           } catch (error) {
             this.logger.warn({ feed, exchange, symbol, err: (error as Error).message }, 'replay: subscribe failed');

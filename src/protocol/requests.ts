@@ -148,6 +148,17 @@ function readSymbolList(list: unknown): Parsed<JsonObject[]> {
   return { ok: true, value: items };
 }
 
+/**
+ * The requested depth as given (echoed in the reply when the feed reports none): `depth`, else
+ * `depth_level` (the name OpenAlgo's docs use; its server reads only `depth`, so `depth` wins
+ * when both are given), else 5.
+ */
+function depthOf(request: JsonObject): unknown {
+  if (Object.hasOwn(request, 'depth')) return request.depth;
+  if (Object.hasOwn(request, 'depth_level')) return request.depth_level;
+  return 5;
+}
+
 export function parseSubscribe(request: JsonObject): Parsed<SubscribeRequest> {
   const mode = normalizeMode(modeValue(Object.hasOwn(request, 'mode') ? request.mode : 'Quote'));
   if (!mode.ok) return fail(ProtocolErrorCode.INVALID_MODE, mode.message);
@@ -164,7 +175,7 @@ export function parseSubscribe(request: JsonObject): Parsed<SubscribeRequest> {
 
   return {
     ok: true,
-    value: { items, mode: mode.mode, depth: Object.hasOwn(request, 'depth') ? request.depth : 5, requestId: requestIdOf(request) },
+    value: { items, mode: mode.mode, depth: depthOf(request), requestId: requestIdOf(request) },
   };
 }
 

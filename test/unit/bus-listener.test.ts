@@ -33,6 +33,30 @@ describe('BusListener', () => {
     expect(bus.counters).toMatchObject({ messages: 5, ticks: 2, orderUpdates: 1, cacheInvalidations: 1, ignored: 1, invalid: 0 });
   });
 
+  it('routes analyzer-mode order updates (ANALYZE_<user>_orders) like live ones: to the payload\'s user_id, verbatim', () => {
+    const { bus, ticks, orders } = listener();
+    const analyze = '{"type": "order_update", "user_id": "alice", "mode": "analyze", "broker": "zerodha", "orderid": "SB-1"}';
+    bus.handle('ANALYZE_alice_orders', analyze);
+    // A user name with underscores: the user is never parsed out of the topic.
+    bus.handle('ANALYZE_john_doe_orders', '{"user_id":"john_doe","mode":"analyze"}');
+    // The payload decides, as in OpenAlgo's _handle_order_update.
+    bus.handle('ANALYZE_bob_orders', '{"user_id":"alice","mode":"analyze","orderid":"SB-2"}');
+    bus.handle('ANALYZE_carol_orders', '{"mode":"analyze"}');
+    expect(orders).toEqual([
+      ['alice', analyze],
+      ['john_doe', '{"user_id":"john_doe","mode":"analyze"}'],
+      ['alice', '{"user_id":"alice","mode":"analyze","orderid":"SB-2"}'],
+    ]);
+    expect(ticks).toEqual([]);
+    expect(bus.counters).toMatchObject({ orderUpdates: 3, invalid: 1, ticks: 0 });
+  });
+
+  it('keeps a deep-book suffix in a tick\'s symbol', () => {
+    const { bus, ticks } = listener();
+    bus.handle('NSE_RELIANCE:20_DEPTH', '{"ltp": 1418.5}');
+    expect(ticks.map(([route]) => [route.feed, route.exchange, route.symbol, route.mode])).toEqual([['', 'NSE', 'RELIANCE:20', 3]]);
+  });
+
   it('counts and skips every malformed message, and keeps going', () => {
     const { bus, ticks } = listener();
     bus.handle('NSE_TCS_LTP', 'not json');

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { DEEP_DEPTH_LEVELS, depthSuffix, requestedDepth } from '../../src/protocol/depth.js';
 import { normalizeMode } from '../../src/protocol/modes.js';
 import {
   apiKeyOf,
@@ -144,6 +145,27 @@ describe('parseSubscribe', () => {
     expect(parseSubscribe(obj(frame))).toEqual({ ok: false, error: { code, message } });
   });
 
+  it('reads depth_level (the name in OpenAlgo\'s docs) when depth is absent; depth wins when both are given', () => {
+    const depthOf = (frame: string): unknown => {
+      const parsed = parseSubscribe(obj(frame));
+      return parsed.ok ? parsed.value.depth : parsed.error;
+    };
+    expect(depthOf('{"symbol":"TCS","exchange":"NSE","mode":3,"depth_level":20}')).toBe(20);
+    expect(depthOf('{"symbol":"TCS","exchange":"NSE","mode":3,"depth":5,"depth_level":20}')).toBe(5);
+    expect(depthOf('{"symbol":"TCS","exchange":"NSE","mode":3,"depth_level":20,"depth":30}')).toBe(30);
+    // As OpenAlgo's data.get("depth", 5): a depth given as null is null (echoed), not the alias.
+    expect(depthOf('{"symbol":"TCS","exchange":"NSE","mode":3,"depth":null,"depth_level":20}')).toBe(null);
+    expect(depthOf('{"symbol":"TCS","exchange":"NSE","mode":3}')).toBe(5);
+  });
+
+  it('keeps a deep-book suffix in the symbol', () => {
+    const parsed = parseSubscribe(obj('{"symbols":[{"symbol":"RELIANCE:20","exchange":"NSE"},{"symbol":"TCS:50","exchange":"NSE"}],"mode":3}'));
+    expect(parsed.ok && parsed.value.items).toEqual([
+      { symbol: 'RELIANCE:20', exchange: 'NSE' },
+      { symbol: 'TCS:50', exchange: 'NSE' },
+    ]);
+  });
+
   it('does not mistake a float-looking mode inside a string for a float', () => {
     const parsed = parseSubscribe(obj('{"symbols":[{"symbol":"\\"mode\\": 2.0","exchange":"NSE"}],"mode":2}'));
     expect(parsed.ok && parsed.value.mode).toBe(2);
@@ -216,5 +238,26 @@ describe('apiKeyOf and checkItem', () => {
     [{ symbol: 'X'.repeat(129), exchange: 'NSE' }, { message: 'symbol and exchange must be at most 128 characters' }],
   ])('%j', (item, result) => {
     expect(checkItem(item)).toEqual(result);
+  });
+});
+
+describe('depth of book (deep-book symbol suffixes and the request depth)', () => {
+  it('reads the :20, :30 and :50 suffixes OpenAlgo\'s adapters and UI use', () => {
+    expect(DEEP_DEPTH_LEVELS).toEqual([20, 30, 50]);
+    expect(depthSuffix('RELIANCE:20')).toEqual({ base: 'RELIANCE', levels: 20 });
+    expect(depthSuffix('NIFTY30DEC26FUT:30')).toEqual({ base: 'NIFTY30DEC26FUT', levels: 30 });
+    expect(depthSuffix('TCS:50')).toEqual({ base: 'TCS', levels: 50 });
+    expect(depthSuffix('BTC:USDT:50')).toEqual({ base: 'BTC:USDT', levels: 50 });
+  });
+
+  it.each(['RELIANCE', 'RELIANCE:5', 'RELIANCE:10', 'RELIANCE:020', 'RELIANCE:20.0', 'RELIANCE:', ':20', 'RELIANCE:20x', 'M&M'])('%s has none', (symbol) => {
+    expect(depthSuffix(symbol)).toBeUndefined();
+  });
+
+  it('asks the adapter for the suffix\'s depth, else the request\'s when it is a positive integer, else 5', () => {
+    expect(requestedDepth('RELIANCE:20', 5)).toBe(20);
+    expect(requestedDepth('TCS:50', 20)).toBe(50);
+    expect(requestedDepth('RELIANCE', 20)).toBe(20);
+    for (const depth of [0, -5, 2.5, '20', null, undefined, true]) expect(requestedDepth('RELIANCE', depth)).toBe(5);
   });
 });

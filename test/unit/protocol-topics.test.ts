@@ -10,6 +10,10 @@ describe('parseTopic (spec §3.2)', () => {
     ['GLOBAL_INDEX_DJI_LTP', '', 'GLOBAL_INDEX', 'DJI', 1],
     ['CRYPTO_SOL_INR_LTP', '', 'CRYPTO', 'SOL_INR', 1],
     ['NSE_TCS:20_DEPTH', '', 'NSE', 'TCS:20', 3],
+    ['NSE_RELIANCE:30_DEPTH', '', 'NSE', 'RELIANCE:30', 3],
+    ['NFO_NIFTY30DEC26FUT:50_DEPTH', '', 'NFO', 'NIFTY30DEC26FUT:50', 3],
+    ['NSE_RELIANCE:20_LTP', '', 'NSE', 'RELIANCE:20', 1],
+    ['dhan.alice|NSE_RELIANCE:20_DEPTH', 'dhan.alice', 'NSE', 'RELIANCE:20', 3],
     ['NSE_RELIANCE_quote', '', 'NSE', 'RELIANCE', 2],
     ['NFO_NIFTY30DEC26FUT_Depth', '', 'NFO', 'NIFTY30DEC26FUT', 3],
     ['NSEIX_INDEX_GIFTNIFTY_LTP', '', 'NSEIX', 'INDEX_GIFTNIFTY', 1],
@@ -25,6 +29,9 @@ describe('parseTopic (spec §3.2)', () => {
     ['CACHE_INVALIDATE_ALL_bob', 'cache_invalidate'],
     ['ZERODHA_alice_orders', 'orders'],
     ['ANALYZE_alice_orders', 'orders'],
+    ['ANALYZE_john_doe_orders', 'orders'],
+    ['ANALYZE__orders', 'orders'],
+    ['sim|ANALYZE_alice_orders', 'orders'],
     ['deltaexchange_positions', 'ignored'],
     ['deltaexchange_margins', 'ignored'],
     ['NSE_LTP', 'invalid'],
@@ -37,7 +44,7 @@ describe('parseTopic (spec §3.2)', () => {
   });
 
   it('round-trips formatTopic', () => {
-    for (const [feed, exchange, symbol] of [['', 'NSE_INDEX', 'NIFTY'], ['sim', 'CRYPTO', 'BTC_USDT'], ['', 'NSE', 'M&M']] as const) {
+    for (const [feed, exchange, symbol] of [['', 'NSE_INDEX', 'NIFTY'], ['sim', 'CRYPTO', 'BTC_USDT'], ['', 'NSE', 'M&M'], ['', 'NSE', 'RELIANCE:20'], ['dhan', 'NFO', 'NIFTY30DEC26FUT:50']] as const) {
       for (const mode of [1, 2, 3] as const) {
         expect(parseTopic(formatTopic(feed, exchange, symbol, mode))).toEqual({ kind: 'market', feed, exchange, symbol, mode });
       }
