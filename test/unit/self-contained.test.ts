@@ -13,8 +13,12 @@ import { describe, expect, it } from 'vitest';
 const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const FOLDERS = ['src', 'test', 'bench', 'scripts', '.ci'];
 
-/** The folder beside the repository the vectors came from, spelled as a path or as join() parts. */
-const SIBLING_SHARED = /\.\.(?:[/\\]|['"]\s*,\s*['"])shared\b/;
+/**
+ * The folder beside the repository the vectors came from, as a path or as join() parts. A path
+ * that starts there: `a/../shared` or a URL such as `sqlite:///../shared/x.db` is not a file the
+ * tree reads.
+ */
+const SIBLING_SHARED = /(?<![\w./\\])\.\.(?:[/\\]|['"]\s*,\s*['"])shared\b/;
 /** A relative path that starts by climbing (`../x`, `../../x`); not `a/../b` nor an ellipsis. */
 const CLIMBING = /(?<![\w./\\])((?:\.\.\/)+)([\w.@-][\w.@/-]*)?/g;
 
@@ -79,6 +83,7 @@ describe('the repository refers to nothing outside itself', () => {
     expect(outsideReferences('test/fuzz/targets/x.ts', `import '${up(3)}src/clock.js'; new URL('${up(2)}fixtures/a.csv', import.meta.url)`)).toEqual([]);
     expect(outsideReferences('test/unit/x.test.ts', `new URL('${up(2).slice(0, -1)}', import.meta.url) // the root`)).toEqual([]);
     expect(outsideReferences('test/unit/x.test.ts', `'/static/${up(3)}etc/passwd' and 'wait...' and '${'.'.repeat(4)}/x'`)).toEqual([]);
+    expect(outsideReferences('test/unit/x.test.ts', `parse('sqlite:///${shared}')`)).toEqual([]);
   });
 
   it(`has no tracked file under ${FOLDERS.join(', ')} that refers to a path outside the repository`, () => {
