@@ -42,6 +42,8 @@ export const ProtocolMessage = {
   NO_SYMBOLS: 'At least one symbol must be specified',
   NO_UNSUBSCRIBE_TARGET: 'Either symbols or unsubscribe_all is required',
   SUBSCRIPTION_FAILED: 'Subscription failed',
+  /** tickcast: the key store (OpenAlgo's database, DATABASE_URL) cannot be reached just now. */
+  KEY_STORE_UNAVAILABLE: "API keys cannot be checked now: OpenAlgo's database cannot be reached; try again shortly",
 } as const;
 
 /** WebSocket close codes. 4xxx are application codes; 1xxx are RFC 6455's. */

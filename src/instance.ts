@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/options.js';
-import { ApiKeyStore, type CreatedApiKey } from './auth/api-keys.js';
+import { ApiKeyStore, type CreatedApiKey, type InstanceKeys } from './auth/api-keys.js';
 import { ApiKeyVerifier } from './auth/key-verifier.js';
 import { openStorePepper, pepperedSecrets } from './auth/store-pepper.js';
 import type { BusPublisher } from './bus/bus.js';
@@ -23,7 +23,11 @@ import { type Instrument, configuredInstruments } from './adapters/simulator/ins
 import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
 import { SimulatorAdapter } from './adapters/simulator/simulator-adapter.js';
 import { brokerAdapterFactory } from './adapters/broker-factory.js';
-import { CredentialStore } from './auth/credentials.js';
+import { type CredentialReader, CredentialStore } from './auth/credentials.js';
+import type { KeyRowSource } from './auth/key-verifier.js';
+import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
+import { openOpenAlgoStores } from './store/openalgo-stores.js';
+import type { OpenAlgoDb } from './store/openalgo-db.js';
 import type { AdapterRoute } from './gateway/feeds.js';
 import { SymbolMaster } from './symbols/master.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
@@ -51,7 +55,8 @@ export interface InstanceSummary {
   busEndpoint: string;
   /** The control endpoint out-of-process adapters connect to. */
   controlEndpoint: string;
-  keys: ApiKeyStore;
+  /** The instance's API keys: its own store's, or OpenAlgo's (DATABASE_URL), which refuses create(). */
+  keys: InstanceKeys;
   /** Set on the start that created the development key (it is shown once). */
   devKey: CreatedApiKey | undefined;
   /** Instruments the simulator serves (0 with `--feed none`). */
@@ -84,8 +89,17 @@ export function databaseFile(config: Config): string {
   return join(instanceDir(config), 'tickcast.db');
 }
 
-/** Opens the store and the key machinery (shared by `start` and the `keys` commands). */
+/** What a command that needs tickcast's own store is told when DATABASE_URL points at OpenAlgo's database. */
+export const OWN_STORE_UNUSED =
+  "tickcast's own store is not used while DATABASE_URL points at OpenAlgo's database: API keys, broker sessions and the symbol master are OpenAlgo's, managed in OpenAlgo (tickcast only reads them)";
+
+/**
+ * Opens the instance's own store and the key machinery (the `keys`, `credentials` and `symbols`
+ * commands; `start` goes through openStores). MANAGED_BY_OPENALGO with DATABASE_URL, whose
+ * database tickcast never writes.
+ */
 export async function openKeys(config: Config): Promise<{ db: Database; keys: ApiKeyStore; pepper: string; fernetKey: Buffer }> {
+  if (config.database) throw new TickcastError(ErrorCode.MANAGED_BY_OPENALGO, OWN_STORE_UNUSED);
   ensureDataDir(instanceDir(config));
   const db = openDatabase(databaseFile(config));
   try {
@@ -102,6 +116,49 @@ export async function openKeys(config: Config): Promise<{ db: Database; keys: Ap
       instance: config.instance,
     });
     return { db, keys: new ApiKeyStore({ db, pepper, fernetKey }), pepper, fernetKey };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/**
+ * Where an instance reads API keys, users' broker sessions and the symbol master: its own store,
+ * or OpenAlgo's database in place (DATABASE_URL), read-only.
+ */
+export interface InstanceStores {
+  keys: InstanceKeys & KeyRowSource;
+  pepper: string;
+  fernetKey: Buffer;
+  credentials: CredentialReader;
+  symbols: SymbolMaster | AsyncSymbolLookup;
+  /** tickcast's own database; undefined with DATABASE_URL. */
+  own: Database | undefined;
+  /** OpenAlgo's database (DATABASE_URL), if that is the store. */
+  openalgo: OpenAlgoDb | undefined;
+  close(): Promise<void>;
+}
+
+/** Opens the instance's stores: OpenAlgo's database when DATABASE_URL is set, else its own. */
+export async function openStores(config: Config): Promise<InstanceStores> {
+  if (config.database) {
+    const oa = await openOpenAlgoStores({ url: config.database, pepper: config.auth.pepper, fernetSalt: config.auth.fernetSalt });
+    return { ...oa, own: undefined, openalgo: oa.db, close: () => oa.db.close() };
+  }
+  const { db, keys, pepper, fernetKey } = await openKeys(config);
+  try {
+    return {
+      keys,
+      pepper,
+      fernetKey,
+      credentials: new CredentialStore({ db, fernetKey }),
+      symbols: new SymbolMaster(db),
+      own: db,
+      openalgo: undefined,
+      close: async () => {
+        db.close();
+      },
+    };
   } catch (error) {
     db.close();
     throw error;
@@ -183,10 +240,9 @@ export interface InstanceBase {
   registration: Registration;
   plan: ReturnType<typeof planEndpoints>;
   wsEndpoint: string;
-  db: Database;
-  keys: ApiKeyStore;
+  stores: InstanceStores;
+  keys: InstanceKeys;
   verifier: ApiKeyVerifier;
-  fernetKey: Buffer;
   devKey: CreatedApiKey | undefined;
 }
 
@@ -227,20 +283,44 @@ export async function openInstance(config: Config, teardown: Teardown, { logger,
   const registration = claim.registration;
   teardown.add(() => registration.release());
 
-  const { db, keys, pepper, fernetKey } = await openKeys(config);
-  teardown.add(() => db.close());
-  const verifier = verifierFor(config, keys, pepper, fernetKey, clock, logger);
+  const stores = await openStores(config);
+  teardown.add(() => stores.close());
+  const verifier = verifierFor(config, stores, clock, logger);
+  const { keys } = stores;
+  if (stores.openalgo) {
+    logger.info({ database: stores.openalgo.where, keys: keys.count() }, "API keys, broker sessions and the symbol master are read from OpenAlgo's database (DATABASE_URL), never written");
+  }
 
   let devKey: CreatedApiKey | undefined;
-  if (config.auth.devKey && keys.count() === 0) {
+  // OpenAlgo's keys are made in OpenAlgo: no development key goes into its database.
+  if (config.auth.devKey && stores.own && keys.count() === 0) {
     devKey = await keys.create(DEV_USER, SIMULATOR_BROKER);
-    verifier.prime(devKey.apiKey, devKey.user, devKey.broker);
+    await verifier.prime(devKey.apiKey, devKey.user, devKey.broker);
   }
-  return { registry, registration, plan, wsEndpoint, db, keys, verifier, fernetKey, devKey };
+  return { registry, registration, plan, wsEndpoint, stores, keys, verifier, devKey };
 }
 
-export function verifierFor(config: Config, keys: ApiKeyStore, pepper: string, fernetKey: Buffer, clock: Clock, logger: Logger): ApiKeyVerifier {
+export function verifierFor(config: Config, stores: Pick<InstanceStores, 'keys' | 'pepper' | 'fernetKey'>, clock: Clock, logger: Logger): ApiKeyVerifier {
+  const { keys, pepper, fernetKey } = stores;
   return new ApiKeyVerifier({ store: keys, pepper, fernetKey, clock, positiveTtlMs: config.auth.cacheTtlMs, logger });
+}
+
+/** The factory of users' own Zerodha and Angel feeds, over the instance's stores. */
+export function userBrokerFeeds(
+  config: Config,
+  stores: Pick<InstanceStores, 'symbols' | 'credentials' | 'openalgo'>,
+  publisher: BusPublisher,
+  { logger, clock }: { logger: Logger; clock: Clock },
+): BrokerAdapterFactory {
+  return brokerAdapterFactory({
+    symbols: stores.symbols,
+    credentials: stores.credentials,
+    managedByOpenAlgo: stores.openalgo !== undefined,
+    publisher,
+    clock,
+    logger,
+    urls: { zerodha: config.brokers.kiteUrl, angel: config.brokers.angelUrl },
+  });
 }
 
 /** The instance's in-process adapters (the simulator, unless `--feed none`) and its per-user broker feeds. */
@@ -248,7 +328,7 @@ export function createAdapters(
   config: Config,
   /** The instance's bus endpoint, or (in a single gateway process) a direct in-process publisher. */
   bus: string | (() => BusPublisher),
-  base: Pick<InstanceBase, 'db' | 'fernetKey'>,
+  base: Pick<InstanceBase, 'stores'>,
   teardown: Teardown,
   { logger, clock }: { logger: Logger; clock: Clock },
 ): { adapters: AdapterRoute[]; instruments: number; brokerAdapters: BrokerAdapterFactory } {
@@ -276,14 +356,7 @@ export function createAdapters(
 
   // Users with stored Zerodha or Angel credentials get their own broker feed (one publisher for all).
   const brokerPublisher = publisherFor('broker feeds');
-  const brokerAdapters = brokerAdapterFactory({
-    symbols: new SymbolMaster(base.db),
-    credentials: new CredentialStore({ db: base.db, fernetKey: base.fernetKey }),
-    publisher: brokerPublisher,
-    clock,
-    logger,
-    urls: { zerodha: config.brokers.kiteUrl, angel: config.brokers.angelUrl },
-  });
+  const brokerAdapters = userBrokerFeeds(config, base.stores, brokerPublisher, { logger, clock });
   return { adapters, instruments, brokerAdapters };
 }
 
@@ -393,7 +466,7 @@ export async function startInstance(config: Config, options: StartOptions): Prom
       adapters,
       verifier: base.verifier,
       brokerAdapters,
-      dashboard: dashboardSources(config, base.db, registry, SIMULATOR_BROKER),
+      dashboard: dashboardSources(config, base.stores.own, registry, SIMULATOR_BROKER),
       clock,
       logger,
     });

@@ -1,63 +1,156 @@
 /**
  * Builds a user's own Zerodha or Angel adapter (gateway/user-feeds.ts decides when): symbols
  * from the instance's symbol master, credentials read afresh from its store before every
- * connect, ticks published on the instance's bus.
+ * connect, ticks published on the instance's bus. The store is tickcast's own, or OpenAlgo's
+ * database in place (DATABASE_URL), whose symbol master is read per subscribe.
  */
 import type { BusPublisher } from '../bus/bus.js';
 import type { Clock } from '../clock.js';
-import type { CredentialStore } from '../auth/credentials.js';
+import type { CredentialReader } from '../auth/credentials.js';
 import type { BrokerAdapterFactory } from '../gateway/user-feeds.js';
 import type { Logger } from '../observability/logger.js';
 import type { SymbolMaster } from '../symbols/master.js';
+import type { AsyncSymbolLookup } from '../symbols/openalgo-master.js';
 import type { Adapter } from './adapter.js';
 import { AngelAdapter } from './angel/angel-adapter.js';
-import type { BrokerName, SymbolLookup } from './broker.js';
+import type { BrokerInstrument, BrokerName, SymbolLookup } from './broker.js';
 import { KiteAdapter } from './zerodha/kite-adapter.js';
 
 export interface BrokerFactoryOptions {
-  symbols: SymbolMaster;
-  credentials: CredentialStore;
+  /** tickcast's own master (in memory, refreshed after imports), or OpenAlgo's (read per subscribe). */
+  symbols: SymbolMaster | AsyncSymbolLookup;
+  credentials: CredentialReader;
   publisher: BusPublisher;
   clock: Clock;
   logger: Logger;
   /** Broker WebSocket URLs (tests point them at local fakes). */
   urls?: Partial<Record<BrokerName, string>>;
+  /** Set when the users' broker sessions are OpenAlgo's (DATABASE_URL): says so in messages. */
+  managedByOpenAlgo?: boolean;
 }
 
 /** Brokers a user's own feed can be built for. */
 export const BROKER_FEED_BROKERS: readonly BrokerName[] = ['zerodha', 'angel'];
 
 /** Whether `user` has usable credentials stored for `broker` (read from the store each time). */
-export function hasBrokerCredentials(credentials: CredentialStore, user: string, broker: string): boolean {
-  const stored = credentials.describe(user);
-  return stored !== undefined && !stored.revoked && stored.broker === broker && Boolean(stored.accessToken) && stored.readable;
+export async function hasBrokerCredentials(credentials: CredentialReader, user: string, broker: string): Promise<boolean> {
+  return (await credentialVerdict(credentials, user, broker, false)).usable;
+}
+
+/**
+ * Whether `user` has usable credentials for `broker`, and if not, the sentence that tells them
+ * why (undefined for tickcast's usual "none stored", which the gateway words itself).
+ */
+export async function credentialVerdict(
+  credentials: CredentialReader,
+  user: string,
+  broker: string,
+  managedByOpenAlgo: boolean,
+): Promise<{ usable: boolean; reason?: string }> {
+  const stored = await credentials.describe(user);
+  if (stored !== undefined && !stored.revoked && stored.broker === broker && stored.accessToken && stored.readable) return { usable: true };
+  const lead = `No market data feed for ${broker} user ${user}:`;
+  if (stored !== undefined && stored.broker === broker && stored.accessToken && !stored.readable) {
+    return {
+      usable: false,
+      reason: `${lead} their ${broker} session tokens do not decrypt with this API_KEY_PEPPER and FERNET_SALT (they were stored under another one); ${credentials.remedy}.`,
+    };
+  }
+  if (!managedByOpenAlgo) return { usable: false };
+  const state = stored?.revoked ? 'their broker session was ended (logged out)' : `OpenAlgo holds no ${broker} session for them`;
+  return { usable: false, reason: `${lead} ${state}. Log in to the broker in OpenAlgo; the feed starts at their next authentication.` };
+}
+
+/**
+ * hasCredentials and whyNot over one store: the reason of each user's last failed check is kept
+ * (one entry per such user) for the feed status and per-symbol errors that follow it.
+ */
+export function credentialChecks(
+  credentials: CredentialReader,
+  managedByOpenAlgo: boolean,
+): Pick<BrokerAdapterFactory, 'hasCredentials' | 'whyNot'> {
+  const reasons = new Map<string, string>();
+  const key = (user: string, broker: string): string => `${broker}\u0000${user}`;
+  return {
+    async hasCredentials(user, broker) {
+      const verdict = await credentialVerdict(credentials, user, broker, managedByOpenAlgo);
+      if (verdict.reason === undefined) reasons.delete(key(user, broker));
+      else reasons.set(key(user, broker), verdict.reason);
+      return verdict.usable;
+    },
+    whyNot: (user, broker) => reasons.get(key(user, broker)),
+  };
 }
 
 export function brokerAdapterFactory(options: BrokerFactoryOptions): BrokerAdapterFactory {
   const { symbols, credentials, publisher, clock, logger, urls = {} } = options;
+  const perSubscribe = 'lookupAsync' in symbols ? symbols : undefined;
   // Subscribes are rare: checking for an import made since (`tickcast symbols import` in another
   // process) costs one small query each.
   const freshSymbols: SymbolLookup = {
     lookup(broker, exchange, symbol) {
-      symbols.refresh();
-      return symbols.lookup(broker, exchange, symbol);
+      const master = symbols as SymbolMaster;
+      master.refresh();
+      return master.lookup(broker, exchange, symbol);
     },
   };
   return {
     brokers: BROKER_FEED_BROKERS,
-    hasCredentials: (user, broker) => hasBrokerCredentials(credentials, user, broker),
+    ...credentialChecks(credentials, options.managedByOpenAlgo ?? false),
     create(user, broker, feed): Adapter {
-      const common = {
-        feed,
-        user,
-        symbols: freshSymbols,
-        credentials: credentials.sourceFor(user, broker as BrokerName),
-        publisher,
-        clock,
-        logger: logger.child({ feed }),
+      const build = (lookup: SymbolLookup): Adapter => {
+        const common = {
+          feed,
+          user,
+          symbols: lookup,
+          credentials: credentials.sourceFor(user, broker as BrokerName),
+          publisher,
+          clock,
+          logger: logger.child({ feed }),
+        };
+        if (broker === 'zerodha') return new KiteAdapter({ ...common, ...(urls.zerodha ? { url: urls.zerodha } : {}) });
+        return new AngelAdapter({ ...common, ...(urls.angel ? { url: urls.angel } : {}) });
       };
-      if (broker === 'zerodha') return new KiteAdapter({ ...common, ...(urls.zerodha ? { url: urls.zerodha } : {}) });
-      return new AngelAdapter({ ...common, ...(urls.angel ? { url: urls.angel } : {}) });
+      return perSubscribe ? lookingUpPerSubscribe(build, perSubscribe, logger.child({ feed })) : build(freshSymbols);
     },
   };
+}
+
+/**
+ * An adapter whose symbol lookups are fetched from an asynchronous master before each subscribe
+ * and handed to its (synchronous) lookup, which the adapters call at the start of subscribe.
+ * The hand-off holds one entry, for the subscribe running now: nothing else is cached.
+ */
+export function lookingUpPerSubscribe(build: (lookup: SymbolLookup) => Adapter, master: AsyncSymbolLookup, logger: Logger): Adapter {
+  let handOff: { broker: string; exchange: string; symbol: string; found: BrokerInstrument | undefined } | undefined;
+  const adapter = build({
+    lookup: (broker, exchange, symbol) =>
+      handOff && handOff.broker === broker && handOff.exchange === exchange && handOff.symbol === symbol ? handOff.found : undefined,
+  });
+  const wrapped: Adapter = {
+    feed: adapter.feed,
+    broker: adapter.broker,
+    start: () => adapter.start(),
+    stop: () => adapter.stop(),
+    async subscribe(stream, mode, depth) {
+      let found: BrokerInstrument | undefined;
+      try {
+        found = await master.lookupAsync(adapter.broker as BrokerName, stream.exchange, stream.symbol);
+      } catch (error) {
+        logger.error({ err: (error as Error).message, exchange: stream.exchange, symbol: stream.symbol }, 'symbol master lookup failed');
+        return { ok: false, message: `Symbol master unavailable: ${stream.symbol} on ${stream.exchange} cannot be looked up now (OpenAlgo's database cannot be read); try again` };
+      }
+      handOff = { broker: adapter.broker, exchange: stream.exchange, symbol: stream.symbol, found };
+      try {
+        return adapter.subscribe(stream, mode, depth); // reads the hand-off before its first await
+      } finally {
+        handOff = undefined;
+      }
+    },
+    unsubscribe: (stream) => adapter.unsubscribe(stream),
+    status: () => adapter.status(),
+    onStatus: (listener) => adapter.onStatus(listener),
+  };
+  if (adapter.credentialsChanged) wrapped.credentialsChanged = () => adapter.credentialsChanged!();
+  return wrapped;
 }

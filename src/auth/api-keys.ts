@@ -68,6 +68,13 @@ export interface ApiKeyRow {
   encrypted: string;
 }
 
+/** What a running instance offers about its keys: the count for its summary, and creation
+ * (which a store managed by OpenAlgo refuses). */
+export interface InstanceKeys {
+  count(): number;
+  create(user: string, broker: string): Promise<CreatedApiKey>;
+}
+
 export interface ApiKeyStoreOptions {
   db: Database;
   pepper: string;
@@ -111,7 +118,7 @@ function prepare(db: Database) {
   };
 }
 
-export class ApiKeyStore {
+export class ApiKeyStore implements InstanceKeys {
   readonly #db: Database;
   readonly #sql: ReturnType<typeof prepare>;
   readonly #pepper: string;
@@ -214,9 +221,11 @@ function toIso(date: Date): string {
   return `${date.toISOString().slice(0, 19)}Z`;
 }
 
-/** 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC) → ISO-8601; anything else as it is; null if absent. */
-function fromSqlTimestamp(value: unknown): string | null {
+/** 'YYYY-MM-DD HH:MM:SS[.ffffff]' (UTC) or a Date (a server database's timestamp) → ISO-8601;
+ * anything else as it is; null if absent. */
+export function fromSqlTimestamp(value: unknown): string | null {
   if (value === null || value === undefined) return null;
+  if (value instanceof Date) return Number.isNaN(value.getTime()) ? null : toIso(value);
   const text = String(value);
   const m = /^(\d{4}-\d{2}-\d{2})[ T](\d{2}:\d{2}:\d{2})(?:\.\d+)?$/.exec(text);
   return m ? `${m[1]}T${m[2]}Z` : text;

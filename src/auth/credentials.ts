@@ -12,11 +12,15 @@
  * | `secret_api_key` | encrypted broker app API key (OpenAlgo uses this column only for Samco;  |
  * |                  | for Zerodha/Angel it reads the app key from its environment)              |
  *
+ * The same rows are read from OpenAlgo's own database (DATABASE_URL) by OpenAlgoCredentials,
+ * read-only: there OpenAlgo writes them at each broker login.
+ *
  * Plaintext secrets leave this module only from get() and sources' load(); nothing here logs.
  */
 import type { BrokerCredentials, BrokerName, CredentialSource } from '../adapters/broker.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { type Database, migrate, STORE_MIGRATIONS } from '../store/database.js';
+import { type OpenAlgoDb, isTrue } from '../store/openalgo-db.js';
 import { fernetDecrypt, fernetEncrypt } from './fernet.js';
 
 export const CREDENTIAL_BROKERS: readonly BrokerName[] = ['zerodha', 'angel'];
@@ -46,22 +50,41 @@ export interface CredentialStoreOptions {
   fernetKey: Buffer;
 }
 
-interface AuthRow {
+/** What the broker feeds read: whichever store holds the users' broker sessions. */
+export interface CredentialReader {
+  /** Which credentials the user has, never their values; undefined without an auth row. */
+  describe(user: string): CredentialPresence | undefined | Promise<CredentialPresence | undefined>;
+  /** Credentials read afresh at every load (see CredentialStore.sourceFor). */
+  sourceFor(user: string, broker?: BrokerName): CredentialSource;
+  /** What a user with unreadable credentials should do, for messages. */
+  readonly remedy: string;
+}
+
+/** A user's `auth` row, as either database returns it. */
+export interface AuthRow {
   auth: string | null;
   feed_token: string | null;
   broker: string;
   user_id: string | null;
-  secret_api_key: string | null;
-  is_revoked: number | null;
+  secret_api_key?: string | null;
+  is_revoked: unknown;
 }
+
+/** What `credentials set` and `remove` are told with DATABASE_URL (exit 2). */
+export const SESSIONS_MANAGED_BY_OPENALGO =
+  "broker sessions are managed by OpenAlgo while DATABASE_URL points at its database: log in to (or out of) the broker in OpenAlgo, which stores them in its auth table (tickcast reads them from there, never writes them)";
+
+const OWN_REMEDY = 'store the credentials again (`tickcast credentials set`)';
+const OPENALGO_REMEDY = 'log in to the broker again in OpenAlgo, which stores them afresh';
 
 const USER_MAX = 255;
 const SECRET_MAX = 8192; // a JWT is ~1 KB
 const PRINTABLE = /^[\u0021-\u007e]+$/; // tokens and keys are printable ASCII without spaces
 
-export class CredentialStore {
+export class CredentialStore implements CredentialReader {
   readonly #fernetKey: Buffer;
   readonly #sql;
+  readonly remedy = OWN_REMEDY;
 
   constructor({ db, fernetKey }: CredentialStoreOptions) {
     migrate(db, 'store', STORE_MIGRATIONS); // the auth table (a no-op on a database openDatabase opened)
@@ -103,44 +126,12 @@ export class CredentialStore {
    * do not decrypt with this instance's key.
    */
   get(user: string): StoredCredentials | undefined {
-    const row = this.#sql.row.get(user) as AuthRow | undefined;
-    if (!row || row.is_revoked || !row.auth) return undefined;
-    const broker = row.broker as BrokerName;
-    if (!CREDENTIAL_BROKERS.includes(broker)) return undefined;
-
-    const auth = this.#decrypt(user, row.auth, 'access token');
-    const storedKey = row.secret_api_key ? this.#decrypt(user, row.secret_api_key, 'API key') : '';
-    let accessToken = auth;
-    let apiKey = storedKey;
-    if (broker === 'zerodha') {
-      // OpenAlgo keeps `api_key:access_token`; its adapter takes the part after the colon.
-      const colon = auth.indexOf(':');
-      if (colon >= 0) {
-        accessToken = auth.slice(colon + 1);
-        apiKey ||= auth.slice(0, colon);
-      }
-    }
-    const credentials: BrokerCredentials = { apiKey, accessToken };
-    if (row.feed_token) credentials.feedToken = this.#decrypt(user, row.feed_token, 'feed token');
-    if (row.user_id) credentials.clientCode = row.user_id;
-    return { broker, credentials };
+    return credentialsFromRow(user, this.#sql.row.get(user) as AuthRow | undefined, this.#fernetKey, OWN_REMEDY);
   }
 
   /** Which credentials the user has, never their values; undefined without an auth row. */
   describe(user: string): CredentialPresence | undefined {
-    const row = this.#sql.row.get(user) as AuthRow | undefined;
-    if (!row) return undefined;
-    const secrets = [row.auth, row.feed_token, row.secret_api_key].filter((s): s is string => !!s);
-    return {
-      user,
-      broker: row.broker,
-      accessToken: !!row.auth,
-      apiKey: !!row.secret_api_key || (row.broker === 'zerodha' && !!row.auth && (this.#tryDecrypt(row.auth) ?? '').includes(':')),
-      feedToken: !!row.feed_token,
-      clientCode: !!row.user_id,
-      revoked: !!row.is_revoked,
-      readable: secrets.every((s) => this.#tryDecrypt(s) !== null),
-    };
+    return presenceFromRow(user, this.#sql.row.get(user) as AuthRow | undefined, this.#fernetKey);
   }
 
   /** Clears the user's credentials (the auth row and its broker stay). False if there were none. */
@@ -166,21 +157,108 @@ export class CredentialStore {
   #encrypt(text: string): string {
     return fernetEncrypt(this.#fernetKey, text);
   }
+}
 
-  #tryDecrypt(token: string): string | null {
-    return fernetDecrypt(this.#fernetKey, token);
+export interface OpenAlgoCredentialsOptions {
+  db: OpenAlgoDb;
+  fernetKey: Buffer;
+  /** Whether OpenAlgo's auth table has its secret_api_key column (older installations lack it). */
+  hasSecretApiKey: boolean;
+}
+
+/**
+ * Users' broker sessions from OpenAlgo's own `auth` table, read at each use (OpenAlgo rewrites
+ * the row at every broker login, and sets is_revoked at logout); never written.
+ */
+export class OpenAlgoCredentials implements CredentialReader {
+  readonly #db: OpenAlgoDb;
+  readonly #fernetKey: Buffer;
+  readonly #select: string;
+  readonly remedy = OPENALGO_REMEDY;
+
+  constructor({ db, fernetKey, hasSecretApiKey }: OpenAlgoCredentialsOptions) {
+    this.#db = db;
+    this.#fernetKey = fernetKey;
+    this.#select = `SELECT auth, feed_token, broker, user_id, is_revoked${hasSecretApiKey ? ', secret_api_key' : ''} FROM auth WHERE name = ?`;
   }
 
-  #decrypt(user: string, token: string, what: string): string {
-    const text = this.#tryDecrypt(token);
+  async #row(user: string): Promise<AuthRow | undefined> {
+    const [row] = await this.#db.all<AuthRow>(this.#select, [user]);
+    return row;
+  }
+
+  /** As CredentialStore.get: undefined when there are none, STORE_FAILED when they do not decrypt. */
+  async get(user: string): Promise<StoredCredentials | undefined> {
+    return credentialsFromRow(user, await this.#row(user), this.#fernetKey, OPENALGO_REMEDY);
+  }
+
+  async describe(user: string): Promise<CredentialPresence | undefined> {
+    return presenceFromRow(user, await this.#row(user), this.#fernetKey);
+  }
+
+  sourceFor(user: string, broker?: BrokerName): CredentialSource {
+    return {
+      load: async () => {
+        const stored = await this.get(user);
+        if (!stored || (broker !== undefined && stored.broker !== broker)) return undefined;
+        return stored.credentials;
+      },
+    };
+  }
+}
+
+/**
+ * A user's credentials from their auth row: undefined when there are none (no row, an empty
+ * token, revoked, or a broker tickcast has no adapter for); STORE_FAILED when they do not decrypt.
+ */
+export function credentialsFromRow(user: string, row: AuthRow | undefined, fernetKey: Buffer, remedy: string): StoredCredentials | undefined {
+  if (!row || isTrue(row.is_revoked) || !row.auth) return undefined;
+  const broker = row.broker as BrokerName;
+  if (!CREDENTIAL_BROKERS.includes(broker)) return undefined;
+
+  const decrypt = (token: string, what: string): string => {
+    const text = fernetDecrypt(fernetKey, token);
     if (text === null) {
       throw new TickcastError(
         ErrorCode.STORE_FAILED,
-        `the ${what} of user "${user}" does not decrypt with this instance's key: it was stored with another API_KEY_PEPPER or FERNET_SALT; store the credentials again`,
+        `the ${what} of user "${user}" does not decrypt with this instance's key: it was stored with another API_KEY_PEPPER or FERNET_SALT; ${remedy}`,
       );
     }
     return text;
+  };
+  const auth = decrypt(row.auth, 'access token');
+  const storedKey = row.secret_api_key ? decrypt(row.secret_api_key, 'API key') : '';
+  let accessToken = auth;
+  let apiKey = storedKey;
+  if (broker === 'zerodha') {
+    // OpenAlgo keeps `api_key:access_token`; its adapter takes the part after the colon.
+    const colon = auth.indexOf(':');
+    if (colon >= 0) {
+      accessToken = auth.slice(colon + 1);
+      apiKey ||= auth.slice(0, colon);
+    }
   }
+  const credentials: BrokerCredentials = { apiKey, accessToken };
+  if (row.feed_token) credentials.feedToken = decrypt(row.feed_token, 'feed token');
+  if (row.user_id) credentials.clientCode = row.user_id;
+  return { broker, credentials };
+}
+
+/** Which credentials an auth row holds, never their values. */
+export function presenceFromRow(user: string, row: AuthRow | undefined, fernetKey: Buffer): CredentialPresence | undefined {
+  if (!row) return undefined;
+  const tryDecrypt = (token: string): string | null => fernetDecrypt(fernetKey, token);
+  const secrets = [row.auth, row.feed_token, row.secret_api_key].filter((s): s is string => !!s);
+  return {
+    user,
+    broker: row.broker,
+    accessToken: !!row.auth,
+    apiKey: !!row.secret_api_key || (row.broker === 'zerodha' && !!row.auth && (tryDecrypt(row.auth) ?? '').includes(':')),
+    feedToken: !!row.feed_token,
+    clientCode: !!row.user_id,
+    revoked: isTrue(row.is_revoked),
+    readable: secrets.every((s) => tryDecrypt(s) !== null),
+  };
 }
 
 function checkUser(user: string): void {

@@ -19,6 +19,7 @@ import crypto from 'node:crypto';
 import { promisify } from 'node:util';
 import { ErrorCode, TickcastError } from '../errors.js';
 import type { Database } from '../store/database.js';
+import type { OpenAlgoDb } from '../store/openalgo-db.js';
 import { StoreMetadata } from '../store/metadata.js';
 import { verifyApiKeyHash } from './api-keys.js';
 import { deriveFernetKey, fernetDecrypt } from './fernet.js';
@@ -148,25 +149,65 @@ export async function openStorePepper(options: StorePepperOptions): Promise<Stor
  * Argon2 hash then verifies, or a credential that decrypts. */
 async function opensStoredSecret(db: Database, pepper: string, fernetKey: Buffer): Promise<boolean> {
   const rows = db.prepare('SELECT api_key_hash AS hash, api_key_encrypted AS encrypted FROM api_keys ORDER BY id').iterate() as Iterable<{ hash: string; encrypted: string }>;
+  // Started only once the keys' iteration is over: one statement runs on the connection at a time.
+  function* tokens(): Iterable<string | null> {
+    const secrets = db
+      .prepare(
+        `SELECT auth, feed_token AS feedToken, secret_api_key AS apiKey FROM auth
+         WHERE COALESCE(auth, '') <> '' OR feed_token IS NOT NULL OR secret_api_key IS NOT NULL`,
+      )
+      .iterate() as Iterable<{ auth: string | null; feedToken: string | null; apiKey: string | null }>;
+    for (const row of secrets) yield* [row.auth, row.feedToken, row.apiKey];
+  }
+  return opensAnySecret(rows, tokens(), pepper, fernetKey);
+}
+
+/** Whether `pepper` opens one of the keys (decrypts and verifies; the first few that decrypt are
+ * tried) or one of the Fernet tokens given. */
+async function opensAnySecret(
+  keys: Iterable<{ hash: string; encrypted: string }>,
+  tokens: Iterable<string | null>,
+  pepper: string,
+  fernetKey: Buffer,
+): Promise<boolean> {
   let tried = 0;
-  for (const row of rows) {
+  for (const row of keys) {
     const key = fernetDecrypt(fernetKey, row.encrypted);
     if (key === null) continue;
     if (await verifyApiKeyHash(row.hash, key, pepper)) return true;
     if (++tried >= CONFIRM_ROWS) break;
   }
-  const secrets = db
-    .prepare(
-      `SELECT auth, feed_token AS feedToken, secret_api_key AS apiKey FROM auth
-       WHERE COALESCE(auth, '') <> '' OR feed_token IS NOT NULL OR secret_api_key IS NOT NULL`,
-    )
-    .iterate() as Iterable<{ auth: string | null; feedToken: string | null; apiKey: string | null }>;
-  for (const row of secrets) {
-    for (const value of [row.auth, row.feedToken, row.apiKey]) {
-      if (value && fernetDecrypt(fernetKey, value) !== null) return true;
-    }
+  for (const value of tokens) {
+    if (value && fernetDecrypt(fernetKey, value) !== null) return true;
   }
   return false;
+}
+
+/** Rows of OpenAlgo's tables read to check the pepper against: a handful is proof enough. */
+const OPENALGO_PEPPER_SAMPLE = 50;
+
+/**
+ * The equivalent of the fingerprint check for OpenAlgo's own database (DATABASE_URL), where
+ * tickcast records nothing: API_KEY_PEPPER and FERNET_SALT must open one of the API keys or
+ * broker tokens there, when it holds any. PEPPER_MISMATCH naming them otherwise.
+ */
+export async function checkOpenAlgoPepper(db: OpenAlgoDb, pepper: string, fernetKey: Buffer, fernetSaltSet: boolean): Promise<void> {
+  const keys = await db.all<{ hash: string; encrypted: string }>(
+    `SELECT api_key_hash AS hash, api_key_encrypted AS encrypted FROM api_keys ORDER BY id LIMIT ${OPENALGO_PEPPER_SAMPLE}`,
+  );
+  // Only Fernet tokens (which start with version byte 0x80, "gAAAAA" in base64) say anything
+  // about the key: OpenAlgo also leaves '' after a logout and placeholders such as 'pending'.
+  const auth = await db.all<{ auth: string | null; feed_token: string | null }>(
+    `SELECT auth, feed_token FROM auth WHERE auth LIKE 'gAAAAA%' OR feed_token LIKE 'gAAAAA%' ORDER BY id LIMIT ${OPENALGO_PEPPER_SAMPLE}`,
+  );
+  if (keys.length === 0 && auth.length === 0) return;
+  if (await opensAnySecret(keys, auth.flatMap((row) => [row.auth, row.feed_token]), pepper, fernetKey)) return;
+  const held = [keys.length > 0 ? 'API keys' : '', auth.length > 0 ? 'broker session tokens' : ''].filter(Boolean).join(' and ');
+  throw new TickcastError(
+    ErrorCode.PEPPER_MISMATCH,
+    `API_KEY_PEPPER${fernetSaltSet ? ' and FERNET_SALT' : ' (with FERNET_SALT unset)'} do not open any of the ${held} in OpenAlgo's database (DATABASE_URL ${db.where}): ` +
+      "set API_KEY_PEPPER and FERNET_SALT to the values in OpenAlgo's .env",
+  );
 }
 
 function describeSource(resolved: ResolvedPepper, dir: string): string {

@@ -5,9 +5,11 @@
  */
 import { Option, type Command } from 'commander';
 import type { BrokerCredentials, BrokerName } from '../adapters/broker.js';
-import { CREDENTIAL_BROKERS, CredentialStore } from '../auth/credentials.js';
+import { CREDENTIAL_BROKERS, type CredentialPresence, CredentialStore, SESSIONS_MANAGED_BY_OPENALGO } from '../auth/credentials.js';
+import type { Config } from '../config/options.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { openKeys } from '../instance.js';
+import { openOpenAlgoStores } from '../store/openalgo-stores.js';
 import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './main.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
@@ -43,7 +45,9 @@ export function registerCredentialCommands(program: Command, io: Io, setExit: (c
         }
       }
       const user = String(flags.user);
-      const { db, fernetKey } = await openKeys(configFrom(flags, env));
+      const config = configFrom(flags, env);
+      refuseWithOpenAlgoDb(config);
+      const { db, fernetKey } = await openKeys(config);
       try {
         const store = new CredentialStore({ db, fernetKey });
         const before = store.describe(user)?.broker;
@@ -72,9 +76,9 @@ export function registerCredentialCommands(program: Command, io: Io, setExit: (c
       .option('--json', 'print {"user","broker","access_token","api_key","feed_token","client_code","revoked","readable"}')
       .action(async (flags: Record<string, unknown>) => {
         const user = String(flags.user);
-        const { db, fernetKey } = await openKeys(configFrom(flags, env));
+        const config = configFrom(flags, env);
+        const { presence, close } = await describeUser(config, user);
         try {
-          const presence = new CredentialStore({ db, fernetKey }).describe(user);
           if (!presence || !(presence.accessToken || presence.apiKey || presence.feedToken || presence.clientCode)) {
             io.err(`tickcast: user "${user}" has no broker credentials\n`);
             setExit(EXIT_FAILURE);
@@ -94,12 +98,13 @@ export function registerCredentialCommands(program: Command, io: Io, setExit: (c
               ['client code', mark(presence.clientCode)],
             ];
             if (presence.revoked) rows.push(['revoked', 'yes (logged out in OpenAlgo; not used)']);
-            if (!presence.readable) rows.push(['readable', "no: stored with another API_KEY_PEPPER or FERNET_SALT; set them again"]);
+            const again = config.database ? 'log in to the broker again in OpenAlgo' : 'set them again';
+            if (!presence.readable) rows.push(['readable', `no: stored with another API_KEY_PEPPER or FERNET_SALT; ${again}`]);
             io.out(rows.map(([k, v]) => `${k.padEnd(14)}${v}`).join('\n') + '\n');
           }
           setExit(EXIT_OK);
         } finally {
-          db.close();
+          await close();
         }
       }),
     STORE_FLAGS,
@@ -112,7 +117,9 @@ export function registerCredentialCommands(program: Command, io: Io, setExit: (c
       .requiredOption('--user <user>', 'OpenAlgo username')
       .action(async (flags: Record<string, unknown>) => {
         const user = String(flags.user);
-        const { db, fernetKey } = await openKeys(configFrom(flags, env));
+        const config = configFrom(flags, env);
+        refuseWithOpenAlgoDb(config);
+        const { db, fernetKey } = await openKeys(config);
         try {
           if (!new CredentialStore({ db, fernetKey }).remove(user)) {
             io.err(`tickcast: user "${user}" has no broker credentials\n`);
@@ -162,4 +169,29 @@ function credentialsFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
 /** Commander's attribute for a flag name: `access-token-env` → `accessTokenEnv`. */
 function camel(flag: string): string {
   return flag.replace(/-([a-z])/g, (_, c: string) => c.toUpperCase());
+}
+
+/** With DATABASE_URL the broker sessions are OpenAlgo's, which tickcast never writes (exit 2). */
+function refuseWithOpenAlgoDb(config: Config): void {
+  if (config.database) throw new TickcastError(ErrorCode.MANAGED_BY_OPENALGO, SESSIONS_MANAGED_BY_OPENALGO);
+}
+
+/** What a user has stored: in the instance's own store, or in OpenAlgo's database (read-only). */
+async function describeUser(config: Config, user: string): Promise<{ presence: CredentialPresence | undefined; close: () => Promise<void> }> {
+  if (config.database) {
+    const oa = await openOpenAlgoStores({ url: config.database, pepper: config.auth.pepper, fernetSalt: config.auth.fernetSalt });
+    try {
+      return { presence: await oa.credentials.describe(user), close: () => oa.db.close() };
+    } catch (error) {
+      await oa.db.close();
+      throw error;
+    }
+  }
+  const { db, fernetKey } = await openKeys(config);
+  try {
+    return { presence: new CredentialStore({ db, fernetKey }).describe(user), close: async () => void db.close() };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 }

@@ -1,9 +1,13 @@
 /** `tickcast keys create|list|revoke|reset`: manage API keys in the instance's database. */
 import type { Command } from 'commander';
+import type { ApiKeyListing } from '../auth/api-keys.js';
 import { deletePepperedSecrets, pepperedSecrets } from '../auth/store-pepper.js';
 import { NATIVE_BROKERS, OPENALGO_BROKERS, SIMULATOR_BROKER, isKnownBroker, knownBrokers } from '../brokers.js';
 import { ErrorCode, TickcastError } from '../errors.js';
+import { KEYS_MANAGED_BY_OPENALGO } from '../auth/openalgo-keys.js';
+import type { Config } from '../config/options.js';
 import { databaseFile, instanceDir, openKeys } from '../instance.js';
+import { openOpenAlgoStores } from '../store/openalgo-stores.js';
 import { openDatabase } from '../store/database.js';
 import { ensureDataDir } from '../store/data-dir.js';
 import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './main.js';
@@ -26,6 +30,7 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
       .option('--json', 'print {"api_key","user","broker","created_at","replaced"}')
       .action(async (flags: Record<string, unknown>) => {
         const config = configFrom(flags);
+        refuseWithOpenAlgoDb(config);
         // Checked before the store is opened: a misspelt broker would give a key that gets no feed.
         const broker = knownBroker(String(flags.broker), config.simulator.brokers);
         const { db, keys: store } = await openKeys(config);
@@ -61,22 +66,22 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
       .description('List users with API keys (keys are never shown in full)')
       .option('--json', 'print a JSON array')
       .action(async (flags: Record<string, unknown>) => {
-        const { db, keys: store } = await openKeys(configFrom(flags));
+        const config = configFrom(flags);
+        const { rows, close } = await listKeys(config);
         try {
-          const rows = store.list();
           if (flags.json) {
             io.out(JSON.stringify(rows.map((r) => ({ user: r.user, broker: r.broker, created_at: r.createdAt, key_preview: r.keyPreview }))) + '\n');
             return;
           }
           if (rows.length === 0) {
-            io.out('no API keys (create one with `tickcast keys create --user NAME`)\n');
+            io.out(config.database ? "no API keys in OpenAlgo's database (create one on OpenAlgo's API key page)\n" : 'no API keys (create one with `tickcast keys create --user NAME`)\n');
             return;
           }
           const table = [['USER', 'BROKER', 'CREATED', 'KEY'], ...rows.map((r) => [r.user, r.broker ?? '-', String(r.createdAt ?? '-'), r.keyPreview ?? '-'])];
           const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
           io.out(table.map((row) => row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()).join('\n') + '\n');
         } finally {
-          db.close();
+          await close();
         }
       }),
     STORE_FLAGS,
@@ -88,7 +93,9 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
       .description("Revoke a user's API key")
       .requiredOption('--user <user>', 'user whose key to revoke')
       .action(async (flags: Record<string, unknown>) => {
-        const { db, keys: store } = await openKeys(configFrom(flags));
+        const config = configFrom(flags);
+        refuseWithOpenAlgoDb(config);
+        const { db, keys: store } = await openKeys(config);
         try {
           if (store.revoke(String(flags.user))) {
             io.out(`revoked the API key of user "${String(flags.user)}"\n`);
@@ -114,6 +121,7 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
       .option('--yes', 'really delete them')
       .action(async (flags: Record<string, unknown>) => {
         const config = configFrom(flags);
+        refuseWithOpenAlgoDb(config);
         // Not through openKeys: that refuses a store whose pepper is lost, which is why this exists.
         ensureDataDir(instanceDir(config));
         const db = openDatabase(databaseFile(config));
@@ -158,4 +166,29 @@ function knownBroker(given: string, simulated: readonly string[]): string {
       `${extra.length > 0 ? `, and the simulated ${extra.join(', ')} (TICKCAST_SIM_BROKERS)` : ''}: ${knownBrokers().join(', ')}` +
       `; a simulated broker of another name must be listed in TICKCAST_SIM_BROKERS (see \`tickcast keys create --help\`)`,
   );
+}
+
+/** With DATABASE_URL the keys are OpenAlgo's, which tickcast never writes: exit 2 saying where to manage them. */
+function refuseWithOpenAlgoDb(config: Config): void {
+  if (config.database) throw new TickcastError(ErrorCode.MANAGED_BY_OPENALGO, KEYS_MANAGED_BY_OPENALGO);
+}
+
+/** The keys of the instance's own store, or of OpenAlgo's database with DATABASE_URL (read-only). */
+async function listKeys(config: Config): Promise<{ rows: ApiKeyListing[]; close: () => Promise<void> }> {
+  if (config.database) {
+    const oa = await openOpenAlgoStores({ url: config.database, pepper: config.auth.pepper, fernetSalt: config.auth.fernetSalt });
+    try {
+      return { rows: await oa.keys.list(), close: () => oa.db.close() };
+    } catch (error) {
+      await oa.db.close();
+      throw error;
+    }
+  }
+  const { db, keys } = await openKeys(config);
+  try {
+    return { rows: keys.list(), close: async () => void db.close() };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 }

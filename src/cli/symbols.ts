@@ -2,12 +2,15 @@
 import fs, { mkdirSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { BrokerName } from '../adapters/broker.js';
+import type { Config } from '../config/options.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { databaseFile, instanceDir } from '../instance.js';
 import { type Database, openDatabase } from '../store/database.js';
 import { importAngelJson } from '../symbols/import-angel.js';
 import { importZerodhaCsv } from '../symbols/import-zerodha.js';
-import { feedToken, type ImportReport, type Rejection, SymbolMaster } from '../symbols/master.js';
+import { feedToken, type ImportReport, type Rejection, type SymbolRecord, SymbolMaster } from '../symbols/master.js';
+import { MASTER_MANAGED_BY_OPENALGO, OpenAlgoSymbols } from '../symbols/openalgo-master.js';
+import { openOpenAlgoDb } from '../store/openalgo-db.js';
 import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './main.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
@@ -25,6 +28,7 @@ export function registerSymbolCommands(program: Command, io: Io, setExit: (code:
       .argument('<file>', 'the instrument master file')
       .action(async (file: string, flags: Record<string, unknown>) => {
         const broker = flags.broker as BrokerName;
+        if (configFrom(flags, env).database) throw new TickcastError(ErrorCode.MANAGED_BY_OPENALGO, MASTER_MANAGED_BY_OPENALGO);
         const { input, close } = await openInput(file);
         try {
           const db = openStore(flags, env);
@@ -51,12 +55,11 @@ export function registerSymbolCommands(program: Command, io: Io, setExit: (code:
       .requiredOption('--exchange <exchange>', 'OpenAlgo exchange (NSE, NFO, NSE_INDEX…)')
       .option('--json', 'print the row as JSON')
       .argument('<symbol>', 'OpenAlgo symbol (RELIANCE, NIFTY, NIFTY28MAR24FUT…)')
-      .action((symbol: string, flags: Record<string, unknown>) => {
-        const db = openStore(flags, env);
+      .action(async (symbol: string, flags: Record<string, unknown>) => {
+        const broker = flags.broker as BrokerName;
+        const exchange = String(flags.exchange);
+        const { row, close } = await findSymbol(configFrom(flags, env), broker, exchange, symbol);
         try {
-          const broker = flags.broker as BrokerName;
-          const exchange = String(flags.exchange);
-          const row = new SymbolMaster(db).find(broker, exchange, symbol);
           if (!row) {
             io.err(`tickcast: ${exchange}:${symbol} not found in the ${broker} symbols\n`);
             setExit(EXIT_FAILURE);
@@ -82,7 +85,7 @@ export function registerSymbolCommands(program: Command, io: Io, setExit: (code:
           }
           setExit(EXIT_OK);
         } finally {
-          db.close();
+          await close();
         }
       }),
     STORE_FLAGS,
@@ -91,9 +94,32 @@ export function registerSymbolCommands(program: Command, io: Io, setExit: (code:
 
 /** The instance database; symbols need no pepper, so this skips openKeys' key derivation. */
 function openStore(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Database {
-  const config = configFrom(flags, env);
+  return openOwnStore(configFrom(flags, env));
+}
+
+function openOwnStore(config: Config): Database {
   mkdirSync(instanceDir(config), { recursive: true });
   return openDatabase(databaseFile(config));
+}
+
+/** A row of the instance's master, or of OpenAlgo's symtoken with DATABASE_URL (read-only). */
+async function findSymbol(config: Config, broker: BrokerName, exchange: string, symbol: string): Promise<{ row: SymbolRecord | undefined; close: () => Promise<void> }> {
+  if (config.database) {
+    const db = await openOpenAlgoDb(config.database);
+    try {
+      return { row: await new OpenAlgoSymbols(db).find(broker, exchange, symbol), close: () => db.close() };
+    } catch (error) {
+      await db.close();
+      throw error;
+    }
+  }
+  const db = openOwnStore(config);
+  try {
+    return { row: new SymbolMaster(db).find(broker, exchange, symbol), close: async () => void db.close() };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
 }
 
 /** A readable for the file, or a usage error naming what is wrong with the path. */

@@ -3,14 +3,13 @@
  * subscriptions and fan-out of a normal gateway, with the primary's adapters seen through
  * WorkerAdapter and ticks from the primary's bus fan-out.
  */
-import { CredentialStore } from '../auth/credentials.js';
-import { BROKER_FEED_BROKERS, hasBrokerCredentials } from '../adapters/broker-factory.js';
+import { BROKER_FEED_BROKERS, credentialChecks } from '../adapters/broker-factory.js';
 import { ZmqSubscriber } from '../bus/zeromq.js';
 import type { Clock } from '../clock.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { BrokerAdapterFactory } from '../gateway/user-feeds.js';
 import { dashboardSources } from '../gateway/dashboard-sources.js';
-import { SIMULATOR_BROKER, gatewaySettings, openConfiguredRegistry, openKeys, verifierFor } from '../instance.js';
+import { SIMULATOR_BROKER, gatewaySettings, openConfiguredRegistry, openStores, verifierFor } from '../instance.js';
 import type { Logger } from '../observability/logger.js';
 import { Teardown } from '../teardown.js';
 import type { PrimaryChannel } from './channel.js';
@@ -27,9 +26,9 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
   const { config } = init;
   const teardown = new Teardown(logger);
   try {
-    const { db, keys, pepper, fernetKey } = await openKeys(config);
-    teardown.add(() => db.close());
-    const verifier = verifierFor(config, keys, pepper, fernetKey, clock, logger);
+    const stores = await openStores(config);
+    teardown.add(() => stores.close());
+    const verifier = verifierFor(config, stores, clock, logger);
     // Read only, for the dashboard's instance list (the primary holds the instance's entry).
     const registry = await openConfiguredRegistry(config, clock);
     teardown.add(() => registry.close());
@@ -46,10 +45,9 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       proxies.set(info.feed, adapter);
       return adapter;
     };
-    const credentials = new CredentialStore({ db, fernetKey });
     const brokerAdapters: BrokerAdapterFactory = {
       brokers: BROKER_FEED_BROKERS,
-      hasCredentials: (user, broker) => hasBrokerCredentials(credentials, user, broker),
+      ...credentialChecks(stores.credentials, stores.openalgo !== undefined),
       create: (user, broker, feed) => {
         const adapter = new WorkerAdapter({ feed, broker, status: 'reconnecting', channel, user });
         proxies.set(feed, adapter);
@@ -63,7 +61,7 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       adapters: init.feeds.map((info) => ({ adapter: proxy(info), brokers: info.brokers })),
       verifier,
       brokerAdapters,
-      dashboard: dashboardSources(config, db, registry, SIMULATOR_BROKER),
+      dashboard: dashboardSources(config, stores.own, registry, SIMULATOR_BROKER),
       cluster: {
         worker: init.worker,
         collect: async (what): Promise<{ contentType: string; body: string }> => {

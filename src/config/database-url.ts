@@ -8,13 +8,15 @@
  * - `postgresql://user:password@host:port/database`, also with a driver suffix as OpenAlgo's
  *   `.env` may have it (`postgresql+psycopg2://`). User and password are percent-decoded, as
  *   SQLAlchemy does; `sslmode`, `connect_timeout` and `host` (a socket directory) are understood.
- * - `mysql://`, `mysql+pymysql://`, `mariadb+pymysql://`: the same fields as PostgreSQL.
+ * - `mysql+pymysql://` and `mariadb://` are refused with the reason: OpenAlgo's models declare
+ *   VARCHAR columns without a length (`api_keys.user_id`, `symtoken.symbol`), which SQLAlchemy
+ *   cannot create on MySQL, so there is no OpenAlgo database on MySQL to read.
  *
  * The password never appears in `display` or in any message made here.
  */
 import { isAbsolute, resolve } from 'node:path';
 
-export type DatabaseKind = 'sqlite' | 'postgresql' | 'mysql';
+export type DatabaseKind = 'sqlite' | 'postgresql';
 
 export interface SqliteDatabaseUrl {
   readonly kind: 'sqlite';
@@ -27,7 +29,7 @@ export interface SqliteDatabaseUrl {
 export type SslMode = 'disable' | 'allow' | 'prefer' | 'require' | 'verify-ca' | 'verify-full';
 
 export interface ServerDatabaseUrl {
-  readonly kind: 'postgresql' | 'mysql';
+  readonly kind: 'postgresql';
   /** A host name or address; for PostgreSQL also a socket directory (starting with '/'). */
   readonly host: string;
   readonly port: number;
@@ -46,9 +48,9 @@ export type DatabaseUrl = SqliteDatabaseUrl | ServerDatabaseUrl;
 export type DatabaseUrlResult = { ok: true; value: DatabaseUrl } | { ok: false; expected: string; detail?: string };
 
 export const DATABASE_URL_FORMS =
-  'sqlite:///relative/path.db (relative to the working directory), sqlite:////absolute/path.db, postgresql://user:password@host:port/database (also postgresql+psycopg2://), or mysql+pymysql://user:password@host:port/database';
+  'sqlite:///relative/path.db (relative to the working directory), sqlite:////absolute/path.db, or postgresql://user:password@host:port/database (also postgresql+psycopg2://)';
 
-const DEFAULT_PORT: Record<ServerDatabaseUrl['kind'], number> = { postgresql: 5432, mysql: 3306 };
+const DEFAULT_PORT = 5432;
 /** Where Debian's libpq looks for the server's socket when a URL names no host, as psycopg2 does. */
 const DEFAULT_PG_SOCKET_DIR = '/var/run/postgresql';
 const SSL_MODES: readonly SslMode[] = ['disable', 'allow', 'prefer', 'require', 'verify-ca', 'verify-full'];
@@ -83,8 +85,13 @@ export function parseDatabaseUrl(raw: string, cwd: string): DatabaseUrlResult {
   if (dialect === 'postgres') {
     return fail('SQLAlchemy, and so OpenAlgo, reads postgresql://, not postgres://');
   }
-  const kind = dialect === 'postgresql' ? 'postgresql' : dialect === 'mysql' || dialect === 'mariadb' ? 'mysql' : undefined;
-  if (kind === undefined) return fail(`the scheme "${scheme}" is not one tickcast reads`);
+  if (dialect === 'mysql' || dialect === 'mariadb') {
+    return fail(
+      "MySQL/MariaDB is not supported: OpenAlgo's models declare VARCHAR columns without a length, which SQLAlchemy cannot create on MySQL, so OpenAlgo keeps its database on SQLite or PostgreSQL",
+    );
+  }
+  if (dialect !== 'postgresql') return fail(`the scheme "${scheme}" is not one tickcast reads`);
+  const kind = 'postgresql';
 
   let user: string | undefined;
   let password: string | undefined;
@@ -94,7 +101,7 @@ export function parseDatabaseUrl(raw: string, cwd: string): DatabaseUrlResult {
   } catch {
     return fail('the user or password has a malformed %-escape');
   }
-  let port = DEFAULT_PORT[kind];
+  let port = DEFAULT_PORT;
   if (g.port !== undefined && g.port !== '') {
     if (!/^[0-9]{1,5}$/.test(g.port) || Number(g.port) < 1 || Number(g.port) > 65535) return fail(`the port "${g.port}" is not a number from 1 to 65535`);
     port = Number(g.port);
@@ -106,26 +113,21 @@ export function parseDatabaseUrl(raw: string, cwd: string): DatabaseUrlResult {
   let sslmode: SslMode | undefined;
   let connectTimeoutSeconds: number | undefined;
   for (const [name, value] of new URLSearchParams(g.query ?? '')) {
-    if (name === 'sslmode' && kind === 'postgresql') {
+    if (name === 'sslmode') {
       if (!(SSL_MODES as readonly string[]).includes(value)) return fail(`sslmode must be one of ${SSL_MODES.join(', ')} (got "${value}")`);
       sslmode = value as SslMode;
     } else if (name === 'connect_timeout') {
       if (!/^[0-9]{1,4}$/.test(value) || Number(value) < 1) return fail(`connect_timeout must be whole seconds, at least 1 (got "${value}")`);
       connectTimeoutSeconds = Number(value);
-    } else if (name === 'host' && kind === 'postgresql' && host === '') {
+    } else if (name === 'host' && host === '') {
       host = value;
-    } else if (name === 'charset' && kind === 'mysql') {
-      // pymysql's client character set: the driver here always speaks UTF-8.
     } else if (name === 'application_name') {
       // a label only
     } else {
       return fail(`the URL option "${name}" is not one tickcast understands (it reads sslmode, connect_timeout, host)`);
     }
   }
-  if (host === '') {
-    if (kind === 'mysql') return fail('a mysql URL must name its host (…@host:port/database)');
-    host = DEFAULT_PG_SOCKET_DIR;
-  }
+  if (host === '') host = DEFAULT_PG_SOCKET_DIR;
   const shownHost = host.includes(':') ? `[${host}]` : host;
   const display = `${kind}://${user === undefined ? '' : `${encodeURIComponent(user)}@`}${host.startsWith('/') ? `/${database}?host=${host}` : `${shownHost}:${port}/${database}`}`;
   return { ok: true, value: { kind, host, port, user, password, database, sslmode, connectTimeoutSeconds, display } };

@@ -730,7 +730,7 @@ export const OPTIONS = [
     default: undefined,
     secret: true,
     description:
-      "OpenAlgo's database, to serve OpenAlgo's users in place (OpenAlgo's variable and syntax): API keys, broker sessions and the symbol master are read from its api_keys, auth and symtoken tables, never written. sqlite:///relative.db (from the working directory) or sqlite:////absolute/path.db, postgresql://user:password@host:port/database (postgresql+psycopg2:// too), or mysql+pymysql://…; needs OpenAlgo's API_KEY_PEPPER (and FERNET_SALT, if it has one). Unset: the instance's own store. See docs/openalgo.md.",
+      "OpenAlgo's database, to serve OpenAlgo's users in place (OpenAlgo's variable and syntax): API keys, broker sessions and the symbol master are read from its api_keys, auth and symtoken tables, never written. sqlite:///relative.db (from the working directory), sqlite:////absolute/path.db or postgresql://user:password@host:port/database (postgresql+psycopg2:// too; MySQL is not supported); needs OpenAlgo's API_KEY_PEPPER (and FERNET_SALT, if it has one). Unset: the instance's own store. See docs/openalgo.md.",
     parse: databaseUrl(),
   }),
   option({

@@ -11,6 +11,7 @@
  * Errors are JSON in the protocol's envelope: `{"status":"error","code","message"}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { isStoreUnreachable } from '../auth/key-verifier.js';
 import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListedEntry } from '../registry/registry.js';
@@ -119,7 +120,10 @@ export class DashboardRoutes {
       })
       .catch((err: Error) => {
         logger.error({ err: err.message, path: request.url }, 'dashboard API request failed');
-        if (!response.headersSent) send(request, response, 500, error(ProtocolErrorCode.SERVER_ERROR, err.message));
+        if (response.headersSent) return;
+        // The key store is down: a 503 the caller may retry, without naming the database.
+        if (isStoreUnreachable(err)) send(request, response, 503, error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.KEY_STORE_UNAVAILABLE));
+        else send(request, response, 500, error(ProtocolErrorCode.SERVER_ERROR, err.message));
       });
   }
 }

@@ -217,6 +217,8 @@ export class Gateway {
   /** Why a user's broker has no feed here, and how to give it one. */
   private noFeedReason(user: string, broker: string): string {
     const name = broker.toLowerCase();
+    const specific = this.options.brokerAdapters?.whyNot?.(user, name);
+    if (specific !== undefined) return specific;
     if (this.options.brokerAdapters?.brokers.includes(name)) {
       return (
         `No market data feed for ${broker} user ${user}: no ${name} credentials are stored for them. ` +

@@ -2,6 +2,7 @@
  * Answers one client request for one session: OpenAlgo's dispatch, validation order and reply
  * shapes (spec §2.2–2.8). No sockets here: replies go through `session.reply`.
  */
+import { isStoreUnreachable } from '../auth/key-verifier.js';
 import type { Clock } from '../clock.js';
 import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
@@ -144,7 +145,14 @@ export class RequestHandler {
     const negotiated = parseExtensions(request, this.options.defaultExtensions);
     if (!negotiated.ok) return errorReply(negotiated.error);
     // Only failures pay: a valid key is answered at once even from an address that keeps failing.
-    const checked = await verifyLimited(this.options.failedAuths, session.remoteAddress, () => this.options.verifier.verify(apiKey));
+    let checked: Awaited<ReturnType<typeof verifyLimited<Identity>>>;
+    try {
+      checked = await verifyLimited(this.options.failedAuths, session.remoteAddress, () => this.options.verifier.verify(apiKey));
+    } catch (failure) {
+      // The key store is down (logged by the verifier): the key may well be good, so say so.
+      if (isStoreUnreachable(failure)) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.KEY_STORE_UNAVAILABLE);
+      throw failure;
+    }
     if (checked.refusedForMs !== undefined) {
       return error(ProtocolErrorCode.AUTHENTICATION_ERROR, `Too many failed authentication attempts; retry in ${Math.ceil(checked.refusedForMs / 1000)} s`);
     }

@@ -12,7 +12,12 @@ export interface BrokerAdapterFactory {
   /** Broker names this factory builds adapters for (lower case). */
   readonly brokers: readonly string[];
   /** Whether `user` has credentials stored for `broker` (read from the store each time). */
-  hasCredentials(user: string, broker: string): boolean;
+  hasCredentials(user: string, broker: string): boolean | Promise<boolean>;
+  /**
+   * Why the user's last check found no usable credentials, as a sentence for them (tokens that
+   * do not decrypt, a session managed elsewhere); undefined for the usual "none stored".
+   */
+  whyNot?(user: string, broker: string): string | undefined;
   create(user: string, broker: string, feed: string): Adapter;
 }
 
@@ -40,8 +45,17 @@ export class UserFeeds {
    */
   async feedFor(user: string, broker: string): Promise<string | undefined> {
     const name = broker.toLowerCase();
-    if (!this.factory.brokers.includes(name) || !this.factory.hasCredentials(user, name)) return undefined;
+    if (!this.factory.brokers.includes(name)) return undefined;
     const feed = userFeedId(name, user);
+    let usable: boolean;
+    try {
+      usable = await this.factory.hasCredentials(user, name);
+    } catch (error) {
+      // The store cannot be read now: a feed already running keeps serving the user.
+      if (this.adapters.has(feed)) return feed;
+      throw error;
+    }
+    if (!usable) return undefined;
     if (!this.adapters.has(feed)) {
       const adapter = this.factory.create(user, name, feed);
       const refusal = this.register(adapter);

@@ -5,8 +5,6 @@
  * of one instance run side by side, on one host or many, each registered under its own node name.
  */
 import { randomBytes } from 'node:crypto';
-import { brokerAdapterFactory } from '../adapters/broker-factory.js';
-import { CredentialStore } from '../auth/credentials.js';
 import { NatsLink, NatsTickSubscriber } from '../bus/nats.js';
 import { Subjects } from '../bus/subjects.js';
 import { systemClock } from '../clock.js';
@@ -15,8 +13,7 @@ import { NatsControlNode } from '../control/nats-node.js';
 import { endpointResource } from '../endpoints.js';
 import { dashboardSources } from '../gateway/dashboard-sources.js';
 import { Gateway } from '../gateway/gateway.js';
-import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance, writeOpenAlgoStats } from '../instance.js';
-import { SymbolMaster } from '../symbols/master.js';
+import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance, writeOpenAlgoStats, userBrokerFeeds } from '../instance.js';
 import { Teardown } from '../teardown.js';
 import { natsNodeName } from './node-name.js';
 
@@ -34,14 +31,7 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
     const bus = new NatsTickSubscriber(link, subjects, logger);
 
     // A user's own broker session feeds only this node's clients: other nodes start their own.
-    const brokerAdapters = brokerAdapterFactory({
-      symbols: new SymbolMaster(base.db),
-      credentials: new CredentialStore({ db: base.db, fernetKey: base.fernetKey }),
-      publisher: bus.localPublisher(),
-      clock,
-      logger,
-      urls: { zerodha: config.brokers.kiteUrl, angel: config.brokers.angelUrl },
-    });
+    const brokerAdapters = userBrokerFeeds(config, base.stores, bus.localPublisher(), { logger, clock });
 
     const gateway = new Gateway({
       ...gatewaySettings(config, base.plan.wsPort),
@@ -49,7 +39,7 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
       adapters: [],
       verifier: base.verifier,
       brokerAdapters,
-      dashboard: dashboardSources(config, base.db, base.registry, SIMULATOR_BROKER),
+      dashboard: dashboardSources(config, base.stores.own, base.registry, SIMULATOR_BROKER),
       clock,
       logger,
     });

@@ -47,14 +47,16 @@ export interface OpenAlgoSchema {
   columns: Record<OpenAlgoTable, ReadonlySet<string>>;
 }
 
+/** A BOOLEAN as the drivers return it: 0/1 from SQLite, true/false from PostgreSQL. */
+export function isTrue(value: unknown): boolean {
+  if (typeof value === 'number' || typeof value === 'bigint') return value !== 0 && value !== 0n;
+  if (typeof value === 'string') return !['', '0', 'f', 'false'].includes(value.toLowerCase());
+  return value === true;
+}
+
 /** Opens the database and checks that it answers; throws a TickcastError saying what is wrong. */
 export async function openOpenAlgoDb(url: DatabaseUrl): Promise<OpenAlgoDb> {
-  if (url.kind === 'sqlite') return SqliteOpenAlgoDb.open(url);
-  if (url.kind === 'postgresql') return PostgresOpenAlgoDb.open(url);
-  throw new TickcastError(
-    ErrorCode.CONFIG_INVALID,
-    `DATABASE_URL (${url.display}): MySQL/MariaDB is not supported yet; point tickcast at a SQLite or PostgreSQL OpenAlgo database (docs/openalgo.md)`,
-  );
+  return url.kind === 'sqlite' ? SqliteOpenAlgoDb.open(url) : PostgresOpenAlgoDb.open(url);
 }
 
 /**

@@ -515,7 +515,7 @@ describe('unknown variables', () => {
   });
 
   it('ignores unknown variables without the TICKCAST_ prefix', () => {
-    writeEnvFile('.env', 'DATABASE_URL=sqlite:///db/openalgo.db\nBROKER_API_KEY=x\n');
+    writeEnvFile('.env', 'LOGS_DATABASE_URL=sqlite:///db/logs.db\nBROKER_API_KEY=x\n');
     expect(load({ env: { PATH: '/usr/bin', HOME: '/root', WEBSOCKET_URL: 'ws://x' } }).ok).toBe(true);
   });
 });

@@ -69,9 +69,10 @@ describe('parseDatabaseUrl: PostgreSQL', () => {
     }
   });
 
-  it('reads MySQL/MariaDB URLs as OpenAlgo writes them', () => {
-    expect(parsed('mysql+pymysql://oa:pw@localhost:3307/openalgo?charset=utf8mb4')).toMatchObject({ kind: 'mysql', host: 'localhost', port: 3307, database: 'openalgo' });
-    expect(parsed('mariadb+pymysql://oa@db/openalgo')).toMatchObject({ kind: 'mysql', port: 3306 });
+  it('refuses MySQL/MariaDB, saying why', () => {
+    for (const raw of ['mysql+pymysql://oa:hunter2@localhost:3307/openalgo?charset=utf8mb4', 'mariadb+pymysql://oa@db/openalgo']) {
+      expect(refusal(raw)).toMatch(/MySQL\/MariaDB is not supported: OpenAlgo's models declare VARCHAR columns without a length/);
+    }
   });
 
   it('redacts a password from a raw URL', () => {
