@@ -54,7 +54,7 @@ export async function runStart(config: Config, io: Io, openalgo?: OpenAlgoEnvRep
     config.feed === 'simulator'
       ? `  Feed       simulator: ${instance.instruments} instruments, ${config.simulator.rate} ticks/s per subscribed symbol`
       : '  Feed       none: external publishers only',
-    `  Data       ${instanceDir(config)}`,
+    config.database ? `  Data       ${config.database.display}  (OpenAlgo's database, read-only)` : `  Data       ${instanceDir(config)}`,
     `  Registry   ${instance.registryUrl}`,
     ...openAlgoLines(config, openalgo),
   ];
@@ -64,7 +64,11 @@ export async function runStart(config: Config, io: Io, openalgo?: OpenAlgoEnvRep
       `             (user "${instance.devKey.user}", broker "${instance.devKey.broker}"; shown only now — \`tickcast keys create\` makes more)`,
     );
   } else {
-    lines.push(`  API keys   ${instance.keys.count()} stored (\`tickcast keys list\`, \`tickcast keys create --user NAME\`)`);
+    lines.push(
+      config.database
+        ? `  API keys   ${instance.keys.count()} in OpenAlgo's database (made on OpenAlgo's API key page; \`tickcast keys list\`)`
+        : `  API keys   ${instance.keys.count()} stored (\`tickcast keys list\`, \`tickcast keys create --user NAME\`)`,
+    );
   }
   io.out(lines.join('\n') + '\n');
   logger.info({ instance: config.instance, url: instance.url, bus: instance.busEndpoint, feed: config.feed }, 'gateway started');

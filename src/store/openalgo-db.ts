@@ -65,6 +65,16 @@ export async function openOpenAlgoDb(url: DatabaseUrl): Promise<OpenAlgoDb> {
  */
 export async function checkOpenAlgoSchema(db: OpenAlgoDb): Promise<OpenAlgoSchema> {
   const tables = Object.keys(OPENALGO_COLUMNS) as OpenAlgoTable[];
+  if (db.url.kind === 'postgresql') {
+    // A table the role may not read looks column-less in information_schema: ask the catalog
+    // which tables exist, and try reading each, so a missing GRANT is named as such (42501).
+    const existing = await db.all<{ relname: string }>(
+      `SELECT c.relname FROM pg_catalog.pg_class c JOIN pg_catalog.pg_namespace n ON n.oid = c.relnamespace
+       WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p', 'v') AND c.relname IN (${tables.map(() => '?').join(', ')})`,
+      tables,
+    );
+    for (const { relname } of existing) await db.all(`SELECT 1 FROM ${relname} LIMIT 0`);
+  }
   const present = await columnsOf(db, tables);
   const missing: string[] = [];
   for (const table of tables) {

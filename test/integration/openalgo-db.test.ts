@@ -7,7 +7,7 @@
  * missing.
  */
 import crypto from 'node:crypto';
-import { mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -17,7 +17,7 @@ import { loadConfig } from '../../src/config/load.js';
 import { ErrorCode, ProtocolMessage, type TickcastError } from '../../src/errors.js';
 import { type RunningInstance, startInstance } from '../../src/instance.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { killSpawnedProcesses, runCli } from '../helpers/cli.js';
+import { killSpawnedProcesses, runCli, startGatewayProcess } from '../helpers/cli.js';
 import { TestClient, waitUntil } from '../helpers/client.js';
 import { FakeKite } from '../helpers/fake-kite.js';
 import {
@@ -57,7 +57,7 @@ interface Backend {
 async function sqliteBackend(): Promise<Backend> {
   const dir = mkdtempSync(join(tmpdir(), 'tickcast-openalgo-'));
   const file = join(dir, 'db', 'openalgo.db');
-  await import('node:fs').then((fs) => fs.mkdirSync(join(dir, 'db')));
+  mkdirSync(join(dir, 'db'));
   const openalgo = new OpenAlgoWriter('sqlite', file, PEPPER, FERNET_SALT);
   openalgo.createSchema();
   return { dialect: 'sqlite', openalgo, url: `sqlite:///${file}`, cleanup: async () => rmSync(dir, { recursive: true, force: true }) };
@@ -315,6 +315,33 @@ describe("OpenAlgo's database on sqlite: read-only", () => {
     }
   });
 
+  it('tickcast start says where keys come from, serves them, and still writes nothing', async () => {
+    const backend = await sqliteBackend();
+    try {
+      const key = backend.openalgo.newKey('alice');
+      backend.openalgo.apply([{ op: 'auth', user: 'alice', ...zerodha() }]);
+      const file = backend.url.slice('sqlite:///'.length);
+      const before = sha256(file);
+      const started = await startGatewayProcess({
+        dataDir: dataDirFor(),
+        env: { DATABASE_URL: backend.url, API_KEY_PEPPER: PEPPER, FERNET_SALT, TICKCAST_KITE_URL: kite.url },
+      });
+      expect(started.stdout()).toContain(`  Data       sqlite:///${file}  (OpenAlgo's database, read-only)`);
+      expect(started.stdout()).toMatch(/^ {2}API keys {3}1 in OpenAlgo's database \(made on OpenAlgo's API key page/m);
+      expect(started.devKey).toBeUndefined();
+      expect(await (async () => {
+        const client = await TestClient.connect(started.url);
+        const reply = await client.request({ action: 'authenticate', api_key: key });
+        await client.close();
+        return reply;
+      })()).toMatchObject({ status: 'success', user_id: 'alice' });
+      expect(await started.stop()).toBe(0);
+      expect(sha256(file)).toBe(before);
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
   it('takes sqlite:/// paths relative to the working directory, as SQLAlchemy', async () => {
     const backend = await sqliteBackend();
     try {
@@ -329,6 +356,34 @@ describe("OpenAlgo's database on sqlite: read-only", () => {
       const gw = await startInstance(config.config, { logger: silentLogger() });
       try {
         expect(await authReply(gw, key)).toMatchObject({ status: 'error', code: 'BROKER_ERROR' }); // a key, but no auth row yet
+      } finally {
+        await gw.stop();
+      }
+    } finally {
+      await backend.cleanup();
+    }
+  });
+
+  it("reads the database an OpenAlgo directory's .env names (--openalgo-dir), relative to that directory", async () => {
+    const backend = await sqliteBackend();
+    try {
+      const key = backend.openalgo.newKey('alice');
+      backend.openalgo.apply([{ op: 'auth', user: 'alice', ...zerodha() }]);
+      const openalgoDir = join(backend.url.slice('sqlite:///'.length), '..', '..');
+      writeFileSync(
+        join(openalgoDir, '.env'),
+        `DATABASE_URL = 'sqlite:///db/openalgo.db'  # as OpenAlgo's .sample.env\nAPI_KEY_PEPPER = '${PEPPER}'\nFERNET_SALT = '${FERNET_SALT}'\n`,
+      );
+      const elsewhere = dataDirFor();
+      const loaded = loadConfig({
+        cwd: elsewhere,
+        env: { TICKCAST_OPENALGO_DIR: openalgoDir, WEBSOCKET_PORT: '0', ZMQ_PORT: '0', TICKCAST_REGISTRY: `sqlite:${join(elsewhere, 'registry.db')}`, TICKCAST_LOG_LEVEL: 'silent', TICKCAST_KITE_URL: kite.url },
+      });
+      if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
+      expect(loaded.config.database).toMatchObject({ kind: 'sqlite', file: join(openalgoDir, 'db', 'openalgo.db') });
+      const gw = await startInstance(loaded.config, { logger: silentLogger() });
+      try {
+        expect(await authReply(gw, key)).toMatchObject({ status: 'success', user_id: 'alice', broker: 'zerodha' });
       } finally {
         await gw.stop();
       }
@@ -367,6 +422,24 @@ describe("OpenAlgo's database: start-up refusals", () => {
       }
     });
   }
+
+  it('names the GRANT a PostgreSQL role without SELECT needs, and a database that does not exist (exit 2)', async () => {
+    const backend = await postgresBackend();
+    try {
+      backend.openalgo.apply([{ op: 'sql', sql: `REVOKE SELECT ON symtoken FROM ${backend.db.reader.user}` }]);
+      const error = await startFails(backend.url);
+      expect(error).toMatchObject({ code: ErrorCode.DATABASE_SCHEMA });
+      expect(error.message).toMatch(/permission denied for table symtoken; tickcast needs SELECT on api_keys, auth and symtoken \(GRANT SELECT ON api_keys, auth, symtoken TO tickcast_ro_/);
+      const nowhere = new URL(backend.url);
+      nowhere.pathname = '/no_such_database';
+      const missing = await startFails(nowhere.toString());
+      expect(missing).toMatchObject({ code: ErrorCode.CONFIG_INVALID });
+      expect(missing.message).toMatch(/has no database "no_such_database"/);
+      expect(error.message + missing.message).not.toContain(backend.db.reader.password);
+    } finally {
+      await backend.cleanup();
+    }
+  });
 
   it('exits 1 naming DATABASE_URL and host:port when PostgreSQL cannot be reached, without its password', async () => {
     const port = await closedPort();
