@@ -466,7 +466,7 @@ export async function startInstance(config: Config, options: StartOptions): Prom
       adapters,
       verifier: base.verifier,
       brokerAdapters,
-      dashboard: dashboardSources(config, base.stores.own, registry, SIMULATOR_BROKER),
+      dashboard: dashboardSources(config, base.stores, registry, SIMULATOR_BROKER),
       clock,
       logger,
     });

@@ -61,7 +61,7 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       adapters: init.feeds.map((info) => ({ adapter: proxy(info), brokers: info.brokers })),
       verifier,
       brokerAdapters,
-      dashboard: dashboardSources(config, stores.own, registry, SIMULATOR_BROKER),
+      dashboard: dashboardSources(config, stores, registry, SIMULATOR_BROKER),
       cluster: {
         worker: init.worker,
         collect: async (what): Promise<{ contentType: string; body: string }> => {

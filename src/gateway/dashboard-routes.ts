@@ -61,7 +61,7 @@ export class DashboardRoutes {
     }
   }
 
-  private symbols(request: IncomingMessage, response: ServerResponse, params: URLSearchParams, identity: Identity): void {
+  private async symbols(request: IncomingMessage, response: ServerResponse, params: URLSearchParams, identity: Identity): Promise<void> {
     const query = parseSymbolQuery(params.get('q'), params.get('limit'));
     if (typeof query === 'string') {
       send(request, response, 400, error(ProtocolErrorCode.INVALID_PARAMETERS, query));
@@ -73,7 +73,7 @@ export class DashboardRoutes {
       const served = this.options.feedBroker(identity.broker);
       if (served !== undefined) brokers.push(served);
     }
-    const data = this.options.sources.symbols?.search(query, brokers) ?? [];
+    const data = (await this.options.sources.symbols?.search(query, brokers)) ?? [];
     send(request, response, 200, { status: 'success', data });
   }
 

@@ -7,17 +7,24 @@ import type { Config } from '../config/options.js';
 import type { Registry } from '../registry/registry.js';
 import type { Database } from '../store/database.js';
 import type { DashboardSources } from './dashboard-routes.js';
-import { SymbolCatalog } from './symbol-catalog.js';
+import type { OpenAlgoDb } from '../store/openalgo-db.js';
+import { OpenAlgoSymbolCatalog, SymbolCatalog } from './symbol-catalog.js';
 
 /**
- * `simulatorBroker` is the broker name the in-process simulator's feed carries; `db` is the
- * instance's own store (absent with DATABASE_URL, where the search covers the simulator's list).
+ * `simulatorBroker` is the broker name the in-process simulator's feed carries; the symbol master
+ * searched is the instance's own store's, or OpenAlgo's with DATABASE_URL.
  */
-export function dashboardSources(config: Config, db: Database | undefined, registry: Registry, simulatorBroker: string): DashboardSources {
+export function dashboardSources(
+  config: Config,
+  stores: { own: Database | undefined; openalgo: OpenAlgoDb | undefined },
+  registry: Registry,
+  simulatorBroker: string,
+): DashboardSources {
   // The configuration was validated at start, so the list parses; it is tiny, so parsing it again is free.
   const instruments = config.feed !== 'simulator' ? [] : configuredInstruments(config.simulator.symbols);
+  const simulator = { broker: simulatorBroker, instruments };
   return {
-    symbols: new SymbolCatalog({ ...(db ? { db } : {}), simulator: { broker: simulatorBroker, instruments } }),
+    symbols: stores.openalgo ? new OpenAlgoSymbolCatalog(stores.openalgo, simulator) : new SymbolCatalog({ ...(stores.own ? { db: stores.own } : {}), simulator }),
     instances: () => registry.list(),
   };
 }

@@ -8,6 +8,7 @@
 import type { Instrument } from '../adapters/simulator/instruments.js';
 import { ensureSymbolSchema } from '../symbols/master.js';
 import type { Database } from '../store/database.js';
+import type { OpenAlgoDb } from '../store/openalgo-db.js';
 
 export interface SymbolHit {
   exchange: string;
@@ -27,7 +28,7 @@ export interface SymbolQuery {
 
 export interface SymbolSearch {
   /** Hits for a user whose instruments come from `brokers` (their feed's broker and their own). */
-  search(query: SymbolQuery, brokers: readonly string[]): SymbolHit[];
+  search(query: SymbolQuery, brokers: readonly string[]): SymbolHit[] | Promise<SymbolHit[]>;
 }
 
 export const MAX_QUERY_LENGTH = 64;
@@ -157,5 +158,48 @@ export class SymbolCatalog implements SymbolSearch {
       }
     }
     return rankHits(candidates, query);
+  }
+}
+
+/**
+ * The search over OpenAlgo's own `symtoken` (DATABASE_URL), beside the simulator's list. That
+ * master is the one broker's OpenAlgo is logged in with, so it serves every user with a broker
+ * other than the simulator's; it is read at each search, so OpenAlgo's daily refresh shows at once.
+ */
+export class OpenAlgoSymbolCatalog implements SymbolSearch {
+  private readonly simulator: SymbolCatalog;
+  private readonly simulatorBroker: string | undefined;
+  private readonly sql: { all: string; one: string };
+
+  constructor(
+    private readonly db: OpenAlgoDb,
+    simulator?: SymbolCatalogOptions['simulator'],
+  ) {
+    this.simulator = new SymbolCatalog(simulator ? { simulator } : {});
+    this.simulatorBroker = simulator?.broker.toLowerCase();
+    // Byte order, as the own master's range: SQLite's BINARY uses OpenAlgo's symbol index, and
+    // PostgreSQL's "C" keeps a locale's collation from reordering the range's upper bound.
+    const symbol = db.url.kind === 'postgresql' ? 'symbol COLLATE "C"' : 'symbol';
+    const select = `SELECT symbol, exchange, name, instrumenttype FROM symtoken WHERE ${symbol} >= ? AND ${symbol} < ?`;
+    this.sql = {
+      all: `${select} ORDER BY length(symbol), symbol, exchange LIMIT ?`,
+      one: `${select} AND exchange = ? ORDER BY length(symbol), symbol LIMIT ?`,
+    };
+  }
+
+  async search(query: SymbolQuery, brokers: readonly string[]): Promise<SymbolHit[]> {
+    const simulated = this.simulator.search(query, brokers);
+    if (!brokers.some((b) => b.toLowerCase() !== this.simulatorBroker)) return simulated;
+    const to = `${query.text}\uffff`;
+    const rows =
+      query.exchange === undefined
+        ? await this.db.all<MasterRow>(this.sql.all, [query.text, to, query.limit])
+        : await this.db.all<MasterRow>(this.sql.one, [query.text, to, query.exchange, query.limit]);
+    const hits = rows.map((row) => {
+      const hit: SymbolHit = { exchange: row.exchange, symbol: row.symbol, kind: (row.instrumenttype ?? '').toLowerCase() };
+      if (row.name) hit.name = row.name;
+      return hit;
+    });
+    return rankHits([...simulated, ...hits], query);
   }
 }

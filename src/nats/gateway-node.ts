@@ -39,7 +39,7 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
       adapters: [],
       verifier: base.verifier,
       brokerAdapters,
-      dashboard: dashboardSources(config, base.stores.own, base.registry, SIMULATOR_BROKER),
+      dashboard: dashboardSources(config, base.stores, base.registry, SIMULATOR_BROKER),
       clock,
       logger,
     });

@@ -269,12 +269,23 @@ for (const kind of ['sqlite', 'postgresql'] as const) {
       const subscribe = async (row: SymtokenRow) =>
         (await alice.request({ action: 'subscribe', symbols: [{ symbol: row.symbol, exchange: row.exchange }], mode: 1 })).subscriptions[0];
 
+      // The dashboard's search reads the same master.
+      const search = async (q: string): Promise<string[]> => {
+        const response = await fetch(`${gw!.url.replace('ws://', 'http://')}/api/symbols?q=${q}`, { headers: { 'x-api-key': key } });
+        expect(response.status).toBe(200);
+        return ((await response.json()) as { data: Array<{ exchange: string; symbol: string }> }).data.map((h) => `${h.exchange}:${h.symbol}`);
+      };
+
       expect(await subscribe(INFY)).toMatchObject({ status: 'error', message: 'Token not found for INFY on NSE' });
+      expect(await search('S')).toEqual(['NSE:SBIN']);
       // The download empties the table and fills it again (new ids, INFY listed, SBIN gone).
       backend.openalgo.apply([{ op: 'symtoken', rows: [RELIANCE, INFY] }]);
       expect(await subscribe(INFY)).toMatchObject({ status: 'success' });
       await waitUntil(() => kite.sent('subscribe').some((m) => (m.v as number[]).includes(408065)), 'INFY subscribed at Kite with the new token');
       expect(await subscribe(SBIN)).toMatchObject({ status: 'error', message: 'Token not found for SBIN on NSE' });
+      expect(await search('S')).toEqual([]);
+      expect(await search('INF')).toEqual(['NSE:INFY']);
+      expect(await search('NSE:RE')).toEqual(['NSE:RELIANCE']);
       await alice.close();
     });
 
