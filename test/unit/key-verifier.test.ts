@@ -5,7 +5,8 @@ import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiKeyStore, hashApiKey, verifyApiKeyHash } from '../../src/auth/api-keys.js';
 import { deriveFernetKey, fernetEncrypt } from '../../src/auth/fernet.js';
-import { ApiKeyVerifier, type ApiKeyVerifierOptions } from '../../src/auth/key-verifier.js';
+import { ApiKeyVerifier, type ApiKeyVerifierOptions, type KeyRowSource, isStoreUnreachable } from '../../src/auth/key-verifier.js';
+import { ErrorCode, TickcastError } from '../../src/errors.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 
 const PEPPER = 'verifier-test-pepper-0123456789abcdef01234';
@@ -282,5 +283,63 @@ describe('ApiKeyVerifier', () => {
     } finally {
       clearInterval(timer);
     }
+  });
+});
+
+describe('ApiKeyVerifier over a store that answers asynchronously (OpenAlgo’s database)', () => {
+  /** The same store, each answer a promise, as a server database gives them. */
+  function asyncStore(fail: () => Error | undefined = () => undefined): KeyRowSource {
+    const later = async <T>(read: () => T): Promise<T> => {
+      await new Promise((resolve) => setImmediate(resolve));
+      const error = fail();
+      if (error) throw error;
+      return read();
+    };
+    return {
+      rows: () => later(() => store.rows()),
+      rowFor: (u) => later(() => store.rowFor(u)),
+      brokerFor: (u) => later(() => store.brokerFor(u)),
+      revision: () => later(() => store.revision()),
+    };
+  }
+
+  it('verifies, caches, and sees a replaced key at the next verify', async () => {
+    const alice = await store.create('alice', 'zerodha');
+    const verifier = makeVerifier({ store: asyncStore() });
+    expect(await verifier.verify(alice.apiKey)).toEqual({ user: 'alice', broker: 'zerodha' });
+    expect(await verifier.verify(alice.apiKey)).toEqual({ user: 'alice', broker: 'zerodha' });
+    expect(argon2Calls).toBe(1);
+    const replaced = await store.create('alice', 'zerodha');
+    expect(await verifier.verify(alice.apiKey)).toBeNull();
+    expect(await verifier.verify(replaced.apiKey)).toEqual({ user: 'alice', broker: 'zerodha' });
+  });
+
+  it('primes once the store has answered', async () => {
+    const { apiKey } = await store.create('alice', 'zerodha');
+    const verifier = makeVerifier({ store: asyncStore() });
+    await verifier.prime(apiKey, 'alice', 'zerodha');
+    expect(await verifier.verify(apiKey)).toEqual({ user: 'alice', broker: 'zerodha' });
+    expect(argon2Calls).toBe(0);
+  });
+
+  it('throws DATABASE_UNREACHABLE for keys it has not verified while the store is away, serves those it has, and caches no refusal', async () => {
+    const alice = await store.create('alice', 'zerodha');
+    const bob = await store.create('bob', 'angel');
+    let away = false;
+    const verifier = makeVerifier({
+      store: asyncStore(() => (away ? new TickcastError(ErrorCode.DATABASE_UNREACHABLE, 'DATABASE_URL (postgresql://oa@db:5432/oa): the PostgreSQL server at db:5432 cannot be reached') : undefined)),
+    });
+    expect(await verifier.verify(alice.apiKey)).toEqual({ user: 'alice', broker: 'zerodha' });
+    away = true;
+    await expect(verifier.verify(bob.apiKey)).rejects.toSatisfy(isStoreUnreachable);
+    expect(await verifier.verify(alice.apiKey)).toEqual({ user: 'alice', broker: 'zerodha' });
+    away = false;
+    expect(await verifier.verify(bob.apiKey)).toEqual({ user: 'bob', broker: 'angel' });
+  });
+
+  it('answers null, as before, for any other store failure', async () => {
+    const { apiKey } = await store.create('alice', 'zerodha');
+    const verifier = makeVerifier({ store: asyncStore(() => new Error('disk I/O error')) });
+    expect(await verifier.verify(apiKey)).toBeNull();
   });
 });
