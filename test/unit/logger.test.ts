@@ -36,4 +36,13 @@ describe('logger', () => {
     expect(withUniqueKeys(line)).toBe(line);
     expect(withUniqueKeys('{"a":1,"b":2,"a":3}\n')).toBe('{"a":3,"b":2}\n');
   });
+
+  it('keeps the password of DATABASE_URL out, raw or parsed', () => {
+    const out = capture();
+    const logger = createLogger('info', out.stream);
+    logger.info({ DATABASE_URL: 'postgresql://oa:hunter2@db/oa', config: { database: { kind: 'postgresql', user: 'oa', password: 'hunter2', display: 'postgresql://oa@db:5432/oa' } } }, 'starting');
+    const [line] = out.lines();
+    expect(line).not.toContain('hunter2');
+    expect(JSON.parse(line!).config.database).toMatchObject({ password: '[redacted]', display: 'postgresql://oa@db:5432/oa' });
+  });
 });
