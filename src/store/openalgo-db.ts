@@ -93,8 +93,7 @@ export async function checkOpenAlgoSchema(db: OpenAlgoDb): Promise<OpenAlgoSchem
         "Point DATABASE_URL at the database OpenAlgo's .env names (OpenAlgo creates these tables at its first start)",
     );
   }
-  // Reading one row of each proves the role may read them (a role without SELECT still sees the
-  // catalog on some servers).
+  // Reading the very columns tickcast uses proves the role may read them (column grants too).
   for (const table of tables) await db.all(`SELECT ${OPENALGO_COLUMNS[table].required.join(', ')} FROM ${table} LIMIT 1`);
   const columns = Object.fromEntries(tables.map((t) => [t, present.get(t)!])) as unknown as Record<OpenAlgoTable, ReadonlySet<string>>;
   return { columns };
