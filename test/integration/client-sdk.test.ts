@@ -284,7 +284,8 @@ describe('client SDK gap detection (external publisher)', () => {
   });
 
   it('a tick the client did not receive shows as a gap of its sequence numbers', async () => {
-    const c = new TickcastClient({ url: gw.url, apiKey: await gw.createKey('gaps'), snapshot: false, reconnect: FAST_RECONNECT });
+    // A fixed half second before reconnecting: the tick published meanwhile is surely missed.
+    const c = new TickcastClient({ url: gw.url, apiKey: await gw.createKey('gaps'), snapshot: false, reconnect: { initialDelayMs: 500, maxDelayMs: 500, jitter: 0 } });
     try {
       await c.connect();
       const ticks = collector<QuoteTick>();
