@@ -128,7 +128,7 @@ const WAIT_MS = 5000;
 
 export class FakeAngel {
   /** Headers of every upgrade attempt, accepted or not, with its time (epoch ms). */
-  readonly attempts: Array<AngelHeaders & { at: number }> = [];
+  readonly attempts: Array<AngelHeaders & { at: number; accepted?: boolean }> = [];
   /** Requests received, in order, per connection number (1-based). */
   readonly requests: Array<AngelRequest & { connection: number }> = [];
   /** Text frames that were not JSON requests or `ping`. */
@@ -164,8 +164,10 @@ export class FakeAngel {
             clientCode: String(h['x-client-code'] ?? ''),
             feedToken: String(h['x-feed-token'] ?? ''),
           };
-          fake!.attempts.push({ ...seen, at: Date.now() });
+          const attempt: AngelHeaders & { at: number; accepted?: boolean } = { ...seen, at: Date.now() };
+          fake!.attempts.push(attempt);
           if (fake!.refuseWith !== undefined) {
+            attempt.accepted = false;
             fake!.rejected++;
             done(false, fake!.refuseWith, 'Refused');
             return;
@@ -176,6 +178,7 @@ export class FakeAngel {
             seen.apiKey === want.apiKey &&
             seen.clientCode === want.clientCode &&
             seen.feedToken === want.feedToken;
+          attempt.accepted = ok;
           if (!ok) fake!.rejected++;
           done(ok, ok ? undefined : 401, ok ? undefined : 'Unauthorized');
         },
