@@ -450,24 +450,7 @@ describe('AngelAdapter: reconnection', () => {
     expect(adapter.status()).toBe('live');
   });
 
-  it('reconnects at once when told the credentials changed', async () => {
-    const { fake, adapter, creds, waitStatus, statuses } = await setup({ authRetryMs: 60_000 }, { ...GOOD, feedToken: 'stale' });
-    await adapter.start();
-    await waitStatus('down');
-    creds.current = GOOD;
-    adapter.credentialsChanged();
-    await waitStatus('live');
-    expect(fake.attempts.map((a) => a.feedToken)).toEqual(['stale', 'feed-1']);
-
-    // While live, a re-login redials with the new token straight away.
-    creds.current = { ...GOOD, feedToken: 'feed-3' };
-    fake.expect({ feedToken: 'feed-3' });
-    const mark = statuses.length;
-    adapter.credentialsChanged();
-    await waitStatus('live', mark);
-    expect(fake.attempts.at(-1)!.feedToken).toBe('feed-3');
-    expect(fake.connections).toBe(2);
-  });
+  // A re-login after a refusal and while live: the broker contract suite (broker-contract.test.ts).
 
   it('goes down when there are no credentials', async () => {
     const { fake, adapter, creds, waitStatus } = await setup({}, null);

@@ -29,6 +29,7 @@ brokerContract({
     return {
       url: fake.url,
       connections: () => fake.connections,
+      open: () => fake.openConnections().length,
       attempts: () => fake.upgrades.map((u) => ({ secret: u.accessToken ?? '', accepted: u.accepted })),
       accept(next: BrokerCredentials) {
         fake.apiKey = next.apiKey;
@@ -79,6 +80,7 @@ brokerContract({
     return {
       url: fake.url,
       connections: () => fake.connections,
+      open: () => fake.open,
       attempts: () => fake.attempts.map((a) => ({ secret: a.feedToken, accepted: a.accepted === true })),
       accept: (next) => fake.expect(headers(next)),
       held(connection) {

@@ -13,6 +13,9 @@ import { systemClock } from '../../src/clock.js';
 import type { Mode } from '../../src/protocol/modes.js';
 import { silentLogger } from '../../src/observability/logger.js';
 
+/** Every retry a minute away: reconnecting within a wait's hang bound proves it came at once. */
+const SLOW: SessionOptions = { authRetryMs: 60_000, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 } };
+
 export type BrokerAdapter = Adapter & { credentialsChanged(): void };
 
 /** A broker's fake server, seen the same way for every broker. */
@@ -20,6 +23,8 @@ export interface ContractServer {
   readonly url: string;
   /** Connections accepted so far; the n-th is number n. */
   connections(): number;
+  /** Connections open now. */
+  open(): number;
   /** The secret each upgrade attempt carried (the part a re-login changes), and whether it was let in. */
   attempts(): Array<{ secret: string; accepted: boolean }>;
   /** From now on only these credentials are let in (the user logged in again). */
@@ -87,7 +92,7 @@ export function brokerContract(broker: ContractBroker): void {
     });
 
     /** `initial` null: nothing stored for the user. */
-    async function setup(initial: BrokerCredentials | null = broker.credentials, start = true) {
+    async function setup(initial: BrokerCredentials | null = broker.credentials, start = true, timings: SessionOptions = {}) {
       const server = await broker.server(broker.credentials);
       const store: { current: BrokerCredentials | undefined; loads: number } = { current: initial ?? undefined, loads: 0 };
       const publisher = new MemoryPublisher();
@@ -109,6 +114,7 @@ export function brokerContract(broker: ContractBroker): void {
         backoff: { initialMs: 50, maxMs: 200, jitter: 0.1 },
         authRetryMs: 60_000,
         batchDelayMs: 20,
+        ...timings,
       });
       const statuses: FeedStatusEvent[] = [];
       adapter.onStatus((event) => statuses.push(event));
@@ -202,7 +208,7 @@ export function brokerContract(broker: ContractBroker): void {
     });
 
     it('refused credentials: down with the broker’s reason, no retry loop; a re-login reconnects at once', async () => {
-      const { adapter, server, store, status } = await setup(broker.expired, false);
+      const { adapter, server, store, status, statuses } = await setup(broker.expired, false, SLOW);
       await adapter.start();
       const down = await status('down');
       expect(down.message).toMatch(new RegExp(`^${broker.name} refused`));
@@ -215,11 +221,16 @@ export function brokerContract(broker: ContractBroker): void {
       store.current = broker.credentials;
       adapter.credentialsChanged();
       await status('live');
-      expect(server.attempts().map((a) => a.accepted)).toEqual([false, true]);
+      expect(server.attempts()).toEqual([
+        { secret: broker.secret(broker.expired), accepted: false },
+        { secret: broker.secret(broker.credentials), accepted: true },
+      ]);
+      // Down until the new credentials worked, then live: no detour through reconnecting.
+      expect(statuses.map((e) => e.status)).toEqual(['reconnecting', 'down', 'live']);
     });
 
     it('a re-login while live replaces the connection at once, with the new credentials, and resubscribes', async () => {
-      const { adapter, server, store, statuses, status } = await setup();
+      const { adapter, server, store, statuses, status } = await setup(broker.credentials, true, SLOW);
       await subscribed(adapter, server, 1);
       server.accept(broker.renewed);
       store.current = broker.renewed;
@@ -227,8 +238,13 @@ export function brokerContract(broker: ContractBroker): void {
       adapter.credentialsChanged();
       expect((await status('reconnecting', mark)).message).toMatch(/credentials changed/);
       await status('live', mark);
-      expect(server.attempts().at(-1)).toEqual({ secret: broker.secret(broker.renewed), accepted: true });
+      expect(statuses.slice(mark).map((e) => e.status)).toEqual(['reconnecting', 'live']);
+      expect(server.attempts()).toEqual([
+        { secret: broker.secret(broker.credentials), accepted: true },
+        { secret: broker.secret(broker.renewed), accepted: true },
+      ]);
       expect(server.connections()).toBe(2);
+      await until(() => server.open() === 1, 'the old connection closed');
       await until(() => server.held(2).modes.length > 0, 'the resubscription');
       expect(server.held(2)).toEqual({ subscribes: 1, modes: [1] });
     });

@@ -458,39 +458,8 @@ describe('KiteAdapter after a re-login (credentialsChanged)', () => {
   // Every retry is a minute away here, so reconnecting within the 5 s hang bound of the waits
   // proves the reconnect came at once rather than from a backoff or the slow retry.
   const SLOW = { authRetryMs: 60_000, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 } };
-  const DAY_2 = 'access-token-day-2';
 
-  it('reconnects at once with the new token after Kite refused the old one', async () => {
-    const { fake, adapter, credentials, statuses } = await setup({ ...SLOW, credentials: { apiKey: API_KEY, accessToken: 'expired-token' }, start: false });
-    await adapter.start();
-    await adapterStatus(statuses, fake, 'down', 0);
-    expect(fake.upgrades.map((u) => u.accessToken)).toEqual(['expired-token']);
-
-    credentials.current = { apiKey: API_KEY, accessToken: ACCESS_TOKEN };
-    adapter.credentialsChanged();
-    await adapterStatus(statuses, fake, 'live', 0);
-    expect(fake.upgrades.map((u) => [u.accessToken, u.accepted])).toEqual([['expired-token', false], [ACCESS_TOKEN, true]]);
-    // Down until the new token worked, then live: no detour through reconnecting.
-    expect(statuses.map((s) => s.status)).toEqual(['reconnecting', 'down', 'live']);
-  });
-
-  it('replaces a connection open on the old token, at once, and resubscribes on the new one', async () => {
-    const { fake, adapter, credentials, statuses } = await setup(SLOW);
-    await adapter.subscribe({ exchange: 'NSE', symbol: 'RELIANCE' }, 3, 5);
-    await fake.waitFor(() => fake.held(1).get(RELIANCE) === 'full', 5000, 'subscription');
-
-    // The re-login: the new token is stored, and Kite takes only that one from now on.
-    credentials.current = { apiKey: API_KEY, accessToken: DAY_2 };
-    fake.accessToken = DAY_2;
-    const from = statuses.length;
-    adapter.credentialsChanged();
-    await fake.waitFor(() => fake.held(2).get(RELIANCE) === 'full', 5000, 'resubscribed on a second connection');
-    await fake.waitFor(() => fake.openConnections().join() === '2', 5000, 'the old connection closed');
-    expect(fake.upgrades.map((u) => [u.accessToken, u.accepted])).toEqual([[ACCESS_TOKEN, true], [DAY_2, true]]);
-    await adapterStatus(statuses, fake, 'live', from);
-    expect(statuses.slice(from).map((s) => s.status)).toEqual(['reconnecting', 'live']);
-    expect(statuses[from]!.message).toMatch(/credentials changed/);
-  });
+  // A re-login after a refusal and while open: the broker contract suite (broker-contract.test.ts).
 
   it('never dials with credentials read before the change', async () => {
     const { fake, adapter, credentials, publisher, statuses } = await setup({ ...SLOW, credentials: { apiKey: API_KEY, accessToken: 'expired-token' }, start: false });

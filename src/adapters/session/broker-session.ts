@@ -191,7 +191,8 @@ export class BrokerSession<K, V> implements SessionView {
     } catch (err) {
       // A bad URL or the like: not going to fix itself quickly, so the slow schedule.
       this.logger.error({ err }, `cannot open the ${socketName} socket`);
-      this.wait(`Cannot connect to the ${socketName} at ${request.url}: ${(err as Error).message}`);
+      // The query may carry credentials (Kite's): only the address before it is shown.
+      this.wait(`Cannot connect to the ${socketName} at ${request.url.split('?')[0]}: ${(err as Error).message}`);
       return;
     }
     this.socket = socket;
