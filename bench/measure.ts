@@ -197,34 +197,40 @@ interface Received {
 }
 
 /**
- * How many of each stream's window ticks every fast client missed. With tickcast's `seq`
- * extension this is exact: the sequence numbers of the window's ticks run from the lowest first
- * `seq` any client saw to the highest last one, so a stream's tick count is known even if every
- * client missed some. Without `seq` (the baseline does not number ticks unless asked; an old
+ * How many of each stream's window ticks every fast client missed, per stream and mode. With
+ * tickcast's `seq` extension this is exact: the sequence numbers of a stream's messages at a mode
+ * run from the lowest first `seq` any client saw to the highest last one, so their count is known
+ * even if every client missed some. Without `seq` (the baseline does not number ticks unless asked; an old
  * gateway cannot), a stream's count is the most any fast subscriber received: exact when one of
  * them got every tick, a lower bound otherwise. The source's health is checked against rate × window.
  */
 function lossFigures(workload: Workload, received: Received, windowS: number, useSeq: boolean) {
   const n = workload.streams.length;
-  const best = new Array<number>(n).fill(-1);
-  const bestAny = new Array<number>(n).fill(0);
-  const firstSeq = new Array<number>(n).fill(Infinity);
-  const lastSeq = new Array<number>(n).fill(0);
+  // Counted per stream and mode: tickcast numbers each mode's messages of a stream apart.
+  const key = (id: number, mode: number): number => id * 3 + mode - 1;
+  const best = new Array<number>(n * 3).fill(-1);
+  const bestAny = new Array<number>(n * 3).fill(0);
+  const firstSeq = new Array<number>(n * 3).fill(Infinity);
+  const lastSeq = new Array<number>(n * 3).fill(0);
   workload.clients.forEach((plan, c) =>
     plan.streams.forEach((id, slot) => {
+      const k = key(id, plan.mode);
       const count = received.counts[c]?.[slot] ?? 0;
-      if (count > bestAny[id]!) bestAny[id] = count;
+      if (count > bestAny[k]!) bestAny[k] = count;
       if (plan.slow) return;
-      if (count > best[id]!) best[id] = count;
+      if (count > best[k]!) best[k] = count;
       const first = received.firstSeq[c]?.[slot] ?? 0;
-      if (first > 0 && first < firstSeq[id]!) firstSeq[id] = first;
-      lastSeq[id] = Math.max(lastSeq[id]!, received.lastSeq[c]?.[slot] ?? 0);
+      if (first > 0 && first < firstSeq[k]!) firstSeq[k] = first;
+      lastSeq[k] = Math.max(lastSeq[k]!, received.lastSeq[c]?.[slot] ?? 0);
     }),
   );
-  const expected = best.map((b, id) => {
-    if (useSeq && lastSeq[id]! > 0) return lastSeq[id]! - firstSeq[id]! + 1;
-    return b >= 0 ? b : bestAny[id]!; // a stream only slow clients hold is judged by them
+  const expected = best.map((b, k) => {
+    if (useSeq && lastSeq[k]! > 0) return lastSeq[k]! - firstSeq[k]! + 1;
+    return b >= 0 ? b : bestAny[k]!; // a stream only slow clients hold is judged by them
   });
+  // A stream's ticks: the most any of its modes was sent (each mode's messages are one per tick).
+  const streamTicks = new Array<number>(n).fill(0);
+  expected.forEach((count, k) => (streamTicks[Math.floor(k / 3)] = Math.max(streamTicks[Math.floor(k / 3)]!, count)));
 
   let deliveries = 0;
   let lost = 0;
@@ -233,17 +239,18 @@ function lossFigures(workload: Workload, received: Received, windowS: number, us
   workload.clients.forEach((plan, c) =>
     plan.streams.forEach((id, slot) => {
       const count = received.counts[c]?.[slot] ?? 0;
+      const k = key(id, plan.mode);
       deliveries += count;
       if (plan.slow) {
         slowReceived += count;
-        slowExpected += expected[id]!;
+        slowExpected += expected[k]!;
       } else {
-        lost += Math.max(0, expected[id]! - count);
+        lost += Math.max(0, expected[k]! - count);
       }
     }),
   );
   const nominal = workload.ratePerStream * windowS * n;
-  const seen = expected.reduce((a, b) => a + b, 0);
+  const seen = streamTicks.reduce((a, b) => a + b, 0);
   return {
     deliveries,
     lost,
