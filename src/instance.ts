@@ -32,7 +32,7 @@ import type { AdapterRoute } from './gateway/feeds.js';
 import { SymbolMaster } from './symbols/master.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
 import { dashboardSources } from './gateway/dashboard-sources.js';
-import type { BrokerAdapterFactory } from './gateway/user-feeds.js';
+import type { BrokerAdapterFactory } from './feed.js';
 import type { Logger } from './observability/logger.js';
 import { OpenAlgoStatsWriter, type ProxyFigures, type Ticker, diskStatsFiles, statsFileOf, systemTicker } from './observability/openalgo-stats.js';
 import { Teardown } from './teardown.js';

@@ -7,11 +7,10 @@
 import type { BusPublisher } from '../bus/bus.js';
 import type { Clock } from '../clock.js';
 import type { CredentialReader } from '../auth/credentials.js';
-import type { BrokerAdapterFactory } from '../gateway/user-feeds.js';
 import type { Logger } from '../observability/logger.js';
 import type { SymbolMaster } from '../symbols/master.js';
 import type { AsyncSymbolLookup } from '../symbols/openalgo-master.js';
-import type { Adapter } from './adapter.js';
+import type { Adapter, BrokerAdapterFactory } from '../feed.js';
 import { AngelAdapter } from './angel/angel-adapter.js';
 import type { BrokerInstrument, BrokerName, SymbolLookup } from './broker.js';
 import { KiteAdapter } from './zerodha/kite-adapter.js';

@@ -12,6 +12,7 @@
  */
 import { connect, type Msg, type NatsConnection, type NatsError, type Subscription } from 'nats';
 import { ErrorCode, TickcastError } from '../errors.js';
+import { feedStreamKey } from '../feed.js';
 import type { Logger } from '../observability/logger.js';
 import { BATCH_TOPIC, BATCH_TOPIC_BYTES, BatchEncoder, decodeBatch } from './batch.js';
 import type { BusPublisher, BusSubscriber, StreamInterest } from './bus.js';
@@ -186,7 +187,7 @@ export class NatsTickSubscriber implements BusSubscriber {
   }
 
   private want(feed: string, exchange: string, symbol: string): void {
-    const key = `${feed}\u0000${exchange}\u0000${symbol}`;
+    const key = feedStreamKey(feed, exchange, symbol);
     if (this.closed || this.streams.has(key)) return;
     const subject = this.subjects.streamWildcard(feed, exchange, symbol);
     if (subject.length > MAX_SUBJECT_LENGTH) {
@@ -197,7 +198,7 @@ export class NatsTickSubscriber implements BusSubscriber {
   }
 
   private drop(feed: string, exchange: string, symbol: string): void {
-    const key = `${feed}\u0000${exchange}\u0000${symbol}`;
+    const key = feedStreamKey(feed, exchange, symbol);
     const subscription = this.streams.get(key);
     if (!subscription) return;
     this.streams.delete(key);

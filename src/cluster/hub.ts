@@ -5,7 +5,7 @@
  * that keeps a single-process gateway's adapters in step keeps them in step here, replays after
  * an adapter restart included. A worker that exits has its interest released.
  */
-import type { FeedStatus, SubscribeResult } from '../adapters/adapter.js';
+import { type FeedStatus, type SubscribeResult, feedStreamKey } from '../feed.js';
 import { type AdapterRoute, Feeds } from '../gateway/feeds.js';
 import { SubscriptionIndex } from '../gateway/subscription-index.js';
 import { Upstream } from '../gateway/upstream.js';
@@ -19,8 +19,6 @@ export interface HubOptions {
   /** Called when an adapter's status changes (to tell the workers). */
   onStatus: (feed: string, status: FeedStatus, message?: string) => void;
 }
-
-const key = (feed: string, exchange: string, symbol: string): string => `${feed}\u0000${exchange}\u0000${symbol}`;
 
 export class Hub {
   readonly feeds: Feeds;
@@ -68,7 +66,7 @@ export class Hub {
    */
   async setInterest(worker: number, feed: string, exchange: string, symbol: string, mode: Mode | 0, depth: number): Promise<SubscribeResult> {
     let mine = this.held.get(worker);
-    const k = key(feed, exchange, symbol);
+    const k = feedStreamKey(feed, exchange, symbol);
     const previous = mine?.get(k) ?? 0;
     if (mode === 0) {
       if (previous === 0) return { ok: true };

@@ -7,7 +7,7 @@
  * worker's Upstream already folds its clients together, so it sends `interest` only when that
  * mode changes). Ticks do not travel here: workers receive them from the primary's bus proxy.
  */
-import type { FeedStatus } from '../adapters/adapter.js';
+import type { FeedStatus } from '../feed.js';
 import type { Config } from '../config/options.js';
 import type { Mode } from '../protocol/modes.js';
 

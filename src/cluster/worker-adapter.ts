@@ -3,7 +3,7 @@
  * become interest messages to the primary, and status changes arrive from it. The adapter
  * itself runs in the primary, once for all workers.
  */
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapters/adapter.js';
+import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../feed.js';
 import type { Mode } from '../protocol/modes.js';
 import type { PrimaryChannel } from './channel.js';
 

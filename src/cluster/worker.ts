@@ -7,7 +7,7 @@ import { BROKER_FEED_BROKERS, credentialChecks } from '../adapters/broker-factor
 import { ZmqSubscriber } from '../bus/zeromq.js';
 import type { Clock } from '../clock.js';
 import { Gateway } from '../gateway/gateway.js';
-import type { BrokerAdapterFactory } from '../gateway/user-feeds.js';
+import type { BrokerAdapterFactory } from '../feed.js';
 import { dashboardSources } from '../gateway/dashboard-sources.js';
 import { SIMULATOR_BROKER, gatewaySettings, openConfiguredRegistry, openStores, verifierFor } from '../instance.js';
 import type { Logger } from '../observability/logger.js';

@@ -10,7 +10,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import * as zmq from 'zeromq';
-import type { Adapter, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapters/adapter.js';
+import { type Adapter, type FeedStatusEvent, type StreamRef, type SubscribeResult, streamKey } from '../feed.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import { clipText, decodeGatewayMessage, encodeMessage } from './codec.js';
@@ -63,9 +63,6 @@ export type ControlClientState = 'idle' | 'registering' | 'registered' | 'refuse
 type Command = Extract<GatewayMessage, { type: 'subscribe' | 'unsubscribe' }>;
 
 
-function streamKey(stream: StreamRef): string {
-  return `${stream.exchange}\0${stream.symbol}`;
-}
 
 export class ControlClient {
   readonly counters: ControlClientCounters = { malformed: 0 };
@@ -264,7 +261,7 @@ export class ControlClient {
       command.type === 'subscribe' ? { command: command.type, ...stream, mode: command.mode, depth: command.depth } : { command: command.type, ...stream },
       'command from the gateway',
     );
-    const key = streamKey(stream);
+    const key = streamKey(stream.exchange, stream.symbol);
     const session = this.session;
     if (command.type === 'subscribe') {
       this.held.set(key, stream);

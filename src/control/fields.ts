@@ -3,7 +3,7 @@
  * size, JSON object shape, and each field's type and bounds. A decoder built on `decodeWith`
  * never throws: a message is rebuilt from its known fields only, or refused with what is wrong.
  */
-import type { FeedStatus } from '../adapters/adapter.js';
+import type { FeedStatus } from '../feed.js';
 import type { Mode } from '../protocol/modes.js';
 
 /** Largest message accepted (bytes of JSON); real ones are a few hundred bytes. */

@@ -7,7 +7,7 @@
 import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
 import type { Msg, Subscription } from 'nats';
-import type { Adapter, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapters/adapter.js';
+import type { Adapter, FeedStatusEvent, StreamRef, SubscribeResult } from '../feed.js';
 import type { NatsLink } from '../bus/nats.js';
 import type { Subjects } from '../bus/subjects.js';
 import type { Clock } from '../clock.js';

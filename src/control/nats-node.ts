@@ -8,7 +8,7 @@
  */
 import { hostname } from 'node:os';
 import { ErrorCode, type Msg, type Subscription } from 'nats';
-import type { FeedStatus } from '../adapters/adapter.js';
+import type { FeedStatus } from '../feed.js';
 import type { NatsLink } from '../bus/nats.js';
 import type { Subjects } from '../bus/subjects.js';
 import type { Clock } from '../clock.js';

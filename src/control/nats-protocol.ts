@@ -19,7 +19,7 @@
  * A node that stops heartbeating for missedHeartbeats periods has its interest released; an
  * adapter that stops answering is reported down to the node's clients.
  */
-import type { FeedStatus } from '../adapters/adapter.js';
+import type { FeedStatus } from '../feed.js';
 import type { Mode } from '../protocol/modes.js';
 import { type Decoded, type Fields, MAX_SYMBOL_LENGTH, boolean, brokers, decodeWith, fail, integer, mode, name, optionalText, status, text } from './fields.js';
 import type { Digest } from './node-interest.js';

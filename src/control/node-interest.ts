@@ -9,7 +9,7 @@
  * union — while it replays; entries it replays become current again, and `endReplace` drops the
  * rest. Streams nobody replayed are released then, never in between.
  */
-import type { StreamRef } from '../adapters/adapter.js';
+import { type StreamRef, streamKey } from '../feed.js';
 import type { Mode } from '../protocol/modes.js';
 
 export interface Want {
@@ -34,7 +34,7 @@ export interface Digest {
 
 /** FNV-1a over the UTF-16 code units of `exchange\0symbol\0mode`. */
 function entryHash(exchange: string, symbol: string, mode: Mode): number {
-  const text = `${exchange}\u0000${symbol}\u0000${mode}`;
+  const text = `${streamKey(exchange, symbol)}\u0000${mode}`;
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
@@ -54,7 +54,7 @@ export function digestOf(entries: Iterable<{ exchange: string; symbol: string; m
   return { count, sum };
 }
 
-export const streamKeyOf = (stream: StreamRef): string => `${stream.exchange}\u0000${stream.symbol}`;
+export const streamKeyOf = (stream: StreamRef): string => streamKey(stream.exchange, stream.symbol);
 
 interface StreamInterest {
   stream: StreamRef;

@@ -14,7 +14,7 @@
  * answers each accepted hello with `welcome` and then replays its whole subscription set, so an
  * adapter that lost its gateway drops every upstream subscription before it says hello again.
  */
-import type { FeedStatus } from '../adapters/adapter.js';
+import type { FeedStatus } from '../feed.js';
 import type { Mode } from '../protocol/modes.js';
 
 /** Bumped on any incompatible change; a gateway refuses a hello with another version. */

@@ -7,7 +7,7 @@
  * process restarts, the new process takes over the same object, so the gateway's references,
  * listeners and subscription bookkeeping stay valid.
  */
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapters/adapter.js';
+import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../feed.js';
 import type { Logger } from '../observability/logger.js';
 import type { Mode } from '../protocol/modes.js';
 import type { GatewayMessage, Hello } from './protocol.js';

@@ -5,7 +5,7 @@
 import type { Logger } from '../observability/logger.js';
 import { type MarketTopic, parseTopic } from '../protocol/topics.js';
 import type { FanOut } from './fan-out.js';
-import { streamKey } from './subscription-index.js';
+import { streamKey } from '../feed.js';
 
 export interface BusCounters {
   messages: number;

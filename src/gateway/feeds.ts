@@ -6,7 +6,7 @@
  * Adapters may join while the gateway runs (out-of-process adapters announce themselves on the
  * control channel).
  */
-import type { Adapter } from '../adapters/adapter.js';
+import type { Adapter } from '../feed.js';
 import { SHARED_FEED } from '../protocol/topics.js';
 
 export interface AdapterRoute {

@@ -2,7 +2,7 @@
  * One instance's gateway: the client listener, the subscription index, upstream interest, the
  * bus subscription and fan-out, wired together. Adapters and the key verifier are injected.
  */
-import type { Adapter } from '../adapters/adapter.js';
+import { type Adapter, type BrokerAdapterFactory, streamKey } from '../feed.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Clock } from '../clock.js';
 import { GatewayMetrics, type MetricsSource } from '../observability/metrics.js';
@@ -22,7 +22,7 @@ import type { Session } from './session.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import { Upstream } from './upstream.js';
 import { FailedAuths } from './limits.js';
-import { type BrokerAdapterFactory, UserFeeds } from './user-feeds.js';
+import { UserFeeds } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
 import { type DashboardSources, DashboardRoutes } from './dashboard-routes.js';
 import { tuneHeap } from './heap-tuning.js';
@@ -339,7 +339,7 @@ export class Gateway {
     }
     const subscriptions = new Set<string>();
     for (const { exchange, symbol, modes } of this.index.streamModes()) {
-      for (const mode of modes) subscriptions.add(`${exchange}\u0000${symbol}\u0000${mode}`);
+      for (const mode of modes) subscriptions.add(`${streamKey(exchange, symbol)}\u0000${mode}`);
     }
     return { clients: this.listener.sessions.size, users, subscriptions: [...subscriptions] };
   }

@@ -38,7 +38,8 @@ import type { TickRoute } from './fan-out.js';
 import { type Feeds, NO_FEED } from './feeds.js';
 import { type FailedAuths, TokenBucket, verifyLimited } from './limits.js';
 import type { Session } from './session.js';
-import { type SubscriptionIndex, streamKey } from './subscription-index.js';
+import type { SubscriptionIndex } from './subscription-index.js';
+import { streamKey } from '../feed.js';
 import type { Upstream } from './upstream.js';
 
 export interface Identity {

@@ -3,6 +3,7 @@
  * more modes of it, kept as a bit mask (bit m-1 for mode m). Pure and synchronous: the gateway
  * asks it who holds a stream in which modes, and what the highest wanted mode is.
  */
+import { streamKey } from '../feed.js';
 import type { Mode } from '../protocol/modes.js';
 
 export type Subscribers<S> = Map<S, number>;
@@ -15,9 +16,6 @@ export interface HeldStream {
 }
 
 const bit = (mode: Mode): number => 1 << (mode - 1);
-
-/** NUL separates the parts: requests with control characters in a symbol or exchange are refused. */
-export const streamKey = (exchange: string, symbol: string): string => `${exchange}\u0000${symbol}`;
 
 /** The highest mode in `mask` (0 if none): what upstream must deliver for its holders. */
 export function highestMode(mask: number): Mode | 0 {

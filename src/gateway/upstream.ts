@@ -4,7 +4,7 @@
  * subscribes and unsubscribes from many clients always settle on the index's current wish.
  */
 import type { Logger } from '../observability/logger.js';
-import type { SubscribeResult } from '../adapters/adapter.js';
+import { type SubscribeResult, feedStreamKey } from '../feed.js';
 import type { StreamInterest } from '../bus/bus.js';
 import { requestedDepth } from '../protocol/depth.js';
 import type { Mode } from '../protocol/modes.js';
@@ -57,7 +57,7 @@ export class Upstream {
       commit();
       return Promise.resolve({ ok: true });
     }
-    const key = `${feed}\u0000${exchange}\u0000${symbol}`;
+    const key = feedStreamKey(feed, exchange, symbol);
     return this.serialise(key, async () => {
       const current = this.streams.get(key);
       if (current && current.mode >= mode) {
@@ -89,7 +89,7 @@ export class Upstream {
       if (this.index.wantedMode(feed, exchange, symbol) === 0) this.interest?.drop(feed, exchange, symbol);
       return Promise.resolve();
     }
-    const key = `${feed}\u0000${exchange}\u0000${symbol}`;
+    const key = feedStreamKey(feed, exchange, symbol);
     return this.serialise(key, async () => {
       const current = this.streams.get(key);
       const wanted = this.index.wantedMode(feed, exchange, symbol);
@@ -127,7 +127,7 @@ export class Upstream {
     const wanted = [...this.index.wanted(feed)];
     await Promise.all(
       wanted.map(({ exchange, symbol }) => {
-        const key = `${feed}\u0000${exchange}\u0000${symbol}`;
+        const key = feedStreamKey(feed, exchange, symbol);
         return this.serialise(key, async () => {
           const mode = this.index.wantedMode(feed, exchange, symbol);
           if (mode === 0) return;
@@ -151,6 +151,6 @@ export class Upstream {
   }
 
   mode(feed: string, exchange: string, symbol: string): Mode | 0 {
-    return this.streams.get(`${feed}\u0000${exchange}\u0000${symbol}`)?.mode ?? 0;
+    return this.streams.get(feedStreamKey(feed, exchange, symbol))?.mode ?? 0;
   }
 }

@@ -4,22 +4,9 @@
  * authentication, so their ticks come from their own broker session and reach only them.
  */
 import { createHash } from 'node:crypto';
-import type { Adapter } from '../adapters/adapter.js';
+import type { Adapter, BrokerAdapterFactory } from '../feed.js';
 import type { Logger } from '../observability/logger.js';
 import { isValidFeedId } from '../protocol/topics.js';
-
-export interface BrokerAdapterFactory {
-  /** Broker names this factory builds adapters for (lower case). */
-  readonly brokers: readonly string[];
-  /** Whether `user` has credentials stored for `broker` (read from the store each time). */
-  hasCredentials(user: string, broker: string): boolean | Promise<boolean>;
-  /**
-   * Why the user's last check found no usable credentials, as a sentence for them (tokens that
-   * do not decrypt, a session managed elsewhere); undefined for the usual "none stored".
-   */
-  whyNot?(user: string, broker: string): string | undefined;
-  create(user: string, broker: string, feed: string): Adapter;
-}
 
 /** `zerodha.alice`, or a hash of the user name when it has characters a feed id cannot. */
 export function userFeedId(broker: string, user: string): string {

@@ -15,7 +15,7 @@
  * untouched (same id, no write), so re-importing the same file changes nothing.
  */
 import crypto from 'node:crypto';
-import type { BrokerInstrument, BrokerName, SymbolLookup } from '../adapters/broker.js';
+import type { BrokerInstrument, BrokerName, SymbolLookup } from './instrument.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { type Database, type Migration, migrate } from '../store/database.js';
 

@@ -7,7 +7,7 @@
  * OpenAlgo keeps one broker's master at a time, the broker it is logged in with, so the broker a
  * lookup names does not select rows: every user of an OpenAlgo installation has that broker.
  */
-import type { BrokerInstrument, BrokerName } from '../adapters/broker.js';
+import type { BrokerInstrument, BrokerName } from './instrument.js';
 import type { OpenAlgoDb } from '../store/openalgo-db.js';
 import { type SymbolRecord, feedToken } from './master.js';
 

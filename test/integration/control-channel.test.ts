@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/adapters/adapter.js';
+import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
 import { systemClock } from '../../src/clock.js';
 import { ControlClient, type ControlClientOptions } from '../../src/control/client.js';
 import { decodeAdapterMessage, decodeGatewayMessage, encodeMessage } from '../../src/control/codec.js';

@@ -3,7 +3,7 @@
  * in-memory adapters, and gateway nodes whose RemoteAdapters the test drives as Upstream would.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/adapters/adapter.js';
+import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
 import { NatsLink } from '../../src/bus/nats.js';
 import { Subjects } from '../../src/bus/subjects.js';
 import { systemClock } from '../../src/clock.js';

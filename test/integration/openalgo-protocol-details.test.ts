@@ -8,7 +8,7 @@
  *   clients, verbatim, and no one else.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/adapters/adapter.js';
+import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
 import type { Mode } from '../../src/protocol/modes.js';
 import { type Message, TestClient, sleep, waitUntil } from '../helpers/client.js';

@@ -1,6 +1,6 @@
 /** Users' broker feeds over OpenAlgo's database: symbols fetched per subscribe, and why a user has no feed. */
 import { describe, expect, it } from 'vitest';
-import type { Adapter, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/adapters/adapter.js';
+import type { Adapter, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
 import type { BrokerInstrument, SymbolLookup } from '../../src/adapters/broker.js';
 import { credentialChecks, lookingUpPerSubscribe } from '../../src/adapters/broker-factory.js';
 import type { CredentialPresence, CredentialReader } from '../../src/auth/credentials.js';

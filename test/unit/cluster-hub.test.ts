@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/adapters/adapter.js';
+import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
 import { PrimaryChannel } from '../../src/cluster/channel.js';
 import { Hub } from '../../src/cluster/hub.js';
 import { isPrimaryMessage, isWorkerMessage, type WorkerMessage } from '../../src/cluster/messages.js';

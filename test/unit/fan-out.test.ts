@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { FanOut, type TickRoute } from '../../src/gateway/fan-out.js';
 import { type Extensions, OPENALGO_EXTENSIONS, WireEncoder } from '../../src/protocol/encoding.js';
 import type { Session } from '../../src/gateway/session.js';
-import { SubscriptionIndex, streamKey } from '../../src/gateway/subscription-index.js';
+import { streamKey } from '../../src/feed.js';
+import { SubscriptionIndex } from '../../src/gateway/subscription-index.js';
 
 /** The payload of an unmasked server WebSocket frame (RFC 6455 §5.2). */
 function unframe(frame: Buffer): Buffer {

@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { StreamRef } from '../../src/adapters/adapter.js';
+import type { StreamRef } from '../../src/feed.js';
 import { NodeInterest, digestOf } from '../../src/control/node-interest.js';
 import type { Mode } from '../../src/protocol/modes.js';
 

@@ -1,5 +1,5 @@
 import { describe, it, expect } from 'vitest';
-import type { FeedStatusEvent } from '../../src/adapters/adapter.js';
+import type { FeedStatusEvent } from '../../src/feed.js';
 import { DEFAULT_INSTRUMENTS } from '../../src/adapters/simulator/instruments.js';
 import { SimulatedMarket, createRng } from '../../src/adapters/simulator/market.js';
 import { SimulatorAdapter } from '../../src/adapters/simulator/simulator-adapter.js';

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { SubscriptionIndex, highestMode, streamKey } from '../../src/gateway/subscription-index.js';
+import { streamKey } from '../../src/feed.js';
+import { SubscriptionIndex, highestMode } from '../../src/gateway/subscription-index.js';
 
 describe('highestMode', () => {
   // mask bits: 1 = LTP, 2 = Quote, 4 = Depth

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import type { Adapter, FeedStatus } from '../../src/adapters/adapter.js';
+import type { Adapter, BrokerAdapterFactory, FeedStatus } from '../../src/feed.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import { type BrokerAdapterFactory, UserFeeds, userFeedId } from '../../src/gateway/user-feeds.js';
+import { UserFeeds, userFeedId } from '../../src/gateway/user-feeds.js';
 
 function fakeAdapter(feed: string, broker: string): Adapter & { started: number; refreshed: number } {
   let status: FeedStatus = 'down';

@@ -8,7 +8,7 @@ import type { Clock } from '../../clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { Mode } from '../../protocol/modes.js';
 import { formatTopic } from '../../protocol/topics.js';
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapter.js';
+import { type Adapter, type FeedStatus, type FeedStatusEvent, type StreamRef, type SubscribeResult, streamKey } from '../../feed.js';
 import type { SimulatedMarket } from './market.js';
 
 export interface SimulatorAdapterOptions {
@@ -202,6 +202,3 @@ export class SimulatorAdapter implements Adapter {
   }
 }
 
-function streamKey(exchange: string, symbol: string): string {
-  return `${exchange}:${symbol}`;
-}
