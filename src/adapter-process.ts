@@ -4,43 +4,18 @@
  * subscribe commands over the control channel, and follows the gateway if it restarts on other
  * endpoints.
  */
-import type { Clock } from './clock.js';
-import type { Config } from './config/options.js';
 import { configuredInstruments } from './adapters/simulator/instruments.js';
 import { ZmqPublisher } from './bus/zeromq.js';
 import { ControlClient } from './control/client.js';
 import { describeHolder } from './endpoints.js';
 import { ErrorCode, TickcastError } from './errors.js';
-import { createSimulator, openConfiguredRegistry } from './instance.js';
-import type { Logger } from './observability/logger.js';
+import { createSimulator, openConfiguredRegistry } from './wiring.js';
 import { Teardown } from './teardown.js';
 import { Registration } from './registry/registration.js';
 import type { Registry } from './registry/registry.js';
+import type { AdapterProcessOptions, RunningAdapter } from './adapter-process-options.js';
 
-export interface AdapterProcessOptions {
-  config: Config;
-  /** Feed id for the ticks and the registry (default: the feed kind, e.g. `simulator`). */
-  feedId: string;
-  /** Explicit endpoints instead of the registry's. */
-  bus?: string;
-  control?: string;
-  /** NATS servers: serve every gateway node of the instance over NATS instead (nats/adapter-process.ts). */
-  nats?: readonly string[];
-  /** Give up waiting for the gateway after this long (default: wait forever). */
-  waitMs?: number;
-  clock: Clock;
-  logger: Logger;
-  /** Called when the gateway refuses this adapter after it was running; the process should exit. */
-  onRefused?(message: string): void;
-  registry?: Registry;
-}
-
-export interface RunningAdapter {
-  feedId: string;
-  bus: string;
-  control: string;
-  stop(): Promise<void>;
-}
+export type { AdapterProcessOptions, RunningAdapter } from './adapter-process-options.js';
 
 interface GatewayEndpoints {
   bus: string;

@@ -8,7 +8,7 @@ import { isValidFeedId } from '../protocol/topics.js';
 import { startAdapterProcess } from '../adapter-process.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
-import { addConfigFlags, configFrom, EXIT_FAILURE, type Io, UsageError } from './main.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, type Io, UsageError } from './common.js';
 
 const ADAPTER_FLAGS = ['envFile', 'instance', 'registry.url', 'registry.ttlMs', 'simulator.rate', 'simulator.symbols', 'simulator.seed', 'simulator.brokers', 'logLevel'];
 

@@ -8,9 +8,9 @@ import type { BrokerCredentials, BrokerName } from '../adapters/broker.js';
 import { CREDENTIAL_BROKERS, type CredentialPresence, CredentialStore, SESSIONS_MANAGED_BY_OPENALGO } from '../auth/credentials.js';
 import type { Config } from '../config/options.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { openKeys } from '../instance.js';
+import { openKeys } from '../wiring.js';
 import { openOpenAlgoStores } from '../store/openalgo-stores.js';
-import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './main.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './common.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
 

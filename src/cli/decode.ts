@@ -8,7 +8,7 @@ import type { Command } from 'commander';
 import { decodeAngelBinary, decodeAngelText } from '../adapters/angel/decoder.js';
 import { tickJson } from '../adapters/tick-json.js';
 import { decodeKiteBinary, decodeKiteText } from '../adapters/zerodha/decoder.js';
-import { EXIT_FAILURE, type Io, UsageError } from './main.js';
+import { EXIT_FAILURE, type Io, UsageError } from './common.js';
 
 type Broker = 'zerodha' | 'angel';
 

@@ -1,9 +1,9 @@
 /** `tickcast instances [--json]` and `tickcast instances prune`: what the registry knows. */
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
-import { openConfiguredRegistry } from '../instance.js';
+import { openConfiguredRegistry } from '../wiring.js';
 import type { ListedEntry } from '../registry/registry.js';
-import { addConfigFlags, configFrom, type Io } from './main.js';
+import { addConfigFlags, configFrom, type Io } from './common.js';
 
 const REGISTRY_FLAGS = ['envFile', 'registry.url', 'registry.ttlMs'];
 

@@ -6,11 +6,11 @@ import { NATIVE_BROKERS, OPENALGO_BROKERS, SIMULATOR_BROKER, isKnownBroker, know
 import { ErrorCode, TickcastError } from '../errors.js';
 import { KEYS_MANAGED_BY_OPENALGO } from '../auth/openalgo-keys.js';
 import type { Config } from '../config/options.js';
-import { databaseFile, instanceDir, openKeys } from '../instance.js';
+import { databaseFile, instanceDir, openKeys } from '../wiring.js';
 import { openOpenAlgoStores } from '../store/openalgo-stores.js';
 import { openDatabase } from '../store/database.js';
 import { ensureDataDir } from '../store/data-dir.js';
-import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './main.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './common.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
 

@@ -4,9 +4,7 @@
  *
  * Exit codes: 0 success, 1 runtime failure (e.g. a port in use), 2 bad usage or configuration.
  */
-import { Command, CommanderError, Option as CliOption } from 'commander';
-import { type OpenAlgoEnvReport, loadConfig } from '../config/load.js';
-import { OPTIONS, type Config } from '../config/options.js';
+import { Command, CommanderError } from 'commander';
 import { CONFIGURATION_CODES, TickcastError } from '../errors.js';
 import { registerAdapterCommand } from './adapter.js';
 import { registerDecodeCommand } from './decode.js';
@@ -16,44 +14,12 @@ import { registerKeyCommands } from './keys.js';
 import { registerSymbolCommands } from './symbols.js';
 import { registerWatchCommand } from './watch.js';
 import { runStart } from './start.js';
-
-export const EXIT_OK = 0;
-export const EXIT_FAILURE = 1;
-export const EXIT_USAGE = 2;
-
-export interface Io {
-  out: (text: string) => void;
-  err: (text: string) => void;
-}
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Io, UsageError, addConfigFlags, loadedConfig } from './common.js';
 
 const processIo: Io = {
   out: (text) => process.stdout.write(text),
   err: (text) => process.stderr.write(text),
 };
-
-/** Adds the flags of the configuration options named (all of them when `keys` is omitted). */
-export function addConfigFlags(command: Command, keys?: readonly string[]): Command {
-  for (const option of OPTIONS) {
-    if (!option.flag || (keys && !keys.includes(option.key))) continue;
-    const description = `${option.description} [${option.env}${option.default !== undefined && !option.secret ? `, default ${option.default}` : ''}]`;
-    command.addOption(new CliOption(option.flag, description));
-  }
-  return command;
-}
-
-/** Loads the configuration for a command, or throws a usage error listing every problem. */
-export function configFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): Config {
-  return loadedConfig(flags, env).config;
-}
-
-/** As configFrom, with what was read from an OpenAlgo directory (for `start`'s summary). */
-function loadedConfig(flags: Record<string, unknown>, env: NodeJS.ProcessEnv = process.env): { config: Config; openalgo?: OpenAlgoEnvReport } {
-  const result = loadConfig({ env, flags });
-  if (!result.ok) throw new UsageError(`invalid configuration:\n  ${result.errors.join('\n  ')}`);
-  return result;
-}
-
-export class UsageError extends Error {}
 
 export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   const program = new Command('tickcast')

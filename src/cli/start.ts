@@ -6,12 +6,13 @@
 import type { OpenAlgoEnvReport } from '../config/load.js';
 import type { Config } from '../config/options.js';
 import { startCluster } from '../cluster/primary.js';
-import { instanceDir, startInstance } from '../instance.js';
+import { startInstance } from '../instance.js';
+import { instanceDir } from '../wiring.js';
 import { natsNodeName } from '../nats/node-name.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import { statsFileOf } from '../observability/openalgo-stats.js';
-import type { Io } from './main.js';
+import type { Io } from './common.js';
 
 export async function runStart(config: Config, io: Io, openalgo?: OpenAlgoEnvReport): Promise<number> {
   // Piped output whose reader has gone (Ctrl-C on `tickcast start | tee log` stops tee too) must

@@ -4,14 +4,14 @@ import { Option, type Command } from 'commander';
 import type { BrokerName } from '../adapters/broker.js';
 import type { Config } from '../config/options.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { databaseFile, instanceDir } from '../instance.js';
+import { databaseFile, instanceDir } from '../wiring.js';
 import { type Database, openDatabase } from '../store/database.js';
 import { importAngelJson } from '../symbols/import-angel.js';
 import { importZerodhaCsv } from '../symbols/import-zerodha.js';
 import { feedToken, type ImportReport, type Rejection, type SymbolRecord, SymbolMaster } from '../symbols/master.js';
 import { MASTER_MANAGED_BY_OPENALGO, OpenAlgoSymbols } from '../symbols/openalgo-master.js';
 import { openOpenAlgoDb } from '../store/openalgo-db.js';
-import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './main.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './common.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
 const BROKERS: readonly BrokerName[] = ['zerodha', 'angel'];

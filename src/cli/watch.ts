@@ -17,8 +17,8 @@ import { TickcastClientError } from '../client/client-error.js';
 import { DEFAULT_STALE_AFTER_MS, FeedStates, describeFeed, streamFreshness } from '../client/freshness.js';
 import { parseInstruments, parseMode, streamKey } from '../client/instruments.js';
 import type { DepthTick, Instrument, MarketData, Mode, WebSocketConstructor } from '../client/types.js';
-import { openConfiguredRegistry } from '../instance.js';
-import { EXIT_FAILURE, EXIT_OK, type Io, UsageError, addConfigFlags, configFrom } from './main.js';
+import { openConfiguredRegistry } from '../wiring.js';
+import { EXIT_FAILURE, EXIT_OK, type Io, UsageError, addConfigFlags, configFrom } from './common.js';
 
 const REGISTRY_FLAGS = ['envFile', 'instance', 'registry.url'];
 const MODE_LABEL: Record<Mode, string> = { 1: 'LTP', 2: 'Quote', 3: 'Depth' };

@@ -17,17 +17,7 @@ import type { Config } from '../config/options.js';
 import { ZmqBusProxy } from '../bus/zmq-proxy.js';
 import type { AdapterRoute } from '../gateway/feeds.js';
 import { UserFeeds } from '../gateway/user-feeds.js';
-import {
-  type AdapterHost,
-  type InstanceSummary,
-  type StartOptions,
-  bindControl,
-  createAdapters,
-  explainBindFailure,
-  openInstance,
-  publishEndpoints,
-  writeOpenAlgoStats,
-} from '../instance.js';
+import { type AdapterHost, type InstanceSummary, type StartOptions, bindControl, createAdapters, explainBindFailure, openInstance, publishEndpoints, writeOpenAlgoStats } from '../wiring.js';
 import type { Logger } from '../observability/logger.js';
 import { type ProxyFigures, mergeProxyFigures } from '../observability/openalgo-stats.js';
 import { ErrorCode, TickcastError } from '../errors.js';

@@ -9,7 +9,7 @@ import type { Clock } from '../clock.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { BrokerAdapterFactory } from '../feed.js';
 import { dashboardSources } from '../gateway/dashboard-sources.js';
-import { SIMULATOR_BROKER, gatewaySettings, openConfiguredRegistry, openStores, verifierFor } from '../instance.js';
+import { SIMULATOR_BROKER, gatewaySettings, openConfiguredRegistry, openStores, verifierFor } from '../wiring.js';
 import type { Logger } from '../observability/logger.js';
 import { Teardown } from '../teardown.js';
 import type { PrimaryChannel } from './channel.js';

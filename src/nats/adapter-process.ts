@@ -7,11 +7,11 @@
 import { NatsLink, NatsPublisher } from '../bus/nats.js';
 import { Subjects } from '../bus/subjects.js';
 import { configuredInstruments } from '../adapters/simulator/instruments.js';
-import type { AdapterProcessOptions, RunningAdapter } from '../adapter-process.js';
+import type { AdapterProcessOptions, RunningAdapter } from '../adapter-process-options.js';
 import { NatsAdapterHost } from '../control/nats-adapter-host.js';
 import { describeHolder } from '../endpoints.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { createSimulator, openConfiguredRegistry } from '../instance.js';
+import { createSimulator, openConfiguredRegistry } from '../wiring.js';
 import { Registration } from '../registry/registration.js';
 import { Teardown } from '../teardown.js';
 

@@ -13,7 +13,7 @@ import { NatsControlNode } from '../control/nats-node.js';
 import { endpointResource } from '../endpoints.js';
 import { dashboardSources } from '../gateway/dashboard-sources.js';
 import { Gateway } from '../gateway/gateway.js';
-import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance, writeOpenAlgoStats, userBrokerFeeds } from '../instance.js';
+import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
 import { Teardown } from '../teardown.js';
 import { natsNodeName } from './node-name.js';
 

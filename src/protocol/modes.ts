@@ -16,15 +16,6 @@ export const TOPIC_MODE: Record<Mode, string> = { 1: 'LTP', 2: 'QUOTE', 3: 'DEPT
 
 const BY_NAME: Record<string, Mode> = { ltp: 1, quote: 2, depth: 3 };
 
-/**
- * A JSON number written with a fraction or exponent (`2.0`, `1e0`). JSON.parse turns `2.0` into
- * the integer 2, but OpenAlgo (Python) sees a float and rejects it, so the request parser marks
- * such literals with this wrapper before normalising.
- */
-export class FloatLiteral {
-  constructor(readonly text: string) {}
-}
-
 export type ModeResult = { ok: true; mode: Mode } | { ok: false; message: string };
 
 /**

@@ -2,7 +2,7 @@
  * The few Python behaviours OpenAlgo's replies expose to clients: truthiness (`a or b`),
  * `repr`/`str` of JSON values in messages, and type names in exception texts.
  */
-import { FloatLiteral } from './modes.js';
+import { FloatLiteral } from './float-literal.js';
 
 export function pyTruthy(value: unknown): boolean {
   if (value === null || value === undefined || value === false || value === 0 || value === '') return false;

@@ -5,7 +5,8 @@
  */
 import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
 import { nestedBeyond } from './json-depth.js';
-import { FloatLiteral, type Mode, normalizeMode } from './modes.js';
+import { FloatLiteral } from './float-literal.js';
+import { type Mode, normalizeMode } from './modes.js';
 import { pyStr, pyTruthy, pyTypeName } from './python.js';
 
 export type JsonObject = Record<string, unknown>;

@@ -7,7 +7,7 @@ import { createReadStream, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
-import { openKeys } from '../../src/instance.js';
+import { openKeys } from '../../src/wiring.js';
 import { importAngelJson } from '../../src/symbols/import-angel.js';
 import { importZerodhaCsv } from '../../src/symbols/import-zerodha.js';
 import { TestClient, sleep, waitFor, waitUntil } from '../helpers/client.js';

@@ -11,7 +11,7 @@ import WebSocket from 'ws';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
-import { openKeys } from '../../src/instance.js';
+import { openKeys } from '../../src/wiring.js';
 import { importZerodhaCsv } from '../../src/symbols/import-zerodha.js';
 import { killSpawnedProcesses, makeTempDir, removeDir, runCli, startAdapterCliProcess, startGatewayProcess } from '../helpers/cli.js';
 import { type Message, TestClient, waitUntil } from '../helpers/client.js';

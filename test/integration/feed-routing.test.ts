@@ -9,7 +9,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
 import { loadConfig } from '../../src/config/load.js';
-import { openKeys } from '../../src/instance.js';
+import { openKeys } from '../../src/wiring.js';
 import { importZerodhaCsv } from '../../src/symbols/import-zerodha.js';
 import { killSpawnedProcesses, makeTempDir, removeDir, startAdapterCliProcess, startGatewayProcess } from '../helpers/cli.js';
 import { TestClient, sleep, waitUntil } from '../helpers/client.js';

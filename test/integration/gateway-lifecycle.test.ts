@@ -6,7 +6,7 @@ import Database from 'better-sqlite3';
 import type { Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TestClient, sleep, waitFor } from '../helpers/client.js';
-import { databaseFile } from '../../src/instance.js';
+import { databaseFile } from '../../src/wiring.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
 describe('auth grace period', () => {

@@ -11,10 +11,10 @@ import { Command, CommanderError } from 'commander';
 import { afterEach, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { registerCredentialCommands } from '../../src/cli/credentials.js';
-import { configFrom, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Io, UsageError } from '../../src/cli/main.js';
+import { configFrom, EXIT_FAILURE, EXIT_OK, EXIT_USAGE, type Io, UsageError } from '../../src/cli/common.js';
 import { registerSymbolCommands } from '../../src/cli/symbols.js';
 import { TickcastError } from '../../src/errors.js';
-import { openKeys } from '../../src/instance.js';
+import { openKeys } from '../../src/wiring.js';
 import { killSpawnedProcesses, makeTempDir, removeDir, runCli, runProcess, TICKCAST_BIN, tickcastEnv } from '../helpers/cli.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));

@@ -2,7 +2,7 @@
 import { devNull } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfigOrThrow } from '../../src/config/load.js';
-import { portConflictAdvice } from '../../src/instance.js';
+import { portConflictAdvice } from '../../src/wiring.js';
 
 const config = (env: Record<string, string>) => loadConfigOrThrow({ env: { TICKCAST_ENV_FILE: devNull, ...env }, cwd: '/' });
 

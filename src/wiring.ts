@@ -1,0 +1,482 @@
+/**
+ * The parts a tickcast process is built from: its store and API keys, registry claim, adapters,
+ * gateway settings, control channel, endpoints and stats file. Each process role assembles them
+ * (instance.ts: one gateway; nats/gateway-node.ts: a NATS node; cluster/: primary and workers);
+ * this module imports none of those roles.
+ */
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { type Clock, systemClock } from './clock.js';
+import type { Config } from './config/options.js';
+import { ApiKeyStore, type CreatedApiKey, type InstanceKeys } from './auth/api-keys.js';
+import { ApiKeyVerifier } from './auth/key-verifier.js';
+import { openStorePepper, pepperedSecrets } from './auth/store-pepper.js';
+import type { BusPublisher } from './bus/bus.js';
+import { ZmqPublisher, ZmqSubscriber } from './bus/zeromq.js';
+import { ControlServer } from './control/server.js';
+import { DEFAULT_INSTANCE, describeHolder, endpointResource, planEndpoints } from './endpoints.js';
+import { defaultRegistryUrl, openRegistry } from './registry/open.js';
+import { Registration } from './registry/registration.js';
+import type { Registry, RegistryEntry } from './registry/registry.js';
+import { ErrorCode, TickcastError } from './errors.js';
+import { type Instrument, configuredInstruments } from './adapters/simulator/instruments.js';
+import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
+import { SimulatorAdapter } from './adapters/simulator/simulator-adapter.js';
+import { brokerAdapterFactory } from './adapters/broker-factory.js';
+import { type CredentialReader, CredentialStore } from './auth/credentials.js';
+import type { KeyRowSource } from './auth/key-verifier.js';
+import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
+import { openOpenAlgoStores } from './store/openalgo-stores.js';
+import type { OpenAlgoDb } from './store/openalgo-db.js';
+import type { AdapterRoute } from './gateway/feeds.js';
+import { SymbolMaster } from './symbols/master.js';
+import { Gateway, type GatewayOptions } from './gateway/gateway.js';
+import type { BrokerAdapterFactory } from './feed.js';
+import type { Logger } from './observability/logger.js';
+import { OpenAlgoStatsWriter, type ProxyFigures, type Ticker, diskStatsFiles, statsFileOf, systemTicker } from './observability/openalgo-stats.js';
+import { Teardown } from './teardown.js';
+import { natsNodeName } from './nats/node-name.js';
+import { type Database, openDatabase } from './store/database.js';
+import { checkNoStoreLeftBehind, defaultDataDir, ensureDataDir } from './store/data-dir.js';
+
+/** The user and broker of the development key created on first start. */
+export const DEV_USER = 'dev';
+import { SIMULATOR_BROKER } from './brokers.js';
+
+export { SIMULATOR_BROKER };
+
+/** What `tickcast start` reports of a running instance, however many processes serve it. */
+export interface InstanceSummary {
+  config: Config;
+  /** Where clients connect (`ws://host:port`). */
+  url: string;
+  /** The bus endpoint publishers connect to. */
+  busEndpoint: string;
+  /** The control endpoint out-of-process adapters connect to. */
+  controlEndpoint: string;
+  /** The instance's API keys: its own store's, or OpenAlgo's (DATABASE_URL), which refuses create(). */
+  keys: InstanceKeys;
+  /** Set on the start that created the development key (it is shown once). */
+  devKey: CreatedApiKey | undefined;
+  /** Instruments the simulator serves (0 with `--feed none`). */
+  instruments: number;
+  /** Where this instance is registered. */
+  registryUrl: string;
+  stop(): Promise<void>;
+}
+
+/** An instance served by one process. */
+export interface RunningInstance extends InstanceSummary {
+  gateway: Gateway;
+}
+
+export interface StartOptions {
+  logger: Logger;
+  clock?: Clock;
+  /** A registry to use instead of opening the configured one (tests). */
+  registry?: Registry;
+  /** Drives periodic work, OpenAlgo's stats file (tests pass a faster one). */
+  ticker?: Ticker;
+}
+
+/** An instance's own directory: its API keys, pepper and anything else it keeps. */
+export function instanceDir(config: Config): string {
+  return join(config.dataDir ?? defaultDataDir(), config.instance);
+}
+
+export function databaseFile(config: Config): string {
+  return join(instanceDir(config), 'tickcast.db');
+}
+
+/** What a command that needs tickcast's own store is told when DATABASE_URL points at OpenAlgo's database. */
+export const OWN_STORE_UNUSED =
+  "tickcast's own store is not used while DATABASE_URL points at OpenAlgo's database: API keys, broker sessions and the symbol master are OpenAlgo's, managed in OpenAlgo (tickcast only reads them)";
+
+/**
+ * Opens the instance's own store and the key machinery (the `keys`, `credentials` and `symbols`
+ * commands; `start` goes through openStores). MANAGED_BY_OPENALGO with DATABASE_URL, whose
+ * database tickcast never writes.
+ */
+export async function openKeys(config: Config): Promise<{ db: Database; keys: ApiKeyStore; pepper: string; fernetKey: Buffer }> {
+  if (config.database) throw new TickcastError(ErrorCode.MANAGED_BY_OPENALGO, OWN_STORE_UNUSED);
+  ensureDataDir(instanceDir(config));
+  const db = openDatabase(databaseFile(config));
+  try {
+    if (config.dataDir === undefined) {
+      const held = pepperedSecrets(db);
+      checkNoStoreLeftBehind(instanceDir(config), config.instance, held.keys + held.credentials > 0);
+    }
+    // Refuses a pepper other than the one the stored keys were made with (auth/store-pepper.ts).
+    const { pepper, fernetKey } = await openStorePepper({
+      db,
+      configured: config.auth.pepper,
+      fernetSalt: config.auth.fernetSalt,
+      dir: instanceDir(config),
+      instance: config.instance,
+    });
+    return { db, keys: new ApiKeyStore({ db, pepper, fernetKey }), pepper, fernetKey };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/**
+ * Where an instance reads API keys, users' broker sessions and the symbol master: its own store,
+ * or OpenAlgo's database in place (DATABASE_URL), read-only.
+ */
+export interface InstanceStores {
+  keys: InstanceKeys & KeyRowSource;
+  pepper: string;
+  fernetKey: Buffer;
+  credentials: CredentialReader;
+  symbols: SymbolMaster | AsyncSymbolLookup;
+  /** tickcast's own database; undefined with DATABASE_URL. */
+  own: Database | undefined;
+  /** OpenAlgo's database (DATABASE_URL), if that is the store. */
+  openalgo: OpenAlgoDb | undefined;
+  close(): Promise<void>;
+}
+
+/** Opens the instance's stores: OpenAlgo's database when DATABASE_URL is set, else its own. */
+export async function openStores(config: Config): Promise<InstanceStores> {
+  if (config.database) {
+    const oa = await openOpenAlgoStores({ url: config.database, pepper: config.auth.pepper, fernetSalt: config.auth.fernetSalt });
+    return { ...oa, own: undefined, openalgo: oa.db, close: () => oa.db.close() };
+  }
+  const { db, keys, pepper, fernetKey } = await openKeys(config);
+  try {
+    return {
+      keys,
+      pepper,
+      fernetKey,
+      credentials: new CredentialStore({ db, fernetKey }),
+      symbols: new SymbolMaster(db),
+      own: db,
+      openalgo: undefined,
+      close: async () => {
+        db.close();
+      },
+    };
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+}
+
+/** Opens the configured registry (a per-user SQLite file unless TICKCAST_REGISTRY says otherwise). */
+export function openConfiguredRegistry(config: Config, clock: Clock): Promise<Registry> {
+  return openRegistry(config.registry.url ?? defaultRegistryUrl(), { ttlMs: config.registry.ttlMs, clock });
+}
+
+/** The TLS certificate and key, read once at start. */
+function readTls(certFile: string, keyFile: string): { cert: Buffer; key: Buffer } {
+  const read = (variable: string, file: string): Buffer => {
+    try {
+      return readFileSync(file);
+    } catch (error) {
+      throw new TickcastError(ErrorCode.CONFIG_INVALID, `${variable}: cannot read ${file}: ${(error as Error).message}`);
+    }
+  };
+  return { cert: read('TICKCAST_TLS_CERT', certFile), key: read('TICKCAST_TLS_KEY', keyFile) };
+}
+
+/** The variable that pins each endpoint, for messages. */
+function variableFor(part: 'ws' | 'bus' | 'control', config: Config): string {
+  if (part === 'ws') return 'WEBSOCKET_PORT';
+  if (config.bus.transport === 'ipc') return 'TICKCAST_BUS_TRANSPORT=ipc';
+  return part === 'bus' ? 'ZMQ_PORT' : 'TICKCAST_CONTROL_PORT';
+}
+
+const PORT_FLAGS = { ws: ['--port', 'WEBSOCKET_PORT'], bus: ['--zmq-port', 'ZMQ_PORT'], control: ['--control-port', 'TICKCAST_CONTROL_PORT'] } as const;
+
+/**
+ * How to get past a taken endpoint, for the message that names its holder: another port, or
+ * (when the port is only the default instance's default) another instance name, whose ports are
+ * picked free; an ipc endpoint is named after the instance, so only another name helps.
+ */
+export function portConflictAdvice(part: 'ws' | 'bus' | 'control', config: Config): string {
+  if (config.bus.transport === 'ipc' && part !== 'ws') {
+    return 'Its name comes from the instance name: run this one as another instance with --instance NAME, or use --transport tcp.';
+  }
+  const [flag, variable] = PORT_FLAGS[part];
+  const configured = part === 'ws' ? config.ws.port : part === 'bus' ? config.bus.port : config.control.port;
+  const otherPort = `pick another port with ${flag} N (or ${variable}=N; 0 picks a free one)`;
+  // Only an unset port of the default instance is a default that another name would avoid.
+  return configured === undefined && config.instance === DEFAULT_INSTANCE
+    ? `To run beside it, ${otherPort}, or run this one as another instance with --instance NAME, which picks free ports by itself.`
+    : `To run beside it, ${otherPort}.`;
+}
+
+/** The one-line message of a taken endpoint: who holds it, and what to do about it. */
+function portConflict(part: 'ws' | 'bus' | 'control', endpoint: string, holder: RegistryEntry | undefined, config: Config): TickcastError {
+  return new TickcastError(ErrorCode.PORT_IN_USE, `${variableFor(part, config)}: ${endpoint} is already in use by ${describeHolder(holder)}. ${portConflictAdvice(part, config)}`);
+}
+
+/**
+ * Re-raises a bind failure as one line naming who holds the endpoint (an instance from the
+ * registry, or a process outside tickcast) and how to run beside it.
+ */
+export async function explainBindFailure(
+  error: unknown,
+  part: 'ws' | 'bus' | 'control',
+  endpoint: string,
+  config: Config,
+  registry: Registry,
+  self: Registration,
+): Promise<never> {
+  if (!(error instanceof TickcastError) || error.code !== ErrorCode.PORT_IN_USE) throw error;
+  const resource = endpointResource(endpoint);
+  const found = resource ? await registry.holderOf(resource) : undefined;
+  // Our own claim on a pinned endpoint says nothing about who is really bound to it.
+  const holder = found && found.id !== self.id ? found : undefined;
+  throw portConflict(part, endpoint, holder, config);
+}
+
+/** What every instance opens before its clients' side: the registry claim, the store, the keys. */
+export interface InstanceBase {
+  registry: Registry;
+  registration: Registration;
+  plan: ReturnType<typeof planEndpoints>;
+  wsEndpoint: string;
+  stores: InstanceStores;
+  keys: InstanceKeys;
+  verifier: ApiKeyVerifier;
+  devKey: CreatedApiKey | undefined;
+}
+
+/**
+ * Claims the instance name and every pinned endpoint before binding anything, so two processes
+ * racing for either cannot both win and the loser learns who won; then opens the store and keys.
+ */
+export async function openInstance(config: Config, teardown: Teardown, { logger, clock = systemClock, registry: given }: StartOptions): Promise<InstanceBase> {
+  const registry = given ?? (await openConfiguredRegistry(config, clock));
+  if (!given) teardown.add(() => registry.close());
+
+  const plan = planEndpoints(config);
+  const wsEndpoint = `tcp://${config.ws.host}:${plan.wsPort}`;
+  // On a NATS bus an instance has many gateway nodes, each claiming its own name and no ZeroMQ ports.
+  const node = config.bus.nats ? natsNodeName(config) : undefined;
+  const pinned = (node ? [wsEndpoint] : [wsEndpoint, plan.bus, plan.control]).map(endpointResource).filter((r): r is string => r !== undefined);
+  const claim = await Registration.claim({
+    registry,
+    instance: config.instance,
+    role: 'gateway',
+    name: node ?? config.instance,
+    resources: pinned,
+    ttlMs: config.registry.ttlMs,
+    clock,
+    logger,
+    prune: true,
+  });
+  if (!claim.ok) {
+    if (claim.conflict === 'name') {
+      const what = node ? `node "${node}" of instance "${config.instance}"` : `instance "${config.instance}"`;
+      const advice = node ? 'To run another node beside it, give it its own name with --node NAME.' : 'To run another gateway beside it, give it its own instance name with --instance NAME.';
+      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `${what} is already running: ${describeHolder(claim.holder)}. ${advice}`);
+    }
+    const part = claim.resource === endpointResource(wsEndpoint) ? 'ws' : claim.resource === endpointResource(plan.bus) ? 'bus' : 'control';
+    const endpoint = part === 'ws' ? wsEndpoint : part === 'bus' ? plan.bus : plan.control;
+    throw portConflict(part, endpoint, claim.holder, config);
+  }
+  const registration = claim.registration;
+  teardown.add(() => registration.release());
+
+  const stores = await openStores(config);
+  teardown.add(() => stores.close());
+  const verifier = verifierFor(config, stores, clock, logger);
+  const { keys } = stores;
+  if (stores.openalgo) {
+    logger.info({ database: stores.openalgo.where, keys: keys.count() }, "API keys, broker sessions and the symbol master are read from OpenAlgo's database (DATABASE_URL), never written");
+  }
+
+  let devKey: CreatedApiKey | undefined;
+  // OpenAlgo's keys are made in OpenAlgo: no development key goes into its database.
+  if (config.auth.devKey && stores.own && keys.count() === 0) {
+    devKey = await keys.create(DEV_USER, SIMULATOR_BROKER);
+    await verifier.prime(devKey.apiKey, devKey.user, devKey.broker);
+  }
+  return { registry, registration, plan, wsEndpoint, stores, keys, verifier, devKey };
+}
+
+export function verifierFor(config: Config, stores: Pick<InstanceStores, 'keys' | 'pepper' | 'fernetKey'>, clock: Clock, logger: Logger): ApiKeyVerifier {
+  const { keys, pepper, fernetKey } = stores;
+  return new ApiKeyVerifier({ store: keys, pepper, fernetKey, clock, positiveTtlMs: config.auth.cacheTtlMs, logger });
+}
+
+/** The factory of users' own Zerodha and Angel feeds, over the instance's stores. */
+export function userBrokerFeeds(
+  config: Config,
+  stores: Pick<InstanceStores, 'symbols' | 'credentials' | 'openalgo'>,
+  publisher: BusPublisher,
+  { logger, clock }: { logger: Logger; clock: Clock },
+): BrokerAdapterFactory {
+  return brokerAdapterFactory({
+    symbols: stores.symbols,
+    credentials: stores.credentials,
+    managedByOpenAlgo: stores.openalgo !== undefined,
+    publisher,
+    clock,
+    logger,
+    urls: { zerodha: config.brokers.kiteUrl, angel: config.brokers.angelUrl },
+  });
+}
+
+/** The instance's in-process adapters (the simulator, unless `--feed none`) and its per-user broker feeds. */
+export function createAdapters(
+  config: Config,
+  /** The instance's bus endpoint, or (in a single gateway process) a direct in-process publisher. */
+  bus: string | (() => BusPublisher),
+  base: Pick<InstanceBase, 'stores'>,
+  teardown: Teardown,
+  { logger, clock }: { logger: Logger; clock: Clock },
+): { adapters: AdapterRoute[]; instruments: number; brokerAdapters: BrokerAdapterFactory } {
+  const publisherFor = (what: string): BusPublisher => {
+    if (typeof bus !== 'string') return bus();
+    const publisher = new ZmqPublisher({
+      endpoint: bus,
+      batch: config.bus.batch,
+      onDropped: (count) => logger.warn({ count }, `${what} dropped ticks: bus queue full`),
+    });
+    teardown.add(() => publisher.close());
+    return publisher;
+  };
+  const adapters: AdapterRoute[] = [];
+  let instruments = 0;
+  if (config.feed === 'simulator') {
+    const list = configuredInstruments(config.simulator.symbols);
+    instruments = list.length;
+    const publisher = publisherFor('simulator');
+    adapters.push({
+      adapter: createSimulator({ config, instruments: list, publisher, clock, logger, feed: SIMULATOR_FEED }),
+      brokers: config.simulator.brokers,
+    });
+  }
+
+  // Users with stored Zerodha or Angel credentials get their own broker feed (one publisher for all).
+  const brokerPublisher = publisherFor('broker feeds');
+  const brokerAdapters = userBrokerFeeds(config, base.stores, brokerPublisher, { logger, clock });
+  return { adapters, instruments, brokerAdapters };
+}
+
+/** The gateway options that come straight from configuration (the same in every worker). */
+export function gatewaySettings(
+  config: Config,
+  port: number,
+): Pick<GatewayOptions, 'listener' | 'limits' | 'snapshots' | 'snapshotMaxAgeMs' | 'sharedFeedBrokers' | 'supportedBrokers'> {
+  return {
+    listener: {
+      host: config.ws.host,
+      port,
+      maxMessageBytes: config.ws.maxMessageBytes,
+      maxFrameBytes: config.ws.maxFrameBytes,
+      maxBufferedBytes: config.ws.maxBufferedBytes,
+      slowConsumerMs: config.ws.slowConsumerMs,
+      maxConnections: config.limits.maxConnections,
+      ...(config.ws.allowedOrigins ? { allowedOrigins: config.ws.allowedOrigins } : {}),
+      ...(config.ws.tlsCert && config.ws.tlsKey ? { tls: readTls(config.ws.tlsCert, config.ws.tlsKey) } : {}),
+      maxPendingAuth: config.limits.maxPendingAuth,
+      authGraceMs: config.ws.authGraceMs,
+      pingIntervalMs: config.ws.pingIntervalMs,
+      pingTimeoutMs: config.ws.pingTimeoutMs,
+    },
+    limits: {
+      maxConnectionsPerKey: config.limits.maxConnectionsPerKey,
+      maxSubscriptions: config.limits.maxSubscriptions,
+      subscribeRate: config.limits.subscribeRate,
+      authFailures: config.limits.authFailures,
+    },
+    snapshots: config.ws.snapshots,
+    snapshotMaxAgeMs: config.ws.snapshotMaxAgeMs,
+    sharedFeedBrokers: sharedFeedBrokers(config),
+    ...(config.validBrokers ? { supportedBrokers: config.validBrokers } : {}),
+  };
+}
+
+/**
+ * Brokers the shared feed serves: `auto` is every broker with `--feed none` (OpenAlgo's proxy,
+ * where the bus is the feed) and none otherwise (the simulator never stands in for a broker).
+ */
+export function sharedFeedBrokers(config: Config): readonly string[] | '*' {
+  const { sharedFeed } = config;
+  if (sharedFeed === 'auto') return config.feed === 'none' ? '*' : [];
+  if (sharedFeed === 'none') return [];
+  return sharedFeed.includes('*') ? '*' : sharedFeed;
+}
+
+/** Where adapters join at run time: a gateway, or the primary of a worker pool. */
+export interface AdapterHost {
+  addAdapter(route: AdapterRoute): string | undefined;
+  replay(feed: string): Promise<void>;
+}
+
+/** Binds the control channel and lets out-of-process adapters join `host`. */
+export async function bindControl(config: Config, base: InstanceBase, host: AdapterHost, teardown: Teardown, { logger, clock }: { logger: Logger; clock: Clock }): Promise<ControlServer> {
+  const control = await ControlServer.bind({ endpoint: base.plan.control, instance: config.instance, clock, logger: logger.child({ part: 'control' }) }).catch((error) =>
+    explainBindFailure(error, 'control', base.plan.control, config, base.registry, base.registration),
+  );
+  teardown.add(() => control.close());
+  control.onAdapter((remote, hello) => {
+    const refusal = host.addAdapter({ adapter: remote, brokers: hello.brokers });
+    if (refusal) return { accept: false, message: refusal };
+    // Every accepted hello (the first, and after each restart) means the adapter holds nothing.
+    remote.onReconnect(() => void host.replay(remote.feed));
+    logger.info({ feed: hello.feed, broker: hello.broker, adapterPid: hello.pid }, 'adapter connected');
+    return { accept: true };
+  });
+  return control;
+}
+
+/** Publishes the bound endpoints in the registry; returns the clients' URL. */
+export async function publishEndpoints(config: Config, base: InstanceBase, port: number, busEndpoint: string, controlEndpoint: string): Promise<string> {
+  const host = config.ws.host.includes(':') ? `[${config.ws.host}]` : config.ws.host;
+  const url = `${config.ws.tlsCert ? 'wss' : 'ws'}://${host}:${port}`;
+  await base.registration.publish(
+    { ws: url, bus: busEndpoint, control: controlEndpoint },
+    [`tcp://${config.ws.host}:${port}`, busEndpoint, controlEndpoint].map(endpointResource).filter((r): r is string => r !== undefined),
+  );
+  return url;
+}
+
+/**
+ * With `--openalgo-dir` (or `WS_PROXY_STATS_FILE`), keeps OpenAlgo's Health Monitor fed with
+ * the proxy stats file until teardown.
+ */
+export function writeOpenAlgoStats(
+  config: Config,
+  figures: () => ProxyFigures | Promise<ProxyFigures>,
+  teardown: Teardown,
+  { logger, clock, ticker = systemTicker }: { logger: Logger; clock: Clock; ticker?: Ticker | undefined },
+): void {
+  const path = statsFileOf(config);
+  if (path === undefined) return;
+  const writer = new OpenAlgoStatsWriter({ path, figures, files: diskStatsFiles, clock, ticker, logger });
+  writer.start();
+  teardown.add(() => writer.stop());
+  logger.info({ file: path }, "writing OpenAlgo's proxy stats file every 10 s (its Health Monitor reads it)");
+}
+
+/** The in-process simulator's feed id. */
+export const SIMULATOR_FEED = 'simulator';
+
+/** A simulator adapter publishing on `publisher` (in the gateway process or an adapter process). */
+export function createSimulator(options: {
+  config: Config;
+  instruments: readonly Instrument[];
+  publisher: BusPublisher;
+  clock: Clock;
+  logger: Logger;
+  feed: string;
+}): SimulatorAdapter {
+  const { config, clock } = options;
+  const seed = config.simulator.seed ?? Math.floor(Math.random() * 2 ** 32);
+  return new SimulatorAdapter({
+    feed: options.feed,
+    broker: SIMULATOR_BROKER,
+    market: new SimulatedMarket({ instruments: options.instruments, rng: createRng(seed), now: () => clock.now() }),
+    publisher: options.publisher,
+    ratePerSymbol: config.simulator.rate,
+    clock,
+    logger: options.logger.child({ feed: options.feed }),
+  });
+}
