@@ -10,7 +10,7 @@ import type { Clock } from '../clock.js';
 import type { Mode } from '../protocol/modes.js';
 import { type WireEncoder, websocketFrame } from '../protocol/encoding.js';
 import { projectPayload } from '../protocol/mode-payload.js';
-import { LastValues } from './last-values.js';
+import { LastValues, type LastValuesLimits } from './last-values.js';
 import type { Session } from './session.js';
 import type { SubscriptionIndex, Subscribers } from './subscription-index.js';
 
@@ -28,8 +28,8 @@ export interface FanOutOptions {
   clock: Clock;
   /** The broker whose payloads a feed carries (picks the key sets of lower-mode messages). */
   brokerOf(feed: string): string;
-  /** Stream slots kept for snapshots and `seq` (default 100,000). */
-  streamLimit?: number;
+  /** Bounds of what is kept for snapshots and `seq` (last-values.ts). */
+  limits?: LastValuesLimits;
 }
 
 /** A client's conflation slot: one per stream and mode, so one mode never replaces another's. */
@@ -98,7 +98,7 @@ export class FanOut {
     private readonly encoder: WireEncoder,
     private readonly options: FanOutOptions,
   ) {
-    this.lastValues = new LastValues(options.streamLimit);
+    this.lastValues = new LastValues(options.limits);
   }
 
   /** `payload` is the publisher's JSON, passed to JSON clients verbatim at the tick's own mode. */

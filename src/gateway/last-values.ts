@@ -1,8 +1,10 @@
 /**
  * What the gateway knows of each stream of each feed: which modes a tick produces messages for,
- * the `seq` of each mode's messages, and each mode's last message for snapshots. Bounded: past
- * `limit` streams the least recently updated are forgotten (a forgotten stream's `seq` restarts,
- * which a client sees as a restart, not a gap).
+ * the `seq` of each mode's messages, and each mode's last message for snapshots. Bounded by
+ * streams and by bytes, whatever publishers send: past `limit` streams, or `maxBytes` of kept
+ * payloads, the least recently updated streams are forgotten (a forgotten stream's `seq`
+ * restarts, which a client sees as a restart, not a gap), and a payload over `maxValueBytes` is
+ * delivered but not kept for snapshots.
  *
  * Which modes a tick serves. A tick of mode m gives one message per mode k ≤ m that has no
  * ticks of its own: publishers differ. tickcast's adapters publish each stream once, at the
@@ -17,7 +19,17 @@ import type { Mode } from '../protocol/modes.js';
 
 /** A stream with no earlier tick of a mode: lower modes seen this recently count as published. */
 const FIRST_TICK_WINDOW_MS = 1000;
-const DEFAULT_LIMIT = 100_000;
+
+export interface LastValuesLimits {
+  /** Streams kept (default 100,000). */
+  streams?: number;
+  /** Bytes of payload text kept for snapshots, all streams together (default 64 MiB). */
+  bytes?: number;
+  /** A payload longer than this is not kept (default 64 KiB: a 50-level book is a few KB). */
+  valueBytes?: number;
+}
+
+const DEFAULTS: Required<LastValuesLimits> = { streams: 100_000, bytes: 64 * 1024 * 1024, valueBytes: 64 * 1024 };
 
 export const modeBit = (mode: Mode): number => 1 << (mode - 1);
 
@@ -31,6 +43,8 @@ export class StreamState {
   readonly payload: [string | undefined, string | undefined, string | undefined] = [undefined, undefined, undefined];
   readonly source: Mode[] = [1, 2, 3];
   readonly at = [0, 0, 0];
+  /** Characters of the distinct payloads held (what this stream costs the byte budget). */
+  bytes = 0;
 }
 
 /** A mode's last message, for a snapshot. */
@@ -45,8 +59,13 @@ export interface LastMessage {
 
 export class LastValues {
   private readonly streams = new Map<string, StreamState>();
+  private readonly limits: Required<LastValuesLimits>;
+  /** Payload characters held by all streams. */
+  private held = 0;
 
-  constructor(private readonly limit = DEFAULT_LIMIT) {}
+  constructor(limits: LastValuesLimits = {}) {
+    this.limits = { ...DEFAULTS, ...limits };
+  }
 
   /**
    * Records a tick that arrived at `now` and returns the modes it makes messages for (a bit
@@ -59,7 +78,7 @@ export class LastValues {
       this.streams.delete(id); // re-inserted below: the map stays in update order
     } else {
       stream = new StreamState();
-      if (this.streams.size >= this.limit) this.streams.delete(this.streams.keys().next().value!);
+      if (this.streams.size >= this.limits.streams) this.forgetOldest();
     }
     this.streams.set(id, stream);
 
@@ -73,14 +92,32 @@ export class LastValues {
       if (published) break;
       modes |= 1 << (k - 1);
     }
+    const kept = payload.length <= this.limits.valueBytes ? payload : undefined;
     for (let k = 1; k <= mode; k++) {
       if (!(modes & (1 << (k - 1)))) continue;
       stream.seq[k - 1]!++;
-      stream.payload[k - 1] = payload;
+      stream.payload[k - 1] = kept;
       stream.source[k - 1] = mode;
       stream.at[k - 1] = now;
     }
+    const [a, b, c] = stream.payload;
+    const bytes = (a?.length ?? 0) + (b !== a ? (b?.length ?? 0) : 0) + (c !== a && c !== b ? (c?.length ?? 0) : 0);
+    this.held += bytes - stream.bytes;
+    stream.bytes = bytes;
+    // The stream just updated is last in the map: the oldest go first, never it.
+    while (this.held > this.limits.bytes && this.streams.size > 1) this.forgetOldest();
     return { stream, modes };
+  }
+
+  private forgetOldest(): void {
+    const [id, oldest] = this.streams.entries().next().value!;
+    this.streams.delete(id);
+    this.held -= oldest.bytes;
+  }
+
+  /** Payload characters kept for snapshots. */
+  get bytes(): number {
+    return this.held;
   }
 
   /** The last message of a stream at `mode`, if any. */
