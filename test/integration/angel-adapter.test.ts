@@ -136,15 +136,7 @@ describe('AngelAdapter: session', () => {
     expect(adapter.status()).toBe('live');
   });
 
-  it('stop closes the socket and reports down', async () => {
-    const { fake, adapter, statuses, live } = await setup();
-    await live();
-    await adapter.stop();
-    await fake.waitFor(() => fake.open === 0, 'socket closed');
-    expect(statuses.at(-1)).toMatchObject({ status: 'down' });
-    await sleep(150);
-    expect(fake.connections).toBe(1);
-  });
+  // Stop, and a restart after it: the broker contract suite (broker-contract.test.ts).
 });
 
 describe('AngelAdapter: subscriptions', () => {

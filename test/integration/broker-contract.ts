@@ -249,6 +249,28 @@ export function brokerContract(broker: ContractBroker): void {
       expect(server.held(2)).toEqual({ subscribes: 1, modes: [1] });
     });
 
+    it('sends what was subscribed before start once connected; stop closes, reports down and never redials; a restart resubscribes', async () => {
+      const { adapter, server, statuses, status } = await setup(broker.credentials, false);
+      expect(adapter.status()).toBe('down');
+      expect(await adapter.subscribe(broker.stream, 2, 5)).toMatchObject({ ok: true });
+      await adapter.start();
+      await status('live');
+      await until(() => server.held(1).modes.length > 0, 'the subscription after connect');
+      expect(server.held(1)).toEqual({ subscribes: 1, modes: [2] });
+
+      await adapter.stop();
+      expect(adapter.status()).toBe('down');
+      expect(statuses.at(-1)).toEqual({ feed: broker.feed, status: 'down', message: 'stopped' });
+      await until(() => server.open() === 0, 'the socket closed');
+      // Several backoff periods later, nothing has dialled again.
+      await new Promise((resolve) => setTimeout(resolve, 200));
+      expect(server.connections()).toBe(1);
+
+      await adapter.start();
+      await until(() => server.held(2).modes.length > 0, 'the resubscription after a restart');
+      expect(server.held(2)).toEqual({ subscribes: 1, modes: [2] });
+    });
+
     it('without credentials: down, never dials, and connects once they are stored', async () => {
       const { adapter, server, store, status } = await setup(null, false);
       await adapter.start();

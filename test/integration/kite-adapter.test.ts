@@ -436,22 +436,7 @@ describe('KiteAdapter', () => {
     expect(fake.connections).toBe(1);
   });
 
-  it('subscribes made before start are sent once connected; stop closes and reports down', async () => {
-    const { fake, adapter, statuses } = await setup({ start: false });
-    expect(adapter.status()).toBe('down');
-    await adapter.subscribe({ exchange: 'NSE', symbol: 'RELIANCE' }, 2, 5);
-    await adapter.start();
-    await adapterStatus(statuses, fake, 'live', 0);
-    await fake.waitFor(() => fake.held(1).get(RELIANCE) === 'quote', 5000, 'subscription after connect');
-    await adapter.stop();
-    expect(adapter.status()).toBe('down');
-    expect(statuses.at(-1)).toEqual({ feed: 'kite', status: 'down', message: 'stopped' });
-    await fake.waitFor(() => fake.openConnections().length === 0, 5000, 'socket closed');
-
-    // A restart reconnects and resubscribes what is still held.
-    await adapter.start();
-    await fake.waitFor(() => fake.held(2).get(RELIANCE) === 'quote', 5000, 'resubscribed after restart');
-  });
+  // Subscribing before start, stop and a restart: the broker contract suite (broker-contract.test.ts).
 });
 
 describe('KiteAdapter after a re-login (credentialsChanged)', () => {
