@@ -2,9 +2,10 @@
  * A broker feed that goes silent or drops, end to end with the real `tickcast start` and a fake
  * Kite ticker: the gateway's Zerodha adapter notices the silence (no frame, not even a heartbeat,
  * for 5 s), logs it, tells the user's clients `reconnecting`, reconnects with backoff, resubscribes
- * everything on the new socket, and ticks flow again. The adapter-level tests
- * (kite-adapter.test.ts, angel-adapter.test.ts) cover the backoff curve, refusals and Angel's
- * silence with short timings; this one covers the default timings and what clients and the
+ * everything on the new socket, and ticks flow again. The adapter-level tests (the broker
+ * contract suite, broker-contract.test.ts, for every broker; kite-adapter.test.ts and
+ * angel-adapter.test.ts for what is each broker's own) cover the backoff curve, refusals, re-logins
+ * and silence with short timings; this one covers the default timings and what clients and the
  * operator see.
  */
 import { afterAll, beforeAll, describe, expect, it, onTestFinished } from 'vitest';
