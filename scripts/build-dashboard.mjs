@@ -1,5 +1,5 @@
 // Bundles the dashboard (src/dashboard) into dist/dashboard: index.html plus content-hashed
-// assets/app-HASH.js and .css, which the gateway serves at `/` (src/gateway/static-files.ts).
+// assets/app-HASH.js and .css, which the gateway serves at `/` (src/http/static-files.ts).
 // Run by `npm run build` after the TypeScript build; type-checking is `tsc -p src/dashboard`.
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';

@@ -8,7 +8,9 @@ import type { Config } from './config/options.js';
 import { LocalPublishing } from './bus/local.js';
 import { ZmqSubscriber } from './bus/zeromq.js';
 import { Gateway } from './gateway/gateway.js';
-import { dashboardSources } from './gateway/dashboard-sources.js';
+import { tuneHeap } from './gateway/heap-tuning.js';
+import { dashboardSources } from './http/dashboard-sources.js';
+import { gatewayHttp } from './http/routes.js';
 import { Teardown } from './teardown.js';
 import {
   SIMULATOR_BROKER,
@@ -29,6 +31,8 @@ export async function startInstance(config: Config, options: StartOptions): Prom
   // Loaded only for a NATS bus: a ZeroMQ gateway never loads the NATS client.
   if (config.bus.nats) return (await import('./nats/gateway-node.js')).startNatsNode(config, options);
   const { logger, clock = systemClock } = options;
+  // A process-wide setting, so it belongs to the process that runs the gateway, set before it starts.
+  tuneHeap();
   const teardown = new Teardown(logger);
 
   try {
@@ -52,13 +56,15 @@ export async function startInstance(config: Config, options: StartOptions): Prom
       adapters,
       verifier: base.verifier,
       brokerAdapters,
-      dashboard: dashboardSources(config, base.stores, registry, SIMULATOR_BROKER),
+      http: (gateway) => gatewayHttp(gateway, { verifier: base.verifier, dashboard: dashboardSources(config, base.stores, registry, SIMULATOR_BROKER), logger }),
       clock,
       logger,
     });
 
     const control = await bindControl(config, base, gateway, teardown, { logger, clock });
 
+    // The bus closes right after the gateway has stopped its adapters (the step above covers a failed start).
+    teardown.add(() => bus.close());
     teardown.add(() => gateway.stop());
     const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
     const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);

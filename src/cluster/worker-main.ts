@@ -6,6 +6,7 @@
  */
 import { systemClock } from '../clock.js';
 import { ErrorCode, TickcastError } from '../errors.js';
+import { tuneHeap } from '../gateway/heap-tuning.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import { PrimaryChannel } from './channel.js';
@@ -28,6 +29,8 @@ async function stop(code: number): Promise<never> {
   process.exit(code);
 }
 
+// This process runs one gateway: its V8 heap settings are set here, for the whole process.
+tuneHeap();
 process.on('SIGINT', () => {});
 process.on('SIGTERM', () => {});
 // Workers write to the primary's stdout and stderr: when their reader goes, as the primary does.

@@ -8,7 +8,8 @@ import { ZmqSubscriber } from '../bus/zeromq.js';
 import type { Clock } from '../clock.js';
 import { Gateway } from '../gateway/gateway.js';
 import type { BrokerAdapterFactory } from '../feed.js';
-import { dashboardSources } from '../gateway/dashboard-sources.js';
+import { dashboardSources } from '../http/dashboard-sources.js';
+import { gatewayHttp } from '../http/routes.js';
 import { SIMULATOR_BROKER, gatewaySettings, openConfiguredRegistry, openStores, verifierFor } from '../wiring.js';
 import type { Logger } from '../observability/logger.js';
 import { Teardown } from '../teardown.js';
@@ -61,15 +62,19 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       adapters: init.feeds.map((info) => ({ adapter: proxy(info), brokers: info.brokers })),
       verifier,
       brokerAdapters,
-      dashboard: dashboardSources(config, stores, registry, SIMULATOR_BROKER),
-      cluster: {
-        worker: init.worker,
-        collect: async (what): Promise<{ contentType: string; body: string }> => {
-          const result = await channel.request({ type: 'collect', what });
-          if (!result.ok || typeof result.body !== 'string') throw new Error(result.ok ? 'the gateway primary sent no figures' : result.message);
-          return { contentType: what === 'metrics' ? gateway.metrics.contentType : 'application/json', body: result.body };
-        },
-      },
+      cluster: { worker: init.worker },
+      http: (gateway) =>
+        gatewayHttp(gateway, {
+          verifier,
+          dashboard: dashboardSources(config, stores, registry, SIMULATOR_BROKER),
+          // `/metrics` and `/api/status` describe the whole instance: the primary gathers every worker's.
+          collect: async (what) => {
+            const result = await channel.request({ type: 'collect', what });
+            if (!result.ok || typeof result.body !== 'string') throw new Error(result.ok ? 'the gateway primary sent no figures' : result.message);
+            return { contentType: what === 'metrics' ? gateway.metrics.contentType : 'application/json', body: result.body };
+          },
+          logger,
+        }),
       clock,
       logger,
     });
@@ -99,6 +104,8 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
           return;
       }
     });
+    // The worker made the bus: it closes right after the gateway has stopped its adapters.
+    teardown.add(() => bus.close());
     teardown.add(() => gateway.stop());
     const port = await gateway.start();
     return { gateway, port, stop: () => teardown.run() };

@@ -24,8 +24,6 @@ import { Upstream } from './upstream.js';
 import { FailedAuths } from './limits.js';
 import { UserFeeds } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
-import { type DashboardSources, DashboardRoutes } from './dashboard-routes.js';
-import { tuneHeap } from './heap-tuning.js';
 
 export interface GatewayOptions {
   listener: Omit<ClientListenerOptions, 'clock' | 'logger' | 'onRequest' | 'onClose' | 'encoder' | 'defaultExtensions'>;
@@ -47,13 +45,13 @@ export interface GatewayOptions {
   sharedFeedBrokers?: readonly string[] | '*';
   /** `get_supported_brokers`; defaults to the brokers served in-process. */
   supportedBrokers?: readonly string[];
+  /** Set in a worker of `--workers N`: its number, shown in `/api/status`. */
+  cluster?: { worker: number };
   /**
-   * Set in a worker of `--workers N`: its number, and how to gather the whole instance's
-   * `/metrics` and `/api/status` (through the primary) instead of answering with its own.
+   * Builds the handler of plain HTTP requests on the WebSocket port (src/http/routes.ts: health,
+   * figures, dashboard), given this gateway; without it every such request is told to use a WebSocket.
    */
-  cluster?: { worker: number; collect(what: 'metrics' | 'status'): Promise<{ contentType: string; body: string }> };
-  /** Symbol search and registry entries for the dashboard's `/api/symbols` and `/api/instances`. */
-  dashboard?: DashboardSources;
+  http?: (gateway: Gateway) => (request: IncomingMessage, response: ServerResponse) => boolean;
   clock: Clock;
   logger: Logger;
 }
@@ -70,14 +68,13 @@ export class Gateway {
   private readonly startedAt: number;
   private readonly sessionsByUser = new Map<string, Set<Session>>();
   private readonly userFeeds: UserFeeds | undefined;
-  private readonly dashboard: DashboardRoutes;
+  private readonly http: ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined;
   /** Failed authentications per address (absent when unlimited). */
   readonly failedAuths: FailedAuths | undefined;
   /** Each adapter's feed as last heard: status, its message, and since when it is live. */
   private readonly feedStates = new Map<string, { status: string; message: string | undefined; liveSince: number | undefined }>();
 
   constructor(private readonly options: GatewayOptions) {
-    tuneHeap();
     const { clock, logger } = options;
     this.startedAt = clock.now();
     this.feeds = new Feeds(options.adapters, options.sharedFeedBrokers ?? '*');
@@ -128,13 +125,6 @@ export class Gateway {
         this.userFeeds?.credentialsChanged(user);
       },
     });
-    this.dashboard = new DashboardRoutes({
-      sources: options.dashboard ?? {},
-      verifier: options.verifier,
-      feedBroker: (broker) => this.feeds.route(broker).adapter?.broker,
-      ...(failedAuths ? { failedAuths } : {}),
-      logger,
-    });
     options.bus.onMessage(this.busListener.handle);
     options.bus.onMalformed((reason) => this.busListener.reject('(message)', reason));
     this.listener = new ClientListener({
@@ -144,12 +134,14 @@ export class Gateway {
       clock,
       logger,
       onRequest: (session, request) => this.handler.handle(session, request),
-      onHttp: (request, response) => this.http(request, response),
+      onHttp: (request, response) => this.http?.(request, response) ?? false,
       onClose: (session) => {
         this.handler.dropAll(session);
         this.moveUser(session, session.user, true);
       },
     });
+    // Last: the routes read the parts built above.
+    this.http = options.http?.(this);
   }
 
   /**
@@ -344,40 +336,6 @@ export class Gateway {
     return { clients: this.listener.sessions.size, users, subscriptions: [...subscriptions] };
   }
 
-  /** `/metrics`, `/healthz`, `/readyz`, `/api/status` and the dashboard (`/`) on the WebSocket port. */
-  private http(request: IncomingMessage, response: ServerResponse): boolean {
-    const path = (request.url ?? '/').split('?')[0];
-    if (request.method !== 'GET' && request.method !== 'HEAD') return false;
-    switch (path) {
-      case '/healthz':
-        response.writeHead(200, { 'content-type': 'text/plain' }).end('ok\n');
-        return true;
-      case '/readyz': {
-        const ready = this.ready();
-        response.writeHead(ready ? 200 : 503, { 'content-type': 'text/plain' }).end(ready ? 'ready\n' : 'no adapter is live\n');
-        return true;
-      }
-      case '/api/status':
-      case '/metrics':
-        if (this.options.cluster) {
-          this.options.cluster.collect(path === '/metrics' ? 'metrics' : 'status').then(
-            ({ contentType, body }) => response.writeHead(200, { 'content-type': contentType }).end(body),
-            (error: Error) => response.writeHead(503, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
-          );
-        } else if (path === '/api/status') {
-          response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(this.status()));
-        } else {
-          this.metrics.text().then(
-            (text) => response.writeHead(200, { 'content-type': this.metrics.contentType }).end(text),
-            (error: Error) => response.writeHead(500, { 'content-type': 'text/plain' }).end(`${error.message}\n`),
-          );
-        }
-        return true;
-      default:
-        return this.dashboard.handle(request, response);
-    }
-  }
-
   /** Re-sends every wanted stream of a feed whose adapter (re)started holding nothing. */
   replay(feed: string): Promise<void> {
     return this.upstream.replay(feed);
@@ -402,7 +360,7 @@ export class Gateway {
     return this.listener.listen();
   }
 
-  /** Closes clients (going away), stops adapters and the bus. */
+  /** Closes clients (going away) and stops adapters; the bus is closed by whoever created it. */
   async stop(): Promise<void> {
     this.metrics.close();
     await this.listener.close();
@@ -413,7 +371,6 @@ export class Gateway {
         this.options.logger.warn({ feed: adapter.feed, err: (error as Error).message }, 'adapter did not stop cleanly');
       }
     }
-    await this.options.bus.close();
   }
 }
 

@@ -1,6 +1,8 @@
 /**
- * V8 heap settings a gateway process applies to itself when a gateway starts, so every way of
- * running one (`tickcast start`, its workers, tests) gets them without flags on the command line.
+ * V8 heap settings for a process that runs a gateway. They hold for the whole process, so the
+ * entry points that start one apply them (startInstance, the NATS node, the worker's main), not
+ * the Gateway class: every way of running one (`tickcast start`, its workers, tests through
+ * startInstance) gets them without flags on the command line.
  *
  * `--heap-growing-percent`: after a full collection V8 lets the old generation grow to a multiple
  * of what was live before collecting again, up to 4× on a machine with a large heap limit. A

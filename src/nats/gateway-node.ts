@@ -11,7 +11,9 @@ import { systemClock } from '../clock.js';
 import type { Config } from '../config/options.js';
 import { NatsControlNode } from '../control/nats-node.js';
 import { endpointResource } from '../endpoints.js';
-import { dashboardSources } from '../gateway/dashboard-sources.js';
+import { tuneHeap } from '../gateway/heap-tuning.js';
+import { dashboardSources } from '../http/dashboard-sources.js';
+import { gatewayHttp } from '../http/routes.js';
 import { Gateway } from '../gateway/gateway.js';
 import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
 import { Teardown } from '../teardown.js';
@@ -21,6 +23,8 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
   const { logger, clock = systemClock } = options;
   const servers = config.bus.nats;
   if (!servers) throw new Error('startNatsNode needs TICKCAST_BUS');
+  // A process-wide setting, so it belongs to the process that runs the gateway, set before it starts.
+  tuneHeap();
   const teardown = new Teardown(logger);
   try {
     const base = await openInstance(config, teardown, options);
@@ -39,7 +43,7 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
       adapters: [],
       verifier: base.verifier,
       brokerAdapters,
-      dashboard: dashboardSources(config, base.stores, base.registry, SIMULATOR_BROKER),
+      http: (gateway) => gatewayHttp(gateway, { verifier: base.verifier, dashboard: dashboardSources(config, base.stores, base.registry, SIMULATOR_BROKER), logger }),
       clock,
       logger,
     });
@@ -62,6 +66,8 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
     });
     teardown.add(() => control.close());
 
+    // This node made the bus: it closes right after the gateway has stopped its adapters.
+    teardown.add(() => bus.close());
     teardown.add(() => gateway.stop());
     const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, base.registry, base.registration));
     const host = config.ws.host.includes(':') ? `[${config.ws.host}]` : config.ws.host;

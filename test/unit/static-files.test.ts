@@ -5,7 +5,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StaticFiles, staticTarget } from '../../src/gateway/static-files.js';
+import { StaticFiles, staticTarget } from '../../src/http/static-files.js';
 
 interface Reply {
   status: number;

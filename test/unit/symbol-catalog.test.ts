@@ -1,7 +1,7 @@
 /** Symbol search for the dashboard: query parsing, ranking, and the symbol master's prefix query. */
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_INSTRUMENTS } from '../../src/adapters/simulator/instruments.js';
-import { SymbolCatalog, parseSymbolQuery, rankHits } from '../../src/gateway/symbol-catalog.js';
+import { SymbolCatalog, parseSymbolQuery, rankHits } from '../../src/http/symbol-catalog.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
 import { ensureSymbolSchema } from '../../src/symbols/master.js';
 

@@ -15,8 +15,8 @@ import { isStoreUnreachable } from '../auth/key-verifier.js';
 import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListedEntry } from '../registry/registry.js';
-import { type FailedAuths, verifyLimited } from './limits.js';
-import type { Identity, KeyVerifier } from './request-handler.js';
+import { type FailedAuths, verifyLimited } from '../gateway/limits.js';
+import type { Identity, KeyVerifier } from '../gateway/request-handler.js';
 import { StaticFiles } from './static-files.js';
 import { type SymbolSearch, parseSymbolQuery } from './symbol-catalog.js';
 
