@@ -152,7 +152,7 @@ class WorkerPool implements AdapterHost {
         }
         if (this.stopping) return;
         slot.failures++;
-        const delay = Math.min(RESTART_DELAY_MS * 2 ** (slot.failures - 1), MAX_RESTART_DELAY_MS);
+        const delay = restartDelayMs(slot.failures);
         logger.error({ worker: slot.id, code, signal, restartInMs: delay }, 'gateway worker exited; its clients reconnect to the others; starting a new one');
         const restart = setTimeout(() => {
           this.restarts.delete(restart);
@@ -274,8 +274,13 @@ class WorkerPool implements AdapterHost {
   }
 }
 
+/** How long to wait before forking a worker again after its `failures`-th death in a row (1, 2, …). */
+export function restartDelayMs(failures: number): number {
+  return Math.min(RESTART_DELAY_MS * 2 ** (failures - 1), MAX_RESTART_DELAY_MS);
+}
+
 /** A worker's `proxy` report, checked: it crossed a process boundary. */
-function isProxyFigures(value: unknown): value is ProxyFigures {
+export function isProxyFigures(value: unknown): value is ProxyFigures {
   if (typeof value !== 'object' || value === null) return false;
   const figures = value as Record<string, unknown>;
   return typeof figures.clients === 'number' && typeof figures.users === 'object' && figures.users !== null && Array.isArray(figures.subscriptions);
