@@ -1,7 +1,8 @@
 /** Connection, subscription, rate and failed-authentication limits against a real gateway. */
 import WebSocket from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TestClient, waitFor } from '../helpers/client.js';
+import { ZmqPublisher } from '../../src/bus/zeromq.js';
+import { TestClient, sleep, waitFor } from '../helpers/client.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
 let gw: TestInstance;
@@ -90,4 +91,35 @@ describe('limits', () => {
     expect(await client.request({ action: 'authenticate', api_key: key })).toMatchObject({ type: 'auth', status: 'success' });
     await client.close();
   });
+});
+
+describe('last values kept for snapshots', () => {
+  it('stay bounded whatever a publisher sends: large payloads on many topics nobody holds', async () => {
+    const shared = await startTestInstance({ TICKCAST_FEED: 'none' });
+    const publisher = new ZmqPublisher({ endpoint: shared.busEndpoint, batch: false });
+    try {
+      // ZeroMQ's slow joiner: publish until the gateway hears the publisher.
+      const counters = shared.gateway.busListener.counters;
+      while (counters.ticks === 0) {
+        publisher.publish('NSE_WARMUP_LTP', '{"ltp":1.5}');
+        await sleep(50);
+      }
+      const before = counters.ticks;
+      // 1,200 topics × 60 KiB (each under the 64 KiB a value may have) and 20 × 1 MiB.
+      const medium = JSON.stringify({ ltp: 1.5, pad: 'x'.repeat(60 * 1024) });
+      const huge = JSON.stringify({ ltp: 1.5, pad: 'x'.repeat(1024 * 1024) });
+      for (let i = 0; i < 1200; i++) publisher.publish(`NSE_S${i}_QUOTE`, medium);
+      for (let i = 0; i < 20; i++) publisher.publish(`NSE_H${i}_QUOTE`, huge);
+      await waitFor(() => counters.ticks - before >= 1220, 30_000);
+      const values = shared.gateway.fanOut.lastValues;
+      expect(values.bytes).toBeLessThanOrEqual(64 * 1024 * 1024);
+      expect(values.size).toBeLessThan(1200);
+      // The newest are the ones kept; the 1 MiB payloads are not kept at all.
+      expect(values.last('', 'NSE\u0000S1199', 2)?.payload).toBe(medium);
+      expect(values.last('', 'NSE\u0000H19', 2)).toBeUndefined();
+    } finally {
+      await publisher.close();
+      await shared.stop();
+    }
+  }, 60_000);
 });
