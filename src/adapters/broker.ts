@@ -5,8 +5,9 @@
 import type { BusPublisher } from '../bus/bus.js';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
+import type { BrokerInstrument, BrokerName, SymbolLookup } from '../symbols/instrument.js';
 
-export type BrokerName = 'zerodha' | 'angel';
+export type { BrokerInstrument, BrokerName, SymbolLookup };
 
 export interface DepthLevel {
   price: number;
@@ -51,18 +52,6 @@ export interface BrokerTick {
   lastTradeTime?: number;
   sequence?: number;
   depth?: { buy: DepthLevel[]; sell: DepthLevel[] };
-}
-
-/** An instrument in the symbol master, as the broker names it. */
-export interface BrokerInstrument {
-  token: string;
-  /** The broker's exchange for it (OpenAlgo's `brexchange`: `NSE`, `NFO`, `nse_cm`…). */
-  brexchange: string;
-}
-
-/** OpenAlgo (symbol, exchange) → the broker's instrument; exact and case-sensitive, as OpenAlgo. */
-export interface SymbolLookup {
-  lookup(broker: BrokerName, exchange: string, symbol: string): BrokerInstrument | undefined;
 }
 
 export interface BrokerCredentials {

@@ -1,5 +1,5 @@
 import { afterEach, describe, it, expect } from 'vitest';
-import type { FeedStatusEvent } from '../../src/adapters/adapter.js';
+import type { FeedStatusEvent } from '../../src/feed.js';
 import { AngelAdapter, type AngelAdapterOptions } from '../../src/adapters/angel/angel-adapter.js';
 import type { BrokerCredentials, BrokerInstrument, SymbolLookup } from '../../src/adapters/broker.js';
 import type { BusPublisher } from '../../src/bus/bus.js';

@@ -5,7 +5,7 @@
  * minute, so anything that reconnects after a refusal within the test did so because it was told.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Adapter, FeedStatusEvent } from '../../src/adapters/adapter.js';
+import type { Adapter, FeedStatusEvent } from '../../src/feed.js';
 import type { BrokerCredentials, BrokerFeedOptions } from '../../src/adapters/broker.js';
 import type { SessionOptions } from '../../src/adapters/session/broker-feed.js';
 import type { BusPublisher } from '../../src/bus/bus.js';

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { FeedStatusEvent } from '../../src/adapters/adapter.js';
+import type { FeedStatusEvent } from '../../src/feed.js';
 import type { BrokerCredentials, BrokerInstrument, BrokerName, CredentialSource, SymbolLookup } from '../../src/adapters/broker.js';
 import { backoffDelay } from '../../src/adapters/backoff.js';
 import { KiteAdapter, type KiteAdapterOptions, parseKiteToken } from '../../src/adapters/zerodha/kite-adapter.js';

@@ -1,6 +1,6 @@
 /** The broker session layer's pure parts: subscription diff, schedules, status, auth errors, log throttle. */
 import { describe, expect, it } from 'vitest';
-import type { FeedStatusEvent } from '../../src/adapters/adapter.js';
+import type { FeedStatusEvent } from '../../src/feed.js';
 import { authErrorPattern } from '../../src/adapters/session/auth-error.js';
 import { FeedStatusBoard, LogThrottle, type SessionView, aggregateStatus } from '../../src/adapters/session/feed-status.js';
 import { lossDelay, refusalDelay, resolveSchedule } from '../../src/adapters/session/schedule.js';

@@ -10,7 +10,7 @@
  */
 import type { Mode } from '../../protocol/modes.js';
 import type { Backoff } from '../backoff.js';
-import type { StreamRef } from '../adapter.js';
+import type { StreamRef } from '../../feed.js';
 import type { BrokerCredentials, BrokerFeedOptions, BrokerInstrument } from '../broker.js';
 import { authErrorPattern } from '../session/auth-error.js';
 import { BrokerFeed, type Diff, type Resolved, type SessionOptions, type Upstream } from '../session/broker-feed.js';

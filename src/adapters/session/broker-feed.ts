@@ -8,7 +8,7 @@
  */
 import type { Mode } from '../../protocol/modes.js';
 import { formatTopic } from '../../protocol/topics.js';
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../adapter.js';
+import { type Adapter, type FeedStatus, type FeedStatusEvent, type StreamRef, type SubscribeResult, streamKey } from '../../feed.js';
 import type { BrokerFeedOptions, BrokerInstrument, BrokerName } from '../broker.js';
 import { FeedStatusBoard, LogThrottle, aggregateStatus } from './feed-status.js';
 import { BrokerSession, type SessionDialect, type SessionSettings } from './broker-session.js';
@@ -295,8 +295,4 @@ export abstract class BrokerFeed<I> implements Adapter {
     const { status, message } = aggregateStatus(this.sessions, this.dialect.label);
     this.board.set(status, message);
   }
-}
-
-function streamKey(exchange: string, symbol: string): string {
-  return `${exchange}\u0000${symbol}`;
 }

@@ -3,7 +3,7 @@
  * throws is logged and does not stop the others.
  */
 import type { Logger } from '../../observability/logger.js';
-import type { FeedStatus, FeedStatusEvent } from '../adapter.js';
+import type { FeedStatus, FeedStatusEvent } from '../../feed.js';
 
 /** What the status aggregation reads from each socket. */
 export interface SessionView {

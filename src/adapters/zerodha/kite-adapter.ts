@@ -8,7 +8,7 @@
  */
 import type { Mode } from '../../protocol/modes.js';
 import type { Backoff } from '../backoff.js';
-import type { StreamRef } from '../adapter.js';
+import type { StreamRef } from '../../feed.js';
 import type { BrokerFeedOptions, BrokerInstrument, BrokerTick } from '../broker.js';
 import { BrokerFeed, type Diff, type Resolved, type SessionOptions, type Upstream } from '../session/broker-feed.js';
 import type { BrokerSession, SessionDialect } from '../session/broker-session.js';
