@@ -35,8 +35,6 @@ const RESTART_DELAY_MS = 500;
 const MAX_RESTART_DELAY_MS = 30_000;
 /** How long gathering the workers' figures waits for a worker that does not answer. */
 const REPORT_TIMEOUT_MS = 2000;
-/** Several workers forward the same cache invalidation; the user's feed reconnects once. */
-const CREDENTIALS_DEBOUNCE_MS = 2000;
 
 interface Slot {
   id: number;
@@ -53,7 +51,6 @@ class WorkerPool implements AdapterHost {
   /** The port workers listen on, once known (the requested one may be 0). */
   private port: number;
   private stopping = false;
-  private readonly credentialsChangedAt = new Map<string, number>();
   private readonly restarts = new Set<NodeJS.Timeout>();
   private nextReport = 1;
   private readonly reports = new Map<number, { bodies: unknown[]; expected: number; finish: () => void }>();
@@ -184,9 +181,7 @@ class WorkerPool implements AdapterHost {
         return;
       }
       case 'credentials_changed': {
-        const now = clock.now();
-        if (now - (this.credentialsChangedAt.get(message.user) ?? -Infinity) < CREDENTIALS_DEBOUNCE_MS) return;
-        this.credentialsChangedAt.set(message.user, now);
+        // Every worker hears the bus and asks; UserFeeds acts on a user's re-login once per window.
         userFeeds.credentialsChanged(message.user);
         return;
       }
@@ -312,7 +307,7 @@ export async function startCluster(config: Config, options: StartOptions): Promi
         pool?.broadcast(message === undefined ? { type: 'status', feed, status } : { type: 'status', feed, status, message });
       },
     });
-    const userFeeds = new UserFeeds(brokerAdapters, (adapter) => hub.add({ adapter, brokers: [] }, false), logger);
+    const userFeeds = new UserFeeds(brokerAdapters, (adapter) => hub.add({ adapter, brokers: [] }, false), logger, clock);
 
     cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
     pool = new WorkerPool({ count: config.workers, config, hub, userFeeds, fanout: bus.fanout, port: plan.wsPort, clock, logger });

@@ -81,7 +81,7 @@ export class Gateway {
     for (const adapter of this.feeds.adapters()) this.watch(adapter);
     this.upstream = new Upstream(this.feeds, this.index as SubscriptionIndex<unknown>, logger, options.bus.interest);
     this.userFeeds = options.brokerAdapters
-      ? new UserFeeds(options.brokerAdapters, (adapter) => this.addAdapter({ adapter, brokers: [] }), logger)
+      ? new UserFeeds(options.brokerAdapters, (adapter) => this.addAdapter({ adapter, brokers: [] }), logger, clock)
       : undefined;
     // One count per address for the WebSocket and the dashboard's X-API-Key alike.
     const failedAuths = (this.failedAuths = options.limits?.authFailures

@@ -4,6 +4,7 @@
  * authentication, so their ticks come from their own broker session and reach only them.
  */
 import { createHash } from 'node:crypto';
+import type { Clock } from '../clock.js';
 import type { Adapter, BrokerAdapterFactory } from '../feed.js';
 import type { Logger } from '../observability/logger.js';
 import { isValidFeedId } from '../protocol/topics.js';
@@ -15,14 +16,21 @@ export function userFeedId(broker: string, user: string): string {
   return `${broker}.u${createHash('sha256').update(user).digest('hex').slice(0, 16)}`;
 }
 
+/** Re-logins of one user acted on at most once per this long (the last one always is). */
+export const RELOGIN_DEBOUNCE_MS = 2000;
+
 export class UserFeeds {
   private readonly adapters = new Map<string, Adapter>();
+  /** Per user with a feed: when their feeds last reconnected for a re-login, and one to come. */
+  private readonly relogins = new Map<string, { at: number; pending: NodeJS.Timeout | undefined }>();
 
   constructor(
     private readonly factory: BrokerAdapterFactory,
     /** Registers a new adapter with the gateway (its feed and status events). */
     private readonly register: (adapter: Adapter) => string | undefined,
     private readonly logger: Logger,
+    private readonly clock: Clock,
+    private readonly debounceMs = RELOGIN_DEBOUNCE_MS,
   ) {}
 
   /**
@@ -69,8 +77,30 @@ export class UserFeeds {
     return counts;
   }
 
-  /** The user's credentials changed (OpenAlgo's CACHE_INVALIDATE after a re-login). */
+  /**
+   * The user's credentials changed (OpenAlgo's CACHE_INVALIDATE after a re-login). Any bus
+   * publisher can send that, so a flood must not make the user's broker feed log in again and
+   * again: the first reconnects at once, and those within the next `debounceMs` make one more
+   * reconnect at its end, which picks up whatever the last of them changed.
+   */
   credentialsChanged(user: string): void {
+    if (!this.factory.brokers.some((broker) => this.adapters.has(userFeedId(broker, user)))) return;
+    const now = this.clock.now();
+    const last = this.relogins.get(user);
+    if (last && now - last.at < this.debounceMs) {
+      last.pending ??= setTimeout(() => {
+        last.pending = undefined;
+        last.at = this.clock.now();
+        this.reconnect(user);
+      }, this.debounceMs - (now - last.at));
+      last.pending.unref();
+      return;
+    }
+    this.relogins.set(user, { at: now, pending: undefined });
+    this.reconnect(user);
+  }
+
+  private reconnect(user: string): void {
     for (const broker of this.factory.brokers) this.adapters.get(userFeedId(broker, user))?.credentialsChanged?.();
   }
 }

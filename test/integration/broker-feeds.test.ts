@@ -141,6 +141,34 @@ describe('Zerodha feed', () => {
     await arrived.finally(() => clearInterval(timer));
     await client.close();
   });
+
+  it("a flood of the user's CACHE_INVALIDATE from any publisher logs in again at most twice, not once per message", async () => {
+    const client = await TestClient.authenticated(gw.url, keys.kite);
+    await client.request({ action: 'subscribe', symbols: [{ symbol: 'RELIANCE', exchange: 'NSE' }], mode: 1 });
+    await waitFor(() => kite.openConnections().length > 0);
+    const publisher = new ZmqPublisher({ endpoint: gw.busEndpoint });
+    try {
+      const counters = gw.gateway.busListener.counters;
+      const seen = counters.cacheInvalidations;
+      await waitUntil(() => {
+        publisher.publish('CACHE_INVALIDATE_AUTH_nobody', JSON.stringify({ action: 'invalidate', user_id: 'nobody', cache_type: 'AUTH' }));
+        return counters.cacheInvalidations > seen;
+      }, 'the bus to carry an invalidation');
+      const before = kite.upgrades.length;
+      const heard = counters.cacheInvalidations;
+      for (let i = 0; i < 50; i++) {
+        publisher.publish('CACHE_INVALIDATE_AUTH_kiteuser', JSON.stringify({ action: 'invalidate', user_id: 'kiteuser', cache_type: 'AUTH' }));
+      }
+      await waitUntil(() => counters.cacheInvalidations >= heard + 50, 'the 50 invalidations to arrive');
+      // Past the 2 s window: the one at once, and at most one for all the rest.
+      await sleep(2500);
+      expect(kite.upgrades.length - before).toBeGreaterThanOrEqual(1);
+      expect(kite.upgrades.length - before).toBeLessThanOrEqual(2);
+    } finally {
+      await publisher.close();
+    }
+    await client.close();
+  });
 });
 
 describe('Angel feed', () => {

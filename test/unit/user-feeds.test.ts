@@ -49,7 +49,8 @@ describe('UserFeeds', () => {
       return adapter;
     },
   };
-  const feeds = new UserFeeds(factory, (adapter) => void registered.push(adapter.feed), silentLogger());
+  let now = 1_000_000;
+  const feeds = new UserFeeds(factory, (adapter) => void registered.push(adapter.feed), silentLogger(), { now: () => now }, 50);
 
   it('starts one adapter per user with credentials, on first use only', async () => {
     expect(await feeds.feedFor('alice', 'Zerodha')).toBe('zerodha.alice');
@@ -70,5 +71,22 @@ describe('UserFeeds', () => {
   it('passes a credentials change to the user’s adapters only', () => {
     feeds.credentialsChanged('alice');
     expect(created.map((a) => a.refreshed)).toEqual([1, 0]);
+  });
+
+  it('acts on a flood of re-logins once at once and once more at the end of the window, per user', async () => {
+    now += 1000;
+    for (let i = 0; i < 50; i++) feeds.credentialsChanged('carol');
+    feeds.credentialsChanged('bob'); // no feed of his own: nothing to reconnect
+    expect(created.map((a) => a.refreshed)).toEqual([1, 1]);
+    // Alice's window is her own: her re-login still acts at once.
+    feeds.credentialsChanged('alice');
+    expect(created.map((a) => a.refreshed)).toEqual([2, 1]);
+    await new Promise((resolve) => setTimeout(resolve, 120));
+    now += 60;
+    // The 49 that came within carol's window made exactly one more reconnect, after it.
+    expect(created.map((a) => a.refreshed)).toEqual([2, 2]);
+    now += 1000;
+    feeds.credentialsChanged('carol');
+    expect(created.map((a) => a.refreshed)).toEqual([2, 3]);
   });
 });
