@@ -25,7 +25,7 @@ describe('parseDatabaseUrl: SQLite as SQLAlchemy reads it', () => {
     expect(parsed('sqlite:///db/openalgo.db')).toEqual({ kind: 'sqlite', file: '/srv/openalgo/db/openalgo.db', display: 'sqlite:////srv/openalgo/db/openalgo.db' });
     expect(parsed('sqlite:///db/openalgo.db', '/home/me')).toMatchObject({ file: '/home/me/db/openalgo.db' });
     expect(parsed('sqlite:////var/lib/openalgo/openalgo.db')).toMatchObject({ file: '/var/lib/openalgo/openalgo.db' });
-    expect(parsed('sqlite:///../shared/openalgo.db')).toMatchObject({ file: '/srv/shared/openalgo.db' });
+    expect(parsed('sqlite:///../data/openalgo.db')).toMatchObject({ file: '/srv/data/openalgo.db' });
   });
 
   it('a driver suffix and driver options do not change the file', () => {

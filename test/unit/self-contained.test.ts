@@ -14,9 +14,9 @@ const ROOT = resolve(fileURLToPath(new URL('../..', import.meta.url)));
 const FOLDERS = ['src', 'test', 'bench', 'scripts', '.ci'];
 
 /**
- * The folder beside the repository the vectors came from, as a path or as join() parts. A path
- * that starts there: `a/../shared` or a URL such as `sqlite:///../shared/x.db` is not a file the
- * tree reads.
+ * The folder beside the repository the vectors came from, as a path or as join() parts. Only a
+ * path that starts there counts: one inside another path (`a/..` then that folder) or inside a
+ * URL (`sqlite:///..` then that folder) is not a file the tree reads.
  */
 const SIBLING_SHARED = /(?<![\w./\\])\.\.(?:[/\\]|['"]\s*,\s*['"])shared\b/;
 /** A relative path that starts by climbing (`../x`, `../../x`); not `a/../b` nor an ellipsis. */
