@@ -7,7 +7,7 @@
  * the same bytes go to every socket that wants it. Payloads are parsed only for MessagePack.
  */
 import type { Clock } from '../clock.js';
-import type { Mode } from '../protocol/modes.js';
+import { type Mode, modeBit } from '../protocol/modes.js';
 import { type WireEncoder, websocketFrame } from '../protocol/encoding.js';
 import { projectPayload } from '../protocol/mode-payload.js';
 import { LastValues, type LastValuesLimits } from './last-values.js';
@@ -123,7 +123,7 @@ export class FanOut {
       if (wanted === 0) continue;
       // Lowest mode first, as OpenAlgo's adapters publish a trade's per-mode topics.
       for (let mode = 1 as Mode; mode <= 3; mode++) {
-        if (!(wanted & (1 << (mode - 1)))) continue;
+        if (!(wanted & modeBit(mode))) continue;
         session.deliver(delivery.frameFor(session, mode), delivery.slot(mode));
         delivered++;
       }

@@ -1,10 +1,10 @@
 /**
  * What the gateway knows of each stream of each feed: which modes a tick produces messages for,
  * the `seq` of each mode's messages, and each mode's last message for snapshots. Bounded by
- * streams and by bytes, whatever publishers send: past `limit` streams, or `maxBytes` of kept
- * payloads, the least recently updated streams are forgotten (a forgotten stream's `seq`
- * restarts, which a client sees as a restart, not a gap), and a payload over `maxValueBytes` is
- * delivered but not kept for snapshots.
+ * streams and by bytes, whatever publishers send: past `limits.streams` streams, or
+ * `limits.bytes` of kept payloads, the least recently updated streams are forgotten (a forgotten
+ * stream's `seq` restarts, which a client sees as a restart, not a gap), and a payload over
+ * `limits.valueBytes` is delivered but not kept for snapshots.
  *
  * Which modes a tick serves. A tick of mode m gives one message per mode k ≤ m that has no
  * ticks of its own: publishers differ. tickcast's adapters publish each stream once, at the
@@ -15,7 +15,7 @@
  * a tick of it arrived since the previous tick of mode m (or, before there was one, within the
  * last second): one trade's per-mode ticks arrive together, whatever their order.
  */
-import type { Mode } from '../protocol/modes.js';
+import { type Mode, modeBit } from '../protocol/modes.js';
 
 /** A stream with no earlier tick of a mode: lower modes seen this recently count as published. */
 const FIRST_TICK_WINDOW_MS = 1000;
@@ -30,8 +30,6 @@ export interface LastValuesLimits {
 }
 
 const DEFAULTS: Required<LastValuesLimits> = { streams: 100_000, bytes: 64 * 1024 * 1024, valueBytes: 64 * 1024 };
-
-export const modeBit = (mode: Mode): number => 1 << (mode - 1);
 
 /** One stream of one feed. Arrays are indexed by mode − 1. */
 export class StreamState {
@@ -90,11 +88,11 @@ export class LastValues {
       const seen = stream.tickAt[k - 1]!;
       const published = previous === -Infinity ? now - seen <= FIRST_TICK_WINDOW_MS : seen >= previous;
       if (published) break;
-      modes |= 1 << (k - 1);
+      modes |= modeBit(k as Mode);
     }
     const kept = payload.length <= this.limits.valueBytes ? payload : undefined;
     for (let k = 1; k <= mode; k++) {
-      if (!(modes & (1 << (k - 1)))) continue;
+      if (!(modes & modeBit(k as Mode))) continue;
       stream.seq[k - 1]!++;
       stream.payload[k - 1] = kept;
       stream.source[k - 1] = mode;

@@ -4,7 +4,7 @@
  * asks it who holds a stream in which modes, and what the highest wanted mode is.
  */
 import { streamKey } from '../feed.js';
-import type { Mode } from '../protocol/modes.js';
+import { type Mode, modeBit } from '../protocol/modes.js';
 
 export type Subscribers<S> = Map<S, number>;
 
@@ -15,8 +15,6 @@ export interface HeldStream {
   modes: Mode[];
 }
 
-const bit = (mode: Mode): number => 1 << (mode - 1);
-
 /** The highest mode in `mask` (0 if none): what upstream must deliver for its holders. */
 export function highestMode(mask: number): Mode | 0 {
   return mask >= 4 ? 3 : mask >= 2 ? 2 : mask === 1 ? 1 : 0;
@@ -24,7 +22,7 @@ export function highestMode(mask: number): Mode | 0 {
 
 function modesOf(mask: number): Mode[] {
   const modes: Mode[] = [];
-  for (const mode of [1, 2, 3] as const) if (mask & bit(mode)) modes.push(mode);
+  for (const mode of [1, 2, 3] as const) if (mask & modeBit(mode)) modes.push(mode);
   return modes;
 }
 
@@ -58,8 +56,8 @@ export class SubscriptionIndex<S> {
     let stream = streams.get(key);
     if (!stream) streams.set(key, (stream = { feed, exchange, symbol, key, subscribers: new Map() }));
     const mask = stream.subscribers.get(subscriber) ?? 0;
-    if (mask & bit(mode)) return false;
-    stream.subscribers.set(subscriber, mask | bit(mode));
+    if (mask & modeBit(mode)) return false;
+    stream.subscribers.set(subscriber, mask | modeBit(mode));
     if (mask === 0) {
       let held = this.bySubscriber.get(subscriber);
       if (!held) this.bySubscriber.set(subscriber, (held = new Set()));
@@ -72,8 +70,8 @@ export class SubscriptionIndex<S> {
   remove(feed: string, exchange: string, symbol: string, mode: Mode, subscriber: S): boolean {
     const stream = this.stream(feed, exchange, symbol);
     const mask = stream?.subscribers.get(subscriber) ?? 0;
-    if (!(mask & bit(mode))) return false;
-    const left = mask & ~bit(mode);
+    if (!(mask & modeBit(mode))) return false;
+    const left = mask & ~modeBit(mode);
     if (left !== 0) {
       stream!.subscribers.set(subscriber, left);
       return true;
@@ -125,7 +123,7 @@ export class SubscriptionIndex<S> {
     return this.byFeed.get(feed)?.get(key)?.subscribers;
   }
 
-  /** Feeds that have at least one subscriber (shared-feed ticks reach all of them). */
+  /** Feeds that have at least one subscriber. */
   feeds(): IterableIterator<string> {
     return this.byFeed.keys();
   }

@@ -8,6 +8,9 @@ export type Mode = 1 | 2 | 3;
 
 export const MODES: readonly Mode[] = [1, 2, 3];
 
+/** A mode's bit in a mask of modes (bit m−1 for mode m), as subscriptions and ticks keep them. */
+export const modeBit = (mode: Mode): number => 1 << (mode - 1);
+
 /** Labels used in subscribe replies (`"mode": "Quote"`). */
 export const MODE_LABEL: Record<Mode, string> = { 1: 'LTP', 2: 'Quote', 3: 'Depth' };
 

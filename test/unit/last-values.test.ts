@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LastValues, modeBit } from '../../src/gateway/last-values.js';
+import { LastValues } from '../../src/gateway/last-values.js';
+import { modeBit } from '../../src/protocol/modes.js';
 
 const all = modeBit(1) | modeBit(2) | modeBit(3);
 
