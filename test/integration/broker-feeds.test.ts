@@ -50,6 +50,25 @@ afterAll(async () => {
   await angel.close();
 });
 
+/** OpenAlgo's CACHE_INVALIDATE after a re-login of `user`, as topic and payload. */
+const invalidation = (user: string): [string, string] => [
+  `CACHE_INVALIDATE_AUTH_${user}`,
+  JSON.stringify({ action: 'invalidate', user_id: user, cache_type: 'AUTH' }),
+];
+
+/**
+ * ZeroMQ drops what is sent before the subscription reaches the publisher: another user's
+ * invalidation, repeated until the gateway counts one, shows the bus is through.
+ */
+async function busThrough(publisher: ZmqPublisher): Promise<void> {
+  const counters = gw.gateway.busListener.counters;
+  const seen = counters.cacheInvalidations;
+  await waitUntil(() => {
+    publisher.publish(...invalidation('nobody'));
+    return counters.cacheInvalidations > seen;
+  }, 'the bus to carry an invalidation');
+}
+
 describe('Zerodha feed', () => {
   it('subscribes upstream with the token and delivers Kite ticks with OpenAlgo field names', async () => {
     const client = await TestClient.authenticated(gw.url, keys.kite);
@@ -115,15 +134,8 @@ describe('Zerodha feed', () => {
     kite.accessToken = 'kite-token-2';
     const publisher = new ZmqPublisher({ endpoint: gw.busEndpoint });
     try {
-      // ZeroMQ drops what is sent before the subscription reaches the publisher: another user's
-      // invalidation, repeated until the gateway counts one, shows the bus is through.
-      const counters = gw.gateway.busListener.counters;
-      const seen = counters.cacheInvalidations;
-      await waitUntil(() => {
-        publisher.publish('CACHE_INVALIDATE_AUTH_nobody', JSON.stringify({ action: 'invalidate', user_id: 'nobody', cache_type: 'AUTH' }));
-        return counters.cacheInvalidations > seen;
-      }, 'the bus to carry an invalidation');
-      publisher.publish('CACHE_INVALIDATE_AUTH_kiteuser', JSON.stringify({ action: 'invalidate', user_id: 'kiteuser', cache_type: 'AUTH' }));
+      await busThrough(publisher);
+      publisher.publish(...invalidation('kiteuser'));
       await waitUntil(
         () => kite.upgrades.some((u) => u.accessToken === 'kite-token-2' && u.accepted) && kite.openConnections().some((c) => c > before),
         'a connection with the new token',
@@ -148,16 +160,12 @@ describe('Zerodha feed', () => {
     await waitFor(() => kite.openConnections().length > 0);
     const publisher = new ZmqPublisher({ endpoint: gw.busEndpoint });
     try {
+      await busThrough(publisher);
       const counters = gw.gateway.busListener.counters;
-      const seen = counters.cacheInvalidations;
-      await waitUntil(() => {
-        publisher.publish('CACHE_INVALIDATE_AUTH_nobody', JSON.stringify({ action: 'invalidate', user_id: 'nobody', cache_type: 'AUTH' }));
-        return counters.cacheInvalidations > seen;
-      }, 'the bus to carry an invalidation');
       const before = kite.upgrades.length;
       const heard = counters.cacheInvalidations;
       for (let i = 0; i < 50; i++) {
-        publisher.publish('CACHE_INVALIDATE_AUTH_kiteuser', JSON.stringify({ action: 'invalidate', user_id: 'kiteuser', cache_type: 'AUTH' }));
+        publisher.publish(...invalidation('kiteuser'));
       }
       await waitUntil(() => counters.cacheInvalidations >= heard + 50, 'the 50 invalidations to arrive');
       // Past the 2 s window: the one at once, and at most one for all the rest.
