@@ -6,6 +6,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
+import type { Config } from '../../src/config/options.js';
 import { type RunningInstance, startInstance } from '../../src/instance.js';
 import { silentLogger } from '../../src/observability/logger.js';
 
@@ -18,8 +19,11 @@ export interface TestInstance extends RunningInstance {
 /** A fixed pepper keeps tests from writing a pepper file; it is ≥ 32 characters as required. */
 export const TEST_PEPPER = 'test-pepper-0123456789abcdef0123456789';
 
-export async function startTestInstance(env: Record<string, string> = {}): Promise<TestInstance> {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tickcast-test-'));
+/**
+ * The configuration a test instance runs with: free ports, a fixed pepper, no dev key, silent
+ * logs, its registry and data in `dataDir`; `env` adds to it or overrides it.
+ */
+export function testConfig(dataDir: string, env: Record<string, string> = {}): Config {
   const result = loadConfig({
     cwd: dataDir,
     env: {
@@ -36,7 +40,13 @@ export async function startTestInstance(env: Record<string, string> = {}): Promi
     },
   });
   if (!result.ok) throw new Error(result.errors.join('\n'));
-  const instance = await startInstance(result.config, { logger: silentLogger() });
+  return result.config;
+}
+
+export async function startTestInstance(env: Record<string, string> = {}): Promise<TestInstance> {
+  const dataDir = mkdtempSync(join(tmpdir(), 'tickcast-test-'));
+  const config = testConfig(dataDir, env);
+  const instance = await startInstance(config, { logger: silentLogger() });
   const stopInstance = instance.stop;
   return Object.assign(instance, {
     dataDir,

@@ -18,6 +18,7 @@ import { ErrorCode, ProtocolMessage, type TickcastError } from '../../src/errors
 import { type RunningInstance, startInstance } from '../../src/instance.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { killSpawnedProcesses, runCli, startGatewayProcess } from '../helpers/cli.js';
+import { testConfig } from '../helpers/instance.js';
 import { TestClient, waitUntil } from '../helpers/client.js';
 import { FakeKite } from '../helpers/fake-kite.js';
 import {
@@ -79,26 +80,14 @@ async function postgresBackend(): Promise<Backend & { db: PgTestDatabase }> {
 const dataDirs: string[] = [];
 
 function configFor(url: string, env: Record<string, string> = {}) {
-  const dataDir = mkdtempSync(join(tmpdir(), 'tickcast-test-'));
-  dataDirs.push(dataDir);
-  const result = loadConfig({
-    cwd: dataDir,
-    env: {
-      TICKCAST_DATA_DIR: dataDir,
-      TICKCAST_REGISTRY: `sqlite:${join(dataDir, 'registry.db')}`,
-      WEBSOCKET_PORT: '0',
-      ZMQ_PORT: '0',
-      DATABASE_URL: url,
-      API_KEY_PEPPER: PEPPER,
-      FERNET_SALT,
-      TICKCAST_KITE_URL: kite.url,
-      TICKCAST_AUTH_FAILURES: '1000',
-      TICKCAST_LOG_LEVEL: 'silent',
-      ...env,
-    },
+  return testConfig(dataDirFor(), {
+    DATABASE_URL: url,
+    API_KEY_PEPPER: PEPPER,
+    FERNET_SALT,
+    TICKCAST_KITE_URL: kite.url,
+    TICKCAST_AUTH_FAILURES: '1000',
+    ...env,
   });
-  if (!result.ok) throw new Error(result.errors.join('\n'));
-  return result.config;
 }
 
 async function startGateway(url: string, env: Record<string, string> = {}): Promise<RunningInstance> {
