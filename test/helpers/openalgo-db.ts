@@ -117,18 +117,17 @@ CREATE INDEX idx_brsymbol_exchange ON symtoken (brsymbol, exchange);
 `;
 
 /**
- * Reads {dialect, target, pepper, fernetSalt, ddl, ops} on stdin and applies the ops in one
- * transaction, making every secret with OpenAlgo's libraries: upsert_api_key's Argon2 hash and
- * Fernet copy, upsert_auth's encrypted tokens, a master-contract download's delete-and-insert.
+ * OpenAlgo's key material in Python, for scripts that write or check its rows: its KDF salt choice
+ * (FERNET_SALT when ≥ 32 hex characters, else its legacy salt), Fernet(urlsafe_b64(PBKDF2(pepper)))
+ * and argon2-cffi's PasswordHasher with the defaults OpenAlgo's PasswordHasher() has from 21.2 on
+ * (Debian ships 21.1, whose defaults differ: t=2, m=102400, p=8, 16-byte hash).
  */
-const PY_OPENALGO_WRITER = String.raw`
-import base64, json, os, subprocess, sys
+export const PY_OPENALGO_KEY_MATERIAL = String.raw`
+import base64
 from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-
-req = json.load(sys.stdin)
 
 def kdf_salt(fernet_salt):
     raw = (fernet_salt or "").strip()
@@ -143,10 +142,21 @@ def fernet_for(pepper, fernet_salt):
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=kdf_salt(fernet_salt), iterations=100000)
     return Fernet(base64.urlsafe_b64encode(kdf.derive(pepper.encode())))
 
+OPENALGO_HASHER = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4, hash_len=32, salt_len=16)
+`;
+
+/**
+ * Reads {dialect, target, pepper, fernetSalt, ddl, ops} on stdin and applies the ops in one
+ * transaction, making every secret with OpenAlgo's libraries: upsert_api_key's Argon2 hash and
+ * Fernet copy, upsert_auth's encrypted tokens, a master-contract download's delete-and-insert.
+ */
+const PY_OPENALGO_WRITER = String.raw`${PY_OPENALGO_KEY_MATERIAL}
+import json, os, subprocess, sys
+
+req = json.load(sys.stdin)
+
 fernet = fernet_for(req["pepper"], req.get("fernetSalt"))
 stranger = Fernet(Fernet.generate_key())
-# argon2-cffi >= 21.2 defaults, which OpenAlgo's PasswordHasher() produces (Debian ships 21.1).
-hasher = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4, hash_len=32, salt_len=16)
 pg = req["dialect"] == "postgresql"
 
 def encrypt(f, text):
@@ -161,7 +171,7 @@ for op in req["ops"]:
         statements.append((
             "INSERT INTO api_keys (user_id, api_key_hash, api_key_encrypted, created_at, order_mode) VALUES (?, ?, ?, CURRENT_TIMESTAMP, 'auto')"
             " ON CONFLICT (user_id) DO UPDATE SET api_key_hash = excluded.api_key_hash, api_key_encrypted = excluded.api_key_encrypted",
-            [op["user"], hasher.hash(op["apiKey"] + req["pepper"]), encrypt(fernet, op["apiKey"])]))
+            [op["user"], OPENALGO_HASHER.hash(op["apiKey"] + req["pepper"]), encrypt(fernet, op["apiKey"])]))
     elif kind == "delete_key":
         statements.append(("DELETE FROM api_keys WHERE user_id = ?", [op["user"]]))
     elif kind == "auth":

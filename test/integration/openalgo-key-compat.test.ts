@@ -13,6 +13,7 @@ import { ApiKeyStore, verifyApiKeyHash } from '../../src/auth/api-keys.js';
 import { deriveFernetKey, fernetDecrypt } from '../../src/auth/fernet.js';
 import { ApiKeyVerifier } from '../../src/auth/key-verifier.js';
 import { openDatabase } from '../../src/store/database.js';
+import { PY_OPENALGO_KEY_MATERIAL } from '../helpers/openalgo-db.js';
 
 const PYTHON = '/usr/bin/python3';
 const PEPPER = crypto.randomBytes(32).toString('hex');
@@ -37,30 +38,11 @@ function python<T>(script: string, input: unknown, args: string[] = []): T {
 /** OpenAlgo's key material: its KDF salt choice, Fernet(urlsafe_b64(PBKDF2(pepper))) and
  * argon2-cffi's PasswordHasher. Shared by both directions below. */
 const PY_OPENALGO = String.raw`
-import base64, json, sqlite3, sys
-from argon2 import PasswordHasher, Type, extract_parameters
+import json, sqlite3, sys
+from argon2 import Type, extract_parameters
 from argon2.exceptions import VerificationError, InvalidHash
-from cryptography.fernet import Fernet, InvalidToken
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
-
-def kdf_salt(fernet_salt):
-    raw = (fernet_salt or "").strip()
-    if len(raw) >= 32:
-        try:
-            return bytes.fromhex(raw)
-        except ValueError:
-            pass
-    return b"openalgo_static_salt"
-
-def fernet_for(pepper, fernet_salt):
-    kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=32, salt=kdf_salt(fernet_salt), iterations=100000)
-    return Fernet(base64.urlsafe_b64encode(kdf.derive(pepper.encode())))
-
-# argon2-cffi >= 21.2 defaults, which OpenAlgo's PasswordHasher() produces (Debian ships 21.1,
-# whose defaults differ: t=2, m=102400, p=8, 16-byte hash; both are exercised).
-OPENALGO_HASHER = PasswordHasher(time_cost=3, memory_cost=65536, parallelism=4, hash_len=32, salt_len=16)
-`;
+from cryptography.fernet import InvalidToken
+${PY_OPENALGO_KEY_MATERIAL}`;
 
 /** (a) Python writes rows the way OpenAlgo's upsert_api_key does, straight into our database. */
 const PY_WRITE = `${PY_OPENALGO}
