@@ -159,9 +159,11 @@ describe('dashboard', () => {
     expect(await page.locator('#watch tr.selected').getAttribute('data-instrument')).toBe('NSE:RELIANCE');
     await until(() => page.locator('#depth-title').textContent(), (t) => (t ?? '').startsWith('NSE:RELIANCE'));
     await until(() => page.locator('#depth-body tr.depth-row').count(), (n) => n >= 5);
-    const best = page.locator('#depth-body tr.depth-row').first();
-    const bid = Number((await best.locator('td.bid-price').textContent())!.replace(/,/g, ''));
-    const ask = Number((await best.locator('td.ask-price').textContent())!.replace(/,/g, ''));
+    // Both cells read from one rendering: two reads could straddle a tick that moved the book.
+    const { bid, ask } = await page.locator('#depth-body tr.depth-row').first().evaluate((row) => {
+      const price = (cell: string): number => Number((row.querySelector(cell)?.textContent ?? '').replace(/,/g, ''));
+      return { bid: price('td.bid-price'), ask: price('td.ask-price') };
+    });
     expect(bid).toBeGreaterThan(0);
     expect(ask).toBeGreaterThan(bid);
   });
