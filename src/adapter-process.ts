@@ -1,15 +1,16 @@
 /**
  * Wires an out-of-process adapter (`tickcast adapter`): it finds its instance's gateway through
  * the registry (waiting for it if it is not up yet), publishes ticks on the gateway's bus, takes
- * subscribe commands over the control channel, and follows the gateway if it restarts on other
+ * subscribe commands over the control protocol (proving it holds the instance's control key), and follows the gateway if it restarts on other
  * endpoints.
  */
 import { configuredInstruments } from './adapters/simulator/instruments.js';
 import { ZmqPublisher } from './bus/zeromq.js';
-import { ControlClient } from './control/client.js';
+import { AdapterControl } from './control/adapter-control.js';
+import { ZmqAdapterTransport } from './control/transport-zmq.js';
 import { describeHolder } from './endpoints.js';
 import { ErrorCode, TickcastError } from './errors.js';
-import { createSimulator, openConfiguredRegistry } from './wiring.js';
+import { createSimulator, instanceControlKey, openConfiguredRegistry } from './wiring.js';
 import { Teardown } from './teardown.js';
 import { Registration } from './registry/registration.js';
 import type { Registry } from './registry/registry.js';
@@ -85,13 +86,18 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
     await adapter.start();
     teardown.add(() => adapter.stop());
 
-    // The first welcome (or refusal) decides whether this adapter is running.
+    // The first registration (or refusal) decides whether this adapter is running.
     let settle: (refusal: string | undefined) => void = () => {};
     const registered = new Promise<string | undefined>((resolve) => (settle = resolve));
-    const client = new ControlClient({
-      endpoint: endpoints.control,
-      hello: { feed: feedId, broker: adapter.broker, brokers: [...config.simulator.brokers], pid: process.pid, instance: config.instance, entryId: registration.id },
+    const key = instanceControlKey(config, { create: true });
+    const transport = new ZmqAdapterTransport(endpoints.control, logger);
+    teardown.add(() => transport.close());
+    const control = new AdapterControl({
+      transport,
+      key,
       adapter,
+      brokers: [...config.simulator.brokers],
+      instance: config.instance,
       clock,
       logger: logger.child({ part: 'control' }),
       onRefused: (message) => {
@@ -104,8 +110,8 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
         logger.info({ instance: config.instance }, 'connected to the gateway');
       },
     });
-    client.start();
-    teardown.add(() => client.stop());
+    control.start();
+    teardown.add(() => control.stop());
     const refusal = await registered;
     if (refusal !== undefined) {
       throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `the gateway of instance "${config.instance}" refused adapter "${feedId}": ${refusal}`);
@@ -125,7 +131,8 @@ export async function startAdapterProcess(options: AdapterProcessOptions): Promi
             if (!found || (found.bus === current.bus && found.control === current.control)) return;
             logger.info({ bus: found.bus, control: found.control }, 'gateway moved; reconnecting');
             publisher.reconnect(found.bus);
-            client.setEndpoint(found.control);
+            transport.reconnect(found.control);
+            control.dropGateways(`moving to the gateway at ${found.control}`);
             current = found;
             registration.publish({ bus: found.bus, control: found.control }, []).catch((error: Error) =>
               logger.warn({ err: error.message }, 'could not record the new endpoints in the registry; still serving'),

@@ -4,7 +4,9 @@
  * (instance.ts: one gateway; nats/gateway-node.ts: a NATS node; cluster/: primary and workers);
  * this module imports none of those roles.
  */
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type Clock, systemClock } from './clock.js';
 import type { Config } from './config/options.js';
@@ -13,7 +15,9 @@ import { ApiKeyVerifier } from './auth/key-verifier.js';
 import { openStorePepper, pepperedSecrets } from './auth/store-pepper.js';
 import type { BusPublisher } from './bus/bus.js';
 import { ZmqPublisher, ZmqSubscriber } from './bus/zeromq.js';
-import { ControlServer } from './control/server.js';
+import { GatewayControl } from './control/gateway-control.js';
+import { loadInstanceKey } from './control/keys.js';
+import { ZmqGatewayTransport } from './control/transport-zmq.js';
 import { DEFAULT_INSTANCE, describeHolder, endpointResource, planEndpoints } from './endpoints.js';
 import { defaultRegistryUrl, openRegistry } from './registry/open.js';
 import { Registration } from './registry/registration.js';
@@ -410,20 +414,35 @@ export interface AdapterHost {
   replay(feed: string): Promise<void>;
 }
 
-/** Binds the control channel and lets out-of-process adapters join `host`. */
-export async function bindControl(config: Config, base: InstanceBase, host: AdapterHost, teardown: Teardown, { logger, clock }: { logger: Logger; clock: Clock }): Promise<ControlServer> {
-  const control = await ControlServer.bind({ endpoint: base.plan.control, instance: config.instance, clock, logger: logger.child({ part: 'control' }) }).catch((error) =>
-    explainBindFailure(error, 'control', base.plan.control, config, base.registry, base.registration),
-  );
-  teardown.add(() => control.close());
-  control.onAdapter((remote, hello) => {
-    const refusal = host.addAdapter({ adapter: remote, brokers: hello.brokers });
+/** The instance's control key (control/keys.ts): configured, else `control.key` in its data directory. */
+export function instanceControlKey(config: Config, { create }: { create: boolean }): Buffer {
+  return loadInstanceKey(config.controlKeyFile ?? join(instanceDir(config), 'control.key'), { create });
+}
+
+/**
+ * Lets out-of-process adapters join `host` through `control`: each accepted feed is routed, and
+ * every registration (the first, and after each adapter restart) replays the feed's streams.
+ */
+export function acceptAdapters(control: GatewayControl, host: AdapterHost, logger: Logger): void {
+  control.onAdapter((remote, info) => {
+    const refusal = host.addAdapter({ adapter: remote, brokers: info.brokers });
     if (refusal) return { accept: false, message: refusal };
-    // Every accepted hello (the first, and after each restart) means the adapter holds nothing.
     remote.onReconnect(() => void host.replay(remote.feed));
-    logger.info({ feed: hello.feed, broker: hello.broker, adapterPid: hello.pid }, 'adapter connected');
+    logger.info({ feed: info.feed, broker: info.broker, adapterPid: info.pid, adapterHost: info.host }, 'adapter connected');
     return { accept: true };
   });
+}
+
+/** Binds the ZeroMQ control channel and lets out-of-process adapters join `host`. */
+export async function bindControl(config: Config, base: InstanceBase, host: AdapterHost, teardown: Teardown, { logger, clock }: { logger: Logger; clock: Clock }): Promise<GatewayControl> {
+  const key = instanceControlKey(config, { create: true });
+  const transport = await ZmqGatewayTransport.bind(base.plan.control, logger).catch((error) =>
+    explainBindFailure(error, 'control', base.plan.control, config, base.registry, base.registration),
+  );
+  teardown.add(() => transport.close());
+  const control = new GatewayControl({ transport, key, instance: config.instance, gateway: `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`, clock, logger: logger.child({ part: 'control' }) });
+  teardown.add(() => control.close());
+  acceptAdapters(control, host, logger);
   return control;
 }
 

@@ -7,8 +7,7 @@
  *   tickcast.<instance>.event.<topic>                              any other bus message (order
  *                                                                   updates, cache invalidation)
  *   tickcast.<instance>.ctl.announce                               adapters announce themselves
- *   tickcast.<instance>.ctl.discover                               nodes ask adapters to announce
- *   tickcast.<instance>.ctl.feed.<feed>                            requests to one feed's adapter
+ *   tickcast.<instance>.ctl.peer.<id>                              one control peer's inbox
  * The instance's shared feed (OpenAlgo's bare topics) is the feed token `_`, which no escaped
  * feed id can be (feed ids start with a letter or digit).
  *
@@ -103,7 +102,6 @@ export class Subjects {
   /** Every non-tick bus message: `tickcast.<instance>.event.>` */
   readonly allEvents: string;
   readonly announce: string;
-  readonly discover: string;
   private readonly tickPrefix: string;
   private readonly eventPrefix: string;
 
@@ -114,7 +112,6 @@ export class Subjects {
     this.allTicks = `${this.tickPrefix}>`;
     this.allEvents = `${this.eventPrefix}>`;
     this.announce = `${this.prefix}.ctl.announce`;
-    this.discover = `${this.prefix}.ctl.discover`;
   }
 
   /** Where a tick of (feed, exchange, symbol) at `mode` is published. */
@@ -127,9 +124,9 @@ export class Subjects {
     return `${this.stream(feed, exchange, symbol)}.*`;
   }
 
-  /** Requests to the adapter serving `feed`. */
-  feedControl(feed: string): string {
-    return `${this.prefix}.ctl.feed.${feedToken(feed)}`;
+  /** The inbox of one control peer (`id`: a plain token; empty: the prefix every inbox starts with). */
+  controlPeer(id: string): string {
+    return `${this.prefix}.ctl.peer.${id}`;
   }
 
   /** The subject a bus topic is published on: its tick subject, or an event subject. */

@@ -384,6 +384,15 @@ export const OPTIONS = [
     parse: path(),
   }),
   option({
+    key: 'controlKeyFile',
+    env: 'TICKCAST_CONTROL_KEY_FILE',
+    flag: '--control-key-file <file>',
+    default: undefined,
+    description:
+      "File holding the instance's control key (64 hex digits): only processes that can read it may serve as the instance's adapters or gateways on the control channel. Unset: control.key in the instance's data directory, created by the gateway (mode 0600). Adapters on other hosts need a copy of the gateway's file (docs/control-protocol.md).",
+    parse: path(),
+  }),
+  option({
     key: 'openalgo.dir',
     env: 'TICKCAST_OPENALGO_DIR',
     flag: '--openalgo-dir <dir>',

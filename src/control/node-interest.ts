@@ -2,7 +2,7 @@
  * What every gateway node wants from one adapter, and the union the adapter must subscribe
  * upstream: per stream, the highest mode (and depth) any node holds. Interest is counted per node,
  * so a node that goes away (it said bye, or stopped heartbeating) releases exactly its own share.
- * Pure and synchronous: the adapter host (nats-adapter-host.ts) applies the changes upstream.
+ * Pure and synchronous: the adapter's end (adapter-control.ts) applies the changes upstream.
  *
  * Replacing a node's set without a gap: when a node registers anew (it lost track, or its
  * digest disagreed), `beginReplace` keeps its old entries as pending — still counted in the
@@ -11,6 +11,7 @@
  */
 import { type StreamRef, streamKey } from '../feed.js';
 import type { Mode } from '../protocol/modes.js';
+import type { Digest } from './protocol.js';
 
 export interface Want {
   mode: Mode;
@@ -25,12 +26,6 @@ interface Entry extends Want {
 /** An entry as it was, to put back when the upstream subscribe it asked for failed. */
 export type Previous = Readonly<Entry> | undefined;
 
-/** A summary of a node's set both sides can compute: equal digests mean (almost surely) equal sets. */
-export interface Digest {
-  count: number;
-  /** Sum of the entries' 32-bit hashes, modulo 2^32. */
-  sum: number;
-}
 
 /** FNV-1a over the UTF-16 code units of `exchange\0symbol\0mode`. */
 function entryHash(exchange: string, symbol: string, mode: Mode): number {

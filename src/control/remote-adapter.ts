@@ -1,34 +1,37 @@
 /**
  * The gateway's handle on an adapter running in another process: it implements Adapter by
- * sending commands over the control channel (server.ts owns the socket) and waiting for the
+ * sending commands through the control protocol (gateway-control.ts) and waiting for the
  * matching reply. The gateway drives it exactly like an in-process adapter.
  *
- * One RemoteAdapter exists per feed id for the life of the ControlServer: when the adapter
+ * One RemoteAdapter exists per feed id for the life of the GatewayControl: when the adapter
  * process restarts, the new process takes over the same object, so the gateway's references,
  * listeners and subscription bookkeeping stay valid.
  */
 import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../feed.js';
 import type { Logger } from '../observability/logger.js';
 import type { Mode } from '../protocol/modes.js';
-import type { GatewayMessage, Hello } from './protocol.js';
+import type { AdapterInfo } from './protocol.js';
+
+export type Command =
+  | { type: 'subscribe'; exchange: string; symbol: string; mode: Mode; depth: number }
+  | { type: 'unsubscribe'; exchange: string; symbol: string };
 
 /**
- * Sends one message to the adapter's current process. Resolves true once ZeroMQ has taken it,
- * false if it could not (the peer is gone or not reading).
+ * Sends one command to the adapter's current process. Resolves true once the transport has
+ * taken it, false if it could not (the peer is gone, or the registration it was made for ended).
  */
-export type PeerSender = (message: GatewayMessage) => Promise<boolean>;
+export type PeerSender = (command: Command & { id: number }) => Promise<boolean>;
+
+/** An adapter process as it registered: who it is and its upstream status then. */
+export type Registration = AdapterInfo & { status: FeedStatus; message?: string };
 
 export interface RemoteAdapterOptions {
-  /** The first hello of the feed: fixes feed, broker and brokers for good. */
-  hello: Hello;
+  /** The feed's first adapter: fixes feed, broker and brokers for good. */
+  info: AdapterInfo;
   /** How long a command waits for the adapter's reply before failing. */
   commandTimeoutMs: number;
   logger: Logger;
 }
-
-type Command =
-  | { type: 'subscribe'; exchange: string; symbol: string; mode: Mode; depth: number }
-  | { type: 'unsubscribe'; exchange: string; symbol: string };
 
 interface Pending {
   resolve: (result: SubscribeResult) => void;
@@ -50,20 +53,20 @@ export class RemoteAdapter implements Adapter {
   private readonly logger: Logger;
   /** Set while a live process is attached. */
   private sender: PeerSender | undefined;
-  /** The adapter's own upstream status, as of its hello or last `status` message. */
+  /** The adapter's own upstream status, as of its registration or last `status` message. */
   private upstream: FeedStatus = 'down';
   /** Last status told to listeners, so connection changes are reported once. */
   private reported: FeedStatus = 'down';
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly statusListeners: Array<(event: FeedStatusEvent) => void> = [];
-  private readonly reconnectListeners: Array<(hello: Hello) => void> = [];
+  private readonly reconnectListeners: Array<(info: AdapterInfo) => void> = [];
 
   constructor(options: RemoteAdapterOptions) {
-    this.feed = options.hello.feed;
-    this.broker = options.hello.broker;
-    this.brokers = options.hello.brokers;
-    this.currentPid = options.hello.pid;
+    this.feed = options.info.feed;
+    this.broker = options.info.broker;
+    this.brokers = options.info.brokers;
+    this.currentPid = options.info.pid;
     this.commandTimeoutMs = options.commandTimeoutMs;
     this.logger = options.logger;
   }
@@ -113,26 +116,26 @@ export class RemoteAdapter implements Adapter {
   }
 
   /**
-   * Fires after EVERY accepted hello, the first one included (it fires right after the server's
-   * onAdapter callback accepted the feed, so a listener added there sees it), and after each
-   * restart or re-registration: the adapter then holds no subscriptions, and the listener should
-   * replay the whole active set through `subscribe`.
+   * Fires after EVERY registration, the first one included (right after the onAdapter callback
+   * accepted the feed, so a listener added there sees it), and after each restart or
+   * re-registration: the adapter then counts nothing as held for this gateway, and the listener
+   * should replay the whole active set through `subscribe`.
    */
-  onReconnect(listener: (hello: Hello) => void): void {
+  onReconnect(listener: (info: AdapterInfo) => void): void {
     this.reconnectListeners.push(listener);
   }
 
-  // ——— driven by ControlServer ———
+  // ——— driven by GatewayControl ———
 
   /** A process (the first, a restarted one, or the same one registering anew) serves the feed. */
-  attach(hello: Hello, sender: PeerSender): void {
-    this.currentPid = hello.pid;
+  attach(registration: Registration, sender: PeerSender): void {
+    this.currentPid = registration.pid;
     this.sender = sender;
-    this.upstream = hello.status;
-    this.report(this.upstream === 'live' ? undefined : `adapter pid ${hello.pid} reports ${hello.status}`, false);
+    this.upstream = registration.status;
+    this.report(this.upstream === 'live' ? undefined : (registration.message ?? `adapter pid ${registration.pid} reports ${registration.status}`), false);
     for (const listener of this.reconnectListeners) {
       try {
-        listener(hello);
+        listener(registration);
       } catch (err) {
         this.logger.error({ err, feed: this.feed }, 'feed reconnect listener failed');
       }

@@ -8,12 +8,17 @@ import { NatsLink, NatsPublisher } from '../bus/nats.js';
 import { Subjects } from '../bus/subjects.js';
 import { configuredInstruments } from '../adapters/simulator/instruments.js';
 import type { AdapterProcessOptions, RunningAdapter } from '../adapter-process-options.js';
-import { NatsAdapterHost } from '../control/nats-adapter-host.js';
+import { AdapterControl } from '../control/adapter-control.js';
+import { NatsAdapterTransport } from '../control/transport-nats.js';
 import { describeHolder } from '../endpoints.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { createSimulator, openConfiguredRegistry } from '../wiring.js';
+import { createSimulator, instanceControlKey, openConfiguredRegistry } from '../wiring.js';
 import { Registration } from '../registry/registration.js';
 import { Teardown } from '../teardown.js';
+
+/** How long a starting adapter waits for a node to refuse it (its feed id taken) before it counts as running. */
+const REFUSAL_WAIT_MS = 2500;
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
 export async function startNatsAdapterProcess(options: AdapterProcessOptions & { nats: readonly string[] }): Promise<RunningAdapter> {
   const { config, feedId, clock, logger } = options;
@@ -41,17 +46,33 @@ export async function startNatsAdapterProcess(options: AdapterProcessOptions & {
     await adapter.start();
     teardown.add(() => adapter.stop());
 
-    const host = await NatsAdapterHost.start({
-      link,
-      subjects,
+    const transport = new NatsAdapterTransport(link, subjects);
+    teardown.add(() => transport.close());
+    // A gateway node that already serves this feed id from another process refuses this one.
+    let refuse: (message: string) => void = () => {};
+    const refused = new Promise<string>((resolve) => (refuse = resolve));
+    const control = new AdapterControl({
+      transport,
+      key: instanceControlKey(config, { create: true }),
       adapter,
       brokers: [...config.simulator.brokers],
+      instance: config.instance,
       clock,
       logger: logger.child({ part: 'control' }),
+      onRefused: (message) => {
+        refuse(message);
+        options.onRefused?.(message);
+      },
     });
-    teardown.add(() => host.stop());
+    control.start();
+    teardown.add(() => control.stop());
+    // No node needs to exist yet; but one that is there answers within a few heartbeats.
+    const refusal = await Promise.race([refused, sleep(REFUSAL_WAIT_MS).then(() => undefined)]);
+    if (refusal !== undefined) {
+      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `adapter "${feedId}" of instance "${config.instance}" was refused on the NATS bus ${link.servers}: ${refusal}`);
+    }
     await registration.publish({ bus: link.servers }, []);
-    return { feedId, bus: link.servers, control: subjects.feedControl(feedId), stop: () => teardown.run() };
+    return { feedId, bus: link.servers, control: transport.inbox, stop: () => teardown.run() };
   } catch (error) {
     await teardown.run();
     throw error;

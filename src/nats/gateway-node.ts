@@ -9,13 +9,14 @@ import { NatsLink, NatsTickSubscriber } from '../bus/nats.js';
 import { Subjects } from '../bus/subjects.js';
 import { systemClock } from '../clock.js';
 import type { Config } from '../config/options.js';
-import { NatsControlNode } from '../control/nats-node.js';
+import { GatewayControl } from '../control/gateway-control.js';
+import { NatsGatewayTransport } from '../control/transport-nats.js';
 import { endpointResource } from '../endpoints.js';
 import { tuneHeap } from '../gateway/heap-tuning.js';
 import { dashboardSources } from '../http/dashboard-sources.js';
 import { gatewayHttp } from '../http/routes.js';
 import { Gateway } from '../gateway/gateway.js';
-import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, explainBindFailure, gatewaySettings, openInstance, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
+import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, acceptAdapters, explainBindFailure, gatewaySettings, instanceControlKey, openInstance, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
 import { Teardown } from '../teardown.js';
 import { natsNodeName } from './node-name.js';
 
@@ -49,22 +50,18 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
     });
 
     // Unique per process: a restarted node is a new node to the adapters, whatever its name.
-    const control = new NatsControlNode({
-      link,
-      subjects,
-      node: `${name}/${randomBytes(4).toString('hex')}`,
+    const transport = new NatsGatewayTransport(link, subjects);
+    teardown.add(() => transport.close());
+    const control = new GatewayControl({
+      transport,
+      key: instanceControlKey(config, { create: true }),
+      instance: config.instance,
+      gateway: `${name}/${randomBytes(4).toString('hex')}`,
       clock,
       logger: logger.child({ part: 'control' }),
-      onAdapter: (remote, hello) => {
-        const refusal = gateway.addAdapter({ adapter: remote, brokers: hello.brokers });
-        if (refusal) return { accept: false, message: refusal };
-        // Every registration (the first, and after each adapter restart) means it holds nothing for us.
-        remote.onReconnect(() => void gateway.replay(remote.feed));
-        logger.info({ feed: hello.feed, broker: hello.broker, adapterPid: hello.pid }, 'adapter found on the NATS bus');
-        return { accept: true };
-      },
     });
     teardown.add(() => control.close());
+    acceptAdapters(control, gateway, logger);
 
     // This node made the bus: it closes right after the gateway has stopped its adapters.
     teardown.add(() => bus.close());
