@@ -35,6 +35,7 @@ import type { OpenAlgoDb } from './store/openalgo-db.js';
 import type { AdapterRoute } from './gateway/feeds.js';
 import { SymbolMaster } from './symbols/master.js';
 import { Gateway, type GatewayOptions } from './gateway/gateway.js';
+import { isUserFeedId } from './gateway/user-feeds.js';
 import type { BrokerAdapterFactory } from './feed.js';
 import type { Logger } from './observability/logger.js';
 import { OpenAlgoStatsWriter, type ProxyFigures, type Ticker, diskStatsFiles, statsFileOf, systemTicker } from './observability/openalgo-stats.js';
@@ -425,6 +426,7 @@ export function instanceControlKey(config: Config, { create }: { create: boolean
  */
 export function acceptAdapters(control: GatewayControl, host: AdapterHost, logger: Logger): void {
   control.onAdapter((remote, info) => {
+    if (isUserFeedId(info.feed)) return { accept: false, message: `feed id "${info.feed}" has the form of a user's own broker feed (<broker>.<user>), which only that user's feed may use` };
     const refusal = host.addAdapter({ adapter: remote, brokers: info.brokers });
     if (refusal) return { accept: false, message: refusal };
     remote.onReconnect(() => void host.replay(remote.feed));

@@ -132,6 +132,11 @@ export class GatewayControl {
     this.callback = callback;
   }
 
+  /** Feeds tracked now: accepted ones, and announced ones still registering (for status and tests). */
+  get feedCount(): number {
+    return this.feeds.size;
+  }
+
   /** Every feed accepted so far, connected or not. */
   adapters(): RemoteAdapter[] {
     return [...this.feeds.values()].flatMap((feed) => (feed.remote ? [feed.remote] : []));

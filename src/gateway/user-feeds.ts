@@ -4,6 +4,7 @@
  * authentication, so their ticks come from their own broker session and reach only them.
  */
 import { createHash } from 'node:crypto';
+import { NATIVE_BROKERS } from '../brokers.js';
 import type { Clock } from '../clock.js';
 import type { Adapter, BrokerAdapterFactory } from '../feed.js';
 import type { Logger } from '../observability/logger.js';
@@ -14,6 +15,15 @@ export function userFeedId(broker: string, user: string): string {
   const plain = `${broker}.${user}`;
   if (isValidFeedId(plain)) return plain;
   return `${broker}.u${createHash('sha256').update(user).digest('hex').slice(0, 16)}`;
+}
+
+/**
+ * Whether `feed` has the form of a user's own broker feed (`zerodha.…`): those ids belong to the
+ * users' feeds alone, so no out-of-process adapter may take one (it would squat the user's feed).
+ */
+export function isUserFeedId(feed: string): boolean {
+  const dot = feed.indexOf('.');
+  return dot > 0 && NATIVE_BROKERS.includes(feed.slice(0, dot).toLowerCase());
 }
 
 /** Re-logins of one user acted on at most once per this long (the last one always is). */
