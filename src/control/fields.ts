@@ -14,7 +14,7 @@ export const MAX_NAME_LENGTH = 128;
 export const MAX_SYMBOL_LENGTH = 256;
 /** Longest free-text message; senders clip theirs with `clipText` (codec.ts). */
 export const MAX_TEXT_LENGTH = 2000;
-/** Most brokers one hello or announcement may list. */
+/** Most brokers one announcement may list. */
 export const MAX_BROKERS = 256;
 
 export type Decoded<T> = { ok: true; message: T } | { ok: false; error: string };
@@ -63,10 +63,6 @@ export function name(fields: Fields, key: string, maxLength = MAX_NAME_LENGTH): 
     fail(`${fields.type}.${key} must be a non-empty string of at most ${maxLength} characters`);
   }
   return value;
-}
-
-export function optionalName(fields: Fields, key: string): string | undefined {
-  return fields[key] === undefined ? undefined : name(fields, key);
 }
 
 export function text(fields: Fields, key: string): string {

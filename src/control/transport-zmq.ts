@@ -6,7 +6,17 @@ import { randomBytes } from 'node:crypto';
 import * as zmq from 'zeromq';
 import { BURST, bindSocket, yieldToEventLoop } from '../bus/zmq-socket.js';
 import type { Logger } from '../observability/logger.js';
-import { type AdapterTransport, CLOSE_FLUSH_MS, type ControlTransport, MAX_FRAME_BYTES, SEND_HIGH_WATER_MARK } from './transport.js';
+import type { AdapterTransport, ControlTransport } from './transport.js';
+
+/** Frames larger than this are dropped by the transport (the codec refuses more than 64 KiB of JSON anyway). */
+const MAX_FRAME_BYTES = 1024 * 1024;
+/** Frames queued per peer before sends fail (a peer that far behind is as good as dead). */
+const SEND_HIGH_WATER_MARK = 10_000;
+/**
+ * How long a closing transport waits for frames just sent (a bye): ZeroMQ's linger alone does
+ * not reliably deliver a message sent just before close (measured: a few in a hundred were lost).
+ */
+const CLOSE_FLUSH_MS = 50;
 
 /** The adapter's name for the one gateway its DEALER talks to. */
 export const ZMQ_GATEWAY_ADDRESS = 'gateway';

@@ -28,13 +28,3 @@ export interface ControlTransport {
 export interface AdapterTransport extends ControlTransport {
   announce(frame: string): void;
 }
-
-/** Frames larger than this are dropped by the transport (the codec refuses more than 64 KiB of JSON anyway). */
-export const MAX_FRAME_BYTES = 1024 * 1024;
-/** Frames queued per peer before sends fail (a peer that far behind is as good as dead). */
-export const SEND_HIGH_WATER_MARK = 10_000;
-/**
- * How long a closing transport waits for frames just sent (a bye): ZeroMQ's linger alone does
- * not reliably deliver a message sent just before close (measured: a few in a hundred were lost).
- */
-export const CLOSE_FLUSH_MS = 50;

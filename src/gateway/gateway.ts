@@ -145,7 +145,7 @@ export class Gateway {
   }
 
   /**
-   * Adds an adapter that joined at run time (an out-of-process adapter's hello). Returns why it
+   * Adds an adapter that joined at run time (an out-of-process adapter that registered). Returns why it
    * was refused, if it was. Sessions whose broker it serves move to its feed.
    */
   addAdapter(route: AdapterRoute): string | undefined {
