@@ -81,7 +81,11 @@ describe('instance subjects', () => {
     expect(subjects.tick(SHARED_FEED, 'NSE_INDEX', 'NIFTY 50', 2)).toBe('tickcast.default.tick._.NSE_INDEX.NIFTY%2050.QUOTE');
     expect(subjects.tick('zerodha.alice', 'NSE', 'M&M', 3)).toBe('tickcast.default.tick.zerodha%2Ealice.NSE.M%26M.DEPTH');
     expect(subjects.streamWildcard('simulator', 'NSE', 'TCS')).toBe('tickcast.default.tick.simulator.NSE.TCS.*');
-    expect(subjects.feedControl('sim-1')).toBe('tickcast.default.ctl.feed.sim-1');
+    expect(subjects.announce).toBe('tickcast.default.ctl.announce');
+    expect(subjects.controlPeer('sim-1')).toBe('tickcast.default.ctl.peer.sim-1');
+    expect(subjects.controlPeer('0123456789abcdef')).toBe('tickcast.default.ctl.peer.0123456789abcdef');
+    // Empty: the prefix every inbox starts with.
+    expect(subjects.controlPeer('')).toBe('tickcast.default.ctl.peer.');
     expect(subjects.allTicks).toBe('tickcast.default.tick.>');
   });
 
@@ -146,5 +150,6 @@ describe('instance subjects', () => {
   it('escapes the instance name too', () => {
     expect(new Subjects('desk_1').allTicks).toBe('tickcast.desk_1.tick.>');
     expect(new Subjects('a.b').tick('f', 'NSE', 'X', 1)).toBe('tickcast.a%2Eb.tick.f.NSE.X.LTP');
+    expect(new Subjects('a.b').controlPeer('p1')).toBe('tickcast.a%2Eb.ctl.peer.p1');
   });
 });
