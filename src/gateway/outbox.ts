@@ -6,7 +6,9 @@
  * an older value after a newer one of the same stream, and the backlog never exceeds one frame
  * per slot.
  * When the socket drains, the backlog is written. A client that stays congested longer than
- * `slowConsumerMs` is given up on.
+ * `slowConsumerMs` is given up on, and so is one that lets replies pile up: replies cannot be
+ * conflated, so a client with more than twice the budget unsent gets no more of them (a client
+ * that sends requests and never reads would otherwise grow the gateway's memory without end).
  *
  * Pure bookkeeping with an injected writer and clock, so it is tested without sockets.
  */
@@ -44,6 +46,8 @@ export class Outbox {
   private unconflatable = 0;
   private nextUnconflatable = 0;
   private congestedSince = 0;
+  /** A reply found the client over its reply limit: it is given up on at the next check. */
+  private overflowed = false;
 
   constructor(
     private readonly sink: OutboxSink,
@@ -95,12 +99,23 @@ export class Outbox {
     }
   }
 
+  /**
+   * Whether one more reply (never conflated, written at once) may be queued: the client's unsent
+   * bytes are within twice the budget. Once refused, the client counts as a slow consumer.
+   */
+  admitReply(): boolean {
+    if (this.sink.buffered() <= 2 * this.options.budgetBytes) return true;
+    this.overflowed = true;
+    return false;
+  }
+
   get backlog(): number {
     return this.waiting.size;
   }
 
-  /** True once the client has been congested for too long, or its unconflatable backlog overflows. */
+  /** True once the client has been congested for too long, its unconflatable backlog overflows, or a reply was refused. */
   isSlowConsumer(): boolean {
+    if (this.overflowed) return true;
     if (this.waiting.size === 0) return false;
     return (
       this.options.clock.now() - this.congestedSince > this.options.slowConsumerMs ||

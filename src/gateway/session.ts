@@ -112,7 +112,8 @@ export class Session implements Corkable, OutboxSink {
 
   /** A reply or event, in the session's encoding (the auth reply passes `json` explicitly). */
   reply(reply: Reply, encoding = this.extensionsValue.encoding): void {
-    if (this.closed) return;
+    // A client that does not read is cut off (outbox.ts), not buffered for without end.
+    if (this.closed || !this.outbox.admitReply()) return;
     this.corker.cork(this);
     this.socket.send(this.encoder.message(reply, encoding), encoding === 'msgpack' ? BINARY : TEXT);
   }

@@ -199,6 +199,8 @@ export class ClientListener {
       },
       pong() {
         const session = sessionOf(this);
+        // Only the answer to our ping shows the client is there: an unsolicited pong proves nothing.
+        if (session.pingSentAt === 0) return;
         session.pingSentAt = 0;
         session.lastSeenAt = clock.now();
       },

@@ -117,6 +117,19 @@ describe('Outbox', () => {
     expect(g.outbox.isSlowConsumer()).toBe(false);
   });
 
+  it('admits replies up to twice the budget unsent; a refused reply makes the client a slow consumer', () => {
+    const h = harness(100);
+    h.setBuffered(200);
+    expect(h.outbox.admitReply()).toBe(true);
+    expect(h.outbox.isSlowConsumer()).toBe(false);
+    h.setBuffered(201);
+    expect(h.outbox.admitReply()).toBe(false);
+    expect(h.outbox.isSlowConsumer()).toBe(true);
+    // Reading again does not undo it: replies were lost, the client is given up on.
+    h.setBuffered(0);
+    expect(h.outbox.isSlowConsumer()).toBe(true);
+  });
+
   it('tells its sink when a backlog starts and when it is gone, once each', () => {
     const h = harness();
     h.outbox.push(f('a1'), 'A');
