@@ -167,6 +167,8 @@ export class AdapterControl {
   }
 
   private onTimer(): void {
+    // Our own outage, not the peers' silence: judged again once the link is back.
+    if (!this.options.transport.connected) return;
     const now = this.options.clock.now();
     for (const [id, gateway] of [...this.gateways]) {
       const silentMs = now - gateway.lastSeen;

@@ -272,8 +272,9 @@ export class GatewayControl {
   /** Another process serves the feed from now on (the old one is dead or never registered). */
   private takeOver(feed: Feed, from: string, info: AdapterInfo): void {
     const previous = feed.info;
-    this.lose(feed, `Feed "${feed.feed}" adapter (pid ${previous.pid} on ${previous.host}) was replaced by pid ${info.pid}`, { quiet: true });
+    // Seamless for the feed's clients: no `down` between the two processes.
     feed.remote?.failPending(`Feed "${feed.feed}" adapter (pid ${previous.pid}) restarted before answering`);
+    this.lose(feed, '', { detach: false });
     if (this.byAddress.get(feed.address) === feed) this.byAddress.delete(feed.address);
     feed.address = from;
     feed.info = info;
@@ -444,13 +445,13 @@ export class GatewayControl {
   }
 
   /** The adapter is gone (stopped, silent, replaced, or refused us): its feed is down until it registers again. */
-  private lose(feed: Feed, reason: string, { quiet = false } = {}): void {
+  private lose(feed: Feed, reason: string, { detach = true } = {}): void {
     feed.state = 'idle';
     feed.keys = undefined;
     feed.held.clear();
     feed.commands.clear();
-    if (feed.remote?.connected) {
-      if (!quiet) this.options.logger.warn({ feed: feed.feed, adapterPid: feed.info.pid, reason }, 'adapter down');
+    if (detach && feed.remote?.connected) {
+      this.options.logger.warn({ feed: feed.feed, adapterPid: feed.info.pid, reason }, 'adapter down');
       feed.remote.detach(reason);
     }
   }
@@ -461,6 +462,8 @@ export class GatewayControl {
   }
 
   private onTimer(): void {
+    // Our own outage, not the peers' silence: judged again once the link is back.
+    if (!this.options.transport.connected) return;
     if (this.closed) return;
     const now = this.options.clock.now();
     for (const feed of [...this.feeds.values()]) {

@@ -19,6 +19,8 @@ export function mac(key: Buffer, text: string): string {
 
 /** Whether `macText` is the MAC of `text` under `key` (constant time). */
 export function authentic(key: Buffer, text: string, macText: string): boolean {
+  // Buffer.from(…, 'hex') would stop at the first non-hex digit and ignore an odd last one.
+  if (!KEY_TEXT.test(macText)) return false;
   const expected = Buffer.from(mac(key, text), 'hex');
   const given = Buffer.from(macText, 'hex');
   return given.length === expected.length && timingSafeEqual(given, expected);

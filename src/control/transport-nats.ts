@@ -40,6 +40,10 @@ class NatsTransport implements ControlTransport {
     this.handler(from, msg.data);
   }
 
+  get connected(): boolean {
+    return this.link.connected;
+  }
+
   onFrame(handler: (from: string, data: Uint8Array) => void): void {
     this.handler = handler;
   }

@@ -87,6 +87,9 @@ export class ZmqGatewayTransport implements ControlTransport {
     return new ZmqGatewayTransport(socket, await bindSocket(socket, endpoint, 'control'), logger);
   }
 
+  /** A ROUTER has no link of its own to lose. */
+  readonly connected = true;
+
   onFrame(handler: (from: string, data: Uint8Array) => void): void {
     this.handler = handler;
   }
@@ -141,6 +144,9 @@ export class ZmqAdapterTransport implements AdapterTransport {
   get endpoint(): string {
     return this.current;
   }
+
+  /** The gateway's silence is the only sign of a lost connection here. */
+  readonly connected = true;
 
   /** Moves to a gateway at another endpoint (it restarted elsewhere). */
   reconnect(endpoint: string): void {

@@ -8,6 +8,8 @@
 export interface ControlTransport {
   /** Where peers reach this end, for logs and status lines. */
   readonly endpoint: string;
+  /** False while the transport's own link is down (NATS): peers' silence then is not theirs. */
+  readonly connected: boolean;
   /**
    * Every frame received, with its sender's address (opaque: a ZeroMQ routing id, a NATS inbox).
    * Set once, before any frame can arrive.

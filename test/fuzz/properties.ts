@@ -17,7 +17,7 @@ export const TARGETS: Readonly<Record<string, { description: string; cases: read
   requests: { description: 'client frames: decodeFrame, resolveAction, parseSubscribe/Unsubscribe, checkItem, parseExtensions', cases: requestCases },
   topics: { description: 'bus topics: parseTopic, formatTopic', cases: topicCases },
   batch: { description: 'bus frames: decodeBatch, BatchEncoder, ZmqSubscriber receive → BusListener', cases: batchCases },
-  control: { description: 'control channel: decodeAdapterMessage, decodeGatewayMessage, encodeMessage', cases: controlCases },
+  control: { description: 'control protocol frames: decodeToGateway, decodeToAdapter, encodeFrame', cases: controlCases },
   zerodha: { description: 'Kite ticker frames: decodeKiteBinary, decodeKiteText', cases: zerodhaCases },
   angel: { description: 'Angel SmartStream frames: decodeAngelBinary, decodeAngelText', cases: angelCases },
   'mode-payload': { description: 'lower-mode payloads: projectPayload, topLevelMembers', cases: modePayloadCases },

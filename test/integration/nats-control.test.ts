@@ -202,6 +202,9 @@ class LosingTransport implements ControlTransport {
   get endpoint(): string {
     return this.inner.endpoint;
   }
+  get connected(): boolean {
+    return this.inner.connected;
+  }
   onFrame(handler: (from: string, data: Uint8Array) => void): void {
     this.inner.onFrame(handler);
   }
@@ -347,8 +350,8 @@ describe('NATS control plane', () => {
     expect(result.ok).toBe(false); // never answered: it timed out
     expect(losing!.lost).toBeDefined();
     expect(body(losing!.lost!)).toMatchObject({ type: 'unsubscribe', symbol: 'INFY' });
-    expect(adapter.subscribed.get('INFY')).toBe(2);
-    expect(host.wantedMode(INFY)).toBe(2);
+    // The adapter kept INFY for the node (it never got the unsubscribe) until the digest found it:
+    // only a re-registration releases it.
     await waitUntil(() => !adapter.subscribed.has('INFY'), 'the extra stream released', 10_000);
     expect(a.control.counters.reregistrations).toBeGreaterThanOrEqual(1);
     expect(host.wantedMode(INFY)).toBe(0);
