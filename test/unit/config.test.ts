@@ -173,7 +173,7 @@ describe('flags', () => {
   it('are keyed by commander attribute names', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
-      'envFile', 'instance', 'dataDir', 'openalgoDir', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
+      'envFile', 'instance', 'dataDir', 'controlKeyFile', 'openalgoDir', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
       'transport', 'controlPort', 'bus', 'node', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
@@ -184,7 +184,7 @@ describe('flags', () => {
     writeEnvFile('openalgo/.env', '');
     const { config, sources } = loadOk({
       flags: {
-        instance: 'b-2', dataDir: 'state', openalgoDir: 'openalgo', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
+        instance: 'b-2', dataDir: 'state', controlKeyFile: 'keys/control.key', openalgoDir: 'openalgo', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
         tlsCert: 'cert.pem', tlsKey: 'key.pem',
         zmqPort: '5556', transport: 'ipc', controlPort: '7000', bus: 'nats://a:4222, nats://b:4222', node: 'node-1',
         registry: 'redis://127.0.0.1:6390/1', workers: '1',
@@ -194,6 +194,7 @@ describe('flags', () => {
     expect(config).toMatchObject({
       instance: 'b-2',
       dataDir: join(dir, 'state'),
+      controlKeyFile: join(dir, 'keys/control.key'),
       openalgo: { dir: join(dir, 'openalgo') },
       ws: { host: '::', port: 'auto', authGraceMs: 500, tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem') },
       bus: { host: 'localhost', port: 5556, transport: 'ipc', nats: ['nats://a:4222', 'nats://b:4222'] },
