@@ -342,6 +342,9 @@ export class GatewayControl {
     const feed = this.byAddress.get(from);
     if (!feed || message.gateway !== this.options.gateway || message.session !== feed.session) return;
     if (message.type === 'reset') {
+      // A reader of the bus can make the adapter send a genuine reset to us (it answers any
+      // frame naming our registration); one that still answers our heartbeats knows us.
+      if (feed.state === 'registered' && this.options.clock.now() - feed.lastAnswer < 2 * this.heartbeatMs) return;
       this.options.logger.info({ feed: feed.feed, reason: message.message }, 'registering with the adapter again');
       this.register(feed);
       return;
