@@ -233,7 +233,9 @@ export class GatewayControl {
       if (feed.state === 'idle') this.register(feed);
       return;
     }
-    // Another process announces this feed id.
+    // Another process announces this feed id. While the current one is still registering and
+    // announcing, it keeps the feed (two starting at once must not take it from each other).
+    if (feed.state === 'registering' && now - feed.lastAnnounce <= this.silenceLimit(feed)) return;
     if (feed.state !== 'registered') return this.takeOver(feed, from, info);
     if (feed.challenger?.address === from) return;
     // The current one keeps the feed if it still answers: probe it.
@@ -470,7 +472,7 @@ export class GatewayControl {
     if (this.closed) return;
     const now = this.options.clock.now();
     for (const feed of [...this.feeds.values()]) {
-      const limitMs = this.missedHeartbeats * Math.max(this.heartbeatMs, feed.info.heartbeatMs);
+      const limitMs = this.silenceLimit(feed);
       if (feed.refused) {
         // Offered again after a while (a refusal may have been fixed meanwhile); never kept for good.
         if (now - feed.refused.at > REFUSAL_MEMORY_MS) {
@@ -508,6 +510,11 @@ export class GatewayControl {
         this.register(feed);
       }
     }
+  }
+
+  /** How long the feed's adapter may stay silent: missed heartbeats of the slower side. */
+  private silenceLimit(feed: Feed): number {
+    return this.missedHeartbeats * Math.max(this.heartbeatMs, feed.info.heartbeatMs);
   }
 
   /** Commands the RemoteAdapter has given up on no longer hold the digest back. */

@@ -467,6 +467,18 @@ describe('control channel', () => {
     expect(second.adapter.calls).toEqual([]);
   });
 
+  it('two adapters starting at once with one feed id: one is registered, the other refused, never taking turns', async () => {
+    const gateway = await startGateway();
+    const first = startAdapter(gateway.endpoint);
+    const second = startAdapter(gateway.endpoint);
+    await waitFor(() => first.refused.length + second.refused.length === 1, 'one refusal', 10_000);
+    const [winner, loser] = first.refused.length === 0 ? [first, second] : [second, first];
+    await waitFor(() => winner.control.gatewayCount === 1, 'the winner registered');
+    expect(loser.refused[0]).toMatch(/^feed id "sim" is already served by pid/);
+    expect(gateway.registered).toHaveLength(1);
+    expect(gateway.events.filter((event) => event.includes('reconnect'))).toEqual([`sim reconnect ${winner.control.epoch}`]);
+  });
+
   it('refuses adapters the gateway rejects, from another instance, or with another broker for a known feed', async () => {
     const gateway = await startGateway({
       decide: (info) => (info.feed === 'banned' ? { accept: false, message: 'no adapter for broker "banned"' } : { accept: true }),
