@@ -107,6 +107,12 @@ export const ErrorCode = {
   BUS_UNREACHABLE: 'BUS_UNREACHABLE',
   STORE_FAILED: 'STORE_FAILED',
   /**
+   * No space left on the disk holding the data directory (SQLITE_FULL, ENOSPC, EDQUOT, or SQLite
+   * failing to extend its shared-memory file on a full disk): exit 1 naming the directory and
+   * saying to free space there. What was being written is not written; what is stored is intact.
+   */
+  DISK_FULL: 'DISK_FULL',
+  /**
    * The store holds API keys or broker credentials made with another pepper than the one
    * configured (or none is configured and the pepper file is gone); nothing starts, so the keys are
    * not silently dead.

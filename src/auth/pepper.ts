@@ -8,6 +8,7 @@ import crypto from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, TickcastError } from '../errors.js';
+import { diskFullAdvice, storageProblem } from '../store/storage-advice.js';
 
 /** OpenAlgo refuses to start with a shorter one. */
 export const MIN_PEPPER_LENGTH = 32;
@@ -101,6 +102,10 @@ function createPepperFile(file: string): boolean {
     syncDir(dir);
     return true;
   } catch (err) {
+    // A full disk is not a configuration mistake: exit 1 saying where to free space, not exit 2.
+    if (storageProblem(err) === 'full') {
+      throw Object.assign(new TickcastError(ErrorCode.DISK_FULL, `cannot create pepper file ${file}: ${(err as Error).message}; ${diskFullAdvice(file)}`), { cause: err });
+    }
     throw new TickcastError(ErrorCode.CONFIG_INVALID, `cannot create pepper file ${file}: ${(err as Error).message}`);
   } finally {
     fs.rmSync(tmp, { force: true });

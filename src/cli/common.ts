@@ -6,6 +6,7 @@
 import { type Command, Option as CliOption } from 'commander';
 import { type OpenAlgoEnvReport, loadConfig } from '../config/load.js';
 import { OPTIONS, type Config } from '../config/options.js';
+import { asStorageError } from '../store/storage-advice.js';
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -40,3 +41,16 @@ export function loadedConfig(flags: Record<string, unknown>, env: NodeJS.Process
 }
 
 export class UsageError extends Error {}
+
+/**
+ * Runs `work`, which writes the store `file`: a storage failure it throws raw (SQLITE_FULL from
+ * an insert on a full disk) becomes the operator's error naming the file (DISK_FULL: where to free
+ * space), printed as one line instead of a stack trace.
+ */
+export async function writing<T>(file: string, work: () => T | Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (error) {
+    throw asStorageError(error, 'store', file);
+  }
+}

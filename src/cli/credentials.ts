@@ -8,9 +8,9 @@ import type { BrokerCredentials, BrokerName } from '../adapters/broker.js';
 import { CREDENTIAL_BROKERS, type CredentialPresence, CredentialStore, SESSIONS_MANAGED_BY_OPENALGO } from '../auth/credentials.js';
 import type { Config } from '../config/options.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { openKeys } from '../wiring.js';
+import { databaseFile, openKeys } from '../wiring.js';
 import { openOpenAlgoStores } from '../store/openalgo-stores.js';
-import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './common.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io, writing } from './common.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
 
@@ -47,11 +47,12 @@ export function registerCredentialCommands(program: Command, io: Io, setExit: (c
       const user = String(flags.user);
       const config = configFrom(flags, env);
       refuseWithOpenAlgoDb(config);
-      const { db, fernetKey } = await openKeys(config);
+      const file = databaseFile(config);
+      const { db, fernetKey } = await writing(file, () => openKeys(config));
       try {
         const store = new CredentialStore({ db, fernetKey });
         const before = store.describe(user)?.broker;
-        store.set(user, broker, creds);
+        await writing(file, () => store.set(user, broker, creds));
         const parts = ['access token', 'API key', ...(creds.feedToken ? ['feed token'] : []), ...(creds.clientCode ? ['client code'] : [])];
         io.out(`stored ${broker} credentials for user "${user}" (${parts.join(', ')}; secrets encrypted)\n`);
         if (before !== undefined && before !== broker) {
@@ -119,9 +120,10 @@ export function registerCredentialCommands(program: Command, io: Io, setExit: (c
         const user = String(flags.user);
         const config = configFrom(flags, env);
         refuseWithOpenAlgoDb(config);
-        const { db, fernetKey } = await openKeys(config);
+        const file = databaseFile(config);
+        const { db, fernetKey } = await writing(file, () => openKeys(config));
         try {
-          if (!new CredentialStore({ db, fernetKey }).remove(user)) {
+          if (!(await writing(file, () => new CredentialStore({ db, fernetKey }).remove(user)))) {
             io.err(`tickcast: user "${user}" has no broker credentials\n`);
             setExit(EXIT_FAILURE);
             return;

@@ -10,7 +10,7 @@ import { databaseFile, instanceDir, openKeys } from '../wiring.js';
 import { openOpenAlgoStores } from '../store/openalgo-stores.js';
 import { openDatabase } from '../store/database.js';
 import { ensureDataDir } from '../store/data-dir.js';
-import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './common.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io, writing } from './common.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
 
@@ -33,9 +33,10 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
         refuseWithOpenAlgoDb(config);
         // Checked before the store is opened: a misspelt broker would give a key that gets no feed.
         const broker = knownBroker(String(flags.broker), config.simulator.brokers);
-        const { db, keys: store } = await openKeys(config);
+        const file = databaseFile(config);
+        const { db, keys: store } = await writing(file, () => openKeys(config));
         try {
-          const created = await store.create(String(flags.user), broker);
+          const created = await writing(file, () => store.create(String(flags.user), broker));
           if (flags.json) {
             io.out(
               JSON.stringify({
@@ -95,9 +96,10 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
       .action(async (flags: Record<string, unknown>) => {
         const config = configFrom(flags);
         refuseWithOpenAlgoDb(config);
-        const { db, keys: store } = await openKeys(config);
+        const file = databaseFile(config);
+        const { db, keys: store } = await writing(file, () => openKeys(config));
         try {
-          if (store.revoke(String(flags.user))) {
+          if (await writing(file, () => store.revoke(String(flags.user)))) {
             io.out(`revoked the API key of user "${String(flags.user)}"\n`);
           } else {
             io.err(`tickcast: user "${String(flags.user)}" has no API key\n`);
@@ -134,12 +136,12 @@ export function registerKeyCommands(program: Command, io: Io, setExit: (code: nu
               `this deletes ${describeSecrets(held)} of instance "${config.instance}" for good; run it again with --yes to do so`,
             );
           }
-          deleted = deletePepperedSecrets(db);
+          deleted = await writing(databaseFile(config), () => deletePepperedSecrets(db));
         } finally {
           db.close();
         }
         // Records the pepper in use from now on (creating the pepper file if none is configured).
-        (await openKeys(config)).db.close();
+        (await writing(databaseFile(config), () => openKeys(config))).db.close();
         io.out(`deleted ${describeSecrets(deleted)}; create new keys with \`tickcast keys create --user NAME\`\n`);
         setExit(EXIT_OK);
       }),

@@ -5,7 +5,8 @@
  * Exit codes: 0 success, 1 runtime failure (e.g. a port in use), 2 bad usage or configuration.
  */
 import { Command, CommanderError } from 'commander';
-import { CONFIGURATION_CODES, TickcastError } from '../errors.js';
+import { CONFIGURATION_CODES, ErrorCode, TickcastError } from '../errors.js';
+import { storageProblem } from '../store/storage-advice.js';
 import { registerAdapterCommand } from './adapter.js';
 import { registerDecodeCommand } from './decode.js';
 import { registerInstanceCommands } from './instances.js';
@@ -67,6 +68,12 @@ export async function main(argv: string[], io: Io = processIo): Promise<number> 
     if (error instanceof TickcastError) {
       io.err(`tickcast: ${error.message} [${error.code}]\n`);
       return CONFIGURATION_CODES.has(error.code) ? EXIT_USAGE : EXIT_FAILURE;
+    }
+    // A storage failure no command named a file for still gets one line saying what to do, not a stack trace.
+    const problem = storageProblem(error);
+    if (problem === 'full') {
+      io.err(`tickcast: ${(error as Error).message}; disk full: free space on the disk holding the data directory (TICKCAST_DATA_DIR), then try again [${ErrorCode.DISK_FULL}]\n`);
+      return EXIT_FAILURE;
     }
     io.err(`tickcast: ${(error as Error).stack ?? String(error)}\n`);
     return EXIT_FAILURE;

@@ -1,5 +1,5 @@
 /** `tickcast symbols import|lookup`: load a broker's instrument master, look a symbol up. */
-import fs, { mkdirSync } from 'node:fs';
+import fs from 'node:fs';
 import { Option, type Command } from 'commander';
 import type { BrokerName } from '../adapters/broker.js';
 import type { Config } from '../config/options.js';
@@ -11,7 +11,8 @@ import { importZerodhaCsv } from '../symbols/import-zerodha.js';
 import { feedToken, type ImportReport, type Rejection, type SymbolRecord, SymbolMaster } from '../symbols/master.js';
 import { MASTER_MANAGED_BY_OPENALGO, OpenAlgoSymbols } from '../symbols/openalgo-master.js';
 import { openOpenAlgoDb } from '../store/openalgo-db.js';
-import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io } from './common.js';
+import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io, writing } from './common.js';
+import { ensureDataDir } from '../store/data-dir.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
 const BROKERS: readonly BrokerName[] = ['zerodha', 'angel'];
@@ -34,7 +35,7 @@ export function registerSymbolCommands(program: Command, io: Io, setExit: (code:
           const db = openStore(flags, env);
           try {
             const source = file === '-' ? 'stdin' : file;
-            const report = broker === 'zerodha' ? await importZerodhaCsv(db, input, { source }) : await importAngelJson(db, input, { source });
+            const report = await writing(db.name, () => (broker === 'zerodha' ? importZerodhaCsv(db, input, { source }) : importAngelJson(db, input, { source })));
             io.out(flags.json ? `${JSON.stringify(report)}\n` : describeReport(report, source));
             setExit(EXIT_OK);
           } finally {
@@ -98,7 +99,8 @@ function openStore(flags: Record<string, unknown>, env: NodeJS.ProcessEnv): Data
 }
 
 function openOwnStore(config: Config): Database {
-  mkdirSync(instanceDir(config), { recursive: true });
+  // As openKeys: a private directory, and one clear error when it cannot be made.
+  ensureDataDir(instanceDir(config));
   return openDatabase(databaseFile(config));
 }
 

@@ -7,6 +7,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { ErrorCode, TickcastError } from '../errors.js';
+import { diskFullAdvice, storageProblem } from './storage-advice.js';
 
 /**
  * Where tickcast keeps its state unless TICKCAST_DATA_DIR says otherwise: `$XDG_DATA_HOME/tickcast`,
@@ -37,13 +38,35 @@ export function checkNoStoreLeftBehind(instanceDir: string, instance: string, in
   );
 }
 
-/** Creates `dir` (and its parents) if needed; STORE_FAILED naming it when it cannot be written. */
+/**
+ * Creates `dir` and any missing parents private to the owner (0700): they hold the store, the
+ * pepper and the control key. mkdir's mode is cut by the umask (and a umask of 000 would leave
+ * 0777 with a wider mode), so each directory created here is chmod-ed; directories that already
+ * existed are left as their owner set them. Throws the file system's error.
+ */
+export function makePrivateDir(dir: string): void {
+  const first = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
+  if (first === undefined) return;
+  const target = path.resolve(dir);
+  for (let created = path.resolve(first); ; created = path.join(created, path.relative(created, target).split(path.sep)[0]!)) {
+    fs.chmodSync(created, 0o700);
+    if (created === target) break;
+  }
+}
+
+/**
+ * Creates `dir` (and its parents, 0700) if needed; STORE_FAILED naming it when it cannot be
+ * written, DISK_FULL when there is no space left to create it.
+ */
 export function ensureDataDir(dir: string): void {
   try {
-    fs.mkdirSync(dir, { recursive: true });
+    makePrivateDir(dir);
     // Root passes permission checks, but not a read-only mount.
     fs.accessSync(dir, fs.constants.W_OK);
   } catch (error) {
+    if (storageProblem(error) === 'full') {
+      throw Object.assign(new TickcastError(ErrorCode.DISK_FULL, `data directory ${dir} cannot be created: ${describe(error)}; ${diskFullAdvice(dir)}`), { cause: error });
+    }
     throw new TickcastError(
       ErrorCode.STORE_FAILED,
       `data directory ${dir} ${problem(dir, error)}; set TICKCAST_DATA_DIR (--data-dir) to a writable directory, or fix the permissions or the mount`,

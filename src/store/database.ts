@@ -7,7 +7,8 @@ import fs from 'node:fs';
 import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { withStorageAdvice } from './storage-advice.js';
+import { makePrivateDir } from './data-dir.js';
+import { storageError } from './storage-advice.js';
 
 export type Database = BetterSqlite3.Database;
 
@@ -129,7 +130,7 @@ export function openDatabase(file: string): Database {
   let db: Database | undefined;
   try {
     const isNew = !inMemory && !fs.existsSync(file);
-    if (!inMemory) fs.mkdirSync(path.dirname(path.resolve(file)), { recursive: true, mode: 0o700 });
+    if (!inMemory) makePrivateDir(path.dirname(path.resolve(file)));
     db = new BetterSqlite3(file, { timeout: 5000 });
     // Hashes and encrypted keys live here: keep a file we created private to its owner.
     if (isNew) fs.chmodSync(file, 0o600);
@@ -149,6 +150,6 @@ export function openDatabase(file: string): Database {
       // already failing; the original cause is what matters
     }
     const cause = err instanceof TickcastError ? err.message : `cannot open database ${file}: ${err instanceof Error ? err.message : String(err)}`;
-    throw new TickcastError(err instanceof TickcastError ? err.code : ErrorCode.STORE_FAILED, withStorageAdvice(cause, err, 'store', file));
+    throw storageError(cause, err, 'store', file, err instanceof TickcastError ? err.code : ErrorCode.STORE_FAILED);
   }
 }
