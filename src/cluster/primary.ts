@@ -22,6 +22,7 @@ import type { Logger } from '../observability/logger.js';
 import { type ProxyFigures, mergeProxyFigures } from '../observability/openalgo-stats.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { Teardown } from '../teardown.js';
+import { createFanoutDir } from './fanout-dir.js';
 import { Hub } from './hub.js';
 import { combineMetrics, combineStatus } from './figures.js';
 import { type PrimaryMessage, type Report, type WorkerInit, type WorkerMessage, isWorkerMessage } from './messages.js';
@@ -289,12 +290,17 @@ export async function startCluster(config: Config, options: StartOptions): Promi
     const base = await openInstance(config, teardown, options);
     const { plan, registry, registration } = base;
 
+    // A socket file in a 0700 directory: an abstract name would let any local process read the bus.
+    const { fanout, removedStale } = createFanoutDir();
+    teardown.add(() => fanout.remove());
+    if (removedStale.length > 0) logger.info({ dirs: removedStale }, 'removed fan-out directories left by primaries that were killed');
     const bus = await ZmqBusProxy.bind({
       endpoint: plan.bus,
-      fanout: `ipc://@tickcast-${config.instance}-${process.pid}-workers`,
+      fanout: fanout.endpoint,
       onError: (error) => logger.error({ err: error.message }, 'bus proxy failed; workers receive no ticks'),
     }).catch((error) => explainBindFailure(error, 'bus', plan.bus, config, registry, registration));
     teardown.add(() => bus.close());
+    logger.info({ fanout: bus.fanout }, "bus fan-out to the workers bound");
 
     const { adapters, instruments, brokerAdapters } = createAdapters(config, bus.endpoint, base, teardown, { logger, clock });
     // Assigned right below; status changes are only reported once adapters start.

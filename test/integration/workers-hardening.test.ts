@@ -1,0 +1,118 @@
+/**
+ * `tickcast start --workers 2` against a local attacker, as real processes: the primary's bus
+ * fan-out (every tick and every user's order updates) is a socket file in a 0700 directory that
+ * another user cannot open and no abstract name exposes, cleaned up at shutdown and after a
+ * killed primary; and the per-key connection and failed-key limits count the whole instance,
+ * whichever worker a connection lands on.
+ */
+import { spawn } from 'node:child_process';
+import { existsSync, statSync } from 'node:fs';
+import { connect } from 'node:net';
+import { dirname } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type Env, type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess } from '../helpers/cli.js';
+import { TestClient, waitFor } from '../helpers/client.js';
+
+const dirs: string[] = [];
+afterEach(async () => {
+  await killSpawnedProcesses();
+  for (const dir of dirs.splice(0)) removeDir(dir);
+});
+
+async function startWorkers(env: Env = {}): Promise<GatewayProcess> {
+  const dir = makeTempDir();
+  dirs.push(dir);
+  return startGatewayProcess({ dataDir: dir, args: ['--workers', '2', '--sim-rate', '20'], env: { TICKCAST_LOG_LEVEL: 'info', ...env } });
+}
+
+/** The primary's fan-out endpoint, from its log. */
+async function fanoutOf(gateway: GatewayProcess): Promise<string> {
+  await waitFor(() => gateway.stderr().includes('bus fan-out to the workers bound'), 10_000);
+  const line = gateway.stderr().split('\n').find((entry) => entry.includes('bus fan-out to the workers bound'))!;
+  return (JSON.parse(line) as { fanout: string }).fanout;
+}
+
+/** Worker number → pid, from the primary's "gateway worker listening" log lines. */
+function workerPids(gateway: GatewayProcess): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const line of gateway.stderr().split('\n')) {
+    if (!line.includes('gateway worker listening')) continue;
+    const entry = JSON.parse(line) as { worker: number; workerPid: number };
+    pids.set(entry.worker, entry.workerPid);
+  }
+  return pids;
+}
+
+/** Connects to a Unix socket (`\0name` for an abstract one) as this process: 'connected' or the error code. */
+function tryConnect(path: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = connect({ path });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve('connected');
+    });
+    socket.once('error', (error: NodeJS.ErrnoException) => resolve(error.code ?? error.message));
+  });
+}
+
+/** The same, from a process running as the unprivileged user `nobody`. */
+function tryConnectAsNobody(path: string): Promise<string> {
+  const script = `const s=require('net').connect({path:process.argv[1]});s.once('connect',()=>{console.log('connected');s.destroy()});s.once('error',(e)=>console.log(e.code))`;
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['-e', script, path], { uid: 65534, gid: 65534, cwd: '/', env: {}, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+    child.once('error', reject);
+    child.once('close', () => resolve(out.trim()));
+  });
+}
+
+describe('tickcast start --workers 2: the bus fan-out', () => {
+  it('is a socket file in a 0700 directory of its own, not an abstract name any local process can read; workers still stream; removed at shutdown', async () => {
+    const gateway = await startWorkers();
+    const fanout = await fanoutOf(gateway);
+    expect(fanout).toMatch(/^ipc:\/\/\//);
+    expect(fanout).not.toMatch(/^ipc:\/\/@/);
+    const socketPath = fanout.slice('ipc://'.length);
+    const dir = dirname(socketPath);
+    const stat = statSync(dir);
+    expect(stat.mode & 0o777).toBe(0o700);
+    expect(stat.uid).toBe(process.getuid!());
+    expect(statSync(socketPath).isSocket()).toBe(true);
+
+    // The attack: the name the primary used to bind, open to every local process, is gone.
+    expect(await tryConnect(`\0tickcast-default-${gateway.child.pid}-workers`)).toBe('ECONNREFUSED');
+    // The socket file is live (its owner can connect) ...
+    expect(await tryConnect(socketPath)).toBe('connected');
+    // ... and another user cannot (root passes every permission check, so only root can switch to one to see it).
+    if (process.getuid!() === 0) expect(await tryConnectAsNobody(socketPath)).toBe('EACCES');
+
+    await waitFor(() => workerPids(gateway).size === 2, 10_000);
+    const clients: TestClient[] = [];
+    for (let i = 0; i < 4; i++) {
+      const client = await TestClient.authenticated(gateway.url, gateway.devKey!);
+      expect(await client.request({ action: 'subscribe', symbols: [{ exchange: 'NSE', symbol: 'RELIANCE' }], mode: 1 })).toMatchObject({ status: 'success' });
+      clients.push(client);
+    }
+    for (const client of clients) expect(await client.marketData('RELIANCE')).toMatchObject({ exchange: 'NSE', symbol: 'RELIANCE' });
+
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+    expect(existsSync(dir)).toBe(false);
+  }, 60_000);
+
+  it("is removed by the next primary when the last one was killed", async () => {
+    const killed = await startWorkers();
+    const dir = dirname((await fanoutOf(killed)).slice('ipc://'.length));
+    await waitFor(() => workerPids(killed).size === 2, 10_000);
+    killed.child.kill('SIGKILL');
+    await killed.exited;
+    expect(existsSync(dir)).toBe(true);
+
+    const next = await startWorkers();
+    const own = dirname((await fanoutOf(next)).slice('ipc://'.length));
+    expect(own).not.toBe(dir);
+    expect(existsSync(dir)).toBe(false);
+    expect(existsSync(own)).toBe(true);
+    expect(await next.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+});
