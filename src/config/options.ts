@@ -65,12 +65,23 @@ function port(): Parser<number | 'auto'> {
   };
 }
 
-/** A registry URL: `sqlite:PATH`, a plain path, or `redis://HOST[:PORT][/DB]`. */
+/** `scheme://user:password@host/…` → `scheme://host/…`, for messages about URLs that may carry credentials. */
+function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^@/]*@/i, '$1');
+}
+
+/**
+ * A registry URL: `sqlite:PATH`, a plain path, or `redis://[USER:PASSWORD@]HOST[:PORT][/DB]`
+ * (`rediss://` for TLS). The option is secret (a Redis URL may carry a password), so it is
+ * trimmed here and messages show it without credentials.
+ */
 function registryUrl(): Parser<string> {
-  return (raw) =>
-    /^(sqlite:.+|redis:\/\/.+|[^:]+)$/.test(raw)
-      ? ok(raw)
-      : fail('sqlite:PATH, a file path, or redis://HOST[:PORT][/DB]');
+  return (raw) => {
+    const url = raw.trim();
+    return /^(sqlite:.+|rediss?:\/\/.+|[^:]+)$/i.test(url)
+      ? ok(url)
+      : fail('sqlite:PATH, a file path, or redis://[USER:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS)', `got ${JSON.stringify(withoutCredentials(url).slice(0, 80))}`);
+  };
 }
 
 /** NATS server URLs, comma-separated: `nats://host:port` (or `tls://` for TLS). */
@@ -84,9 +95,9 @@ function natsUrls(): Parser<readonly string[]> {
       try {
         parsed = new URL(url);
       } catch {
-        return fail(expected, `"${url}" is not a URL`);
+        return fail(expected, `"${withoutCredentials(url)}" is not a URL`);
       }
-      if ((parsed.protocol !== 'nats:' && parsed.protocol !== 'tls:') || parsed.hostname === '') return fail(expected, `"${url}" is not a nats:// URL with a host`);
+      if ((parsed.protocol !== 'nats:' && parsed.protocol !== 'tls:') || parsed.hostname === '') return fail(expected, `"${withoutCredentials(url)}" is not a nats:// URL with a host`);
     }
     return ok(urls);
   };
@@ -643,8 +654,10 @@ export const OPTIONS = [
     env: 'TICKCAST_REGISTRY',
     flag: '--registry <url>',
     default: undefined,
+    // A Redis URL may carry a password: never echoed.
+    secret: true,
     description:
-      'Where instances and adapters register: sqlite:PATH (or a path) for one host, redis://HOST:PORT/DB for hosts that share state. Unset: a per-user SQLite file, $XDG_STATE_HOME/tickcast/registry.db (~/.local/state/tickcast/registry.db).',
+      "Where instances and adapters register: sqlite:PATH (or a path) for one host, redis://[USER:PASSWORD@]HOST:PORT/DB for hosts that share state (rediss:// for TLS; a server certificate from a private CA needs NODE_EXTRA_CA_CERTS=ca.pem in the process's environment). Messages and logs show it without the password. Unset: a per-user SQLite file, $XDG_STATE_HOME/tickcast/registry.db (~/.local/state/tickcast/registry.db).",
     parse: registryUrl(),
   }),
   option({

@@ -108,9 +108,17 @@ end
 return {'ok'}
 `;
 
-/** KEYS: entry.  ARGV: id, heartbeatAt, px, prefix. */
+/**
+ * KEYS: entry.  ARGV: id, heartbeatAt, px, prefix, then (a re-asserting heartbeat) the whole
+ * entry's hash field/value pairs, which replace whatever the hash holds: an edit made behind the
+ * owner's back (an `HSET` of another endpoint) lasts until the next heartbeat at most.
+ */
 const HEARTBEAT_LUA = `${OWNED_KEYS_LUA}
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if #ARGV > 4 then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], unpack(ARGV, 5))
+end
 redis.call('HSET', KEYS[1], 'heartbeatAt', ARGV[2])
 redis.call('PEXPIRE', KEYS[1], ARGV[3])
 for _, key in ipairs(ownedKeys(KEYS[1], ARGV[4])) do
@@ -193,6 +201,15 @@ export function redactRedisUrl(url: string): string {
   }
 }
 
+/** What to check, for the refusals an operator can fix in the registry URL. */
+function advice(cause: string): string {
+  if (/WRONGPASS|NOAUTH|invalid password|invalid username/i.test(cause)) {
+    return '; check the user name and password in the registry URL (redis://USER:PASSWORD@HOST:PORT/DB, TICKCAST_REGISTRY)';
+  }
+  if (/NOPERM/.test(cause)) return "; the registry URL's Redis user lacks a permission the registry needs (docs/scale-out.md lists them)";
+  return '';
+}
+
 function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
@@ -243,7 +260,7 @@ export class RedisRegistry implements Registry {
     } catch (err) {
       client.disconnect();
       const cause = lastError && lastError.message !== causeOf(err) ? `${causeOf(err)} (${lastError.message})` : causeOf(err);
-      throw new TickcastError(ErrorCode.STORE_FAILED, `cannot connect to registry ${shown}: ${cause}`);
+      throw new TickcastError(ErrorCode.STORE_FAILED, `cannot connect to registry ${shown}: ${cause}${advice(cause)}`);
     }
     return new RedisRegistry(client, shown, options.prefix ?? 'tickcast:', live, options.localHost ?? os.hostname());
   }
@@ -256,11 +273,13 @@ export class RedisRegistry implements Registry {
     return this.run('update', () => this.updateOnce(id, change));
   }
 
-  heartbeat(id: string): Promise<boolean> {
+  heartbeat(id: string, entry?: RegistryEntry): Promise<boolean> {
     // An entry still present owns its name and resources (claims reap before they take), so a
     // late heartbeat simply revives it; only a reaped entry has to be claimed again.
     return this.run('heartbeat', async () => {
-      const done = await this.client.eval(HEARTBEAT_LUA, 1, this.entryKey(id), id, String(this.live.clock.now()), String(this.px), this.prefix);
+      const now = this.live.clock.now();
+      const fields = entry === undefined || entry.id !== id ? [] : this.hashFields({ ...entry, heartbeatAt: now }, this.nameKey(entry));
+      const done = await this.client.eval(HEARTBEAT_LUA, 1, this.entryKey(id), id, String(now), String(this.px), this.prefix, ...fields);
       return done === 1;
     });
   }
@@ -463,7 +482,7 @@ export class RedisRegistry implements Registry {
       return await fn();
     } catch (err) {
       if (err instanceof TickcastError) throw err;
-      throw new TickcastError(ErrorCode.STORE_FAILED, `registry ${this.url}: ${operation} failed: ${causeOf(err)}`);
+      throw new TickcastError(ErrorCode.STORE_FAILED, `registry ${this.url}: ${operation} failed: ${causeOf(err)}${advice(causeOf(err))}`);
     }
   }
 }

@@ -78,7 +78,8 @@ export class Registration {
     if (!entry) return;
     const { registry, logger } = this.options;
     try {
-      const present = await registry.heartbeat(entry.id);
+      // The whole entry, endpoints included: an edit of the stored entry lasts one beat at most.
+      const present = await registry.heartbeat(entry.id, entry);
       if (this.failedBeats > 0) {
         logger.info({ registry: registry.url, failed: this.failedBeats }, 'registry heartbeat works again');
         this.failedBeats = 0;

@@ -57,8 +57,13 @@ export interface Registry {
   claim(entry: NewEntry): Promise<ClaimResult>;
   /** Records endpoints bound after the claim (auto ports) and extra resources; false if the entry is gone. */
   update(id: string, change: { endpoints?: Endpoints; resources?: string[] }): Promise<boolean>;
-  /** Refreshes the heartbeat; false if the entry is gone (reaped): the caller should re-claim. */
-  heartbeat(id: string): Promise<boolean>;
+  /**
+   * Refreshes the heartbeat; false if the entry is gone (reaped): the caller should re-claim.
+   * With `entry` (the owner's own copy, same id) the stored entry is rewritten from it as well,
+   * endpoints and resources included, so whoever edited the stored entry behind its owner's back
+   * (a hand-made `HSET` in a shared Redis) is undone by the next heartbeat.
+   */
+  heartbeat(id: string, entry?: RegistryEntry): Promise<boolean>;
   release(id: string): Promise<void>;
   /** Every entry, live or stale, oldest first. */
   list(): Promise<ListedEntry[]>;

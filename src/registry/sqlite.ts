@@ -171,12 +171,20 @@ export class SqliteRegistry implements Registry {
     return this.run('update', () => this.db.transaction(() => this.updateLocked(id, change)).immediate());
   }
 
-  heartbeat(id: string): Promise<boolean> {
+  heartbeat(id: string, entry?: RegistryEntry): Promise<boolean> {
     // An entry still present owns its name and resources (claims reap before they take), so a
-    // late heartbeat simply revives it; only a reaped entry has to be claimed again.
+    // late heartbeat simply revives it; only a reaped entry has to be claimed again. With the
+    // owner's copy, its endpoints, pid and host are written again too (resources are rows that
+    // only claims and updates change).
     return this.run('heartbeat', () =>
       this.waitingAtMost(this.heartbeatBusyTimeoutMs, () => {
-        const result = this.db.prepare('UPDATE registry_entries SET heartbeat_at = ? WHERE id = ?').run(this.live.clock.now(), id);
+        const now = this.live.clock.now();
+        const result =
+          entry === undefined || entry.id !== id
+            ? this.db.prepare('UPDATE registry_entries SET heartbeat_at = ? WHERE id = ?').run(now, id)
+            : this.db
+                .prepare('UPDATE registry_entries SET heartbeat_at = ?, endpoints = ?, pid = ?, host = ? WHERE id = ?')
+                .run(now, JSON.stringify(entry.endpoints), entry.pid, entry.host, id);
         return result.changes > 0;
       }),
     );
