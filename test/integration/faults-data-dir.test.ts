@@ -87,7 +87,11 @@ describe('a data directory that cannot be written', () => {
     const dataDir = join(tempDir(), 'data');
     mkdirSync(dataDir);
     const file = `${dataDir}/stored/tickcast.db`;
-    expectRefused(await start(dataDir, 'full'), `cannot open database ${file}: database or disk is full; the disk holding ${file} is full; free some space and try again`);
+    const result = await start(dataDir, 'full');
+    expect(result.code, result.stdout + result.stderr).toBe(1);
+    expect(result.stderr).toBe(
+      `tickcast: cannot open database ${file}: database or disk is full; disk full: no space left on the disk holding ${dataDir}/stored to write tickcast.db; free space on that disk (\`df -h ${dataDir}/stored\` shows it; delete or move other files there, not the store's), then try again; nothing stored was changed [DISK_FULL]\n`,
+    );
   });
 });
 
