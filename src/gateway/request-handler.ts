@@ -83,6 +83,8 @@ export interface RequestHandlerOptions {
 
 const error = (code: ProtocolErrorCode, message: string): Reply => errorReply({ code, message });
 
+const KEY_NO_LONGER_VALID = 'API key is no longer valid (revoked or replaced); authenticate again with a valid key';
+
 /** A reply with how to send it, and what to do right after. */
 class Answer {
   constructor(
@@ -100,6 +102,11 @@ export class RequestHandler {
     if (!action.ok) return session.reply(errorReply(action.error));
     if (!session.authenticated && !PUBLIC_ACTIONS.has(action.value)) {
       return session.reply(error(ProtocolErrorCode.NOT_AUTHENTICATED, ProtocolMessage.NOT_AUTHENTICATED));
+    }
+    if (session.authenticated && !PUBLIC_ACTIONS.has(action.value) && !(await this.keyStillValid(session))) {
+      if (session.closed) return;
+      this.signOut(session);
+      return session.reply(error(ProtocolErrorCode.AUTHENTICATION_ERROR, KEY_NO_LONGER_VALID));
     }
     const outcome = await this.dispatch(action.value, session, request);
     if (outcome instanceof Answer) {
@@ -131,6 +138,32 @@ export class RequestHandler {
         return pongReply(this.options.clock.now(), ping.timestamp, ping.pingId);
       }
     }
+  }
+
+  /**
+   * Whether the session's key still belongs to its user. The verifier notices a key revoked or
+   * replaced at once (cached keys are re-checked when the store changed). A store that cannot be
+   * reached says nothing against the key: the session goes on, as cached keys do meanwhile.
+   */
+  private async keyStillValid(session: Session): Promise<boolean> {
+    try {
+      return (await this.options.verifier.verify(session.apiKey))?.user === session.user;
+    } catch (failure) {
+      if (isStoreUnreachable(failure)) return true;
+      throw failure;
+    }
+  }
+
+  /** Back to unauthenticated: nothing more flows to the session until it authenticates again. */
+  private signOut(session: Session): void {
+    const previousUser = session.user;
+    this.options.logger.info({ session: session.id, user: previousUser }, 'api key no longer valid: session signed out');
+    this.dropAll(session);
+    session.ordersSubscribed = false;
+    session.user = null;
+    session.apiKey = undefined;
+    // The listener starts the auth grace period again once this request is done.
+    this.options.onUserChange(session, previousUser);
   }
 
   private adapterStatus(session: Session): string {
@@ -173,6 +206,8 @@ export class RequestHandler {
     } catch (failure) {
       return error(ProtocolErrorCode.BROKER_INIT_ERROR, (failure as Error).message);
     }
+    // The client left while its key was checked: counting it for the key would leave a ghost.
+    if (session.closed) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, 'Connection closed during authentication');
     const previousUser = session.user;
     if (previousUser !== null && (previousUser !== identity.user || session.feed !== feed)) {
       // Re-authenticating as someone else: what the old identity held must not keep flowing.
@@ -181,6 +216,7 @@ export class RequestHandler {
     // Order updates are the account's that asked for them: another user must ask again.
     if (previousUser !== identity.user) session.ordersSubscribed = false;
     session.user = identity.user;
+    session.apiKey = apiKey;
     session.onAuthenticated();
     session.setBroker(identity.broker);
     session.feed = feed;

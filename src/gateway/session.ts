@@ -15,12 +15,16 @@
  */
 import type { Socket } from 'node:net';
 import type { WebSocket } from 'ws';
+import { CloseReason } from '../errors.js';
 import { type Extensions, OPENALGO_EXTENSIONS, type WireEncoder, websocketFrame } from '../protocol/encoding.js';
 import type { Reply } from '../protocol/replies.js';
 import { SHARED_FEED } from '../protocol/topics.js';
 import { type Corkable, type Corker, tcpSocket } from './corker.js';
 import type { TokenBucket } from './limits.js';
 import { Outbox, type OutboxOptions, type OutboxSink } from './outbox.js';
+
+/** How long a client the gateway closes has to answer the close frame before it is cut off. */
+const CLOSE_CUTOFF_MS = 2000;
 
 const TEXT = { binary: false };
 const BINARY = { binary: true };
@@ -31,6 +35,8 @@ const sameExtensions = (a: Readonly<Extensions>, b: Readonly<Extensions>): boole
 export class Session implements Corkable, OutboxSink {
   /** Set once the API key verified and the user's broker resolved. */
   user: string | null = null;
+  /** The key the session authenticated with, re-checked before its requests (a revoked key signs it out). */
+  apiKey: unknown;
   broker = '';
   feed = SHARED_FEED;
   ordersSubscribed = false;
@@ -84,6 +90,16 @@ export class Session implements Corkable, OutboxSink {
   onAuthenticated(): void {
     clearTimeout(this.authGrace);
     this.authGrace = undefined;
+  }
+
+  /**
+   * Closes the connection with `code` (errors.ts CloseCode). A client that does not answer the
+   * close frame is cut off soon, not after ws's 30 s closing handshake.
+   */
+  close(code: number): void {
+    if (this.closed || this.socket.readyState !== this.socket.OPEN) return;
+    this.socket.close(code, CloseReason[code]);
+    setTimeout(() => this.socket.terminate(), CLOSE_CUTOFF_MS).unref();
   }
 
   get authenticated(): boolean {

@@ -9,7 +9,7 @@
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Clock } from '../clock.js';
 import { CloseCode, CloseReason, ErrorCode, ProtocolErrorCode, TickcastError } from '../errors.js';
@@ -63,6 +63,33 @@ const IDLE: Promise<void> = Promise.resolve();
 /** How long a closed slow consumer has to read up to its close frame before it is cut off. */
 const SLOW_CONSUMER_CLOSE_MS = 5000;
 
+/**
+ * Each address may hold this share of the pending-authentication budget (at least the floor, at
+ * most the whole budget), so one address filling its share leaves the rest to everyone else.
+ */
+const PENDING_AUTH_SHARE = 1 / 10;
+const PENDING_AUTH_FLOOR = 16;
+
+/**
+ * TCP connections that have not sent a complete request (a WebSocket upgrade or plain HTTP) yet:
+ * at most this many per address and in all, each closed after UNUPGRADED_IDLE_MS. Without these,
+ * sockets that send nothing cost a file descriptor each until Node's own header timeout (60 s+).
+ */
+const MAX_UNUPGRADED_PER_ADDRESS = 64;
+const MAX_UNUPGRADED = 1024;
+const UNUPGRADED_IDLE_MS = 10_000;
+
+/** The per-address share of a pending-authentication budget. */
+export function pendingAuthShare(maxPendingAuth: number): number {
+  return Math.min(maxPendingAuth, Math.max(PENDING_AUTH_FLOOR, Math.ceil(maxPendingAuth * PENDING_AUTH_SHARE)));
+}
+
+/** One key per client address: an IPv4 client seen through a dual-stack socket counts as itself. */
+export function addressKey(address: string | undefined): string {
+  if (!address) return '';
+  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+}
+
 /** ws's WebSocket with its session, so one set of event handlers serves every connection. */
 class ClientSocket extends WebSocket {
   session: Session | undefined;
@@ -90,6 +117,9 @@ export class ClientListener {
   private sweepTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
   private boundPort = 0;
+  /** Connections with no complete request yet: their address and when they were accepted. */
+  private readonly unupgraded = new Map<Socket, { address: string; at: number }>();
+  private readonly unupgradedByAddress = new Map<string, number>();
 
   constructor(private readonly options: ClientListenerOptions) {
     this.outbox = { budgetBytes: options.maxBufferedBytes, slowConsumerMs: options.slowConsumerMs, clock: options.clock };
@@ -98,7 +128,15 @@ export class ClientListener {
       if (options.onHttp?.(req, res)) return;
       res.writeHead(426, { 'content-type': 'text/plain' }).end('tickcast: connect with a WebSocket client\n');
     };
-    this.http = options.tls ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key }, respond) : createServer(respond);
+    // A TLS handshake that never finishes is dropped as soon as an idle plain connection would be.
+    this.http = options.tls
+      ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: UNUPGRADED_IDLE_MS }, respond)
+      : createServer(respond);
+    // Over TLS the socket requests arrive on is the TLS one, known once its handshake is done.
+    this.http.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.admitSocket(socket));
+    const served = (request: IncomingMessage): void => this.forgetSocket(request.socket);
+    this.http.on('request', served);
+    this.http.on('upgrade', served);
     this.wss = new WebSocketServer({
       server: this.http,
       maxPayload: options.maxFrameBytes,
@@ -113,7 +151,7 @@ export class ClientListener {
           done(false, 403, 'Origin not allowed');
           return;
         }
-        const refusal = this.refusal();
+        const refusal = this.refusal(addressKey(info.req.socket.remoteAddress));
         if (refusal) {
           this.refused++;
           done(false, 503, refusal);
@@ -130,14 +168,53 @@ export class ClientListener {
   /** Handshakes refused by the connection limits. */
   refused = 0;
 
-  /** Why a new connection cannot be taken now, if it cannot. */
-  private refusal(): string | undefined {
+  /** Connections closed before their first complete request, for being over the caps or idle. */
+  unupgradedClosed = 0;
+
+  /**
+   * Why a new connection from `address` cannot be taken now, if it cannot. A session that is
+   * closing is no longer pending: it may take up to ws's 30 s closing handshake to go, and must
+   * not hold anyone else's place meanwhile.
+   */
+  private refusal(address: string): string | undefined {
     const { maxConnections = Infinity, maxPendingAuth = Infinity } = this.options;
     if (this.sessions.size >= maxConnections) return `Too many connections (limit ${maxConnections})`;
+    const share = pendingAuthShare(maxPendingAuth);
     let pending = 0;
-    for (const session of this.sessions) if (!session.authenticated) pending++;
+    let fromAddress = 0;
+    for (const session of this.sessions) {
+      if (session.authenticated || session.socket.readyState !== session.socket.OPEN) continue;
+      pending++;
+      if (addressKey(session.remoteAddress) === address) fromAddress++;
+    }
     if (pending >= maxPendingAuth) return `Too many unauthenticated connections (limit ${maxPendingAuth})`;
+    if (fromAddress >= share) return `Too many unauthenticated connections from this address (limit ${share})`;
     return undefined;
+  }
+
+  /** A new TCP (or TLS) connection: tracked until its first request, closed at once over the caps. */
+  private admitSocket(socket: Socket): void {
+    const address = addressKey(socket.remoteAddress);
+    const fromAddress = this.unupgradedByAddress.get(address) ?? 0;
+    if (fromAddress >= MAX_UNUPGRADED_PER_ADDRESS || this.unupgraded.size >= MAX_UNUPGRADED) {
+      this.unupgradedClosed++;
+      this.options.logger.debug({ remote: address }, 'connection closed: too many connections without a request');
+      socket.destroy();
+      return;
+    }
+    this.unupgraded.set(socket, { address, at: this.options.clock.now() });
+    this.unupgradedByAddress.set(address, fromAddress + 1);
+    socket.once('close', () => this.forgetSocket(socket));
+  }
+
+  /** The connection sent a request (or closed): no longer counted as one without a request. */
+  private forgetSocket(socket: Socket): void {
+    const entry = this.unupgraded.get(socket);
+    if (!entry) return;
+    this.unupgraded.delete(socket);
+    const left = (this.unupgradedByAddress.get(entry.address) ?? 1) - 1;
+    if (left > 0) this.unupgradedByAddress.set(entry.address, left);
+    else this.unupgradedByAddress.delete(entry.address);
   }
 
   get port(): number {
@@ -177,10 +254,7 @@ export class ClientListener {
     );
     socket.session = session;
     this.sessions.add(session);
-    session.authGrace = setTimeout(() => {
-      if (!session.authenticated && !session.closed) socket.close(CloseCode.AUTH_TIMEOUT, CloseReason[CloseCode.AUTH_TIMEOUT]);
-    }, options.authGraceMs);
-    session.authGrace.unref();
+    this.startAuthGrace(session);
 
     const { handlers } = this;
     socket.on('message', handlers.message);
@@ -188,6 +262,15 @@ export class ClientListener {
     socket.on('error', handlers.error);
     socket.on('close', handlers.close);
     options.logger.debug({ session: session.id, remote: session.remoteAddress }, 'client connected');
+  }
+
+  /** Closes the session with 4401 unless it authenticates within the grace period from now. */
+  startAuthGrace(session: Session): void {
+    clearTimeout(session.authGrace);
+    session.authGrace = setTimeout(() => {
+      if (!session.authenticated && !session.closed) session.close(CloseCode.AUTH_TIMEOUT);
+    }, this.options.authGraceMs);
+    session.authGrace.unref();
   }
 
   private socketHandlers(): SocketHandlers {
@@ -250,6 +333,8 @@ export class ClientListener {
         session.reply(errorReply({ code: ProtocolErrorCode.SERVER_ERROR, message: error.message }));
       })
       .finally(() => {
+        // Signed out (its key was revoked): it must authenticate again within the grace period.
+        if (!session.authenticated && session.authGrace === undefined && !session.closed) this.startAuthGrace(session);
         // The last request in flight settled: nothing to wait for, so keep no chain.
         if (--session.pendingCount === 0) session.pending = undefined;
       });
@@ -265,6 +350,11 @@ export class ClientListener {
     if (pingIntervalMs > 0) candidates.push(pingIntervalMs / 4, pingTimeoutMs / 4);
     this.sweepTimer = setInterval(() => {
       const now = clock.now();
+      for (const [socket, { at }] of this.unupgraded) {
+        if (now - at < UNUPGRADED_IDLE_MS) continue;
+        this.unupgradedClosed++;
+        socket.destroy();
+      }
       for (const session of this.sessions) {
         if (session.socket.readyState === session.socket.OPEN && session.outbox.isSlowConsumer()) {
           this.options.logger.info({ session: session.id, backlog: session.outbox.backlog }, 'closing a slow consumer');
@@ -301,6 +391,8 @@ export class ClientListener {
     cutoff.unref();
     this.wss.close();
     this.http.closeIdleConnections();
+    // Connections that never sent a request are not idle to Node, and would hold close() up.
+    for (const socket of this.unupgraded.keys()) socket.destroy();
     await closing;
     clearTimeout(cutoff);
   }
