@@ -24,14 +24,12 @@ export interface SymbolHit {
   name?: string;
 }
 
+/** One of this instance's gateways (with the URL clients connect to) or feed adapters. */
 export interface InstanceEntry {
   instance: string;
   role: string;
   name: string;
-  pid: number;
-  host: string;
-  endpoints: { ws?: string; bus?: string; control?: string };
-  started_at: number;
+  url?: string;
   alive: boolean;
 }
 

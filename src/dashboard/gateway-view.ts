@@ -1,6 +1,6 @@
 /**
  * The gateway panel: clients, message rates, latency, adapters and their status (from
- * `/api/status` and `/metrics`), and the registry's instances (from `/api/instances`).
+ * `/api/status` and `/metrics`), and the instance's gateways and adapters (from `/api/instances`).
  */
 import type { GatewayStatus, InstanceEntry } from './api.js';
 import { byId, h, setText } from './dom.js';
@@ -79,7 +79,7 @@ export class GatewayView {
       return;
     }
     if (entries.length === 0) {
-      this.instances.replaceChildren(h('li', { class: 'none', text: 'The registry lists no instances.' }));
+      this.instances.replaceChildren(h('li', { class: 'none', text: 'The registry lists nothing of this instance.' }));
       return;
     }
     this.instances.replaceChildren(
@@ -90,8 +90,9 @@ export class GatewayView {
           h(
             'span',
             { class: 'grow' },
-            h('span', { class: 'name', text: `${e.instance} · ${e.role}${e.role === 'adapter' ? ` ${e.name}` : ''}` }),
-            h('span', { class: 'detail', text: `${e.host} pid ${e.pid}${e.endpoints.ws ? ` · ${e.endpoints.ws}` : ''}`, attrs: { title: Object.values(e.endpoints).join('  ') } }),
+            // An adapter is named by its feed, a gateway node by its node name; a lone gateway by the instance's.
+            h('span', { class: 'name', text: `${e.instance} · ${e.role}${e.role === 'adapter' || e.name !== e.instance ? ` ${e.name}` : ''}` }),
+            h('span', { class: 'detail', text: e.url ?? '' }),
           ),
           pill(e.alive ? 'alive' : 'stale', e.alive ? 'pill-ok' : 'pill-bad'),
         ),

@@ -3,7 +3,10 @@
  * and two small JSON endpoints the page needs besides `/api/status`:
  *
  * - `GET /api/symbols?q=REL&limit=20`: instruments the caller can subscribe to (symbol-catalog.ts);
- * - `GET /api/instances`: the registry's entries (instances and their parts on this host or fleet).
+ * - `GET /api/instances`: this instance's gateways (or gateway nodes) with the URL clients connect
+ *   to, and its feeds' adapters, each alive or stale. No more: any key holder may ask, so the
+ *   registry's internals (pids, hosts, bus and control endpoints, other instances) stay out;
+ *   `tickcast instances` shows the whole registry to whoever can open it.
  *
  * Both want a valid API key in the `X-API-Key` header, checked by the same verifier as WebSocket
  * authentication, and failed attempts count against the caller's address as they do there (a
@@ -17,13 +20,18 @@ import type { Logger } from '../observability/logger.js';
 import type { ListedEntry } from '../registry/registry.js';
 import { type FailedAuths, verifyLimited } from '../gateway/limits.js';
 import type { Identity, KeyVerifier } from '../gateway/request-handler.js';
+import type { AllowedHostsOptions } from './allowed-hosts.js';
+import { type Json, errorBody, sendJson } from './json-reply.js';
 import { StaticFiles } from './static-files.js';
 import { type SymbolSearch, parseSymbolQuery } from './symbol-catalog.js';
 
 /** What the instance provides for the dashboard's endpoints; each is optional. */
 export interface DashboardSources {
   symbols?: SymbolSearch;
+  /** This instance's registry entries (only its own: other instances are none of its users' business). */
   instances?: () => Promise<ListedEntry[]>;
+  /** Host names the routes answer to, from the instance's configuration (allowed-hosts.ts). */
+  hosts?: AllowedHostsOptions;
   /** The built dashboard's directory (default: this package's dist/dashboard). */
   dir?: string;
 }
@@ -36,8 +44,6 @@ export interface DashboardRoutesOptions {
   failedAuths?: FailedAuths;
   logger: Logger;
 }
-
-type Json = Record<string, unknown>;
 
 export class DashboardRoutes {
   private readonly files: StaticFiles;
@@ -64,7 +70,7 @@ export class DashboardRoutes {
   private async symbols(request: IncomingMessage, response: ServerResponse, params: URLSearchParams, identity: Identity): Promise<void> {
     const query = parseSymbolQuery(params.get('q'), params.get('limit'));
     if (typeof query === 'string') {
-      send(request, response, 400, error(ProtocolErrorCode.INVALID_PARAMETERS, query));
+      sendJson(request, response, 400, errorBody(ProtocolErrorCode.INVALID_PARAMETERS, query));
       return;
     }
     const brokers: string[] = [];
@@ -74,24 +80,13 @@ export class DashboardRoutes {
       if (served !== undefined) brokers.push(served);
     }
     const data = (await this.options.sources.symbols?.search(query, brokers)) ?? [];
-    send(request, response, 200, { status: 'success', data });
+    sendJson(request, response, 200, { status: 'success', data });
   }
 
   private async instances(request: IncomingMessage, response: ServerResponse): Promise<void> {
     const list = this.options.sources.instances;
-    const entries = list ? await list() : [];
-    const data = entries.map((e) => ({
-      instance: e.instance,
-      role: e.role,
-      name: e.name,
-      pid: e.pid,
-      host: e.host,
-      endpoints: e.endpoints,
-      started_at: e.startedAt,
-      heartbeat_at: e.heartbeatAt,
-      alive: e.alive,
-    }));
-    send(request, response, 200, { status: 'success', data });
+    const data = publicInstanceView(list ? await list() : []);
+    sendJson(request, response, 200, { status: 'success', data });
   }
 
   /** Runs `then` with the caller's identity, or answers 401/429 (or 500 if the key store fails). */
@@ -100,7 +95,7 @@ export class DashboardRoutes {
     const { failedAuths, verifier, logger } = this.options;
     const key = request.headers['x-api-key'];
     if (typeof key !== 'string' || key === '') {
-      send(request, response, 401, error(ProtocolErrorCode.AUTHENTICATION_ERROR, `${ProtocolMessage.API_KEY_REQUIRED} (send it in the X-API-Key header)`));
+      sendJson(request, response, 401, errorBody(ProtocolErrorCode.AUTHENTICATION_ERROR, `${ProtocolMessage.API_KEY_REQUIRED} (send it in the X-API-Key header)`));
       return;
     }
     // As on the WebSocket: a valid key is answered at once; only wrong keys wait (limits.ts).
@@ -109,11 +104,11 @@ export class DashboardRoutes {
         if (checked.refusedForMs !== undefined) {
           const seconds = Math.ceil(checked.refusedForMs / 1000);
           response.setHeader('retry-after', String(seconds));
-          send(request, response, 429, error(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many failed authentications; retry in ${seconds} s`));
+          sendJson(request, response, 429, errorBody(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many failed authentications; retry in ${seconds} s`));
           return;
         }
         if (!checked.identity) {
-          send(request, response, 401, error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY));
+          sendJson(request, response, 401, errorBody(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY));
           return;
         }
         await then(checked.identity);
@@ -122,23 +117,23 @@ export class DashboardRoutes {
         logger.error({ err: err.message, path: request.url }, 'dashboard API request failed');
         if (response.headersSent) return;
         // The key store is down: a 503 the caller may retry, without naming the database.
-        if (isStoreUnreachable(err)) send(request, response, 503, error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.KEY_STORE_UNAVAILABLE));
-        else send(request, response, 500, error(ProtocolErrorCode.SERVER_ERROR, err.message));
+        if (isStoreUnreachable(err)) sendJson(request, response, 503, errorBody(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.KEY_STORE_UNAVAILABLE));
+        else sendJson(request, response, 500, errorBody(ProtocolErrorCode.SERVER_ERROR, err.message));
       });
   }
 }
 
-function error(code: string, message: string): Json {
-  return { status: 'error', code, message };
-}
-
-function send(request: IncomingMessage, response: ServerResponse, status: number, body: Json): void {
-  const text = JSON.stringify(body);
-  response.writeHead(status, {
-    'content-type': 'application/json; charset=utf-8',
-    'content-length': Buffer.byteLength(text),
-    'cache-control': 'no-store',
-    'x-content-type-options': 'nosniff',
-  });
-  response.end(request.method === 'HEAD' ? undefined : text);
+/**
+ * What a key holder sees of the instance's entries: role, name (the node name of a gateway, the
+ * feed id of an adapter), a gateway's client URL and whether the entry is alive. Fields are
+ * picked, never copied wholesale, so a field the registry gains later is not published by default.
+ */
+export function publicInstanceView(entries: readonly ListedEntry[]): Json[] {
+  return entries.map((e) => ({
+    instance: e.instance,
+    role: e.role,
+    name: e.name,
+    ...(e.role === 'gateway' && e.endpoints.ws !== undefined ? { url: e.endpoints.ws } : {}),
+    alive: e.alive,
+  }));
 }

@@ -1,9 +1,11 @@
 /**
  * What an instance gives the dashboard's endpoints: the instruments its users can search (the
- * simulator's list, when it runs one, and the symbol master) and the registry's entries.
+ * simulator's list, when it runs one, and the symbol master), the instance's own registry entries,
+ * and the host names the routes answer to.
  */
 import { configuredInstruments } from '../adapters/simulator/instruments.js';
 import type { Config } from '../config/options.js';
+import { allowedHostsOf } from './allowed-hosts.js';
 import type { Registry } from '../registry/registry.js';
 import type { Database } from '../store/database.js';
 import type { DashboardSources } from './dashboard-routes.js';
@@ -25,6 +27,8 @@ export function dashboardSources(
   const simulator = { broker: simulatorBroker, instruments };
   return {
     symbols: stores.openalgo ? new OpenAlgoSymbolCatalog(stores.openalgo, simulator) : new SymbolCatalog({ ...(stores.own ? { db: stores.own } : {}), simulator }),
-    instances: () => registry.list(),
+    // The registry may hold every instance of the host or fleet; a key holder sees only their own.
+    instances: async () => (await registry.list()).filter((e) => e.instance === config.instance),
+    hosts: allowedHostsOf(config),
   };
 }

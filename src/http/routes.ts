@@ -3,6 +3,10 @@
  * `/api/status` and the dashboard (`/`, `/assets/…`, `/api/symbols`, `/api/instances`). The
  * gateway hands each plain HTTP request here; whoever wires a gateway builds these routes for it
  * (GatewayOptions.http), so the gateway imports nothing of HTTP.
+ *
+ * Every route but the health checks first checks the `Host` header (allowed-hosts.ts), so a page
+ * of another site that rebinds its name to this machine cannot read them: 421 otherwise.
+ * WebSocket upgrades never come here; browsers' origins are checked there (TICKCAST_ALLOWED_ORIGINS).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../gateway/gateway.js';
@@ -10,7 +14,12 @@ import type { KeyVerifier } from '../gateway/request-handler.js';
 import type { Logger } from '../observability/logger.js';
 import { type DashboardSources, DashboardRoutes } from './dashboard-routes.js';
 import { type CollectFigures, serveFigures } from './figures.js';
+import { AllowedHosts, type AllowedHostsOptions } from './allowed-hosts.js';
 import { healthz, readyz } from './health.js';
+import { errorBody, sendJson } from './json-reply.js';
+
+/** The error code of a request refused for its `Host` header (HTTP 421). */
+export const HOST_NOT_ALLOWED = 'HOST_NOT_ALLOWED';
 
 /** Answers a request and returns true, or returns false to let the listener say it serves WebSockets here. */
 export type HttpHandler = (request: IncomingMessage, response: ServerResponse) => boolean;
@@ -20,6 +29,11 @@ export interface GatewayHttpOptions {
   verifier: KeyVerifier;
   /** Symbol search and registry entries for `/api/symbols` and `/api/instances`. */
   dashboard?: DashboardSources;
+  /**
+   * Host names the routes answer to (allowed-hosts.ts). Unset: the dashboard sources' (the
+   * instance's configuration), else loopback names and IP addresses only.
+   */
+  hosts?: AllowedHostsOptions;
   /** Set in a worker of `--workers N`: `/metrics` and `/api/status` describe the whole instance. */
   collect?: CollectFigures;
   logger: Logger;
@@ -37,9 +51,11 @@ export function gatewayHttp(gateway: RoutedGateway, options: GatewayHttpOptions)
     ...(gateway.failedAuths ? { failedAuths: gateway.failedAuths } : {}),
     logger: options.logger,
   });
+  const hosts = new AllowedHosts(options.hosts ?? options.dashboard?.hosts ?? {});
   return (request, response) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') return false;
     const path = (request.url ?? '/').split('?')[0];
+    // Liveness and readiness carry no data and probes send whatever Host they were given.
     switch (path) {
       case '/healthz':
         healthz(response);
@@ -47,6 +63,13 @@ export function gatewayHttp(gateway: RoutedGateway, options: GatewayHttpOptions)
       case '/readyz':
         readyz(response, gateway.ready());
         return true;
+    }
+    const refusal = hosts.refusal(request);
+    if (refusal !== undefined) {
+      sendJson(request, response, 421, errorBody(HOST_NOT_ALLOWED, refusal));
+      return true;
+    }
+    switch (path) {
       case '/api/status':
         serveFigures(response, 'status', gateway, options.collect);
         return true;

@@ -1,4 +1,4 @@
-/** The dashboard's JSON endpoints on a real gateway: `/api/symbols` and `/api/instances`, behind an API key. */
+/** The dashboard's JSON endpoints on a real gateway: `/api/symbols` and `/api/instances`, behind an API key (what `/api/instances` leaves out: http-hardening.test.ts). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
@@ -51,12 +51,12 @@ describe('/api/symbols', () => {
 });
 
 describe('/api/instances', () => {
-  it("lists the registry's entries, this gateway among them", async () => {
+  it("lists this instance's gateway with its client URL, and wants a key", async () => {
     const response = await get('/api/instances', key);
     expect(response.status).toBe(200);
     const body = (await response.json()) as { data: Array<Record<string, unknown>> };
-    const self = body.data.find((e) => e.role === 'gateway' && e.pid === process.pid);
-    expect(self).toMatchObject({ instance: gw.config.instance, alive: true, endpoints: { ws: gw.url } });
+    const self = body.data.find((e) => e.role === 'gateway' && e.name === gw.config.instance);
+    expect(self).toEqual({ instance: gw.config.instance, role: 'gateway', name: gw.config.instance, url: gw.url, alive: true });
     expect((await get('/api/instances')).status).toBe(401);
   });
 });
