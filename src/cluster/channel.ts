@@ -5,7 +5,7 @@
 import { type PrimaryMessage, type RequestResult, type WorkerMessage, isPrimaryMessage } from './messages.js';
 
 /** Worker messages the primary answers with a `result`. */
-type Request = Extract<WorkerMessage, { type: 'interest' | 'user_feed' | 'collect' }>;
+type Request = Extract<WorkerMessage, { type: 'interest' | 'user_feed' | 'collect' | 'key_reserve' | 'auth_admit' | 'auth_settle' }>;
 type RequestBody = Request extends infer R ? (R extends Request ? Omit<R, 'id'> : never) : never;
 
 export interface PrimaryChannelOptions {

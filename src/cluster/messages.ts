@@ -10,6 +10,7 @@
 import type { FeedStatus } from '../feed.js';
 import type { Config } from '../config/options.js';
 import type { Mode } from '../protocol/modes.js';
+import type { AuthOutcome } from '../gateway/limits.js';
 
 /** A feed the workers route clients to (an adapter of the primary's). */
 export interface FeedInfo {
@@ -38,7 +39,22 @@ export type WorkerMessage =
   /** `/metrics` or `/api/status` for the whole instance: the primary gathers every worker's. Answered by `result` with `body`. */
   | { type: 'collect'; id: number; what: Collected }
   /** The worker's own figures, answering `report_request` `id`. */
-  | { type: 'report'; id: number; body: unknown };
+  | { type: 'report'; id: number; body: unknown }
+  /**
+   * A client is authenticating as `user`: count it against the instance's per-key limit if there
+   * is room. Answered by `result` with `held`, the user's connections before (counted only if
+   * below the limit).
+   */
+  | { type: 'key_reserve'; id: number; user: string }
+  /** A connection `key_reserve` counted is gone (closed, signed out, or its authentication failed). */
+  | { type: 'key_release'; user: string }
+  /** May a key from `address` be checked now (the instance's failed-key limit)? Answered by `result` with `admission`. */
+  | { type: 'auth_admit'; id: number; address: string }
+  /** The outcome of admission `ticket`'s check. Answered by `result` with `wait`, how long its answer is held back. */
+  | { type: 'auth_settle'; id: number; ticket: number; outcome: AuthOutcome };
+
+/** An `auth_admit` verdict: a ticket to settle, or a refusal with its retry hint. */
+export type AuthVerdict = { admitted: true; ticket: number } | { admitted: false; retryInMs: number };
 
 /** What `collect` gathers: prom-client's metrics as JSON, or the status object. */
 export type Collected = 'metrics' | 'status';
@@ -47,7 +63,9 @@ export type Collected = 'metrics' | 'status';
 export type Report = Collected | 'proxy';
 
 /** A request's answer: a subscribe result, or a collected body. */
-export type RequestResult = { ok: true; depth?: number; body?: unknown } | { ok: false; message: string };
+export type RequestResult =
+  | { ok: true; depth?: number; body?: unknown; held?: number; admission?: AuthVerdict; wait?: number }
+  | { ok: false; message: string };
 
 /** Everything a worker needs to start; the first message it receives. */
 export interface WorkerInit {
@@ -107,6 +125,14 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
       return typeof value.id === 'number' && (value.what === 'metrics' || value.what === 'status');
     case 'report':
       return typeof value.id === 'number';
+    case 'key_reserve':
+      return typeof value.id === 'number' && typeof value.user === 'string';
+    case 'key_release':
+      return typeof value.user === 'string';
+    case 'auth_admit':
+      return typeof value.id === 'number' && typeof value.address === 'string';
+    case 'auth_settle':
+      return typeof value.id === 'number' && typeof value.ticket === 'number' && (value.outcome === 'valid' || value.outcome === 'invalid' || value.outcome === 'error');
     default:
       return false;
   }

@@ -24,6 +24,7 @@ import { ErrorCode, TickcastError } from '../errors.js';
 import { Teardown } from '../teardown.js';
 import { createFanoutDir } from './fanout-dir.js';
 import { Hub } from './hub.js';
+import { InstanceLimits } from './instance-limits.js';
 import { combineMetrics, combineStatus } from './figures.js';
 import { type PrimaryMessage, type Report, type WorkerInit, type WorkerMessage, isWorkerMessage } from './messages.js';
 
@@ -63,6 +64,7 @@ class WorkerPool implements AdapterHost {
       config: Config;
       hub: Hub;
       userFeeds: UserFeeds;
+      limits: InstanceLimits;
       fanout: string;
       port: number;
       clock: Clock;
@@ -137,6 +139,8 @@ class WorkerPool implements AdapterHost {
       });
       worker.on('exit', (code, signal) => {
         clearTimeout(timer);
+        // Its clients are gone: their connections no longer count against their keys.
+        this.options.limits.dropWorker(slot.id);
         void hub.dropWorker(slot.id).then((released) => {
           if (released > 0) logger.info({ worker: slot.id, streams: released }, "released a gateway worker's upstream interest");
         });
@@ -163,7 +167,7 @@ class WorkerPool implements AdapterHost {
   }
 
   private async handle(slot: Slot, worker: Worker, message: WorkerMessage): Promise<void> {
-    const { hub, userFeeds, clock } = this.options;
+    const { hub, userFeeds, clock, limits } = this.options;
     switch (message.type) {
       case 'interest': {
         const result = await hub.setInterest(slot.id, message.feed, message.exchange, message.symbol, message.mode, message.depth);
@@ -206,6 +210,24 @@ class WorkerPool implements AdapterHost {
                 ),
               );
         if (worker.isConnected()) worker.send({ type: 'result', id: message.id, result: { ok: true, body } } satisfies PrimaryMessage);
+        return;
+      }
+      case 'key_reserve': {
+        const held = limits.reserve(slot.id, message.user);
+        if (worker.isConnected()) worker.send({ type: 'result', id: message.id, result: { ok: true, held } } satisfies PrimaryMessage);
+        return;
+      }
+      case 'key_release':
+        limits.release(slot.id, message.user);
+        return;
+      case 'auth_admit': {
+        const admission = limits.admit(slot.id, message.address);
+        if (worker.isConnected()) worker.send({ type: 'result', id: message.id, result: { ok: true, admission } } satisfies PrimaryMessage);
+        return;
+      }
+      case 'auth_settle': {
+        const wait = limits.settle(slot.id, message.ticket, message.outcome);
+        if (worker.isConnected()) worker.send({ type: 'result', id: message.id, result: { ok: true, wait } } satisfies PrimaryMessage);
         return;
       }
       case 'report': {
@@ -316,7 +338,9 @@ export async function startCluster(config: Config, options: StartOptions): Promi
     const userFeeds = new UserFeeds(brokerAdapters, (adapter) => hub.add({ adapter, brokers: [] }, false), logger, clock);
 
     cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
-    pool = new WorkerPool({ count: config.workers, config, hub, userFeeds, fanout: bus.fanout, port: plan.wsPort, clock, logger });
+    // One count for the instance: each worker alone would allow every key the whole budget.
+    const limits = new InstanceLimits({ maxConnectionsPerKey: config.limits.maxConnectionsPerKey, authFailures: config.limits.authFailures, clock });
+    pool = new WorkerPool({ count: config.workers, config, hub, userFeeds, limits, fanout: bus.fanout, port: plan.wsPort, clock, logger });
     const control = await bindControl(config, base, pool, teardown, { logger, clock });
     teardown.add(() => pool.stop());
     const port = await pool.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));

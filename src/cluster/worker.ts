@@ -7,6 +7,7 @@ import { BROKER_FEED_BROKERS, credentialChecks } from '../adapters/broker-factor
 import { ZmqSubscriber } from '../bus/zeromq.js';
 import type { Clock } from '../clock.js';
 import { Gateway } from '../gateway/gateway.js';
+import { FailedAuths } from '../gateway/limits.js';
 import type { BrokerAdapterFactory } from '../feed.js';
 import { dashboardSources } from '../http/dashboard-sources.js';
 import { gatewayHttp } from '../http/routes.js';
@@ -16,6 +17,7 @@ import { Teardown } from '../teardown.js';
 import type { PrimaryChannel } from './channel.js';
 import type { FeedInfo, WorkerInit } from './messages.js';
 import { WorkerAdapter } from './worker-adapter.js';
+import { primaryConnectionLedger, primaryFailedAuths } from './worker-limits.js';
 
 export interface RunningWorker {
   gateway: Gateway;
@@ -63,6 +65,13 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       verifier,
       brokerAdapters,
       cluster: { worker: init.worker },
+      // The limits count the whole instance: the primary keeps the counts for every worker.
+      shared: {
+        connections: primaryConnectionLedger(channel),
+        ...(config.limits.authFailures
+          ? { failedAuths: new FailedAuths({ allowed: config.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock, shared: primaryFailedAuths(channel) }) }
+          : {}),
+      },
       http: (gateway) =>
         gatewayHttp(gateway, {
           verifier,

@@ -21,7 +21,8 @@ import { type KeyVerifier, RequestHandler } from './request-handler.js';
 import type { Session } from './session.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import { Upstream } from './upstream.js';
-import { FailedAuths } from './limits.js';
+import { type ConnectionLedger, FailedAuths } from './limits.js';
+import { SharedConnections } from './shared-connections.js';
 import { UserFeeds } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
 
@@ -48,6 +49,12 @@ export interface GatewayOptions {
   /** Set in a worker of `--workers N`: its number, shown in `/api/status`. */
   cluster?: { worker: number };
   /**
+   * Set in a worker of `--workers N`: the instance's counts, kept by the primary, in place of this
+   * gateway's own, so the limits are per instance. `connections` is what limits.maxConnectionsPerKey
+   * counts; `failedAuths` (its `shared` counts) is used instead of one made from limits.authFailures.
+   */
+  shared?: { connections?: ConnectionLedger; failedAuths?: FailedAuths };
+  /**
    * Builds the handler of plain HTTP requests on the WebSocket port (src/http/routes.ts: health,
    * figures, dashboard), given this gateway; without it every such request is told to use a WebSocket.
    */
@@ -71,6 +78,8 @@ export class Gateway {
   private readonly http: ((request: IncomingMessage, response: ServerResponse) => boolean) | undefined;
   /** Failed authentications per address (absent when unlimited). */
   readonly failedAuths: FailedAuths | undefined;
+  /** Connections per key counted by the instance's primary (`--workers N`). */
+  private readonly sharedConnections: SharedConnections | undefined;
   /** Each adapter's feed as last heard: status, its message, and since when it is live. */
   private readonly feedStates = new Map<string, { status: string; message: string | undefined; liveSince: number | undefined }>();
 
@@ -84,14 +93,16 @@ export class Gateway {
       ? new UserFeeds(options.brokerAdapters, (adapter) => this.addAdapter({ adapter, brokers: [] }), logger, clock)
       : undefined;
     // One count per address for the WebSocket and the dashboard's X-API-Key alike.
-    const failedAuths = (this.failedAuths = options.limits?.authFailures
-      ? new FailedAuths({ allowed: options.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock })
-      : undefined);
+    const failedAuths = (this.failedAuths =
+      options.shared?.failedAuths ??
+      (options.limits?.authFailures ? new FailedAuths({ allowed: options.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock }) : undefined));
+    const perKey = options.limits?.maxConnectionsPerKey;
+    const shared = (this.sharedConnections = options.shared?.connections && perKey !== undefined ? new SharedConnections(options.shared.connections, perKey) : undefined);
     const encoder = new WireEncoder();
     const defaultExtensions = { ...OPENALGO_EXTENSIONS, snapshot: options.snapshots ?? true };
     this.fanOut = new FanOut(this.index, encoder, { clock, brokerOf: (feed) => this.feeds.adapter(feed)?.broker ?? '' });
     this.handler = new RequestHandler({
-      verifier: options.verifier,
+      verifier: shared ? shared.verifier(options.verifier) : options.verifier,
       feeds: this.feeds,
       upstream: this.upstream,
       index: this.index,
@@ -105,7 +116,7 @@ export class Gateway {
       noFeedReason: (user, broker) => this.noFeedReason(user, broker),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(failedAuths ? { failedAuths } : {}),
-      sessionsOf: (user) => this.sessionsByUser.get(user)?.size ?? 0,
+      sessionsOf: (user) => shared?.heldFor(user) ?? this.sessionsByUser.get(user)?.size ?? 0,
       ...(this.userFeeds ? { userFeed: (user: string, broker: string) => this.userFeeds!.feedFor(user, broker) } : {}),
     });
     this.metrics = new GatewayMetrics(this.metricsSource());
@@ -133,7 +144,7 @@ export class Gateway {
       defaultExtensions,
       clock,
       logger,
-      onRequest: (session, request) => this.handler.handle(session, request),
+      onRequest: (session, request) => (shared ? shared.run(session, () => this.handler.handle(session, request)) : this.handler.handle(session, request)),
       onHttp: (request, response) => this.http?.(request, response) ?? false,
       onClose: (session) => {
         this.handler.dropAll(session);
@@ -342,6 +353,7 @@ export class Gateway {
   }
 
   private moveUser(session: Session, previous: string | null, leaving = false): void {
+    this.sharedConnections?.userChanged(session, previous, leaving);
     if (previous !== null) {
       const set = this.sessionsByUser.get(previous);
       set?.delete(session);

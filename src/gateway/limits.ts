@@ -37,6 +37,30 @@ export interface FailedAuthOptions {
   clock: Clock;
   /** Addresses tracked at most (the oldest are forgotten): memory stays bounded under a flood. */
   maxAddresses?: number;
+  /**
+   * Counts kept by another process for several (the primary of `--workers N`): admissions are
+   * asked of it, so the allowance is the instance's, not each process's.
+   */
+  shared?: SharedFailedAuths;
+}
+
+/** An admission decided elsewhere: its verdict and its settling are asynchronous. */
+export type SharedAdmission = { admitted: true; settle(outcome: AuthOutcome): Promise<number> | number } | { admitted: false; retryInMs: number };
+
+/** Failed authentications counted by another process (see FailedAuthOptions.shared). */
+export interface SharedFailedAuths {
+  admit(address: string): Promise<SharedAdmission>;
+}
+
+/** Connections per key counted by another process for several (the primary of `--workers N`). */
+export interface ConnectionLedger {
+  /**
+   * Takes one of `user`'s connections if the instance holds fewer than its limit; resolves with
+   * how many it held before (the connection was counted only when that is below the limit).
+   */
+  reserve(user: string): Promise<number>;
+  /** Gives back a connection `reserve` counted. */
+  release(user: string): void;
 }
 
 interface Failures {
@@ -87,6 +111,11 @@ export class FailedAuths {
         return this.settle(address, outcome);
       },
     };
+  }
+
+  /** What verifyLimited waits for: this process's own verdict, or the shared counts'. */
+  check(address: string): Promise<SharedAdmission> {
+    return this.options.shared ? this.options.shared.admit(address) : Promise.resolve(this.admit(address));
   }
 
   /** Failures counted for `address` in its current window. */
@@ -146,16 +175,16 @@ export async function verifyLimited<T>(
   sleep: (ms: number) => Promise<void> = holdBack,
 ): Promise<LimitedVerdict<T>> {
   if (!limits) return { identity: await verify() };
-  const admission = limits.admit(address);
+  const admission = await limits.check(address);
   if (!admission.admitted) return { refusedForMs: admission.retryInMs };
   let identity: T | null;
   try {
     identity = await verify();
   } catch (error) {
-    admission.settle('error');
+    await admission.settle('error');
     throw error;
   }
-  const wait = admission.settle(identity === null ? 'invalid' : 'valid');
+  const wait = await admission.settle(identity === null ? 'invalid' : 'valid');
   if (wait > 0) await sleep(wait);
   return { identity };
 }

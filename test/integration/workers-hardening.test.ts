@@ -116,3 +116,65 @@ describe('tickcast start --workers 2: the bus fan-out', () => {
     expect(await next.stop('SIGTERM')).toBe(0);
   }, 60_000);
 });
+
+const authenticate = async (gateway: GatewayProcess, apiKey: string): Promise<{ client: TestClient; reply: Record<string, unknown> }> => {
+  const client = await TestClient.connect(gateway.url);
+  return { client, reply: (await client.request({ action: 'authenticate', api_key: apiKey })) as Record<string, unknown> };
+};
+
+describe('tickcast start --workers 2: limits per instance', () => {
+  it('refuses a key its third connection whichever worker it lands on, and counts a closed one or a dead worker\'s as gone', async () => {
+    const gateway = await startWorkers({ TICKCAST_MAX_CONNECTIONS_PER_KEY: '2' });
+    await waitFor(() => workerPids(gateway).size === 2, 10_000);
+    const key = gateway.devKey!;
+    // The cluster hands connections to the workers in turn: one each, then one more each.
+    const first = await TestClient.authenticated(gateway.url, key);
+    const second = await TestClient.authenticated(gateway.url, key);
+    for (let i = 0; i < 4; i++) {
+      const { client, reply } = await authenticate(gateway, key);
+      expect({ i, reply }).toStrictEqual({ i, reply: { status: 'error', code: 'LIMIT_EXCEEDED', message: 'Too many connections for this API key (limit 2)' } });
+      await client.close();
+    }
+    const status = (await (await fetch(`${gateway.url.replace('ws', 'http')}/api/status`)).json()) as { per_worker: Array<{ authenticated: number }> };
+    expect(status.per_worker.map((worker) => worker.authenticated)).toEqual([1, 1]);
+
+    // A closed connection no longer counts, on whichever worker it was.
+    await first.close();
+    let again: { client: TestClient; reply: Record<string, unknown> } | undefined;
+    for (let i = 0; i < 50 && again?.reply.status !== 'success'; i++) {
+      await again?.client.close();
+      again = await authenticate(gateway, key);
+      if (again.reply.status !== 'success') await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    expect(again!.reply).toMatchObject({ type: 'auth', status: 'success' });
+    expect((await authenticate(gateway, key)).reply).toMatchObject({ code: 'LIMIT_EXCEEDED' });
+
+    // Nor do the connections of a worker that died.
+    const perWorker = ((await (await fetch(`${gateway.url.replace('ws', 'http')}/api/status`)).json()) as { per_worker: Array<{ worker: number; authenticated: number }> }).per_worker;
+    const victim = perWorker.find((worker) => worker.authenticated > 0)!;
+    process.kill(workerPids(gateway).get(victim.worker)!, 'SIGKILL');
+    await Promise.race([second.closed, again!.client.closed]);
+    await waitFor(() => (gateway.stderr().match(/gateway worker listening/g) ?? []).length === 3, 20_000);
+    const fresh: string[] = [];
+    for (let i = 0; i <= victim.authenticated; i++) fresh.push(String((await authenticate(gateway, key)).reply.status));
+    expect(fresh).toEqual([...Array<string>(victim.authenticated).fill('success'), 'error']);
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  }, 90_000);
+
+  it('counts wrong keys from an address across both workers together', async () => {
+    const gateway = await startWorkers({ TICKCAST_AUTH_FAILURES: '2' });
+    await waitFor(() => workerPids(gateway).size === 2, 10_000);
+    const wrong = 'f'.repeat(64);
+    // Within the allowance: one wrong key on each worker, answered at once.
+    for (let i = 0; i < 2; i++) expect((await authenticate(gateway, wrong)).reply).toMatchObject({ status: 'error', message: 'Invalid API key' });
+    // Past it, the address gets one key checked at a time across the instance: of two wrong keys
+    // sent together (one on each worker), one is checked and held back, the other refused.
+    const [a, b] = await Promise.all([TestClient.connect(gateway.url), TestClient.connect(gateway.url)]);
+    const replies = (await Promise.all([a!.request({ action: 'authenticate', api_key: wrong }), b!.request({ action: 'authenticate', api_key: wrong })])) as Array<{ message: string }>;
+    expect(replies.map((reply) => reply.message).sort()).toEqual([expect.stringMatching(/^Too many failed authentication attempts; retry in \d+ s$/), 'Invalid API key'].sort());
+    expect(replies.filter((reply) => reply.message === 'Invalid API key')).toHaveLength(1);
+    // A valid key is still let in at once, on either worker.
+    for (let i = 0; i < 2; i++) expect((await authenticate(gateway, gateway.devKey!)).reply).toMatchObject({ type: 'auth', status: 'success' });
+    expect(await gateway.stop('SIGTERM')).toBe(0);
+  }, 60_000);
+});
