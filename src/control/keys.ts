@@ -9,6 +9,7 @@ import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { ErrorCode, TickcastError } from '../errors.js';
+import { diskFullAdvice, storageProblem } from '../store/storage-advice.js';
 
 const KEY_TEXT = /^[0-9a-f]{64}$/;
 
@@ -87,6 +88,8 @@ function createKeyFile(file: string): void {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
     }
   } catch (err) {
+    // A full disk is not a configuration mistake: exit 1 saying where to free space, not exit 2.
+    if (storageProblem(err) === 'full') throw new TickcastError(ErrorCode.DISK_FULL, `cannot create control key file ${file}: ${(err as Error).message}; ${diskFullAdvice(file)}`);
     throw new TickcastError(ErrorCode.CONFIG_INVALID, `cannot create control key file ${file}: ${(err as Error).message}`);
   } finally {
     fs.rmSync(tmp, { force: true });
