@@ -12,7 +12,7 @@ import { bindSocket } from './zmq-socket.js';
 export interface ZmqBusProxyOptions {
   /** The instance's bus endpoint, where publishers connect. */
   endpoint: string;
-  /** Where workers connect (an `ipc://@…` name private to this primary). */
+  /** Where workers connect: a socket file in a 0700 directory of this primary's own (cluster/fanout-dir.ts). */
   fanout: string;
   /** Called if the proxy stops for any reason but close(). */
   onError?: (error: Error) => void;
