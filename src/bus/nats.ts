@@ -10,7 +10,8 @@
  * node's subscription to a stream reaches the server before its request to the adapter does.
  * nats.js reconnects by itself and subscribes again after a server restart.
  */
-import { connect, type Msg, type NatsConnection, type NatsError, type Subscription } from 'nats';
+import { readFileSync } from 'node:fs';
+import { type Authenticator, type ConnectionOptions, connect, credsAuthenticator, type Msg, type NatsConnection, type NatsError, nkeyAuthenticator, type Subscription } from 'nats';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { feedStreamKey } from '../feed.js';
 import type { Logger } from '../observability/logger.js';
@@ -28,9 +29,118 @@ export function redactNatsUrl(url: string): string {
   }
 }
 
+/**
+ * How a process proves who it is to the NATS servers, and how it checks who they are. Credentials
+ * may also sit in the server URLs (`nats://USER:PASSWORD@host:4222`, `nats://TOKEN@host:4222`);
+ * one kind at a time. Files are read once, at connect.
+ */
+export interface NatsSecurity {
+  /** A credentials file (a user JWT and its nkey seed, as `nsc` writes it): decentralized auth. */
+  credsFile?: string;
+  /** A file holding a user's nkey seed (`SU…`, as `nk -gen user` writes it). */
+  nkeySeedFile?: string;
+  /** A file holding the server's authorization token. */
+  tokenFile?: string;
+  /** CA certificate(s), PEM, that the servers' TLS certificates must chain to; setting it turns TLS on. */
+  caFile?: string;
+  /** A client certificate and its key, PEM, for servers that verify clients (`verify: true`). */
+  certFile?: string;
+  keyFile?: string;
+}
+
+function configError(message: string): TickcastError {
+  return new TickcastError(ErrorCode.CONFIG_INVALID, message);
+}
+
+function readSecretFile(what: string, file: string): string {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (error) {
+    throw configError(`${what}: cannot read ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`);
+  }
+  return text;
+}
+
+/**
+ * The nats.js connection options for `servers` and `security`: URLs stripped of credentials
+ * (nats.js 2.x ignores URL credentials and the `tls://` scheme), the credentials as an
+ * authenticator or user/password/token, and TLS when a URL says `tls://` or a CA file is given.
+ * Throws CONFIG_INVALID (never showing a secret) for conflicting or unreadable credentials.
+ */
+export function natsConnectionOptions(servers: readonly string[], security: NatsSecurity = {}): Pick<ConnectionOptions, 'servers' | 'user' | 'pass' | 'token' | 'authenticator' | 'tls'> {
+  const bare: string[] = [];
+  const inUrls = new Set<string>();
+  let userPass: { user: string; pass: string } | undefined;
+  let token: string | undefined;
+  let tls = false;
+  for (const url of servers) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      throw configError(`NATS server URL ${redactNatsUrl(url)} is not a valid URL`);
+    }
+    if (parsed.protocol === 'tls:') tls = true;
+    if (parsed.username !== '' || parsed.password !== '') {
+      const user = decodeURIComponent(parsed.username);
+      const pass = decodeURIComponent(parsed.password);
+      // `nats://TOKEN@host` (no password) is a token, as every NATS client reads it.
+      if (parsed.password === '' && !url.includes(':@')) token = user;
+      else userPass = { user, pass };
+      inUrls.add(parsed.password === '' ? `token:${user}` : `user:${user}:${pass}`);
+    }
+    bare.push(`${parsed.protocol}//${parsed.host}`);
+  }
+  if (inUrls.size > 1) throw configError('the NATS server URLs carry different credentials; one process connects as one user (give the same in every URL, or in one)');
+  const kinds = [inUrls.size > 0 ? 'credentials in the URL' : undefined, security.credsFile && 'a creds file', security.nkeySeedFile && 'an nkey seed file', security.tokenFile && 'a token file'].filter(
+    (kind): kind is string => typeof kind === 'string',
+  );
+  if (kinds.length > 1) throw configError(`NATS credentials given more than once (${kinds.join(', ')}): give one`);
+  const options: Pick<ConnectionOptions, 'servers' | 'user' | 'pass' | 'token' | 'authenticator' | 'tls'> = { servers: bare };
+  if (userPass) Object.assign(options, userPass);
+  if (token !== undefined) options.token = token;
+  if (security.tokenFile) {
+    const text = readSecretFile('NATS token file', security.tokenFile).trim();
+    if (text === '') throw configError(`NATS token file ${security.tokenFile} is empty`);
+    options.token = text;
+  }
+  let authenticator: Authenticator | undefined;
+  if (security.credsFile) {
+    const creds = readSecretFile('NATS creds file', security.credsFile);
+    if (!/-----BEGIN NATS USER JWT-----/.test(creds) || !/-----BEGIN USER NKEY SEED-----/.test(creds)) {
+      throw configError(`NATS creds file ${security.credsFile} does not hold a user JWT and an nkey seed (as nsc writes them)`);
+    }
+    authenticator = credsAuthenticator(new TextEncoder().encode(creds));
+  }
+  if (security.nkeySeedFile) {
+    const seed = readSecretFile('NATS nkey seed file', security.nkeySeedFile).trim();
+    if (!/^SU[A-Z2-7]{56}$/.test(seed)) throw configError(`NATS nkey seed file ${security.nkeySeedFile} does not hold a user seed (one line starting with SU)`);
+    authenticator = nkeyAuthenticator(new TextEncoder().encode(seed));
+  }
+  if (authenticator) options.authenticator = authenticator;
+  if (tls || security.caFile || security.certFile || security.keyFile) {
+    if ((security.certFile === undefined) !== (security.keyFile === undefined)) throw configError('a NATS client certificate and its key go together');
+    for (const [what, file] of [
+      ['NATS CA file', security.caFile],
+      ['NATS client certificate', security.certFile],
+      ['NATS client key', security.keyFile],
+    ] as const) {
+      if (file !== undefined) readSecretFile(what, file); // unreadable: a clear error now, not a failed handshake later
+    }
+    options.tls = {
+      ...(security.caFile ? { caFile: security.caFile } : {}),
+      ...(security.certFile ? { certFile: security.certFile, keyFile: security.keyFile } : {}),
+    };
+  }
+  return options;
+}
+
 export interface NatsLinkOptions {
-  /** `nats://host:port` URLs of one server or a cluster. */
+  /** `nats://host:port` URLs of one server or a cluster (`tls://` for TLS; credentials allowed, see NatsSecurity). */
   servers: readonly string[];
+  /** Credentials and TLS beyond what the URLs carry. */
+  security?: NatsSecurity;
   /** Connection name shown by the server's monitoring (`tickcast gateway default/node-a`). */
   name: string;
   logger: Logger;
@@ -58,10 +168,11 @@ export class NatsLink {
   /** Connects, or throws TickcastError BUS_UNREACHABLE naming the servers. */
   static async connect(options: NatsLinkOptions): Promise<NatsLink> {
     const shown = options.servers.map(redactNatsUrl).join(',');
+    const secured = natsConnectionOptions(options.servers, options.security);
     let connection: NatsConnection;
     try {
       connection = await connect({
-        servers: [...options.servers],
+        ...secured,
         name: options.name,
         timeout: options.connectTimeoutMs ?? 5000,
         reconnect: true,
@@ -73,7 +184,12 @@ export class NatsLink {
         maxPingOut: 2,
       });
     } catch (error) {
-      throw new TickcastError(ErrorCode.BUS_UNREACHABLE, `cannot connect to the NATS bus ${shown}: ${(error as Error).message}`);
+      const message = (error as Error).message;
+      const refused = /AUTHORIZATION_VIOLATION|Authorization Violation|authentication/i.test(message);
+      throw new TickcastError(
+        ErrorCode.BUS_UNREACHABLE,
+        `cannot connect to the NATS bus ${shown}: ${message}${refused ? '; check the credentials (the URL\'s USER:PASSWORD, TICKCAST_NATS_CREDS, TICKCAST_NATS_NKEY_SEED or TICKCAST_NATS_TOKEN_FILE)' : ''}`,
+      );
     }
     return new NatsLink(connection, shown, options.logger);
   }

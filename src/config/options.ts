@@ -637,8 +637,63 @@ export const OPTIONS = [
     flag: '--bus <urls>',
     default: undefined,
     description:
-      'The bus between adapters and gateways. Unset: ZeroMQ (ZMQ_HOST, ZMQ_PORT; one gateway per instance). nats://HOST:PORT (several, comma-separated, for a cluster): NATS, so an instance can run several gateway nodes on several hosts, fed by adapter processes (tickcast adapter --bus nats://…); see docs/scale-out.md.',
+      'The bus between adapters and gateways. Unset: ZeroMQ (ZMQ_HOST, ZMQ_PORT; one gateway per instance). nats://HOST:PORT (several, comma-separated, for a cluster): NATS, so an instance can run several gateway nodes on several hosts, fed by adapter processes (tickcast adapter --bus nats://…); see docs/scale-out.md. tls://HOST:PORT requires TLS; nats://USER:PASSWORD@HOST:PORT or nats://TOKEN@HOST:PORT carries credentials (the same in every URL), shown nowhere.',
+    // The URLs may carry a password or token: never echoed.
+    secret: true,
     parse: natsUrls(),
+  }),
+  option({
+    key: 'bus.natsCredsFile',
+    env: 'TICKCAST_NATS_CREDS',
+    flag: '--nats-creds <file>',
+    default: undefined,
+    description:
+      "NATS credentials file (a user JWT and its nkey seed, as nsc writes it) this process connects to the NATS bus with, for servers using decentralized (operator/account) auth. One kind of NATS credentials at a time: this, TICKCAST_NATS_NKEY_SEED, TICKCAST_NATS_TOKEN_FILE or a USER:PASSWORD in TICKCAST_BUS. Keep it mode 0600.",
+    parse: path(),
+  }),
+  option({
+    key: 'bus.natsNkeySeedFile',
+    env: 'TICKCAST_NATS_NKEY_SEED',
+    flag: '--nats-nkey-seed <file>',
+    default: undefined,
+    description:
+      "File holding the NATS user nkey seed (one line starting with SU, as nk -gen user writes it) this process connects with, for servers whose authorization lists users by nkey; the seed never leaves the host (the server gets a signature). Keep it mode 0600.",
+    parse: path(),
+  }),
+  option({
+    key: 'bus.natsTokenFile',
+    env: 'TICKCAST_NATS_TOKEN_FILE',
+    flag: '--nats-token-file <file>',
+    default: undefined,
+    description:
+      "File holding the NATS server's authorization token (authorization { token: … }), for servers that use one shared token; per-role users (TICKCAST_NATS_NKEY_SEED, a USER:PASSWORD in TICKCAST_BUS) allow permissions per role, a token does not.",
+    parse: path(),
+  }),
+  option({
+    key: 'bus.natsCaFile',
+    env: 'TICKCAST_NATS_CA',
+    flag: '--nats-ca <file>',
+    default: undefined,
+    description:
+      "CA certificate file (PEM) the NATS servers' TLS certificates must chain to; setting it requires TLS on every connection to the bus, as tls:// URLs do. Unset: the system's CAs (and NODE_EXTRA_CA_CERTS).",
+    parse: path(),
+  }),
+  option({
+    key: 'bus.natsCertFile',
+    env: 'TICKCAST_NATS_CERT',
+    flag: '--nats-cert <file>',
+    default: undefined,
+    description:
+      'Client certificate file (PEM) presented to NATS servers that verify clients (tls { verify: true }); goes with TICKCAST_NATS_KEY.',
+    parse: path(),
+  }),
+  option({
+    key: 'bus.natsKeyFile',
+    env: 'TICKCAST_NATS_KEY',
+    flag: '--nats-key <file>',
+    default: undefined,
+    description: "Private key file (PEM) of TICKCAST_NATS_CERT. Keep it mode 0600.",
+    parse: path(),
   }),
   option({
     key: 'node',

@@ -15,6 +15,7 @@ import { ErrorCode, TickcastError } from '../errors.js';
 import { createSimulator, instanceControlKey, openConfiguredRegistry } from '../wiring.js';
 import { Registration } from '../registry/registration.js';
 import { Teardown } from '../teardown.js';
+import { natsSecurity } from './security.js';
 
 /** How long a starting adapter waits for a node to refuse it (its feed id taken) before it counts as running. */
 const REFUSAL_WAIT_MS = 2500;
@@ -33,7 +34,7 @@ export async function startNatsAdapterProcess(options: AdapterProcessOptions & {
     const registration = claim.registration;
     teardown.add(() => registration.release());
 
-    const link = await NatsLink.connect({ servers: options.nats, name: `tickcast adapter ${config.instance}/${feedId}`, logger });
+    const link = await NatsLink.connect({ servers: options.nats, security: natsSecurity(config), name: `tickcast adapter ${config.instance}/${feedId}`, logger });
     teardown.add(() => link.close());
     const subjects = new Subjects(config.instance);
     const publisher = new NatsPublisher(link, subjects, {

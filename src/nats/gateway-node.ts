@@ -18,6 +18,7 @@ import { gatewayHttp } from '../http/routes.js';
 import { Gateway } from '../gateway/gateway.js';
 import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, acceptAdapters, explainBindFailure, gatewaySettings, instanceControlKey, openInstance, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
 import { Teardown } from '../teardown.js';
+import { natsSecurity } from './security.js';
 import { natsNodeName } from './node-name.js';
 
 export async function startNatsNode(config: Config, options: StartOptions): Promise<RunningInstance> {
@@ -30,7 +31,7 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
   try {
     const base = await openInstance(config, teardown, options);
     const name = natsNodeName(config);
-    const link = await NatsLink.connect({ servers, name: `tickcast gateway ${config.instance}/${name}`, logger });
+    const link = await NatsLink.connect({ servers, security: natsSecurity(config), name: `tickcast gateway ${config.instance}/${name}`, logger });
     teardown.add(() => link.close());
     const subjects = new Subjects(config.instance);
     const bus = new NatsTickSubscriber(link, subjects, logger);
