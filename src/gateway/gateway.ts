@@ -102,7 +102,7 @@ export class Gateway {
     const defaultExtensions = { ...OPENALGO_EXTENSIONS, snapshot: options.snapshots ?? true };
     this.fanOut = new FanOut(this.index, encoder, { clock, brokerOf: (feed) => this.feeds.adapter(feed)?.broker ?? '' });
     this.handler = new RequestHandler({
-      verifier: shared ? shared.verifier(options.verifier) : options.verifier,
+      verifier: options.verifier,
       feeds: this.feeds,
       upstream: this.upstream,
       index: this.index,
@@ -116,7 +116,8 @@ export class Gateway {
       noFeedReason: (user, broker) => this.noFeedReason(user, broker),
       ...(options.limits ? { limits: options.limits } : {}),
       ...(failedAuths ? { failedAuths } : {}),
-      sessionsOf: (user) => shared?.heldFor(user) ?? this.sessionsByUser.get(user)?.size ?? 0,
+      sessionsOf: (user) => this.sessionsByUser.get(user)?.size ?? 0,
+      ...(shared ? { reserveConnection: (session: Session, user: string) => shared.reserve(session, user) } : {}),
       ...(this.userFeeds ? { userFeed: (user: string, broker: string) => this.userFeeds!.feedFor(user, broker) } : {}),
     });
     this.metrics = new GatewayMetrics(this.metricsSource());
@@ -144,7 +145,7 @@ export class Gateway {
       defaultExtensions,
       clock,
       logger,
-      onRequest: (session, request) => (shared ? shared.run(session, () => this.handler.handle(session, request)) : this.handler.handle(session, request)),
+      onRequest: (session, request) => this.handler.handle(session, request),
       onHttp: (request, response) => this.http?.(request, response) ?? false,
       onClose: (session) => {
         this.handler.dropAll(session);
@@ -353,7 +354,7 @@ export class Gateway {
   }
 
   private moveUser(session: Session, previous: string | null, leaving = false): void {
-    this.sharedConnections?.userChanged(session, previous, leaving);
+    this.sharedConnections?.userChanged(session, leaving);
     if (previous !== null) {
       const set = this.sessionsByUser.get(previous);
       set?.delete(session);

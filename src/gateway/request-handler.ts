@@ -75,8 +75,13 @@ export interface RequestHandlerOptions {
   limits?: { maxConnectionsPerKey?: number; maxSubscriptions?: number; subscribeRate?: number };
   /** Failed authentications per address (absent: not tracked). */
   failedAuths?: FailedAuths;
-  /** Authenticated sessions of a user now. */
+  /** Authenticated sessions of a user now: what the per-key limit counts, unless reserveConnection is set. */
   sessionsOf?(user: string): number;
+  /**
+   * The per-key limit counted by another process (the primary of `--workers N`): takes one of
+   * `user`'s connections for `session`, false when the instance already holds the limit.
+   */
+  reserveConnection?(session: Session, user: string): Promise<boolean>;
   /** The user's own broker feed, if they have one (gateway/user-feeds.ts); else routing is by broker. */
   userFeed?(user: string, broker: string): Promise<string | undefined>;
 }
@@ -193,7 +198,7 @@ export class RequestHandler {
     const { identity } = checked;
     if (!identity) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY);
     const perKey = this.options.limits?.maxConnectionsPerKey;
-    if (perKey !== undefined && session.user !== identity.user && (this.options.sessionsOf?.(identity.user) ?? 0) >= perKey) {
+    if (perKey !== undefined && session.user !== identity.user && !this.options.reserveConnection && (this.options.sessionsOf?.(identity.user) ?? 0) >= perKey) {
       return error(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many connections for this API key (limit ${perKey})`);
     }
     // Unlike OpenAlgo, a client whose broker cannot be resolved is not counted as authenticated,
@@ -208,6 +213,10 @@ export class RequestHandler {
     }
     // The client left while its key was checked: counting it for the key would leave a ghost.
     if (session.closed) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, 'Connection closed during authentication');
+    // Counted elsewhere (the primary of --workers): the last step, so nothing can fail after it.
+    if (perKey !== undefined && session.user !== identity.user && this.options.reserveConnection && !(await this.options.reserveConnection(session, identity.user))) {
+      return error(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many connections for this API key (limit ${perKey})`);
+    }
     const previousUser = session.user;
     if (previousUser !== null && (previousUser !== identity.user || session.feed !== feed)) {
       // Re-authenticating as someone else: what the old identity held must not keep flowing.
