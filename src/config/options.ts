@@ -500,6 +500,14 @@ export const OPTIONS = [
     parse: list(),
   }),
   option({
+    key: 'ws.allowedHosts',
+    env: 'TICKCAST_ALLOWED_HOSTS',
+    default: undefined,
+    description:
+      'Comma-separated extra host names the HTTP endpoints (status, metrics, dashboard and its API) answer to, e.g. the public name a reverse proxy passes in Host (trade.example.com); a name alone for any port, name:port for one. Always answered: localhost and WEBSOCKET_HOST at the gateway\'s port, and any IP address; other Host headers get 421 (a defence against DNS rebinding). /healthz, /readyz and WebSocket upgrades are not checked.',
+    parse: list(),
+  }),
+  option({
     key: 'ws.tlsCert',
     env: 'TICKCAST_TLS_CERT',
     flag: '--tls-cert <file>',

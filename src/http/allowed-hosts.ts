@@ -89,9 +89,9 @@ export class AllowedHosts {
 
 /**
  * The allowed hosts of an instance's configuration: its listen host, and the operator's names
- * from `ws.allowedHosts` once the configuration carries that setting (read defensively until then).
+ * (`TICKCAST_ALLOWED_HOSTS`).
  */
 export function allowedHostsOf(config: Config): AllowedHostsOptions {
-  const names = (config.ws as { readonly allowedHosts?: readonly string[] }).allowedHosts;
+  const names = config.ws.allowedHosts;
   return { listenHost: config.ws.host, ...(names ? { names } : {}) };
 }

@@ -149,3 +149,28 @@ describe('Host header', () => {
     expect(await upgrade(`rebind.attacker.example:${port}`)).toBe(101);
   });
 });
+
+describe('TICKCAST_ALLOWED_HOSTS', () => {
+  it("answers the operator's names (a reverse proxy's public name) and still refuses others", async () => {
+    const proxied = await startTestInstance({ TICKCAST_ALLOWED_HOSTS: 'trade.example.com, status.example.com:9100' });
+    try {
+      const at = Number(new URL(proxied.url).port);
+      const statusOf = (host: string): Promise<number> =>
+        new Promise((resolve, reject) => {
+          const req = request({ host: '127.0.0.1', port: at, path: '/api/status', headers: { host } }, (res) => {
+            res.resume();
+            resolve(res.statusCode ?? 0);
+          });
+          req.on('error', reject);
+          req.end();
+        });
+      expect(await statusOf('trade.example.com')).toBe(200);
+      expect(await statusOf(`trade.example.com:${at}`)).toBe(200);
+      expect(await statusOf('status.example.com:9100')).toBe(200);
+      expect(await statusOf('status.example.com:9101')).toBe(421);
+      expect(await statusOf('rebind.attacker.example')).toBe(421);
+    } finally {
+      await proxied.stop();
+    }
+  });
+});
