@@ -10,7 +10,10 @@ import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import { addConfigFlags, configFrom, EXIT_FAILURE, type Io, UsageError } from './common.js';
 
-const ADAPTER_FLAGS = ['envFile', 'instance', 'registry.url', 'registry.ttlMs', 'simulator.rate', 'simulator.symbols', 'simulator.seed', 'simulator.brokers', 'logLevel'];
+const ADAPTER_FLAGS = [
+  'envFile', 'instance', 'dataDir', 'controlKeyFile', 'registry.url', 'registry.ttlMs', 'simulator.rate', 'simulator.symbols', 'simulator.seed', 'simulator.brokers',
+  'bus.natsCredsFile', 'bus.natsNkeySeedFile', 'bus.natsTokenFile', 'bus.natsCaFile', 'bus.natsCertFile', 'bus.natsKeyFile', 'logLevel',
+];
 
 export function registerAdapterCommand(program: Command, io: Io, setExit: (code: number) => void): void {
   addConfigFlags(
