@@ -14,7 +14,7 @@ import { devNull, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import WebSocket from 'ws';
 import { loadConfig } from '../src/config/load.js';
-import { startInstance } from '../src/instance.js';
+import { startGateway } from '../src/roles/gateway.js';
 import { silentLogger } from '../src/observability/logger.js';
 import { installCleanupHandlers, removeDirNow, runMain, trackDir } from './cleanup.js';
 
@@ -64,7 +64,7 @@ async function main(): Promise<number> {
       },
     });
     if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-    const instance = await startInstance(loaded.config, { logger: silentLogger() });
+    const instance = await startGateway(loaded.config, { logger: silentLogger() });
     try {
       const { apiKey } = await instance.keys.create('bench', 'simulator');
       const first = await authOnce(instance.url, apiKey);

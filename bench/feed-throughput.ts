@@ -13,7 +13,8 @@
  *   npm run bench:feed -- [--rate 300] [--seconds 5] [--no-bus-batch] [--bus zeromq|nats|both] [--rounds 3]
  */
 import { fork } from 'node:child_process';
-import { startAdapterProcess } from '../src/adapter-process.js';
+import { startAdapter } from '../src/roles/adapter.js';
+import { startNatsAdapter } from '../src/roles/nats-adapter.js';
 import { DEFAULT_INSTRUMENTS } from '../src/adapters/simulator/instruments.js';
 import { systemClock } from '../src/clock.js';
 import { silentLogger } from '../src/observability/logger.js';
@@ -57,13 +58,10 @@ async function runOnce(bus: Bus, rate: number, seconds: number, batch: boolean):
     ...(nats ? { TICKCAST_BUS: nats.url, TICKCAST_NODE: 'bench' } : {}),
   });
   const logger = silentLogger();
-  const adapter = await startAdapterProcess({
-    config: instance.config,
-    feedId: 'simulator',
-    ...(nats ? { nats: [nats.url] } : { bus: instance.busEndpoint, control: instance.controlEndpoint }),
-    clock: systemClock,
-    logger,
-  });
+  const common = { config: instance.config, feedId: 'simulator', clock: systemClock, logger };
+  const adapter = nats
+    ? await startNatsAdapter({ ...common, nats: [nats.url] })
+    : await startAdapter({ ...common, bus: instance.busEndpoint, control: instance.controlEndpoint });
   try {
     // The gateway learns of the adapter from its hello (announcements on NATS): subscribe only once it has.
     const deadline = Date.now() + 10_000;

@@ -128,7 +128,7 @@ async function runGateway({ clients, subscriptions, rate, seconds, build }: Sett
   // The compiled gateway, typed by its source.
   const dist = (path: string): string => new URL(`../dist/${path}`, import.meta.url).href;
   const { loadConfig } = (await import(dist('config/load.js'))) as typeof import('../src/config/load.js');
-  const { startInstance } = (await import(dist('instance.js'))) as typeof import('../src/instance.js');
+  const { startGateway } = (await import(dist('roles/gateway.js'))) as typeof import('../src/roles/gateway.js');
   const { silentLogger } = (await import(dist('observability/logger.js'))) as typeof import('../src/observability/logger.js');
 
   const dataDir = mkdtempSync(join(tmpdir(), 'tickcast-bench-'));
@@ -149,7 +149,7 @@ async function runGateway({ clients, subscriptions, rate, seconds, build }: Sett
     },
   });
   if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
-  const instance = await startInstance(loaded.config, { logger: silentLogger() });
+  const instance = await startGateway(loaded.config, { logger: silentLogger() });
   let child: ChildProcess | undefined;
   try {
     const { apiKey } = await instance.keys.create('bench', 'simulator');

@@ -1,7 +1,7 @@
 /**
  * The parts a tickcast process is built from: its store and API keys, registry claim, adapters,
  * gateway settings, control channel, endpoints and stats file. Each process role assembles them
- * (instance.ts: one gateway; nats/gateway-node.ts: a NATS node; cluster/: primary and workers);
+ * (roles/: one gateway, a NATS node, the cluster primary and its workers, the adapter processes);
  * this module imports none of those roles.
  */
 import { randomBytes } from 'node:crypto';

@@ -5,7 +5,7 @@
 import type { Command } from 'commander';
 import { systemClock } from '../clock.js';
 import { isValidFeedId } from '../protocol/topics.js';
-import { startAdapterProcess } from '../adapter-process.js';
+import { type AdapterOptions, type RunningAdapter, startAdapter } from '../roles/adapter.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import { addConfigFlags, configFrom, EXIT_FAILURE, type Io, UsageError } from './common.js';
@@ -46,20 +46,26 @@ export function registerAdapterCommand(program: Command, io: Io, setExit: (code:
         const logger = createLogger(config.logLevel, process.stderr);
         let refused: string | undefined;
         let wake: () => void = () => {};
-        const adapter = await startAdapterProcess({
+        const common: AdapterOptions = {
           config,
           feedId,
-          bus: nats ? undefined : (flags.bus as string | undefined),
-          control: flags.control as string | undefined,
-          ...(nats ? { nats } : {}),
-          waitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
           clock: systemClock,
           logger,
           onRefused: (message) => {
             refused = message;
             wake();
           },
-        });
+        };
+        // The role: on a NATS bus the adapter serves every gateway node (loaded only then, so a
+        // ZeroMQ adapter never loads the NATS client); else it feeds the one gateway over ZeroMQ.
+        const adapter: RunningAdapter = nats
+          ? await (await import('../roles/nats-adapter.js')).startNatsAdapter({ ...common, nats })
+          : await startAdapter({
+              ...common,
+              bus: flags.bus as string | undefined,
+              control: flags.control as string | undefined,
+              waitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
+            });
         io.out(`tickcast: adapter "${feedId}" is running for instance "${config.instance}"\n  Bus        ${adapter.bus}${nats ? '  (NATS)' : ''}\n  Control    ${adapter.control}\n`);
         logger.info({ instance: config.instance, feed: feedId }, 'adapter started');
 

@@ -5,9 +5,9 @@
  */
 import type { OpenAlgoEnvReport } from '../config/load.js';
 import type { Config } from '../config/options.js';
-import { startCluster } from '../cluster/primary.js';
-import { startInstance } from '../instance.js';
-import { instanceDir } from '../wiring.js';
+import { startCluster } from '../roles/cluster-primary.js';
+import { startGateway } from '../roles/gateway.js';
+import { type InstanceSummary, type StartOptions, instanceDir } from '../wiring.js';
 import { natsNodeName } from '../nats/node-name.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
@@ -37,7 +37,8 @@ export async function runStart(config: Config, io: Io, openalgo?: OpenAlgoEnvRep
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  const instance = config.workers > 1 ? await startCluster(config, { logger }) : await startInstance(config, { logger });
+  // The configuration has been checked (TICKCAST_WORKERS is 1 on a NATS bus, whose feed is none).
+  const instance = await startRole(config, { logger });
 
   const lines = [
     `tickcast: instance "${config.instance}" is running`,
@@ -95,6 +96,17 @@ export async function runStart(config: Config, io: Io, openalgo?: OpenAlgoEnvRep
     };
     if (early) stopRequested(early);
   });
+}
+
+/**
+ * The process role `start` runs: the cluster primary under --workers, a gateway node on a NATS
+ * bus, or else one gateway process. The NATS node is loaded only for a NATS bus, so a ZeroMQ
+ * gateway never loads the NATS client.
+ */
+async function startRole(config: Config, options: StartOptions): Promise<InstanceSummary> {
+  if (config.workers > 1) return startCluster(config, options);
+  if (config.bus.nats) return (await import('../roles/nats-node.js')).startNatsNode(config, options);
+  return startGateway(config, options);
 }
 
 /**

@@ -8,23 +8,21 @@
  * worker's SUB. Interest: each worker tells the primary the highest mode its clients want per
  * stream (messages.ts) and the hub (hub.ts) subscribes adapters to the union. A worker that dies
  * has its interest released and is replaced; its clients reconnect to the others.
+ *
+ * This file holds the primary's worker pool; roles/cluster-primary.ts starts the primary with it,
+ * and roles/cluster-worker.ts is each worker process's main.
  */
 import cluster, { type Worker } from 'node:cluster';
-import { fileURLToPath } from 'node:url';
 import type { Clock } from '../clock.js';
-import { systemClock } from '../clock.js';
 import type { Config } from '../config/options.js';
-import { ZmqBusProxy } from '../bus/zmq-proxy.js';
 import type { AdapterRoute } from '../gateway/feeds.js';
-import { UserFeeds } from '../gateway/user-feeds.js';
-import { type AdapterHost, type InstanceSummary, type StartOptions, bindControl, createAdapters, explainBindFailure, openInstance, publishEndpoints, writeOpenAlgoStats } from '../wiring.js';
+import type { UserFeeds } from '../gateway/user-feeds.js';
+import type { AdapterHost } from '../wiring.js';
 import type { Logger } from '../observability/logger.js';
 import { type ProxyFigures, mergeProxyFigures } from '../observability/openalgo-stats.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { Teardown } from '../teardown.js';
-import { createFanoutDir } from './fanout-dir.js';
-import { Hub } from './hub.js';
-import { InstanceLimits } from './instance-limits.js';
+import type { Hub } from './hub.js';
+import type { InstanceLimits } from './instance-limits.js';
 import { combineMetrics, combineStatus } from './figures.js';
 import { type PrimaryMessage, type Report, type WorkerInit, type WorkerMessage, isWorkerMessage } from './messages.js';
 
@@ -48,7 +46,7 @@ interface Slot {
 }
 
 /** The primary's worker processes: starting, replacing and stopping them, and their messages. */
-class WorkerPool implements AdapterHost {
+export class WorkerPool implements AdapterHost {
   private readonly slots: Slot[] = [];
   /** The port workers listen on, once known (the requested one may be 0). */
   private port: number;
@@ -302,64 +300,4 @@ export function isProxyFigures(value: unknown): value is ProxyFigures {
   if (typeof value !== 'object' || value === null) return false;
   const figures = value as Record<string, unknown>;
   return typeof figures.clients === 'number' && typeof figures.users === 'object' && figures.users !== null && Array.isArray(figures.subscriptions);
-}
-
-/** Starts the primary of an instance with `config.workers` gateway workers. */
-export async function startCluster(config: Config, options: StartOptions): Promise<InstanceSummary> {
-  const { logger, clock = systemClock } = options;
-  const teardown = new Teardown(logger);
-  try {
-    const base = await openInstance(config, teardown, options);
-    const { plan, registry, registration } = base;
-
-    // A socket file in a 0700 directory: an abstract name would let any local process read the bus.
-    const { fanout, removedStale } = createFanoutDir();
-    teardown.add(() => fanout.remove());
-    if (removedStale.length > 0) logger.info({ dirs: removedStale }, 'removed fan-out directories left by primaries that were killed');
-    const bus = await ZmqBusProxy.bind({
-      endpoint: plan.bus,
-      fanout: fanout.endpoint,
-      onError: (error) => logger.error({ err: error.message }, 'bus proxy failed; workers receive no ticks'),
-    }).catch((error) => explainBindFailure(error, 'bus', plan.bus, config, registry, registration));
-    teardown.add(() => bus.close());
-    logger.info({ fanout: bus.fanout }, "bus fan-out to the workers bound");
-
-    const { adapters, instruments, brokerAdapters } = createAdapters(config, bus.endpoint, base, teardown, { logger, clock });
-    // Assigned right below; status changes are only reported once adapters start.
-    let pool: WorkerPool | undefined;
-    const hub = new Hub({
-      adapters,
-      logger,
-      onStatus: (feed, status, message) => {
-        logger.info({ feed, status, message }, 'feed status changed');
-        pool?.broadcast(message === undefined ? { type: 'status', feed, status } : { type: 'status', feed, status, message });
-      },
-    });
-    const userFeeds = new UserFeeds(brokerAdapters, (adapter) => hub.add({ adapter, brokers: [] }, false), logger, clock);
-
-    cluster.setupPrimary({ exec: fileURLToPath(new URL('./worker-main.js', import.meta.url)), args: [] });
-    // One count for the instance: each worker alone would allow every key the whole budget.
-    const limits = new InstanceLimits({ maxConnectionsPerKey: config.limits.maxConnectionsPerKey, authFailures: config.limits.authFailures, clock });
-    pool = new WorkerPool({ count: config.workers, config, hub, userFeeds, limits, fanout: bus.fanout, port: plan.wsPort, clock, logger });
-    const control = await bindControl(config, base, pool, teardown, { logger, clock });
-    teardown.add(() => pool.stop());
-    const port = await pool.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
-    const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);
-    writeOpenAlgoStats(config, () => pool.proxyFigures(), teardown, { logger, clock });
-
-    return {
-      config,
-      url,
-      busEndpoint: bus.endpoint,
-      controlEndpoint: control.endpoint,
-      keys: base.keys,
-      devKey: base.devKey,
-      instruments,
-      registryUrl: registry.url,
-      stop: () => teardown.run(),
-    };
-  } catch (error) {
-    await teardown.run();
-    throw error;
-  }
 }

@@ -1,8 +1,8 @@
 /**
  * V8 heap settings for a process that runs a gateway. They hold for the whole process, so the
- * entry points that start one apply them (startInstance, the NATS node, the worker's main), not
- * the Gateway class: every way of running one (`tickcast start`, its workers, tests through
- * startInstance) gets them without flags on the command line.
+ * entry points that start one apply them (the roles in roles/: the gateway, the NATS node, the
+ * cluster worker's main), not the Gateway class: every way of running one (`tickcast start`, its
+ * workers, tests through startGateway) gets them without flags on the command line.
  *
  * `--heap-growing-percent`: after a full collection V8 lets the old generation grow to a multiple
  * of what was live before collecting again, up to 4× on a machine with a large heap limit. A

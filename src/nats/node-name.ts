@@ -1,4 +1,4 @@
-/** A gateway node's name on a NATS bus (apart from gateway-node.ts, so naming it loads no NATS client). */
+/** A gateway node's name on a NATS bus (apart from roles/nats-node.ts, so naming it loads no NATS client). */
 import { hostname } from 'node:os';
 import type { Config } from '../config/options.js';
 

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/options.js';
-import { type RunningInstance, startInstance } from '../../src/instance.js';
+import { type RunningInstance, startGateway } from '../../src/roles/gateway.js';
 import { silentLogger } from '../../src/observability/logger.js';
 
 export interface TestInstance extends RunningInstance {
@@ -46,7 +46,9 @@ export function testConfig(dataDir: string, env: Record<string, string> = {}): C
 export async function startTestInstance(env: Record<string, string> = {}): Promise<TestInstance> {
   const dataDir = mkdtempSync(join(tmpdir(), 'tickcast-test-'));
   const config = testConfig(dataDir, env);
-  const instance = await startInstance(config, { logger: silentLogger() });
+  // As `tickcast start` chooses: a gateway node on a NATS bus (the benchmarks run one), else one gateway.
+  const start = config.bus.nats ? (await import('../../src/roles/nats-node.js')).startNatsNode : startGateway;
+  const instance = await start(config, { logger: silentLogger() });
   const stopInstance = instance.stop;
   return Object.assign(instance, {
     dataDir,

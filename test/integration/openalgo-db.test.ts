@@ -15,7 +15,7 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
 import { loadConfig } from '../../src/config/load.js';
 import { ErrorCode, ProtocolMessage, type TickcastError } from '../../src/errors.js';
-import { type RunningInstance, startInstance } from '../../src/instance.js';
+import { type RunningInstance, startGateway as startGatewayRole } from '../../src/roles/gateway.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { killSpawnedProcesses, runCli, startGatewayProcess } from '../helpers/cli.js';
 import { testConfig } from '../helpers/instance.js';
@@ -91,7 +91,7 @@ function configFor(url: string, env: Record<string, string> = {}) {
 }
 
 async function startGateway(url: string, env: Record<string, string> = {}): Promise<RunningInstance> {
-  return startInstance(configFor(url, env), { logger: silentLogger() });
+  return startGatewayRole(configFor(url, env), { logger: silentLogger() });
 }
 
 async function startFails(url: string, env: Record<string, string> = {}): Promise<TickcastError> {
@@ -353,7 +353,7 @@ describe("OpenAlgo's database on sqlite: read-only", () => {
       });
       if (!config.ok) throw new Error(config.errors.join('\n'));
       expect(config.config.database).toMatchObject({ kind: 'sqlite', file });
-      const gw = await startInstance(config.config, { logger: silentLogger() });
+      const gw = await startGatewayRole(config.config, { logger: silentLogger() });
       try {
         expect(await authReply(gw, key)).toMatchObject({ status: 'error', code: 'BROKER_ERROR' }); // a key, but no auth row yet
       } finally {
@@ -381,7 +381,7 @@ describe("OpenAlgo's database on sqlite: read-only", () => {
       });
       if (!loaded.ok) throw new Error(loaded.errors.join('\n'));
       expect(loaded.config.database).toMatchObject({ kind: 'sqlite', file: join(openalgoDir, 'db', 'openalgo.db') });
-      const gw = await startInstance(loaded.config, { logger: silentLogger() });
+      const gw = await startGatewayRole(loaded.config, { logger: silentLogger() });
       try {
         expect(await authReply(gw, key)).toMatchObject({ status: 'success', user_id: 'alice', broker: 'zerodha' });
       } finally {

@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, writeFileSync } from 
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/config/load.js';
-import { type RunningInstance, startInstance } from '../../src/instance.js';
+import { type RunningInstance, startGateway } from '../../src/roles/gateway.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { Ticker } from '../../src/observability/openalgo-stats.js';
 import { killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess } from '../helpers/cli.js';
@@ -100,7 +100,7 @@ async function startFromOpenAlgoDir(dir: string, root: string): Promise<RunningI
   });
   if (!result.ok) throw new Error(result.errors.join('\n'));
   expect(result.config.auth.pepper).toBe(PEPPER); // taken from OpenAlgo's .env
-  const instance = await startInstance(result.config, { logger: silentLogger(), ticker: fastTicker });
+  const instance = await startGateway(result.config, { logger: silentLogger(), ticker: fastTicker });
   cleanups.push(() => instance.stop());
   return instance;
 }

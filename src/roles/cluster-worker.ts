@@ -1,17 +1,17 @@
 /**
- * Entry point of a gateway worker process, forked by the primary (primary.ts). It waits for its
- * init message, serves clients until the primary says stop or goes away, then exits. Signals
- * are the primary's business: a Ctrl-C reaches the whole process group, and the primary then
- * stops its workers in order.
+ * The cluster worker role: the main of a gateway worker process, forked by the cluster primary
+ * (cluster-primary.ts). It waits for its init message, serves clients until the primary says stop
+ * or goes away, then exits. Signals are the primary's business: a Ctrl-C reaches the whole
+ * process group, and the primary then stops its workers in order.
  */
 import { systemClock } from '../clock.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { tuneHeap } from '../gateway/heap-tuning.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
-import { PrimaryChannel } from './channel.js';
-import type { WorkerMessage } from './messages.js';
-import { type RunningWorker, startWorker } from './worker.js';
+import { PrimaryChannel } from '../cluster/channel.js';
+import type { WorkerMessage } from '../cluster/messages.js';
+import { type RunningWorker, startWorker } from '../cluster/worker.js';
 
 const send = (message: WorkerMessage): void => {
   if (process.connected) process.send!(message);

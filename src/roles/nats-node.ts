@@ -1,8 +1,9 @@
 /**
- * Wires one gateway node of an instance whose bus is NATS (`tickcast start --bus nats://…`): the
- * same gateway as ever, fed by a NatsTickSubscriber that subscribes to the streams its clients
- * want, with out-of-process adapters reached over the NATS control plane. Any number of nodes
- * of one instance run side by side, on one host or many, each registered under its own node name.
+ * The NATS node role: one gateway node of an instance whose bus is NATS (`tickcast start --bus
+ * nats://…`), the same gateway as ever, fed by a NatsTickSubscriber that subscribes to the
+ * streams its clients want, with out-of-process adapters reached over the NATS control plane. Any
+ * number of nodes of one instance run side by side, on one host or many, each registered under
+ * its own node name.
  */
 import { randomBytes } from 'node:crypto';
 import { NatsLink, NatsTickSubscriber } from '../bus/nats.js';
@@ -18,8 +19,8 @@ import { gatewayHttp } from '../http/routes.js';
 import { Gateway } from '../gateway/gateway.js';
 import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, acceptAdapters, explainBindFailure, gatewaySettings, instanceControlKey, openInstance, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
 import { Teardown } from '../teardown.js';
-import { natsSecurity } from './security.js';
-import { natsNodeName } from './node-name.js';
+import { natsSecurity } from '../nats/security.js';
+import { natsNodeName } from '../nats/node-name.js';
 
 export async function startNatsNode(config: Config, options: StartOptions): Promise<RunningInstance> {
   const { logger, clock = systemClock } = options;

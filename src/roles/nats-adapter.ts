@@ -1,13 +1,13 @@
 /**
- * Wires an out-of-process adapter on a NATS bus (`tickcast adapter --bus nats://…`): it
- * publishes ticks on the stream subjects and serves every gateway node of its instance over the
- * NATS control plane, wherever they run. No gateway needs to exist first: nodes find it when
- * they come.
+ * The NATS adapter role: an out-of-process adapter on a NATS bus (`tickcast adapter --bus
+ * nats://…`). It publishes ticks on the stream subjects and serves every gateway node of its
+ * instance over the NATS control plane, wherever they run. No gateway needs to exist first: nodes
+ * find it when they come.
  */
 import { NatsLink, NatsPublisher } from '../bus/nats.js';
 import { Subjects } from '../bus/subjects.js';
 import { configuredInstruments } from '../adapters/simulator/instruments.js';
-import type { AdapterProcessOptions, RunningAdapter } from '../adapter-process-options.js';
+import type { AdapterOptions, RunningAdapter } from './adapter-options.js';
 import { AdapterControl } from '../control/adapter-control.js';
 import { NatsAdapterTransport } from '../control/transport-nats.js';
 import { describeHolder } from '../endpoints.js';
@@ -15,13 +15,18 @@ import { ErrorCode, TickcastError } from '../errors.js';
 import { createSimulator, instanceControlKey, openConfiguredRegistry } from '../wiring.js';
 import { Registration } from '../registry/registration.js';
 import { Teardown } from '../teardown.js';
-import { natsSecurity } from './security.js';
+import { natsSecurity } from '../nats/security.js';
 
 /** How long a starting adapter waits for a node to refuse it (its feed id taken) before it counts as running. */
 const REFUSAL_WAIT_MS = 2500;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms).unref());
 
-export async function startNatsAdapterProcess(options: AdapterProcessOptions & { nats: readonly string[] }): Promise<RunningAdapter> {
+export interface NatsAdapterOptions extends AdapterOptions {
+  /** The NATS servers: the adapter serves every gateway node of the instance over them. */
+  nats: readonly string[];
+}
+
+export async function startNatsAdapter(options: NatsAdapterOptions): Promise<RunningAdapter> {
   const { config, feedId, clock, logger } = options;
   const teardown = new Teardown(logger);
   try {

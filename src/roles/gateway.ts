@@ -1,17 +1,18 @@
 /**
- * Starts one tickcast instance from its configuration: a single gateway process on a ZeroMQ bus
- * (store, API keys, bus, adapters, gateway, control channel), or a gateway node on a NATS bus.
- * The CLI's `start` and the integration tests both go through it.
+ * The gateway role: one tickcast instance in a single gateway process on a ZeroMQ bus (store, API
+ * keys, bus, adapters, gateway, control channel). The CLI's `start` runs it when the instance has
+ * one worker and no NATS bus (a NATS bus runs nats-node.ts, --workers cluster-primary.ts); the
+ * integration tests start it directly.
  */
-import { systemClock } from './clock.js';
-import type { Config } from './config/options.js';
-import { LocalPublishing } from './bus/local.js';
-import { ZmqSubscriber } from './bus/zeromq.js';
-import { Gateway } from './gateway/gateway.js';
-import { tuneHeap } from './gateway/heap-tuning.js';
-import { dashboardSources } from './http/dashboard-sources.js';
-import { gatewayHttp } from './http/routes.js';
-import { Teardown } from './teardown.js';
+import { systemClock } from '../clock.js';
+import type { Config } from '../config/options.js';
+import { LocalPublishing } from '../bus/local.js';
+import { ZmqSubscriber } from '../bus/zeromq.js';
+import { Gateway } from '../gateway/gateway.js';
+import { tuneHeap } from '../gateway/heap-tuning.js';
+import { dashboardSources } from '../http/dashboard-sources.js';
+import { gatewayHttp } from '../http/routes.js';
+import { Teardown } from '../teardown.js';
 import {
   SIMULATOR_BROKER,
   type RunningInstance,
@@ -23,13 +24,11 @@ import {
   openInstance,
   publishEndpoints,
   writeOpenAlgoStats,
-} from './wiring.js';
+} from '../wiring.js';
 
-export type { InstanceSummary, RunningInstance, StartOptions } from './wiring.js';
+export type { InstanceSummary, RunningInstance, StartOptions } from '../wiring.js';
 
-export async function startInstance(config: Config, options: StartOptions): Promise<RunningInstance> {
-  // Loaded only for a NATS bus: a ZeroMQ gateway never loads the NATS client.
-  if (config.bus.nats) return (await import('./nats/gateway-node.js')).startNatsNode(config, options);
+export async function startGateway(config: Config, options: StartOptions): Promise<RunningInstance> {
   const { logger, clock = systemClock } = options;
   // A process-wide setting, so it belongs to the process that runs the gateway, set before it starts.
   tuneHeap();

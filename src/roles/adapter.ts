@@ -1,22 +1,31 @@
 /**
- * Wires an out-of-process adapter (`tickcast adapter`): it finds its instance's gateway through
+ * The adapter role on a ZeroMQ bus: an out-of-process adapter (`tickcast adapter`; on a NATS bus
+ * the CLI runs nats-adapter.ts instead). It finds its instance's gateway through
  * the registry (waiting for it if it is not up yet), publishes ticks on the gateway's bus, takes
  * subscribe commands over the control protocol (proving it holds the instance's control key), and follows the gateway if it restarts on other
  * endpoints.
  */
-import { configuredInstruments } from './adapters/simulator/instruments.js';
-import { ZmqPublisher } from './bus/zeromq.js';
-import { AdapterControl } from './control/adapter-control.js';
-import { ZmqAdapterTransport } from './control/transport-zmq.js';
-import { describeHolder } from './endpoints.js';
-import { ErrorCode, TickcastError } from './errors.js';
-import { createSimulator, instanceControlKey, openConfiguredRegistry } from './wiring.js';
-import { Teardown } from './teardown.js';
-import { Registration } from './registry/registration.js';
-import type { Registry } from './registry/registry.js';
-import type { AdapterProcessOptions, RunningAdapter } from './adapter-process-options.js';
+import { configuredInstruments } from '../adapters/simulator/instruments.js';
+import { ZmqPublisher } from '../bus/zeromq.js';
+import { AdapterControl } from '../control/adapter-control.js';
+import { ZmqAdapterTransport } from '../control/transport-zmq.js';
+import { describeHolder } from '../endpoints.js';
+import { ErrorCode, TickcastError } from '../errors.js';
+import { createSimulator, instanceControlKey, openConfiguredRegistry } from '../wiring.js';
+import { Teardown } from '../teardown.js';
+import { Registration } from '../registry/registration.js';
+import type { Registry } from '../registry/registry.js';
+import type { AdapterOptions, RunningAdapter } from './adapter-options.js';
 
-export type { AdapterProcessOptions, RunningAdapter } from './adapter-process-options.js';
+export type { AdapterOptions, RunningAdapter } from './adapter-options.js';
+
+export interface ZmqAdapterOptions extends AdapterOptions {
+  /** Explicit endpoints instead of the registry's. */
+  bus?: string;
+  control?: string;
+  /** Give up waiting for the gateway after this long (default: wait forever). */
+  waitMs?: number;
+}
 
 interface GatewayEndpoints {
   bus: string;
@@ -31,8 +40,7 @@ async function findGateway(registry: Registry, instance: string): Promise<Gatewa
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
-export async function startAdapterProcess(options: AdapterProcessOptions): Promise<RunningAdapter> {
-  if (options.nats) return (await import('./nats/adapter-process.js')).startNatsAdapterProcess({ ...options, nats: options.nats });
+export async function startAdapter(options: ZmqAdapterOptions): Promise<RunningAdapter> {
   const { config, feedId, clock, logger } = options;
   const teardown = new Teardown(logger);
 
