@@ -14,7 +14,7 @@ import { ApiKeyStore, type CreatedApiKey, type InstanceKeys } from './auth/api-k
 import { ApiKeyVerifier } from './auth/key-verifier.js';
 import { openStorePepper, pepperedSecrets } from './auth/store-pepper.js';
 import type { BusPublisher } from './bus/bus.js';
-import { ZmqPublisher, ZmqSubscriber } from './bus/zeromq.js';
+import { ZmqPublisher } from './bus/zeromq.js';
 import { GatewayControl } from './control/gateway-control.js';
 import { loadInstanceKey } from './control/keys.js';
 import { ZmqGatewayTransport } from './control/transport-zmq.js';
