@@ -85,6 +85,8 @@ export class AdapterControl {
   private readonly gateways = new Map<string, GatewayState>();
   /** What the local adapter holds upstream, per stream key. */
   private readonly held = new Map<string, Held>();
+  /** When a reset was last sent for each gateway id (resetDue). */
+  private readonly lastResetAt = new Map<string, number>();
   private readonly queue: KeyedQueue;
   private readonly heartbeatMs: number;
   private readonly missedHeartbeats: number;
@@ -193,11 +195,16 @@ export class AdapterControl {
     if (message.type === 'register' || message.type === 'refused') {
       if (!authentic(this.options.key, decoded.json, decoded.mac)) return this.unauthenticated(message.type);
       if (message.type === 'register') return this.onRegister(from, message);
-      if (message.epoch === this.epoch && !this.refused) {
-        this.refused = true;
-        this.options.logger.error({ feed: this.options.adapter.feed, reason: message.message }, 'a gateway refused this adapter');
-        this.callSafely('onRefused', () => this.options.onRefused?.(message.message));
+      if (message.epoch !== this.epoch || this.refused) return;
+      // Over NATS one node may refuse while others serve us: only a refusal with no gateway
+      // registered stops this adapter.
+      if (this.gatewayCount > 0) {
+        this.log.warn('refused', 'a gateway refused this adapter; still serving the others', { feed: this.options.adapter.feed, reason: message.message });
+        return;
       }
+      this.refused = true;
+      this.options.logger.error({ feed: this.options.adapter.feed, reason: message.message }, 'a gateway refused this adapter');
+      this.callSafely('onRefused', () => this.options.onRefused?.(message.message));
       return;
     }
     this.onCommand(from, decoded as Frame<GatewayCommand>);
@@ -256,8 +263,10 @@ export class AdapterControl {
     const gateway = this.gateways.get(id);
     if (!gateway || gateway.session !== command.session || gateway.address !== from) {
       // We dropped it (silent too long) or restarted: it must register again.
-      const message = `Feed "${this.options.adapter.feed}" does not know this gateway's registration; register again`;
-      if (command.type !== 'bye') void this.send(from, { type: 'reset', gateway: id, session: command.session, message });
+      if (command.type !== 'bye' && this.resetDue(id)) {
+        const message = `Feed "${this.options.adapter.feed}" does not know this gateway's registration; register again`;
+        void this.send(from, { type: 'reset', gateway: id, session: command.session, message });
+      }
       return;
     }
     if (!authentic(gateway.keys.toAdapter, frame.json, frame.mac) || command.seq <= gateway.seqIn) return this.unauthenticated(command.type);
@@ -285,6 +294,8 @@ export class AdapterControl {
       case 'subscribe': {
         const stream: StreamRef = { exchange: command.exchange, symbol: command.symbol };
         void this.queue.run(streamKeyOf(stream), async () => {
+          // The gateway may have left (bye, silence) while this waited its turn: nothing to hold for it.
+          if (this.gateways.get(id) !== gateway) return;
           const previous = this.interest.set(id, stream, { mode: command.mode, depth: command.depth });
           const result = await this.reconcile(stream);
           if (!result.ok) this.interest.restore(id, stream, previous);
@@ -295,6 +306,7 @@ export class AdapterControl {
       case 'unsubscribe': {
         const stream: StreamRef = { exchange: command.exchange, symbol: command.symbol };
         void this.queue.run(streamKeyOf(stream), async () => {
+          if (this.gateways.get(id) !== gateway) return;
           this.interest.remove(id, stream);
           await this.reconcile(stream);
           this.reply(id, gateway, command.id, { ok: true });
@@ -306,6 +318,18 @@ export class AdapterControl {
         this.dropGateway(id, `the gateway closed the control channel (${gateway.label} said bye)`);
         return;
     }
+  }
+
+  /**
+   * At most one reset per gateway id and heartbeat period: any bus publisher can provoke them
+   * (they answer frames we cannot authenticate), and each costs a MAC and a send.
+   */
+  private resetDue(id: string): boolean {
+    const now = this.options.clock.now();
+    if (now - (this.lastResetAt.get(id) ?? -Infinity) < this.heartbeatMs) return false;
+    if (this.lastResetAt.size >= MAX_PEERS) this.lastResetAt.clear();
+    this.lastResetAt.set(id, now);
+    return true;
   }
 
   /** The gateway proved it holds the key: what it held before stays counted until its replay ends. */

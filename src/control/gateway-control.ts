@@ -77,6 +77,8 @@ interface Feed {
   session: number;
   nonce: string;
   registerSentAt: number;
+  /** Registers sent to the current process in this round without an answer. */
+  unanswered: number;
   keys: SessionKeys | undefined;
   seqOut: number;
   seqIn: number;
@@ -98,6 +100,10 @@ export class GatewayControl {
   readonly counters: GatewayControlCounters = { malformed: 0, unauthenticated: 0, refused: 0, reregistrations: 0 };
   private callback: AdapterCallback | undefined;
   private readonly feeds = new Map<string, Feed>();
+  /**
+   * The process address of each registered feed. Bound only by a `registered` answering our
+   * fresh nonce: an announce (which a bus reader can replay from any address) never binds it.
+   */
   private readonly byAddress = new Map<string, Feed>();
   private readonly heartbeatMs: number;
   private readonly missedHeartbeats: number;
@@ -234,8 +240,10 @@ export class GatewayControl {
       return;
     }
     // Another process announces this feed id. While the current one is still registering and
-    // announcing, it keeps the feed (two starting at once must not take it from each other).
-    if (feed.state === 'registering' && now - feed.lastAnnounce <= this.silenceLimit(feed)) return;
+    // not yet overdue, it keeps the feed (two starting at once must not take it from each other);
+    // one that leaves our registers unanswered (dead, or a replay of a dead one's announce)
+    // gives way.
+    if (feed.state === 'registering' && feed.unanswered <= this.missedHeartbeats && now - feed.lastAnnounce <= this.silenceLimit(feed)) return;
     if (feed.state !== 'registered') return this.takeOver(feed, from, info);
     if (feed.challenger?.address === from) return;
     // The current one keeps the feed if it still answers: probe it.
@@ -257,6 +265,7 @@ export class GatewayControl {
       session: 0,
       nonce: '',
       registerSentAt: 0,
+      unanswered: 0,
       keys: undefined,
       seqOut: 0,
       seqIn: 0,
@@ -267,7 +276,6 @@ export class GatewayControl {
       commands: new Map(),
     };
     this.feeds.set(info.feed, feed);
-    this.byAddress.set(from, feed);
     return feed;
   }
 
@@ -277,12 +285,10 @@ export class GatewayControl {
     // Seamless for the feed's clients: no `down` between the two processes.
     feed.remote?.failPending(`Feed "${feed.feed}" adapter (pid ${previous.pid}) restarted before answering`);
     this.lose(feed, '', { detach: false });
-    if (this.byAddress.get(feed.address) === feed) this.byAddress.delete(feed.address);
     feed.address = from;
     feed.info = info;
     feed.challenger = undefined;
     feed.lastAnnounce = this.options.clock.now();
-    this.byAddress.set(from, feed);
     if (feed.remote) this.options.logger.info({ feed: feed.feed, adapterPid: info.pid, previousAdapterPid: previous.pid }, 'adapter back (restarted or reconnected)');
     this.register(feed);
   }
@@ -315,6 +321,7 @@ export class GatewayControl {
     }
     feed.keys = sessionKeys(this.options.key, feed.nonce, nonce);
     feed.state = 'registered';
+    this.byAddress.set(from, feed);
     feed.seqIn = 0;
     feed.seqOut = 0;
     feed.lastAnswer = this.options.clock.now();
@@ -341,12 +348,15 @@ export class GatewayControl {
 
   /** `refused` from the adapter (another protocol) or `reset` (it does not know our registration). */
   private onRejection(from: string, message: Extract<ToGateway, { type: 'refused' | 'reset' }>): void {
-    const feed = this.byAddress.get(from);
-    if (!feed || message.gateway !== this.options.gateway || message.session !== feed.session) return;
+    if (message.gateway !== this.options.gateway) return;
+    const feed = this.byAddress.get(from) ?? [...this.feeds.values()].find((f) => f.state === 'registering' && f.address === from);
+    if (!feed || message.session !== feed.session) return;
     if (message.type === 'reset') {
       // A reader of the bus can make the adapter send a genuine reset to us (it answers any
-      // frame naming our registration); one that still answers our heartbeats knows us.
-      if (feed.state === 'registered' && this.options.clock.now() - feed.lastAnswer < 2 * this.heartbeatMs) return;
+      // frame naming a registration it does not know). Only a registration the adapter has
+      // stopped answering can have been dropped by it; while registering we send nothing it
+      // could answer so.
+      if (feed.state !== 'registered' || this.options.clock.now() - feed.lastAnswer < 2 * this.heartbeatMs) return;
       this.options.logger.info({ feed: feed.feed, reason: message.message }, 'registering with the adapter again');
       this.register(feed);
       return;
@@ -407,11 +417,13 @@ export class GatewayControl {
     feed.keys = undefined;
     feed.session++;
     feed.nonce = newNonce();
+    feed.unanswered = 0;
     this.sendRegister(feed);
   }
 
   private sendRegister(feed: Feed): void {
     feed.registerSentAt = this.options.clock.now();
+    feed.unanswered++;
     void this.sendKeyed(feed.address, {
       type: 'register',
       protocol: PROTOCOL_VERSION,
@@ -451,6 +463,7 @@ export class GatewayControl {
 
   /** The adapter is gone (stopped, silent, replaced, or refused us): its feed is down until it registers again. */
   private lose(feed: Feed, reason: string, { detach = true } = {}): void {
+    if (this.byAddress.get(feed.address) === feed) this.byAddress.delete(feed.address);
     feed.state = 'idle';
     feed.keys = undefined;
     feed.held.clear();
@@ -484,7 +497,8 @@ export class GatewayControl {
       const announcing = now - feed.lastAnnounce <= limitMs;
       if (feed.state === 'registered') {
         const challenger = feed.challenger;
-        if (challenger && now - challenger.since >= this.heartbeatMs) {
+        // The current one keeps the feed unless it stays silent as long as would mark it down.
+        if (challenger && now - challenger.since >= limitMs) {
           feed.challenger = undefined;
           if (feed.lastAnswer < challenger.since) {
             this.takeOver(feed, challenger.address, challenger.info);

@@ -614,9 +614,11 @@ describe('control channel', () => {
     expect(authentic(key, body, reset.frame.slice(0, 64))).toBe(true);
     expect(authentic(strangerKey, body, reset.frame.slice(0, 64))).toBe(false);
     // A bye from a stranger gets no answer: the next answer is to the heartbeat after it.
-    await send({ type: 'bye', gateway: 'gw-stranger', session: 8, seq: 1 }, strangerKey);
-    await send({ type: 'heartbeat', gateway: 'gw-stranger', session: 9, seq: 1 }, strangerKey);
-    expect((await nextFrame('a reset')).message).toMatchObject({ type: 'reset', session: 9 });
+    // At most one reset per gateway id and heartbeat period (anyone can provoke them); a bye gets none.
+    await send({ type: 'heartbeat', gateway: 'gw-stranger', session: 7, seq: 2 }, strangerKey);
+    await send({ type: 'bye', gateway: 'gw-other', session: 8, seq: 1 }, strangerKey);
+    await send({ type: 'heartbeat', gateway: 'gw-other', session: 9, seq: 1 }, strangerKey);
+    expect((await nextFrame('a reset')).message).toMatchObject({ type: 'reset', gateway: 'gw-other', session: 9 });
 
     // Registration 1.
     const register = (session: number, nonce: string): ToAdapter => ({ type: 'register', protocol: PROTOCOL_VERSION, gateway: GW, session, nonce, heartbeatMs: HEARTBEAT_MS, pid: 4242, host: 'raw-gw' });

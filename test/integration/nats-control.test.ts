@@ -547,6 +547,42 @@ describe('NATS control plane', () => {
     expect(adapter.subscribed.get('INFY')).toBe(3);
   });
 
+  it("replays of dead adapters' announces (its own feed's or another's), from their addresses or the live adapter's, take no feed down", async () => {
+    const raw = await link('replayer');
+    const announces: Array<{ reply: string; data: string }> = [];
+    raw.connection.subscribe(subjects.announce, { callback: (_err, msg) => announces.push({ reply: msg.reply ?? '', data: msg.string() }) });
+    await raw.connection.flush();
+    // The first process of feed "sim" announces, then dies: its announce is what a reader keeps.
+    const first = await adapterHost();
+    await waitUntil(() => announces.some((a) => a.reply === first.transport.inbox), 'an announce of the first process');
+    const old = announces.find((a) => a.reply === first.transport.inbox)!;
+    await crash(first);
+    // And an adapter of another feed, gone before any node saw it.
+    const gone = await adapterHost(new FakeAdapter('gone'));
+    await waitUntil(() => announces.some((a) => a.reply === gone.transport.inbox), 'an announce of the other feed');
+    const other = announces.find((a) => a.reply === gone.transport.inbox)!;
+    await crash(gone);
+    const second = await adapterHost();
+    const node = await gatewayNode();
+    await registered(node);
+    expect(await node.subscribe('sim', TCS, 1)).toEqual({ ok: true, depth: 5 });
+
+    // For ten heartbeats, the dead processes' announces from their own addresses and the live one's.
+    for (let i = 0; i < 20; i++) {
+      raw.connection.publish(subjects.announce, old.data, { reply: first.transport.inbox });
+      raw.connection.publish(subjects.announce, old.data, { reply: second.transport.inbox });
+      raw.connection.publish(subjects.announce, other.data, { reply: second.transport.inbox });
+      await sleep(HEARTBEAT_MS / 2);
+    }
+    await sleep(HEARTBEAT_MS * 4);
+    expect(node.remotes.get('sim')!.connected).toBe(true);
+    expect(node.remotes.get('sim')!.status()).toBe('live');
+    expect(node.control.counters.reregistrations).toBe(0);
+    expect(await node.subscribe('sim', INFY, 2)).toEqual({ ok: true, depth: 5 });
+    expect(second.adapter.subscribed.get('INFY')).toBe(2);
+    expect(second.adapter.subscribed.get('TCS')).toBe(1);
+  });
+
   it('a node refusing a feed ignores it', async () => {
     const { refusals } = await adapterHost();
     const nodeLink = await link('node');
