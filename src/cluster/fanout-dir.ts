@@ -7,7 +7,7 @@
  * The directory is named after the primary's pid; one left by a primary that was killed is
  * removed by the next primary of the same OS user to start.
  */
-import { chmodSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { chmodSync, lstatSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ErrorCode, TickcastError } from '../errors.js';
@@ -56,8 +56,9 @@ export function removeStaleFanoutDirs(base: string): string[] {
     if (!match || isRunning(Number(match[1]))) continue;
     const dir = join(base, name);
     try {
-      const stat = statSync(dir);
-      // Another user's directory is theirs to clean (and the sticky temp dir would refuse anyway).
+      // lstat: a symlink of that name (anyone may make one in the temp dir) is skipped, not
+      // followed to delete what it points at. Another user's directory is theirs to clean.
+      const stat = lstatSync(dir);
       if (!stat.isDirectory() || (uid !== undefined && stat.uid !== uid)) continue;
       rmSync(dir, { recursive: true, force: true });
       removed.push(dir);

@@ -4,12 +4,8 @@
  * do not each allow the full budget. Pure: the clock is injected.
  */
 import type { Clock } from '../clock.js';
-import { type AuthOutcome, FailedAuths } from '../gateway/limits.js';
+import { type AuthOutcome, type FailedAuths, failedAuthsFor } from '../gateway/limits.js';
 import type { AuthVerdict } from './messages.js';
-
-/** As a single gateway's (gateway.ts): the window and the longest hold-back of failed keys. */
-const FAILED_AUTH_WINDOW_MS = 60_000;
-const FAILED_AUTH_MAX_BLOCK_MS = 60_000;
 
 export interface InstanceLimitsOptions {
   /** limits.maxConnectionsPerKey; absent: unlimited. */
@@ -22,15 +18,18 @@ export interface InstanceLimitsOptions {
 export class InstanceLimits {
   /** worker → user → connections counted for it. */
   private readonly connections = new Map<number, Map<string, number>>();
+  /**
+   * worker → reservation id → user, for every connection counted and not yet released: a release
+   * names its reservation, so one that comes after the worker gave up waiting undoes exactly it.
+   */
+  private readonly reservations = new Map<number, Map<number, string>>();
   private readonly failedAuths: FailedAuths | undefined;
   private nextTicket = 1;
   /** Admissions whose check is under way: settled by their worker, or as errors if it dies. */
   private readonly tickets = new Map<number, { worker: number; settle: (outcome: AuthOutcome) => number }>();
 
   constructor(private readonly options: InstanceLimitsOptions) {
-    this.failedAuths = options.authFailures
-      ? new FailedAuths({ allowed: options.authFailures, windowMs: FAILED_AUTH_WINDOW_MS, maxBlockMs: FAILED_AUTH_MAX_BLOCK_MS, clock: options.clock })
-      : undefined;
+    this.failedAuths = options.authFailures ? failedAuthsFor(options.authFailures, options.clock) : undefined;
   }
 
   /** `user`'s connections across workers. */
@@ -40,20 +39,30 @@ export class InstanceLimits {
     return total;
   }
 
-  /** Counts a connection of `user` on `worker` if below the limit; returns how many were held before. */
-  reserve(worker: number, user: string): number {
+  /**
+   * Counts reservation `id` of `user` on `worker` if below the limit; returns how many were held
+   * before and whether it was counted. A reused id of the worker's is refused, never counted twice.
+   */
+  reserve(worker: number, id: number, user: string): { held: number; counted: boolean } {
     const held = this.held(user);
-    if (held >= (this.options.maxConnectionsPerKey ?? Infinity)) return held;
+    let reserved = this.reservations.get(worker);
+    if (held >= (this.options.maxConnectionsPerKey ?? Infinity) || reserved?.has(id)) return { held, counted: false };
+    if (!reserved) this.reservations.set(worker, (reserved = new Map()));
+    reserved.set(id, user);
     let users = this.connections.get(worker);
     if (!users) this.connections.set(worker, (users = new Map()));
     users.set(user, (users.get(user) ?? 0) + 1);
-    return held;
+    return { held, counted: true };
   }
 
-  release(worker: number, user: string): void {
-    const users = this.connections.get(worker);
-    const count = users?.get(user) ?? 0;
-    if (!users || count === 0) return;
+  /** Gives back reservation `id` of `worker`: nothing if it was not counted (refused at the limit) or is given back already. */
+  release(worker: number, id: number): void {
+    const reserved = this.reservations.get(worker);
+    const user = reserved?.get(id);
+    if (!reserved || user === undefined) return;
+    reserved.delete(id);
+    const users = this.connections.get(worker)!;
+    const count = users.get(user)!;
     if (count === 1) users.delete(user);
     else users.set(user, count - 1);
   }
@@ -78,6 +87,7 @@ export class InstanceLimits {
   /** A worker died: its connections are gone and its checks never finish. */
   dropWorker(worker: number): void {
     this.connections.delete(worker);
+    this.reservations.delete(worker);
     for (const [ticket, admission] of this.tickets) {
       if (admission.worker !== worker) continue;
       this.tickets.delete(ticket);

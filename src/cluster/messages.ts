@@ -41,13 +41,17 @@ export type WorkerMessage =
   /** The worker's own figures, answering `report_request` `id`. */
   | { type: 'report'; id: number; body: unknown }
   /**
-   * A client is authenticating as `user`: count it against the instance's per-key limit if there
-   * is room. Answered by `result` with `held`, the user's connections before (counted only if
-   * below the limit).
+   * A client is authenticating as `user`: count it, as the worker's reservation `reservation`,
+   * against the instance's per-key limit if there is room. Answered by `result` with `held`, the
+   * user's connections before, and `counted` (only if `held` was below the limit).
    */
-  | { type: 'key_reserve'; id: number; user: string }
-  /** A connection `key_reserve` counted is gone (closed, signed out, or its authentication failed). */
-  | { type: 'key_release'; user: string }
+  | { type: 'key_reserve'; id: number; reservation: number; user: string }
+  /**
+   * Reservation `reservation` is given back: its connection is gone (closed, signed out, or its
+   * authentication failed), or the worker stopped waiting for the answer and refused the client
+   * (so a count the primary made late is undone). Nothing if it was never counted.
+   */
+  | { type: 'key_release'; reservation: number }
   /** May a key from `address` be checked now (the instance's failed-key limit)? Answered by `result` with `admission`. */
   | { type: 'auth_admit'; id: number; address: string }
   /** The outcome of admission `ticket`'s check. Answered by `result` with `wait`, how long its answer is held back. */
@@ -64,7 +68,7 @@ export type Report = Collected | 'proxy';
 
 /** A request's answer: a subscribe result, or a collected body. */
 export type RequestResult =
-  | { ok: true; depth?: number; body?: unknown; held?: number; admission?: AuthVerdict; wait?: number }
+  | { ok: true; depth?: number; body?: unknown; held?: number; counted?: boolean; admission?: AuthVerdict; wait?: number }
   | { ok: false; message: string };
 
 /** Everything a worker needs to start; the first message it receives. */
@@ -126,9 +130,9 @@ export function isWorkerMessage(value: unknown): value is WorkerMessage {
     case 'report':
       return typeof value.id === 'number';
     case 'key_reserve':
-      return typeof value.id === 'number' && typeof value.user === 'string';
+      return typeof value.id === 'number' && typeof value.reservation === 'number' && typeof value.user === 'string';
     case 'key_release':
-      return typeof value.user === 'string';
+      return typeof value.reservation === 'number';
     case 'auth_admit':
       return typeof value.id === 'number' && typeof value.address === 'string';
     case 'auth_settle':

@@ -211,12 +211,12 @@ export class WorkerPool implements AdapterHost {
         return;
       }
       case 'key_reserve': {
-        const held = limits.reserve(slot.id, message.user);
-        if (worker.isConnected()) worker.send({ type: 'result', id: message.id, result: { ok: true, held } } satisfies PrimaryMessage);
+        const { held, counted } = limits.reserve(slot.id, message.reservation, message.user);
+        if (worker.isConnected()) worker.send({ type: 'result', id: message.id, result: { ok: true, held, counted } } satisfies PrimaryMessage);
         return;
       }
       case 'key_release':
-        limits.release(slot.id, message.user);
+        limits.release(slot.id, message.reservation);
         return;
       case 'auth_admit': {
         const admission = limits.admit(slot.id, message.address);

@@ -9,14 +9,45 @@ import type { PrimaryChannel } from './channel.js';
 /** Retry hint of a key check refused because the primary did not answer. */
 const UNANSWERED_RETRY_MS = 1000;
 
+/**
+ * Each reservation has an id of this ledger's, so the primary can give back exactly the one
+ * released. `release(user)` gives back any of the user's counted reservations: they are alike.
+ */
 export function primaryConnectionLedger(channel: PrimaryChannel): ConnectionLedger {
+  let nextReservation = 1;
+  /** user → the ids of its reservations the primary counted and that are not released yet. */
+  const counted = new Map<string, number[]>();
+  const release = (reservation: number): void => {
+    try {
+      channel.send({ type: 'key_release', reservation });
+    } catch {
+      // The primary is gone, and with it every count.
+    }
+  };
   return {
     reserve: async (user) => {
-      const result = await channel.request({ type: 'key_reserve', user });
-      // Unanswered: counted as over any limit, so nothing is held for it either.
-      return result.ok && typeof result.held === 'number' ? result.held : Infinity;
+      const reservation = nextReservation++;
+      const result = await channel.request({ type: 'key_reserve', reservation, user });
+      if (!result.ok || typeof result.held !== 'number') {
+        // Unanswered: refused as over any limit. The primary may still count it when it gets to
+        // it, so it is given back now (the primary undoes it if it counted it).
+        release(reservation);
+        return Infinity;
+      }
+      if (result.counted) {
+        const ids = counted.get(user);
+        if (ids) ids.push(reservation);
+        else counted.set(user, [reservation]);
+      }
+      return result.held;
     },
-    release: (user) => channel.send({ type: 'key_release', user }),
+    release: (user) => {
+      const ids = counted.get(user);
+      const reservation = ids?.pop();
+      if (reservation === undefined) return;
+      if (ids!.length === 0) counted.delete(user);
+      release(reservation);
+    },
   };
 }
 

@@ -7,7 +7,7 @@ import { BROKER_FEED_BROKERS, credentialChecks } from '../adapters/broker-factor
 import { ZmqSubscriber } from '../bus/zeromq.js';
 import type { Clock } from '../clock.js';
 import { Gateway } from '../gateway/gateway.js';
-import { FailedAuths } from '../gateway/limits.js';
+import { failedAuthsFor } from '../gateway/limits.js';
 import type { BrokerAdapterFactory } from '../feed.js';
 import { dashboardSources } from '../http/dashboard-sources.js';
 import { gatewayHttp } from '../http/routes.js';
@@ -69,7 +69,7 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       shared: {
         connections: primaryConnectionLedger(channel),
         ...(config.limits.authFailures
-          ? { failedAuths: new FailedAuths({ allowed: config.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock, shared: primaryFailedAuths(channel) }) }
+          ? { failedAuths: failedAuthsFor(config.limits.authFailures, clock, primaryFailedAuths(channel)) }
           : {}),
       },
       http: (gateway) =>

@@ -21,7 +21,7 @@ import { type KeyVerifier, RequestHandler } from './request-handler.js';
 import type { Session } from './session.js';
 import { SubscriptionIndex } from './subscription-index.js';
 import { Upstream } from './upstream.js';
-import { type ConnectionLedger, FailedAuths } from './limits.js';
+import { type ConnectionLedger, type FailedAuths, failedAuthsFor } from './limits.js';
 import { SharedConnections } from './shared-connections.js';
 import { UserFeeds } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
@@ -95,7 +95,7 @@ export class Gateway {
     // One count per address for the WebSocket and the dashboard's X-API-Key alike.
     const failedAuths = (this.failedAuths =
       options.shared?.failedAuths ??
-      (options.limits?.authFailures ? new FailedAuths({ allowed: options.limits.authFailures, windowMs: 60_000, maxBlockMs: 60_000, clock }) : undefined));
+      (options.limits?.authFailures ? failedAuthsFor(options.limits.authFailures, clock) : undefined));
     const perKey = options.limits?.maxConnectionsPerKey;
     const shared = (this.sharedConnections = options.shared?.connections && perKey !== undefined ? new SharedConnections(options.shared.connections, perKey) : undefined);
     const encoder = new WireEncoder();

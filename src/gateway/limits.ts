@@ -4,6 +4,10 @@
  */
 import type { Clock } from '../clock.js';
 
+/** The failed-key limit's window, and the longest hold-back of a failure's answer. */
+const FAILED_AUTH_WINDOW_MS = 60_000;
+const FAILED_AUTH_MAX_BLOCK_MS = 60_000;
+
 /** Allows `ratePerSecond` on average, and bursts up to `burst`. */
 export class TokenBucket {
   private tokens: number;
@@ -59,7 +63,7 @@ export interface ConnectionLedger {
    * how many it held before (the connection was counted only when that is below the limit).
    */
   reserve(user: string): Promise<number>;
-  /** Gives back a connection `reserve` counted. */
+  /** Gives back one of `user`'s connections that `reserve` counted. */
   release(user: string): void;
 }
 
@@ -154,6 +158,19 @@ export class FailedAuths {
   }
 }
 
+/**
+ * The failed-key limit of limits.authFailures (`allowed` per address), the same for a single
+ * gateway, a `--workers` primary, and a worker that asks the primary (`shared`).
+ */
+export function failedAuthsFor(allowed: number, clock: Clock, shared?: SharedFailedAuths): FailedAuths {
+  return new FailedAuths({ allowed, windowMs: FAILED_AUTH_WINDOW_MS, maxBlockMs: FAILED_AUTH_MAX_BLOCK_MS, clock, ...(shared ? { shared } : {}) });
+}
+
+/** What verifyLimited needs of a failed-key limit: its verdict on an address (FailedAuths gives it). */
+export interface AuthLimiter {
+  check(address: string): Promise<SharedAdmission>;
+}
+
 /** What a limited key check came to: refused unchecked (retry later), or the verifier's answer. */
 export type LimitedVerdict<T> = { refusedForMs: number; identity?: undefined } | { refusedForMs?: undefined; identity: T | null };
 
@@ -169,7 +186,7 @@ const holdBack = (ms: number): Promise<void> =>
  * one after its penalty (`sleep`, injectable for tests).
  */
 export async function verifyLimited<T>(
-  limits: FailedAuths | undefined,
+  limits: AuthLimiter | undefined,
   address: string,
   verify: () => Promise<T | null>,
   sleep: (ms: number) => Promise<void> = holdBack,

@@ -40,9 +40,10 @@ export function checkNoStoreLeftBehind(instanceDir: string, instance: string, in
 
 /**
  * Creates `dir` and any missing parents private to the owner (0700): they hold the store, the
- * pepper and the control key. mkdir's mode is cut by the umask (and a umask of 000 would leave
- * 0777 with a wider mode), so each directory created here is chmod-ed; directories that already
- * existed are left as their owner set them. Throws the file system's error.
+ * pepper and the control key. mkdir's 0700 can only lose bits to the umask, and a restrictive one
+ * leaves the owner unable to use it (0277 gives 0500: not writable), so each directory created
+ * here is chmod-ed to 0700; directories that already existed are left as their owner set them.
+ * Throws the file system's error.
  */
 export function makePrivateDir(dir: string): void {
   const first = fs.mkdirSync(dir, { recursive: true, mode: 0o700 });

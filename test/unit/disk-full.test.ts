@@ -11,7 +11,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { writing } from '../../src/cli/common.js';
 import { ErrorCode, TickcastError } from '../../src/errors.js';
 import { type Database, openDatabase } from '../../src/store/database.js';
-import { asStorageError, storageProblem } from '../../src/store/storage-advice.js';
+import { asStorageError, classifyStorageProblem, storageError, storageProblem } from '../../src/store/storage-advice.js';
 
 let dir: string;
 let file: string;
@@ -82,5 +82,68 @@ describe('storageProblem', () => {
   it('keeps an I/O error on a file system with room for a damaged file', () => {
     expect(storageProblem({ code: 'SQLITE_IOERR' }, file)).toBe('corrupt');
     expect(storageProblem({ code: 'SQLITE_NOTADB' }, file)).toBe('corrupt');
+  });
+});
+
+describe('classifyStorageProblem with an injected free-space reading', () => {
+  const NEARLY_FULL = () => 4096;
+  const ROOMY = () => 10 * 1024 ** 3;
+
+  it('reports a damaged database as damaged even on a nearly full disk, without reading the disk', () => {
+    let reads = 0;
+    const counted = () => (reads++, 4096);
+    for (const code of ['SQLITE_CORRUPT', 'SQLITE_CORRUPT_VTAB', 'SQLITE_NOTADB']) {
+      expect(classifyStorageProblem({ code }, counted)).toBe('corrupt');
+      expect(classifyStorageProblem(new Error('wrapped', { cause: { code } }), counted)).toBe('corrupt');
+    }
+    expect(reads).toBe(0);
+  });
+
+  it('takes an I/O error on a nearly full disk for a full disk, and on a roomy or unknown one for damage', () => {
+    for (const code of ['SQLITE_IOERR', 'SQLITE_IOERR_WRITE', 'EIO']) {
+      expect(classifyStorageProblem({ code }, NEARLY_FULL)).toBe('full');
+      expect(classifyStorageProblem({ code }, ROOMY)).toBe('corrupt');
+      expect(classifyStorageProblem({ code }, () => undefined)).toBe('corrupt');
+      expect(classifyStorageProblem({ code })).toBe('corrupt');
+    }
+  });
+});
+
+describe('storageError', () => {
+  const isDiskFullAdvice = (message: string): boolean => message.includes('disk full: no space left');
+  const isDamageAdvice = (message: string): boolean => message.includes('is damaged or unreadable');
+
+  it('gives a damaged store STORE_FAILED and the damage advice on a nearly full disk', () => {
+    const error = storageError('cannot open', { code: 'SQLITE_CORRUPT' }, 'store', file, ErrorCode.STORE_FAILED, () => 0);
+    expect(error.code).toBe(ErrorCode.STORE_FAILED);
+    expect(isDamageAdvice(error.message)).toBe(true);
+    expect(error.message).not.toContain('nothing stored was changed');
+  });
+
+  it('gives an I/O error on a nearly full disk DISK_FULL and the disk-full advice', () => {
+    const error = storageError('cannot open', { code: 'SQLITE_IOERR' }, 'store', file, ErrorCode.STORE_FAILED, () => 0);
+    expect(error.code).toBe(ErrorCode.DISK_FULL);
+    expect(isDiskFullAdvice(error.message)).toBe(true);
+    expect(isDamageAdvice(error.message)).toBe(false);
+  });
+
+  it('reads the free space once, so the code and the advice agree even when the disk fills or frees meanwhile', () => {
+    for (const code of ['SQLITE_IOERR', 'EIO', 'SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_FULL']) {
+      for (const first of [0, 10 * 1024 ** 3]) {
+        // Each reading differs from the one before: a second read would contradict the first.
+        let reading = first;
+        let reads = 0;
+        const flipping = () => {
+          reads++;
+          const now = reading;
+          reading = reading === 0 ? 10 * 1024 ** 3 : 0;
+          return now;
+        };
+        const error = storageError('cannot open', { code }, 'store', file, ErrorCode.STORE_FAILED, flipping);
+        expect(reads).toBeLessThanOrEqual(1);
+        const full = error.code === ErrorCode.DISK_FULL;
+        expect([code, first, isDiskFullAdvice(error.message), isDamageAdvice(error.message)]).toEqual([code, first, full, !full]);
+      }
+    }
   });
 });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { type AuthAdmission, type AuthOutcome, FailedAuths, TokenBucket, verifyLimited } from '../../src/gateway/limits.js';
+import { type AuthAdmission, type AuthOutcome, FailedAuths, type SharedAdmission, TokenBucket, failedAuthsFor, verifyLimited } from '../../src/gateway/limits.js';
 
 describe('TokenBucket', () => {
   it('allows a burst, then the rate', () => {
@@ -121,5 +121,26 @@ describe('verifyLimited', () => {
     await expect(verifyLimited(auths, 'a', async () => Promise.reject(new Error('store down')))).rejects.toThrow('store down');
     expect(auths.failures('a')).toBe(1);
     expect(auths.admit('a').admitted).toBe(true);
+  });
+});
+
+describe('failedAuthsFor', () => {
+  it('allows `allowed` failures per address in a one-minute window, holding back at most a minute', () => {
+    let now = 0;
+    const auths = failedAuthsFor(2, { now: () => now });
+    expect([attempt(auths, 'a', 'invalid'), attempt(auths, 'a', 'invalid'), attempt(auths, 'a', 'invalid')]).toEqual([0, 0, 1000]);
+    for (let i = 0; i < 10; i++) attempt(auths, 'a', 'invalid');
+    expect(attempt(auths, 'a', 'invalid')).toBe(60_000);
+    now += 60_001;
+    expect(auths.failures('a')).toBe(0);
+  });
+
+  it('asks the shared counts when given them, not its own', async () => {
+    const asked: string[] = [];
+    const shared = { admit: async (address: string): Promise<SharedAdmission> => (asked.push(address), { admitted: false, retryInMs: 5000 }) };
+    const auths = failedAuthsFor(1, { now: () => 0 }, shared);
+    expect(await verifyLimited(auths, 'a', async () => ({ user: 'u' }))).toEqual({ refusedForMs: 5000 });
+    expect(asked).toEqual(['a']);
+    expect(auths.failures('a')).toBe(0);
   });
 });
