@@ -38,6 +38,7 @@ import type { TickRoute } from './fan-out.js';
 import { type Feeds, NO_FEED } from './feeds.js';
 import { type FailedAuths, TokenBucket, verifyLimited } from './limits.js';
 import type { Session } from './session.js';
+import { addressKey } from './websocket-server.js';
 import type { SubscriptionIndex } from './subscription-index.js';
 import { streamKey } from '../feed.js';
 import type { Upstream } from './upstream.js';
@@ -186,7 +187,7 @@ export class RequestHandler {
     // Only failures pay: a valid key is answered at once even from an address that keeps failing.
     let checked: Awaited<ReturnType<typeof verifyLimited<Identity>>>;
     try {
-      checked = await verifyLimited(this.options.failedAuths, session.remoteAddress, () => this.options.verifier.verify(apiKey));
+      checked = await verifyLimited(this.options.failedAuths, addressKey(session.remoteAddress), () => this.options.verifier.verify(apiKey));
     } catch (failure) {
       // The key store is down (logged by the verifier): the key may well be good, so say so.
       if (isStoreUnreachable(failure)) return error(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.KEY_STORE_UNAVAILABLE);

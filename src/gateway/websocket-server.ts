@@ -9,7 +9,8 @@
  */
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
-import type { AddressInfo, Socket } from 'node:net';
+import { type AddressInfo, type Socket, isIPv6 } from 'node:net';
+import type { TLSSocket } from 'node:tls';
 import { WebSocket, WebSocketServer, type RawData } from 'ws';
 import type { Clock } from '../clock.js';
 import { CloseCode, CloseReason, ErrorCode, ProtocolErrorCode, TickcastError } from '../errors.js';
@@ -84,10 +85,65 @@ export function pendingAuthShare(maxPendingAuth: number): number {
   return Math.min(maxPendingAuth, Math.max(PENDING_AUTH_FLOOR, Math.ceil(maxPendingAuth * PENDING_AUTH_SHARE)));
 }
 
-/** One key per client address: an IPv4 client seen through a dual-stack socket counts as itself. */
+/**
+ * One key per client, for every per-address count: an IPv4 client seen through a dual-stack
+ * socket counts as itself, and an IPv6 client as its /64, the smallest block a host is usually
+ * given (one host can pick any address in it). Anything that is not an IP address is its own key.
+ */
 export function addressKey(address: string | undefined): string {
   if (!address) return '';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  // IPv4 (the common case) needs no parsing.
+  if (!address.includes(':')) return address;
+  if (!isIPv6(address)) return address;
+  const zone = address.indexOf('%');
+  const groups = ipv6Groups(zone === -1 ? address : address.slice(0, zone));
+  if (groups.slice(0, 5).every((group) => group === 0) && groups[5] === 0xffff) {
+    return [groups[6]! >> 8, groups[6]! & 0xff, groups[7]! >> 8, groups[7]! & 0xff].join('.');
+  }
+  // A link-local prefix is the same on every link: the zone says which link it is.
+  return `${formatIPv6([...groups.slice(0, 4), 0, 0, 0, 0])}/64${zone === -1 ? '' : address.slice(zone)}`;
+}
+
+/** The eight 16-bit groups of an address isIPv6 accepted (no zone). */
+function ipv6Groups(address: string): number[] {
+  const parse = (part: string): number[] => {
+    if (part === '') return [];
+    return part.split(':').flatMap((group) => {
+      if (!group.includes('.')) return [parseInt(group, 16)];
+      const [a, b, c, d] = group.split('.').map(Number) as [number, number, number, number];
+      return [(a << 8) | b, (c << 8) | d];
+    });
+  };
+  const gap = address.indexOf('::');
+  if (gap === -1) return parse(address);
+  const head = parse(address.slice(0, gap));
+  const tail = parse(address.slice(gap + 2));
+  return [...head, ...new Array<number>(8 - head.length - tail.length).fill(0), ...tail];
+}
+
+/** RFC 5952 text: lowercase, no leading zeros, the longest run of two or more zero groups as `::`. */
+function formatIPv6(groups: readonly number[]): string {
+  let runStart = -1;
+  let runLength = 0;
+  for (let i = 0; i < groups.length; ) {
+    if (groups[i] !== 0) {
+      i++;
+      continue;
+    }
+    let end = i;
+    while (end < groups.length && groups[end] === 0) end++;
+    if (end - i > runLength) [runStart, runLength] = [i, end - i];
+    i = end;
+  }
+  const text = (part: readonly number[]): string => part.map((group) => group.toString(16)).join(':');
+  if (runLength < 2) return text(groups);
+  return `${text(groups.slice(0, runStart))}::${text(groups.slice(runStart + runLength))}`;
+}
+
+/** A TCP connection's addresses and ports: the same for a raw socket and the TLS socket over it. */
+function connectionOf(socket: Socket): string | undefined {
+  const { remoteAddress, remotePort, localAddress, localPort } = socket;
+  return remoteAddress === undefined ? undefined : `${remoteAddress}|${remotePort}|${localAddress}|${localPort}`;
 }
 
 /** ws's WebSocket with its session, so one set of event handlers serves every connection. */
@@ -120,6 +176,11 @@ export class ClientListener {
   /** Connections with no complete request yet: their address and when they were accepted. */
   private readonly unupgraded = new Map<Socket, { address: string; at: number }>();
   private readonly unupgradedByAddress = new Map<string, number>();
+  /**
+   * Over TLS, raw connections still in their handshake, by connectionOf: how the TLS socket a
+   * handshake yields finds its entry, Node offering no public link from one to the other.
+   */
+  private readonly handshaking = new Map<string, Socket>();
 
   constructor(private readonly options: ClientListenerOptions) {
     this.outbox = { budgetBytes: options.maxBufferedBytes, slowConsumerMs: options.slowConsumerMs, clock: options.clock };
@@ -132,8 +193,11 @@ export class ClientListener {
     this.http = options.tls
       ? createHttpsServer({ cert: options.tls.cert, key: options.tls.key, handshakeTimeout: UNUPGRADED_IDLE_MS }, respond)
       : createServer(respond);
-    // Over TLS the socket requests arrive on is the TLS one, known once its handshake is done.
-    this.http.on(options.tls ? 'secureConnection' : 'connection', (socket: Socket) => this.admitSocket(socket));
+    // Over TLS a connection is counted from its first TCP packet, not from its finished handshake,
+    // or sockets that never start one would escape the caps; the entry then moves to the TLS
+    // socket, the one requests arrive on.
+    this.http.on('connection', (socket: Socket) => this.admitSocket(socket, options.tls !== undefined));
+    if (options.tls) this.http.on('secureConnection', (socket: TLSSocket) => this.secured(socket));
     const served = (request: IncomingMessage): void => this.forgetSocket(request.socket);
     this.http.on('request', served);
     this.http.on('upgrade', served);
@@ -192,8 +256,8 @@ export class ClientListener {
     return undefined;
   }
 
-  /** A new TCP (or TLS) connection: tracked until its first request, closed at once over the caps. */
-  private admitSocket(socket: Socket): void {
+  /** A new TCP connection: tracked until its first request, closed at once over the caps. */
+  private admitSocket(socket: Socket, tls: boolean): void {
     const address = addressKey(socket.remoteAddress);
     const fromAddress = this.unupgradedByAddress.get(address) ?? 0;
     if (fromAddress >= MAX_UNUPGRADED_PER_ADDRESS || this.unupgraded.size >= MAX_UNUPGRADED) {
@@ -204,6 +268,24 @@ export class ClientListener {
     }
     this.unupgraded.set(socket, { address, at: this.options.clock.now() });
     this.unupgradedByAddress.set(address, fromAddress + 1);
+    const connection = tls ? connectionOf(socket) : undefined;
+    if (connection !== undefined) this.handshaking.set(connection, socket);
+    socket.once('close', () => {
+      if (connection !== undefined && this.handshaking.get(connection) === socket) this.handshaking.delete(connection);
+      this.forgetSocket(socket);
+    });
+  }
+
+  /** A TLS handshake finished: the raw connection's entry becomes the TLS socket's, its clock kept. */
+  private secured(socket: TLSSocket): void {
+    const connection = connectionOf(socket);
+    const raw = connection === undefined ? undefined : this.handshaking.get(connection);
+    if (!raw) return;
+    this.handshaking.delete(connection!);
+    const entry = this.unupgraded.get(raw);
+    if (!entry) return;
+    this.unupgraded.delete(raw);
+    this.unupgraded.set(socket, entry);
     socket.once('close', () => this.forgetSocket(socket));
   }
 

@@ -19,6 +19,7 @@ import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListedEntry } from '../registry/registry.js';
 import { type FailedAuths, verifyLimited } from '../gateway/limits.js';
+import { addressKey } from '../gateway/websocket-server.js';
 import type { Identity, KeyVerifier } from '../gateway/request-handler.js';
 import type { AllowedHostsOptions } from './allowed-hosts.js';
 import { type Json, errorBody, sendJson } from './json-reply.js';
@@ -91,7 +92,8 @@ export class DashboardRoutes {
 
   /** Runs `then` with the caller's identity, or answers 401/429 (or 500 if the key store fails). */
   private authorised(request: IncomingMessage, response: ServerResponse, then: (identity: Identity) => void | Promise<void>): void {
-    const address = request.socket.remoteAddress ?? '';
+    // Counted as the WebSocket counts it, so both paths share one allowance per client.
+    const address = addressKey(request.socket.remoteAddress);
     const { failedAuths, verifier, logger } = this.options;
     const key = request.headers['x-api-key'];
     if (typeof key !== 'string' || key === '') {

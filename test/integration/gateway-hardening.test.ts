@@ -7,12 +7,16 @@
  * loopback interface also answers for, bound as the client's local address.
  */
 import crypto from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import WebSocket from 'ws';
 import { ApiKeyStore } from '../../src/auth/api-keys.js';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { TestClient, waitUntil } from '../helpers/client.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
+import { makeCertificate } from '../helpers/tls-cert.js';
 
 const OTHER_ADDRESS = '127.0.0.2';
 
@@ -37,9 +41,9 @@ afterEach(() => {
  * not answer the gateway's close frame either. Resolves with 101 when accepted (the socket stays
  * open), the HTTP status when refused, 0 when the connection was cut before any answer.
  */
-function idleWebSocket(url: string, localAddress: string): Promise<number> {
+function idleWebSocket(url: string, localAddress: string, options: WebSocket.ClientOptions = {}): Promise<number> {
   return new Promise((resolve) => {
-    const ws = new WebSocket(url, { localAddress });
+    const ws = new WebSocket(url, { ...options, localAddress });
     ws.once('open', () => {
       const tcp = (ws as unknown as { _socket: net.Socket })._socket;
       tcp.pause();
@@ -55,10 +59,10 @@ function idleWebSocket(url: string, localAddress: string): Promise<number> {
 }
 
 /** Opens `count` idle WebSockets from `localAddress`, a batch at a time; the answers, counted. */
-async function idleWebSockets(url: string, localAddress: string, count: number): Promise<Map<number, number>> {
+async function idleWebSockets(url: string, localAddress: string, count: number, options: WebSocket.ClientOptions = {}): Promise<Map<number, number>> {
   const answers = new Map<number, number>();
   for (let done = 0; done < count; done += 25) {
-    const batch = await Promise.all(Array.from({ length: Math.min(25, count - done) }, () => idleWebSocket(url, localAddress)));
+    const batch = await Promise.all(Array.from({ length: Math.min(25, count - done) }, () => idleWebSocket(url, localAddress, options)));
     for (const answer of batch) answers.set(answer, (answers.get(answer) ?? 0) + 1);
   }
   return answers;
@@ -79,6 +83,8 @@ function handshake(url: string, localAddress?: string): Promise<number> {
     ws.once('error', () => resolve(0));
   });
 }
+
+const readCa = (dir: string): Buffer => readFileSync(join(dir, 'ca.pem'));
 
 const wrongKey = (): string => crypto.randomBytes(32).toString('hex');
 
@@ -167,6 +173,46 @@ describe('raw TCP connections that never send a request', () => {
     expect(gw.gateway.listener.unupgradedClosed).toBe(300);
     await client.close();
   }, 30_000);
+});
+
+describe('raw TCP connections to a TLS gateway that never start the handshake', () => {
+  const certs = mkdtempSync(join(tmpdir(), 'tickcast-hardening-tls-'));
+  afterAll(() => rmSync(certs, { recursive: true, force: true }));
+
+  it('are capped per address as plain ones are, while others still connect over wss', async () => {
+    makeCertificate(certs);
+    const gw = await gateway({ TICKCAST_TLS_CERT: join(certs, 'server.pem'), TICKCAST_TLS_KEY: join(certs, 'server.key') });
+    const { port } = new URL(gw.url);
+    const ca = readCa(certs);
+    let closed = 0;
+    await Promise.all(
+      Array.from(
+        { length: 100 },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = net.connect({ host: '127.0.0.1', port: Number(port), localAddress: OTHER_ADDRESS });
+            opened.push(socket);
+            socket.on('error', () => undefined);
+            socket.once('close', () => closed++);
+            socket.once('connect', () => resolve());
+            socket.once('close', () => resolve());
+          }),
+      ),
+    );
+    // Past 64 from one address they are closed at once, not after the 10 s handshake timeout.
+    await waitUntil(() => closed >= 100 - 64, 'the connections past the per-address cap to be closed');
+    expect(closed).toBe(100 - 64);
+    expect(gw.gateway.listener.unupgradedClosed).toBe(100 - 64);
+
+    // More than 64 WebSockets over TLS from one address: each stops counting once its TLS
+    // socket sends the upgrade, so none is refused as a connection without a request.
+    const answers = await idleWebSockets(gw.url, '127.0.0.1', 70, { ca });
+    expect(answers.get(101)).toBe(70);
+    const client = await TestClient.connect(gw.url, { ca });
+    expect(await client.request({ action: 'authenticate', api_key: await gw.createKey('tls neighbour') })).toMatchObject({ type: 'auth', status: 'success' });
+    expect(await client.request({ action: 'ping' })).toMatchObject({ type: 'pong' });
+    await client.close();
+  });
 });
 
 describe('a guesser interleaving a valid key', () => {

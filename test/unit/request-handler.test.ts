@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
 import { Feeds, NO_FEED } from '../../src/gateway/feeds.js';
+import { FailedAuths } from '../../src/gateway/limits.js';
 import { type Identity, RequestHandler, type RequestHandlerOptions } from '../../src/gateway/request-handler.js';
 import type { Session } from '../../src/gateway/session.js';
 import { SubscriptionIndex } from '../../src/gateway/subscription-index.js';
@@ -40,7 +41,7 @@ class FakeAdapter implements Adapter {
 /** The parts of a Session the handler uses, recording replies. */
 class FakeSession {
   readonly id = 1;
-  readonly remoteAddress = '127.0.0.1';
+  remoteAddress = '127.0.0.1';
   readonly replies: Reply[] = [];
   user: string | null = null;
   broker = '';
@@ -174,5 +175,17 @@ describe('RequestHandler', () => {
     const { send } = setup();
     await send({ action: 'authenticate', api_key: 'key-b' });
     expect(await send({ action: 'get_broker_info' })).toMatchObject({ broker: 'zerodha', adapter_status: 'reconnecting' });
+  });
+
+  it('counts failed keys per client: an IPv4 client however its address is written, an IPv6 client by its /64', async () => {
+    const failedAuths = new FailedAuths({ allowed: 10, windowMs: 60_000, maxBlockMs: 60_000, clock: { now: () => 1_000 } });
+    const { send, session } = setup({ failedAuths });
+    for (const address of ['127.0.0.1', '::ffff:127.0.0.1', '2001:db8:1:2::1', '2001:db8:1:2:ffff::9', '2001:db8:1:3::1']) {
+      session.remoteAddress = address;
+      expect(await send({ action: 'authenticate', api_key: 'wrong' })).toMatchObject({ message: 'Invalid API key' });
+    }
+    expect(failedAuths.failures('127.0.0.1')).toBe(2);
+    expect(failedAuths.failures('2001:db8:1:2::/64')).toBe(2);
+    expect(failedAuths.failures('2001:db8:1:3::/64')).toBe(1);
   });
 });

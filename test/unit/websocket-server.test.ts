@@ -6,7 +6,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
 import type { Session } from '../../src/gateway/session.js';
-import { type ClientListenerOptions, ClientListener } from '../../src/gateway/websocket-server.js';
+import { type ClientListenerOptions, ClientListener, addressKey } from '../../src/gateway/websocket-server.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { OPENALGO_EXTENSIONS, WireEncoder } from '../../src/protocol/encoding.js';
 import type { JsonObject } from '../../src/protocol/requests.js';
@@ -133,5 +133,41 @@ describe('ClientListener', () => {
     // Each session is reported closed once, and none is left.
     await until(() => closed.length === 2);
     expect(listener.sessions.size).toBe(0);
+  });
+});
+
+describe('addressKey', () => {
+  it('keeps IPv4 as it is, and an IPv4-mapped IPv6 address as its IPv4', () => {
+    expect(addressKey('203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('::ffff:203.0.113.7')).toBe('203.0.113.7');
+    expect(addressKey('::FFFF:cb00:7107')).toBe('203.0.113.7');
+    expect(addressKey('0:0:0:0:0:ffff:203.0.113.7')).toBe('203.0.113.7');
+  });
+
+  it('gives every address of one IPv6 /64 the same key, however it is written', () => {
+    const forms = ['2001:db8:1:2::1', '2001:0DB8:0001:0002:0000:0000:0000:0001', '2001:db8:1:2:abcd:ef01:2345:6789', '2001:db8:1:2::', '2001:db8:1:2:0:0:192.0.2.1'];
+    for (const form of forms) expect(addressKey(form), form).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::5')).toBe('2001:db8::/64');
+    expect(addressKey('::1')).toBe('::/64');
+    // The longest zero run is compressed, not the first.
+    expect(addressKey('2001:0:1:0::9')).toBe('2001:0:1::/64');
+  });
+
+  it('gives different /64s different keys', () => {
+    expect(addressKey('2001:db8:1:3::1')).not.toBe(addressKey('2001:db8:1:2::1'));
+    expect(addressKey('2001:db8:1:3::1')).toBe('2001:db8:1:3::/64');
+    expect(addressKey('2001:db9:1:2::1')).toBe('2001:db9:1:2::/64');
+  });
+
+  it('keeps the zone of a link-local address, which says which link the prefix is on', () => {
+    expect(addressKey('fe80::1%eth0')).toBe('fe80::/64%eth0');
+    expect(addressKey('fe80::abcd:2%eth0')).toBe('fe80::/64%eth0');
+    expect(addressKey('fe80::1%eth1')).toBe('fe80::/64%eth1');
+  });
+
+  it('returns anything that is not an address as it is, and nothing as the empty key', () => {
+    for (const garbage of ['not an address', '1::2::3', '2001:db8:g::1', ':::', 'fe80::1%', '%eth0', '1:2:3:4:5:6:7:8:9']) expect(addressKey(garbage), garbage).toBe(garbage);
+    expect(addressKey(undefined)).toBe('');
+    expect(addressKey('')).toBe('');
   });
 });
