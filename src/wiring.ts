@@ -415,9 +415,14 @@ export interface AdapterHost {
   replay(feed: string): Promise<void>;
 }
 
-/** The instance's control key (control/keys.ts): configured, else `control.key` in its data directory. */
-export function instanceControlKey(config: Config, { create }: { create: boolean }): Buffer {
-  return loadInstanceKey(config.controlKeyFile ?? join(instanceDir(config), 'control.key'), { create });
+/**
+ * The instance's control key (control/keys.ts). A configured file must exist: it is a copy of
+ * the instance's key, and a process that made up its own would never be heard. The default file
+ * (`control.key` in the instance's data directory) is created by the first process that needs it.
+ */
+export function instanceControlKey(config: Config): Buffer {
+  const configured = config.controlKeyFile;
+  return loadInstanceKey(configured ?? join(instanceDir(config), 'control.key'), { create: configured === undefined });
 }
 
 /**
@@ -437,7 +442,7 @@ export function acceptAdapters(control: GatewayControl, host: AdapterHost, logge
 
 /** Binds the ZeroMQ control channel and lets out-of-process adapters join `host`. */
 export async function bindControl(config: Config, base: InstanceBase, host: AdapterHost, teardown: Teardown, { logger, clock }: { logger: Logger; clock: Clock }): Promise<GatewayControl> {
-  const key = instanceControlKey(config, { create: true });
+  const key = instanceControlKey(config);
   const transport = await ZmqGatewayTransport.bind(base.plan.control, logger).catch((error) =>
     explainBindFailure(error, 'control', base.plan.control, config, base.registry, base.registration),
   );

@@ -400,7 +400,7 @@ export const OPTIONS = [
     flag: '--control-key-file <file>',
     default: undefined,
     description:
-      "File holding the instance's control key (64 hex digits): only processes that can read it may serve as the instance's adapters or gateways on the control channel. Unset: control.key in the instance's data directory, created (mode 0600) by the first tickcast process of the instance that needs it. Adapters and gateway nodes on other hosts need a copy of that file (docs/control-protocol.md).",
+      "File holding the instance's control key (64 hex digits): only processes that can read it may serve as the instance's adapters or gateways on the control channel. Unset: control.key in the instance's data directory, created (mode 0600) by the first tickcast process of the instance that needs it. A file named here must exist: adapters and gateway nodes on other hosts are given a copy of the instance's file (docs/control-protocol.md).",
     parse: path(),
   }),
   option({

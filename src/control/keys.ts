@@ -53,7 +53,7 @@ export function loadInstanceKey(file: string, { create }: { create: boolean }): 
   if (!create) {
     throw new TickcastError(
       ErrorCode.CONFIG_INVALID,
-      `control key file ${file} does not exist: start the gateway first (it creates it), or copy the gateway's file here and set TICKCAST_CONTROL_KEY_FILE`,
+      `control key file ${file} does not exist: copy the instance's control key here (control.key in the instance's data directory on the host of its first process)`,
     );
   }
   createKeyFile(file);

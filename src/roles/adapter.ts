@@ -38,6 +38,9 @@ async function findGateway(registry: Registry, instance: string): Promise<Gatewa
   return bus && control ? { bus, control } : undefined;
 }
 
+/** How long an adapter waits for its first registration before it says what may be wrong. */
+const REGISTRATION_HINT_MS = 10_000;
+
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startAdapter(options: ZmqAdapterOptions): Promise<RunningAdapter> {
@@ -97,7 +100,7 @@ export async function startAdapter(options: ZmqAdapterOptions): Promise<RunningA
     // The first registration (or refusal) decides whether this adapter is running.
     let settle: (refusal: string | undefined) => void = () => {};
     const registered = new Promise<string | undefined>((resolve) => (settle = resolve));
-    const key = instanceControlKey(config, { create: true });
+    const key = instanceControlKey(config);
     const transport = new ZmqAdapterTransport(endpoints.control, logger);
     teardown.add(() => transport.close());
     const control = new AdapterControl({
@@ -120,7 +123,15 @@ export async function startAdapter(options: ZmqAdapterOptions): Promise<RunningA
     });
     control.start();
     teardown.add(() => control.stop());
+    // A gateway that never registers us usually means another control key: say so, not nothing.
+    const hint = setTimeout(
+      () => logger.warn({ instance: config.instance, control: endpoints!.control }, "not registered by the gateway yet: if it logs 'control frame refused', this adapter's control key is not the instance's (TICKCAST_CONTROL_KEY_FILE)"),
+      REGISTRATION_HINT_MS,
+    );
+    hint.unref();
+    teardown.add(() => clearTimeout(hint));
     const refusal = await registered;
+    clearTimeout(hint);
     if (refusal !== undefined) {
       throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `the gateway of instance "${config.instance}" refused adapter "${feedId}": ${refusal}`);
     }

@@ -59,7 +59,7 @@ export async function startNatsAdapter(options: NatsAdapterOptions): Promise<Run
     const refused = new Promise<string>((resolve) => (refuse = resolve));
     const control = new AdapterControl({
       transport,
-      key: instanceControlKey(config, { create: true }),
+      key: instanceControlKey(config),
       adapter,
       brokers: [...config.simulator.brokers],
       instance: config.instance,

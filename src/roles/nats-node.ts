@@ -51,13 +51,13 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
       logger,
     });
 
-    // Unique per process: a restarted node is a new node to the adapters, whatever its name.
     const transport = new NatsGatewayTransport(link, subjects);
     teardown.add(() => transport.close());
     const control = new GatewayControl({
       transport,
-      key: instanceControlKey(config, { create: true }),
+      key: instanceControlKey(config),
       instance: config.instance,
+      // Unique per process: a restarted node is a new node to the adapters, whatever its name.
       gateway: `${name}/${randomBytes(4).toString('hex')}`,
       clock,
       logger: logger.child({ part: 'control' }),
