@@ -80,8 +80,8 @@ export class Gateway {
   readonly failedAuths: FailedAuths | undefined;
   /** Connections per key counted by the instance's primary (`--workers N`). */
   private readonly sharedConnections: SharedConnections | undefined;
-  /** Each adapter's feed as last heard: status, its message, and since when it is live. */
-  private readonly feedStates = new Map<string, { status: string; message: string | undefined; liveSince: number | undefined }>();
+  /** Each adapter's feed as last heard: status, its message, since when it is live, and how many changes were told. */
+  private readonly feedStates = new Map<string, { status: string; message: string | undefined; liveSince: number | undefined; changes: number }>();
 
   constructor(private readonly options: GatewayOptions) {
     const { clock, logger } = options;
@@ -169,8 +169,13 @@ export class Gateway {
       if (!session.authenticated) continue;
       const { feed } = this.feeds.route(session.broker);
       if (feed !== session.feed && feed === adapter.feed) {
-        // Told at once: a client that had no feed now has one (its subscriptions move along).
-        void this.handler.rehome(session, feed).then(() => session.reply(this.statusEvent(adapter)));
+        // Told once: a client that had no feed now has one (its subscriptions move along). The
+        // session is on the feed from the start of the move, so a status change meanwhile has
+        // already reached it through the feed's status listener.
+        const changes = this.feedStates.get(feed)?.changes;
+        void this.handler.rehome(session, feed).then(() => {
+          if (this.feedStates.get(feed)?.changes === changes) session.reply(this.statusEvent(adapter));
+        });
       }
     }
     return undefined;
@@ -179,11 +184,12 @@ export class Gateway {
   /** Tells a feed's clients when its status changes, and remembers it for those who join later. */
   private watch(adapter: Adapter): void {
     const now = this.options.clock.now();
-    const state = { status: adapter.status() as string, message: undefined as string | undefined, liveSince: adapter.status() === 'live' ? now : undefined };
+    const state = { status: adapter.status() as string, message: undefined as string | undefined, liveSince: adapter.status() === 'live' ? now : undefined, changes: 0 };
     this.feedStates.set(adapter.feed, state);
     adapter.onStatus(({ status, message }) => {
       if (status === state.status) return;
       state.status = status;
+      state.changes++;
       state.message = message;
       // Values from before a drop are not the live price: snapshots only from after this.
       state.liveSince = status === 'live' ? this.options.clock.now() : undefined;
