@@ -4,6 +4,7 @@
  * gateway remember it; an adapter of the instance that leaves tells its users.
  */
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import * as zmq from 'zeromq';
@@ -16,6 +17,7 @@ import { MAX_PEERS, PROTOCOL_VERSION } from '../../src/control/protocol.js';
 import { ZmqAdapterTransport, ZmqGatewayTransport } from '../../src/control/transport-zmq.js';
 import type { Adapter, FeedStatus, FeedStatusEvent, SubscribeResult } from '../../src/feed.js';
 import { silentLogger } from '../../src/observability/logger.js';
+import { makeTempDir, removeDir, runCli } from '../helpers/cli.js';
 import { TestClient, sleep, waitUntil } from '../helpers/client.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
@@ -161,5 +163,17 @@ describe('a flood of announcements', () => {
     await waitUntil(() => control.feedCount === MAX_PEERS, 'the tracked feeds capped at MAX_PEERS');
     await waitUntil(() => control.feedCount === 0, 'the unregistered feeds forgotten', 10_000);
     expect(offered).toEqual([]);
+  });
+});
+
+describe('the control key of an adapter', () => {
+  it('a configured key file that does not exist stops `tickcast adapter` with exit 2 naming it (a made-up key would never be heard)', async () => {
+    const dir = makeTempDir();
+    cleanups.push(() => removeDir(dir));
+    const missing = join(dir, 'copied', 'control.key');
+    const result = await runCli(['adapter', '--bus', 'tcp://127.0.0.1:1', '--control', 'tcp://127.0.0.1:2', '--control-key-file', missing], { dataDir: dir });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain(`control key file ${missing} does not exist`);
+    expect(existsSync(missing)).toBe(false);
   });
 });
