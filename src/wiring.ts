@@ -506,3 +506,28 @@ export function createSimulator(options: {
     logger: options.logger.child({ feed: options.feed }),
   });
 }
+
+/**
+ * Claims an adapter process's feed id in the registry, released at teardown; INSTANCE_RUNNING
+ * naming the holder when another process has it.
+ */
+export async function claimAdapter(options: { config: Config; feedId: string; registry: Registry; teardown: Teardown; clock: Clock; logger: Logger }): Promise<Registration> {
+  const { config, feedId, registry, clock, logger } = options;
+  const claim = await Registration.claim({ registry, instance: config.instance, role: 'adapter', name: feedId, resources: [], ttlMs: config.registry.ttlMs, clock, logger });
+  if (!claim.ok) {
+    throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `adapter "${feedId}" of instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
+  }
+  const { registration } = claim;
+  options.teardown.add(() => registration.release());
+  return registration;
+}
+
+/** The simulator an adapter process serves on `publisher`, started; it and the publisher are closed at teardown. */
+export async function startAdapterSimulator(options: { config: Config; feedId: string; publisher: BusPublisher; teardown: Teardown; clock: Clock; logger: Logger }): Promise<SimulatorAdapter> {
+  const { config, feedId, publisher, teardown, clock, logger } = options;
+  teardown.add(() => publisher.close());
+  const adapter = createSimulator({ config, instruments: configuredInstruments(config.simulator.symbols), publisher, clock, logger, feed: feedId });
+  await adapter.start();
+  teardown.add(() => adapter.stop());
+  return adapter;
+}

@@ -5,15 +5,12 @@
  * subscribe commands over the control protocol (proving it holds the instance's control key), and follows the gateway if it restarts on other
  * endpoints.
  */
-import { configuredInstruments } from '../adapters/simulator/instruments.js';
 import { ZmqPublisher } from '../bus/zeromq.js';
 import { AdapterControl } from '../control/adapter-control.js';
 import { ZmqAdapterTransport } from '../control/transport-zmq.js';
-import { describeHolder } from '../endpoints.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { createSimulator, instanceControlKey, openConfiguredRegistry } from '../wiring.js';
+import { claimAdapter, instanceControlKey, openConfiguredRegistry, startAdapterSimulator } from '../wiring.js';
 import { Teardown } from '../teardown.js';
-import { Registration } from '../registry/registration.js';
 import type { Registry } from '../registry/registry.js';
 import type { AdapterOptions, RunningAdapter } from './adapter-options.js';
 
@@ -70,32 +67,13 @@ export async function startAdapter(options: ZmqAdapterOptions): Promise<RunningA
       await sleep(pollMs);
     }
 
-    const claim = await Registration.claim({
-      registry,
-      instance: config.instance,
-      role: 'adapter',
-      name: feedId,
-      resources: [],
-      ttlMs: config.registry.ttlMs,
-      clock,
-      logger,
-    });
-    if (!claim.ok) {
-      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `adapter "${feedId}" of instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
-    }
-    const registration = claim.registration;
-    teardown.add(() => registration.release());
-
+    const registration = await claimAdapter({ config, feedId, registry, teardown, clock, logger });
     const publisher = new ZmqPublisher({
       endpoint: endpoints.bus,
       batch: config.bus.batch,
       onDropped: (count) => logger.warn({ count }, 'dropped ticks: bus queue full'),
     });
-    teardown.add(() => publisher.close());
-    const instruments = configuredInstruments(config.simulator.symbols);
-    const adapter = createSimulator({ config, instruments, publisher, clock, logger, feed: feedId });
-    await adapter.start();
-    teardown.add(() => adapter.stop());
+    const adapter = await startAdapterSimulator({ config, feedId, publisher, teardown, clock, logger });
 
     // The first registration (or refusal) decides whether this adapter is running.
     let settle: (refusal: string | undefined) => void = () => {};

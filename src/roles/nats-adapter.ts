@@ -6,14 +6,11 @@
  */
 import { NatsLink, NatsPublisher } from '../bus/nats.js';
 import { Subjects } from '../bus/subjects.js';
-import { configuredInstruments } from '../adapters/simulator/instruments.js';
 import type { AdapterOptions, RunningAdapter } from './adapter-options.js';
 import { AdapterControl } from '../control/adapter-control.js';
 import { NatsAdapterTransport } from '../control/transport-nats.js';
-import { describeHolder } from '../endpoints.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { createSimulator, instanceControlKey, openConfiguredRegistry } from '../wiring.js';
-import { Registration } from '../registry/registration.js';
+import { claimAdapter, instanceControlKey, openConfiguredRegistry, startAdapterSimulator } from '../wiring.js';
 import { Teardown } from '../teardown.js';
 import { natsSecurity } from '../nats/security.js';
 
@@ -32,12 +29,7 @@ export async function startNatsAdapter(options: NatsAdapterOptions): Promise<Run
   try {
     const registry = options.registry ?? (await openConfiguredRegistry(config, clock));
     if (!options.registry) teardown.add(() => registry.close());
-    const claim = await Registration.claim({ registry, instance: config.instance, role: 'adapter', name: feedId, resources: [], ttlMs: config.registry.ttlMs, clock, logger });
-    if (!claim.ok) {
-      throw new TickcastError(ErrorCode.INSTANCE_RUNNING, `adapter "${feedId}" of instance "${config.instance}" is already running: ${describeHolder(claim.holder)}`);
-    }
-    const registration = claim.registration;
-    teardown.add(() => registration.release());
+    const registration = await claimAdapter({ config, feedId, registry, teardown, clock, logger });
 
     const link = await NatsLink.connect({ servers: options.nats, security: natsSecurity(config), name: `tickcast adapter ${config.instance}/${feedId}`, logger });
     teardown.add(() => link.close());
@@ -46,11 +38,7 @@ export async function startNatsAdapter(options: NatsAdapterOptions): Promise<Run
       batch: config.bus.batch,
       onDropped: (count) => logger.warn({ count }, 'dropped ticks: the NATS bus is unreachable'),
     });
-    teardown.add(() => publisher.close());
-    const instruments = configuredInstruments(config.simulator.symbols);
-    const adapter = createSimulator({ config, instruments, publisher, clock, logger, feed: feedId });
-    await adapter.start();
-    teardown.add(() => adapter.stop());
+    const adapter = await startAdapterSimulator({ config, feedId, publisher, teardown, clock, logger });
 
     const transport = new NatsAdapterTransport(link, subjects);
     teardown.add(() => transport.close());
