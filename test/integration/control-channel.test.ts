@@ -20,6 +20,7 @@ import type { AdapterTransport } from '../../src/control/transport.js';
 import { ZmqAdapterTransport, ZmqGatewayTransport } from '../../src/control/transport-zmq.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { Mode } from '../../src/protocol/modes.js';
+import { ForwardingTransport, frameBody as bodyOf } from '../helpers/control.js';
 
 const HEARTBEAT_MS = 100;
 const MISSED = 3;
@@ -90,11 +91,6 @@ function ipcEndpoint(): string {
   return `ipc://@tickcast-test-control-${randomBytes(6).toString('hex')}`;
 }
 
-/** The JSON text of a frame, parsed (`<mac> <json>`). */
-function bodyOf(frame: string | Buffer): Record<string, unknown> {
-  return JSON.parse(frame.toString().slice(65)) as Record<string, unknown>;
-}
-
 interface GatewayHandle {
   control: GatewayControl;
   endpoint: string;
@@ -157,30 +153,14 @@ async function startGateway(options: GatewayOptions = {}): Promise<GatewayHandle
 }
 
 /** An adapter transport that keeps every frame sent through `send` (announcements excepted). */
-class RecordingTransport implements AdapterTransport {
+class RecordingTransport extends ForwardingTransport<ZmqAdapterTransport> implements AdapterTransport {
   readonly sent: string[] = [];
-  constructor(readonly inner: ZmqAdapterTransport) {}
-  get endpoint(): string {
-    return this.inner.endpoint;
-  }
-  get connected(): boolean {
-    return this.inner.connected;
-  }
-  onFrame(handler: (from: string, data: Uint8Array) => void): void {
-    this.inner.onFrame(handler);
-  }
-  onReconnect(handler: () => void): void {
-    (this.inner as AdapterTransport).onReconnect(handler);
-  }
-  send(to: string, frame: string): Promise<boolean> {
+  override send(to: string, frame: string): Promise<boolean> {
     this.sent.push(frame);
     return this.inner.send(to, frame);
   }
   announce(frame: string): void {
     this.inner.announce(frame);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
   /** Frames sent so far of `type`. */
   ofType(type: string): string[] {

@@ -22,6 +22,7 @@ import { silentLogger } from '../../src/observability/logger.js';
 import type { Mode } from '../../src/protocol/modes.js';
 import { type NatsServer, startNatsServer } from '../helpers/nats-server.js';
 import { sleep, waitUntil } from '../helpers/client.js';
+import { ForwardingTransport, frameBody as body } from '../helpers/control.js';
 
 const HEARTBEAT_MS = 100;
 const MISSED_HEARTBEATS = 3;
@@ -192,34 +193,15 @@ async function gatewayNode(wrap: (transport: ControlTransport) => ControlTranspo
 
 const registered = (node: NodeHandle, feed = 'sim'): Promise<void> => waitUntil(() => node.remotes.get(feed)?.connected === true, `${feed} registered`);
 
-/** The JSON of a frame (`<64 hex of MAC> <json>`), parsed. */
-const body = (frame: string): Record<string, unknown> => JSON.parse(frame.slice(65)) as Record<string, unknown>;
-
 /** A node's transport that loses the first unsubscribe it is asked to send (and says it sent it). */
-class LosingTransport implements ControlTransport {
+class LosingTransport extends ForwardingTransport<ControlTransport> {
   lost: string | undefined;
-  constructor(private readonly inner: ControlTransport) {}
-  get endpoint(): string {
-    return this.inner.endpoint;
-  }
-  get connected(): boolean {
-    return this.inner.connected;
-  }
-  onFrame(handler: (from: string, data: Uint8Array) => void): void {
-    this.inner.onFrame(handler);
-  }
-  onReconnect(handler: () => void): void {
-    this.inner.onReconnect(handler);
-  }
-  async send(to: string, frame: string): Promise<boolean> {
+  override async send(to: string, frame: string): Promise<boolean> {
     if (this.lost === undefined && body(frame).type === 'unsubscribe') {
       this.lost = frame;
       return true;
     }
     return this.inner.send(to, frame);
-  }
-  close(): Promise<void> {
-    return this.inner.close();
   }
 }
 
