@@ -316,3 +316,14 @@ export function startAdapterCliProcess({ dataDir, env = {}, args = [] }: Gateway
   };
   return { child, stdout: () => stdout, stderr: () => stderr, ready, exited, stop };
 }
+
+/** Worker number → pid of a `--workers N` gateway, from the primary's "gateway worker listening" log lines. */
+export function workerPids(gateway: GatewayProcess): Map<number, number> {
+  const pids = new Map<number, number>();
+  for (const line of gateway.stderr().split('\n')) {
+    if (!line.includes('gateway worker listening')) continue;
+    const entry = JSON.parse(line) as { worker: number; workerPid: number };
+    pids.set(entry.worker, entry.workerPid);
+  }
+  return pids;
+}

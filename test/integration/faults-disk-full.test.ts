@@ -89,6 +89,13 @@ function expectDiskFull(result: RunResult, dir: string, ...mentions: string[]): 
   for (const text of mentions) expect(result.stderr).toContain(text);
 }
 
+/** The users `keys list --json` printed in the step named `list`, once space was freed (it must succeed). */
+function listedUsers(results: string): string[] {
+  const list = step(results, 'list');
+  expect(list.code, list.stderr).toBe(0);
+  return (JSON.parse(list.stdout) as { user: string }[]).map((row) => row.user);
+}
+
 describe.runIf(namespace)('a full disk (a filled tmpfs in a private mount namespace)', () => {
   it('at start with a store already there: DISK_FULL, not "damaged"; the keys are there once space is freed', async () => {
     const steps = scenario(`
@@ -106,9 +113,7 @@ describe.runIf(namespace)('a full disk (a filled tmpfs in a private mount namesp
     expectDiskFull(step(steps.results, 'start'), dir, `cannot open database ${dir}/tickcast.db`);
     expect(step(steps.results, 'start').stdout).not.toContain('is running');
     expectDiskFull(step(steps.results, 'list-full'), dir);
-    const list = step(steps.results, 'list');
-    expect(list.code, list.stderr).toBe(0);
-    expect((JSON.parse(list.stdout) as { user: string }[]).map((r) => r.user)).toEqual(['alice']);
+    expect(listedUsers(steps.results)).toEqual(['alice']);
   });
 
   it('keys create while the store is open elsewhere: SQLITE_FULL on the insert is DISK_FULL naming the file; nothing is stored', async () => {
@@ -129,9 +134,7 @@ describe.runIf(namespace)('a full disk (a filled tmpfs in a private mount namesp
     expectDiskFull(create, dir, `cannot write ${dir}/tickcast.db: database or disk is full`);
     expect(create.stdout).toBe(''); // no key printed for a key that was not stored
     expectDiskFull(step(steps.results, 'set-full'), dir, `cannot write ${dir}/tickcast.db: database or disk is full`);
-    const list = step(steps.results, 'list');
-    expect(list.code, list.stderr).toBe(0);
-    expect((JSON.parse(list.stdout) as { user: string }[]).map((r) => r.user)).toEqual(['alice']);
+    expect(listedUsers(steps.results)).toEqual(['alice']);
   });
 
   it('keys create on a store without a pepper file: ENOSPC writing it is DISK_FULL (exit 1) naming the file, and no pepper is left behind', async () => {
@@ -154,8 +157,6 @@ describe.runIf(namespace)('a full disk (a filled tmpfs in a private mount namesp
     expect(step(steps.results, 'revoke').code).toBe(0);
     expectDiskFull(step(steps.results, 'create-full'), dir, `cannot create pepper file ${dir}/pepper: ENOSPC: no space left on device`);
     expect(readFileSync(join(steps.results, 'files-after'), 'utf8').split('\n')).not.toContain('pepper');
-    const list = step(steps.results, 'list');
-    expect(list.code, list.stderr).toBe(0);
-    expect(JSON.parse(list.stdout)).toEqual([]);
+    expect(listedUsers(steps.results)).toEqual([]);
   });
 });

@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { systemClock } from '../../src/clock.js';
 import { openRegistry } from '../../src/registry/open.js';
 import type { Registry } from '../../src/registry/registry.js';
+import { type RawReply, rawRequest } from '../helpers/http.js';
 import { type TestInstance, startTestInstance } from '../helpers/instance.js';
 
 let gw: TestInstance;
@@ -15,24 +16,9 @@ let port: number;
 let key: string;
 let registry: Registry;
 
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
-
-/** A raw request with the given Host header (fetch sends the URL's own). */
-function get(path: string, host: string, headers: Record<string, string> = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, headers: { ...headers, host } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** A request with the given Host header (fetch sends the URL's own). */
+function get(path: string, host: string, headers: Record<string, string> = {}): Promise<RawReply> {
+  return rawRequest(port, path, { headers: { ...headers, host } });
 }
 
 /** A WebSocket handshake with the given Host header: the status it got (101 when upgraded). */
@@ -155,15 +141,7 @@ describe('TICKCAST_ALLOWED_HOSTS', () => {
     const proxied = await startTestInstance({ TICKCAST_ALLOWED_HOSTS: 'trade.example.com, status.example.com:9100' });
     try {
       const at = Number(new URL(proxied.url).port);
-      const statusOf = (host: string): Promise<number> =>
-        new Promise((resolve, reject) => {
-          const req = request({ host: '127.0.0.1', port: at, path: '/api/status', headers: { host } }, (res) => {
-            res.resume();
-            resolve(res.statusCode ?? 0);
-          });
-          req.on('error', reject);
-          req.end();
-        });
+      const statusOf = async (host: string): Promise<number> => (await rawRequest(at, '/api/status', { headers: { host } })).status;
       expect(await statusOf('trade.example.com')).toBe(200);
       expect(await statusOf(`trade.example.com:${at}`)).toBe(200);
       expect(await statusOf('status.example.com:9100')).toBe(200);

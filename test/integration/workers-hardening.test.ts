@@ -10,7 +10,7 @@ import { existsSync, statSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type Env, type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess } from '../helpers/cli.js';
+import { type Env, type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess, workerPids } from '../helpers/cli.js';
 import { TestClient, sleep, waitFor } from '../helpers/client.js';
 
 const dirs: string[] = [];
@@ -30,17 +30,6 @@ async function fanoutOf(gateway: GatewayProcess): Promise<string> {
   await waitFor(() => gateway.stderr().includes('bus fan-out to the workers bound'), 10_000);
   const line = gateway.stderr().split('\n').find((entry) => entry.includes('bus fan-out to the workers bound'))!;
   return (JSON.parse(line) as { fanout: string }).fanout;
-}
-
-/** Worker number → pid, from the primary's "gateway worker listening" log lines. */
-function workerPids(gateway: GatewayProcess): Map<number, number> {
-  const pids = new Map<number, number>();
-  for (const line of gateway.stderr().split('\n')) {
-    if (!line.includes('gateway worker listening')) continue;
-    const entry = JSON.parse(line) as { worker: number; workerPid: number };
-    pids.set(entry.worker, entry.workerPid);
-  }
-  return pids;
 }
 
 /** Connects to a Unix socket (`\0name` for an abstract one) as this process: 'connected' or the error code. */

@@ -4,7 +4,7 @@
  * clients and its upstream interest is released, and SIGTERM closes everyone with 1001.
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess } from '../helpers/cli.js';
+import { type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess, workerPids } from '../helpers/cli.js';
 import { TestClient, waitFor } from '../helpers/client.js';
 
 const dirs: string[] = [];
@@ -19,17 +19,6 @@ async function startWorkers(): Promise<GatewayProcess> {
   const dir = makeTempDir();
   dirs.push(dir);
   return startGatewayProcess({ dataDir: dir, args: ['--workers', '2', '--sim-rate', '20'], env: { TICKCAST_LOG_LEVEL: 'info' } });
-}
-
-/** Worker number → pid, from the primary's "gateway worker listening" log lines. */
-function workerPids(gateway: GatewayProcess): Map<number, number> {
-  const pids = new Map<number, number>();
-  for (const line of gateway.stderr().split('\n')) {
-    if (!line.includes('gateway worker listening')) continue;
-    const entry = JSON.parse(line) as { worker: number; workerPid: number };
-    pids.set(entry.worker, entry.workerPid);
-  }
-  return pids;
 }
 
 /** Client i holds NSE:SYMBOLS[i] alone and NSE:RELIANCE with everyone. */

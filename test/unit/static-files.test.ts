@@ -1,34 +1,20 @@
 /** The dashboard's static file serving: types, caching, HEAD, and paths that must never resolve. */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { type Server, createServer, request } from 'node:http';
+import { type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type RawReply, rawRequest } from '../helpers/http.js';
 import { StaticFiles, staticTarget } from '../../src/http/static-files.js';
-
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  body: string;
-}
 
 let root: string;
 let server: Server;
 let port: number;
 
 /** A raw request: fetch would normalise `..` segments before they ever reach the server. */
-function get(path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path, method: options.method ?? 'GET', headers: options.headers ?? {} }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+function get(path: string, options: { method?: string; headers?: Record<string, string> } = {}): Promise<RawReply> {
+  return rawRequest(port, path, options);
 }
 
 beforeAll(async () => {
