@@ -81,7 +81,7 @@ const MAX_UNUPGRADED = 1024;
 const UNUPGRADED_IDLE_MS = 10_000;
 
 /** The per-address share of a pending-authentication budget. */
-export function pendingAuthShare(maxPendingAuth: number): number {
+function pendingAuthShare(maxPendingAuth: number): number {
   return Math.min(maxPendingAuth, Math.max(PENDING_AUTH_FLOOR, Math.ceil(maxPendingAuth * PENDING_AUTH_SHARE)));
 }
 
