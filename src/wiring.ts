@@ -5,7 +5,7 @@
  * this module imports none of those roles.
  */
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { type Clock, systemClock } from './clock.js';
@@ -26,7 +26,9 @@ import { ErrorCode, TickcastError } from './errors.js';
 import { type Instrument, configuredInstruments } from './adapters/simulator/instruments.js';
 import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
 import { SimulatorAdapter } from './adapters/simulator/simulator-adapter.js';
-import { brokerAdapterFactory } from './adapters/broker-factory.js';
+import { brokerAdapterFactory, credentialChecks } from './adapters/broker-factory.js';
+import { BridgedFeeds, bridgedBrokers, withBridge } from './bridge/bridged-feeds.js';
+import { type BridgeEndpoints, BridgeSupervisor, OPENALGO_FACTORY, bridgePython } from './bridge/supervisor.js';
 import { type CredentialReader, CredentialStore } from './auth/credentials.js';
 import type { KeyRowSource } from './auth/key-verifier.js';
 import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
@@ -327,6 +329,67 @@ export function userBrokerFeeds(
   });
 }
 
+/** The OpenAlgo bridge of an instance: the users' feeds it serves, and the process when tickcast runs it. */
+export interface OpenAlgoBridge {
+  feeds: BridgedFeeds;
+  supervisor: BridgeSupervisor | undefined;
+}
+
+/**
+ * Whether the OpenAlgo bridge serves users (TICKCAST_OPENALGO_BRIDGE): `supervised` (tickcast
+ * runs it), `external` (the user runs `tickcast openalgo-bridge`) or `off`.
+ */
+export function bridgeMode(config: Config): 'supervised' | 'external' | 'off' {
+  const { bridge, dir } = config.openalgo;
+  if (bridge === 'off') return 'off';
+  if (bridge === 'external') return 'external';
+  const usable = dir !== undefined && existsSync(join(dir, OPENALGO_FACTORY));
+  if (usable) return 'supervised';
+  if (bridge === 'on') {
+    throw new TickcastError(
+      ErrorCode.CONFIG_INVALID,
+      dir === undefined
+        ? 'TICKCAST_OPENALGO_BRIDGE=on needs the OpenAlgo directory whose adapters it runs: set TICKCAST_OPENALGO_DIR (--openalgo-dir)'
+        : `TICKCAST_OPENALGO_BRIDGE=on, but ${join(dir, OPENALGO_FACTORY)} does not exist: TICKCAST_OPENALGO_DIR must be an OpenAlgo installation with its websocket_proxy`,
+    );
+  }
+  return 'off';
+}
+
+/** The bridge's feeds and (when tickcast runs it) its supervisor, started later by `superviseBridge`. */
+function openAlgoBridge(config: Config, credentials: CredentialReader, managedByOpenAlgo: boolean, { logger, clock }: { logger: Logger; clock: Clock }): OpenAlgoBridge | undefined {
+  const mode = bridgeMode(config);
+  if (mode === 'off') return undefined;
+  const dir = config.openalgo.dir;
+  const supervisor =
+    mode === 'supervised'
+      ? new BridgeSupervisor({
+          openalgoDir: dir!,
+          python: bridgePython(dir!, config.openalgo.python),
+          keyFile: controlKeyFile(config),
+          instance: config.instance,
+          clock,
+          logger: logger.child({ part: 'bridge' }),
+        })
+      : undefined;
+  const feeds = new BridgedFeeds({
+    brokers: bridgedBrokers(config.openalgo.bridgeBrokers),
+    credentials: credentialChecks(credentials, managedByOpenAlgo),
+    noBridge: () => supervisor?.describe() ?? 'no OpenAlgo bridge is connected (run `tickcast openalgo-bridge --openalgo-dir DIR`)',
+    logger,
+  });
+  supervisor?.onFailed((reason) => feeds.unavailable(`No market data feed: the OpenAlgo bridge cannot run: ${reason}`));
+  return { feeds, supervisor };
+}
+
+/** Starts the bridge tickcast runs (if it does) for the gateway at `endpoints`; it stops at teardown. */
+export function superviseBridge(bridge: OpenAlgoBridge | undefined, endpoints: BridgeEndpoints, teardown: Teardown): void {
+  const supervisor = bridge?.supervisor;
+  if (!supervisor) return;
+  supervisor.start(endpoints);
+  teardown.add(() => supervisor.stop());
+}
+
 /** The instance's in-process adapters (the simulator, unless `--feed none`) and its per-user broker feeds. */
 export function createAdapters(
   config: Config,
@@ -335,7 +398,7 @@ export function createAdapters(
   base: Pick<InstanceBase, 'stores'>,
   teardown: Teardown,
   { logger, clock }: { logger: Logger; clock: Clock },
-): { adapters: AdapterRoute[]; instruments: number; brokerAdapters: BrokerAdapterFactory } {
+): { adapters: AdapterRoute[]; instruments: number; brokerAdapters: BrokerAdapterFactory; bridge: OpenAlgoBridge | undefined } {
   const publisherFor = (what: string): BusPublisher => {
     if (typeof bus !== 'string') return bus();
     const publisher = new ZmqPublisher({
@@ -360,8 +423,10 @@ export function createAdapters(
 
   // Users with stored Zerodha or Angel credentials get their own broker feed (one publisher for all).
   const brokerPublisher = publisherFor('broker feeds');
-  const brokerAdapters = userBrokerFeeds(config, base.stores, brokerPublisher, { logger, clock });
-  return { adapters, instruments, brokerAdapters };
+  const native = userBrokerFeeds(config, base.stores, brokerPublisher, { logger, clock });
+  // Users of every other broker OpenAlgo streams for: OpenAlgo's own adapters, through the bridge.
+  const bridge = openAlgoBridge(config, base.stores.credentials, base.stores.openalgo !== undefined, { logger, clock });
+  return { adapters, instruments, brokerAdapters: bridge ? withBridge(native, bridge.feeds) : native, bridge };
 }
 
 /** The gateway options that come straight from configuration (the same in every worker). */
@@ -421,27 +486,45 @@ export interface AdapterHost {
  * (`control.key` in the instance's data directory) is created by the first process that needs it.
  */
 export function instanceControlKey(config: Config): Buffer {
-  const configured = config.controlKeyFile;
-  return loadInstanceKey(configured ?? join(instanceDir(config), 'control.key'), { create: configured === undefined });
+  return loadInstanceKey(controlKeyFile(config), { create: config.controlKeyFile === undefined });
+}
+
+/** Where the instance's control key is: TICKCAST_CONTROL_KEY_FILE, else control.key in its data directory. */
+export function controlKeyFile(config: Config): string {
+  return config.controlKeyFile ?? join(instanceDir(config), 'control.key');
 }
 
 /**
  * Lets out-of-process adapters join `host` through `control`: each accepted feed is routed, and
- * every registration (the first, and after each adapter restart) replays the feed's streams.
+ * every registration (the first, and after each adapter restart) replays the feed's streams. A
+ * feed host (the OpenAlgo bridge) serves the bridged users' feeds when `bridged` is given.
  */
-export function acceptAdapters(control: GatewayControl, host: AdapterHost, logger: Logger): void {
+export function acceptAdapters(control: GatewayControl, host: AdapterHost, logger: Logger, bridged?: BridgedFeeds): void {
   control.onAdapter((remote, info) => {
     if (isUserFeedId(info.feed)) return { accept: false, message: `feed id "${info.feed}" has the form of a user's own broker feed (<broker>.<user>), which only that user's feed may use` };
+    if (info.hosts !== undefined) {
+      if (!bridged) return { accept: false, message: 'this gateway serves no users through a feed host (TICKCAST_OPENALGO_BRIDGE is off, or there is no OpenAlgo directory)' };
+      if (info.brokers === '*' || info.brokers.length > 0) return { accept: false, message: 'a feed host serves users only through the feeds it opens: its brokers must be []' };
+      const taken = bridged.taken();
+      if (taken) return { accept: false, message: taken };
+    }
     const refusal = host.addAdapter({ adapter: remote, brokers: info.brokers });
     if (refusal) return { accept: false, message: refusal };
+    if (info.hosts !== undefined) bridged!.attach(remote, (feed) => host.replay(feed));
     remote.onReconnect(() => void host.replay(remote.feed));
     logger.info({ feed: info.feed, broker: info.broker, adapterPid: info.pid, adapterHost: info.host }, 'adapter connected');
     return { accept: true };
   });
 }
 
-/** Binds the ZeroMQ control channel and lets out-of-process adapters join `host`. */
-export async function bindControl(config: Config, base: InstanceBase, host: AdapterHost, teardown: Teardown, { logger, clock }: { logger: Logger; clock: Clock }): Promise<GatewayControl> {
+/** Binds the ZeroMQ control channel and lets out-of-process adapters (and the OpenAlgo bridge, if any) join `host`. */
+export async function bindControl(
+  config: Config,
+  base: InstanceBase,
+  host: AdapterHost,
+  teardown: Teardown,
+  { logger, clock, bridge }: { logger: Logger; clock: Clock; bridge?: OpenAlgoBridge | undefined },
+): Promise<GatewayControl> {
   const key = instanceControlKey(config);
   const transport = await ZmqGatewayTransport.bind(base.plan.control, logger).catch((error) =>
     explainBindFailure(error, 'control', base.plan.control, config, base.registry, base.registration),
@@ -449,7 +532,7 @@ export async function bindControl(config: Config, base: InstanceBase, host: Adap
   teardown.add(() => transport.close());
   const control = new GatewayControl({ transport, key, instance: config.instance, gateway: `${hostname()}/${process.pid}/${randomBytes(4).toString('hex')}`, clock, logger: logger.child({ part: 'control' }) });
   teardown.add(() => control.close());
-  acceptAdapters(control, host, logger);
+  acceptAdapters(control, host, logger, bridge?.feeds);
   return control;
 }
 

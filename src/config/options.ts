@@ -276,6 +276,17 @@ function sharedFeedBrokers(): Parser<SharedFeedBrokers> {
 
 export type SharedFeedBrokers = 'auto' | 'none' | readonly string[];
 
+/** Real broker names (lower-cased) whose users the OpenAlgo bridge serves instead of a native feed. */
+function bridgedBrokers(): Parser<readonly string[]> {
+  const expected = 'a comma-separated list of broker names (zerodha, angel, …)';
+  return (raw) => {
+    const names = splitList(raw.toLowerCase());
+    const unknown = names.filter((name) => !isRealBroker(name));
+    if (unknown.length > 0) return fail(expected, `not a broker OpenAlgo streams for: ${unknown.map((name) => JSON.stringify(name)).join(', ')}`);
+    return ok(names);
+  };
+}
+
 /** A comma list passed through as given (trimmed, empty items dropped). */
 function list(): Parser<readonly string[]> {
   return (raw) => ok(splitList(raw));
@@ -418,6 +429,33 @@ export const OPTIONS = [
     default: undefined,
     description:
       "JSON file of the proxy's figures that OpenAlgo's Health Monitor reads, replaced atomically every 10 s (OpenAlgo's variable and format). Unset: log/ws_proxy_stats.json in the OpenAlgo directory with TICKCAST_OPENALGO_DIR, else none is written. A relative path set in OpenAlgo's .env is taken from the OpenAlgo directory, elsewhere from the working directory.",
+    parse: path(),
+  }),
+  option({
+    key: 'openalgo.bridge',
+    env: 'TICKCAST_OPENALGO_BRIDGE',
+    flag: '--openalgo-bridge <when>',
+    default: 'auto',
+    description:
+      "Whether users of brokers without a native tickcast adapter are served by the OpenAlgo bridge (OpenAlgo's own broker adapters, one per user, in OpenAlgo's Python: docs/openalgo.md). auto: yes when TICKCAST_OPENALGO_DIR holds OpenAlgo's websocket_proxy/broker_factory.py, and `tickcast start` runs and supervises the bridge; on: the same, and the start fails if it cannot; external: yes, with a bridge you run yourself (`tickcast openalgo-bridge`); off: no bridge, those users are told they have no feed.",
+    parse: oneOf(['auto', 'on', 'external', 'off'] as const),
+  }),
+  option({
+    key: 'openalgo.bridgeBrokers',
+    env: 'TICKCAST_BRIDGE_BROKERS',
+    flag: '--bridge-brokers <list>',
+    default: undefined,
+    description:
+      "Brokers with a native tickcast adapter (zerodha, angel) whose users are served by the OpenAlgo bridge instead, as OpenAlgo's proxy would serve them. Every other broker's users go through the bridge anyway.",
+    parse: bridgedBrokers(),
+  }),
+  option({
+    key: 'openalgo.python',
+    env: 'TICKCAST_OPENALGO_PYTHON',
+    flag: '--python <path>',
+    default: undefined,
+    description:
+      "Python that runs the OpenAlgo bridge: OpenAlgo's own environment, since the bridge imports OpenAlgo's code. Unset: .venv/bin/python in the OpenAlgo directory when it exists, else python3 on the PATH.",
     parse: path(),
   }),
   option({

@@ -278,6 +278,11 @@ export class AdapterControl {
       const { type, exchange, symbol } = command;
       this.options.logger.debug(type === 'subscribe' ? { command: type, exchange, symbol, mode: command.mode, depth: command.depth } : { command: type, exchange, symbol }, 'command from the gateway');
     }
+    if (command.type === 'open' || command.type === 'relogin' || ((command.type === 'subscribe' || command.type === 'unsubscribe') && command.feed !== undefined)) {
+      // Feed hosts' commands (docs/control-protocol.md, Feed hosts): this adapter serves one feed.
+      this.reply(id, gateway, command.id, { ok: false, message: `adapter of feed "${this.options.adapter.feed}" is not a feed host: it opens no users' feeds` });
+      return;
+    }
     switch (command.type) {
       case 'heartbeat': {
         let resync = false;

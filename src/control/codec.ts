@@ -16,12 +16,13 @@ import {
   integer,
   mode,
   name,
+  optionalHosts,
   optionalText,
   status,
   text,
 } from './fields.js';
 import { mac } from './keys.js';
-import type { AdapterEvent, AdapterInfo, ControlMessage, Digest, GatewayCommand, ToAdapter, ToGateway } from './protocol.js';
+import { type AdapterEvent, type AdapterInfo, type ControlMessage, type Digest, type GatewayCommand, MAX_USER_LENGTH, type ToAdapter, type ToGateway } from './protocol.js';
 
 export { type Decoded, MAX_BROKERS, MAX_MESSAGE_BYTES, MAX_NAME_LENGTH, MAX_SYMBOL_LENGTH, MAX_TEXT_LENGTH } from './fields.js';
 
@@ -54,7 +55,8 @@ export function clipText(text: string): string {
 // ——— fields of each message ———
 
 function info(f: Fields): AdapterInfo {
-  return {
+  const hosts = optionalHosts(f);
+  const adapter: AdapterInfo = {
     protocol: integer(f, 'protocol', 1),
     feed: name(f, 'feed'),
     broker: name(f, 'broker'),
@@ -65,6 +67,13 @@ function info(f: Fields): AdapterInfo {
     epoch: integer(f, 'epoch'),
     heartbeatMs: integer(f, 'heartbeatMs', 1),
   };
+  if (hosts !== undefined) adapter.hosts = hosts;
+  return adapter;
+}
+
+/** `message` with the optional `feed` of a feed host's streams and statuses. */
+function withFeed<T extends object>(message: T, f: Fields): T & { feed?: string } {
+  return f.feed === undefined ? message : { ...message, feed: name(f, 'feed') };
 }
 
 function nonce(f: Fields, key: string): string {
@@ -107,7 +116,7 @@ function adapterEvent(f: Fields): AdapterEvent {
     case 'heartbeat':
       return withMessage({ type: 'heartbeat' as const, ...base, resync: boolean(f, 'resync'), status: status(f) }, f);
     case 'status':
-      return withMessage({ type: 'status' as const, ...base, status: status(f) }, f);
+      return withFeed(withMessage({ type: 'status' as const, ...base, status: status(f) }, f), f);
     case 'bye':
       return { type: 'bye', ...base };
     default: {
@@ -150,17 +159,24 @@ function gatewayCommand(f: Fields): GatewayCommand {
       return d === undefined ? { type: 'heartbeat', ...base } : { type: 'heartbeat', ...base, digest: d };
     }
     case 'subscribe':
-      return {
-        type: 'subscribe',
-        ...base,
-        id: integer(f, 'id'),
-        exchange: name(f, 'exchange', MAX_SYMBOL_LENGTH),
-        symbol: name(f, 'symbol', MAX_SYMBOL_LENGTH),
-        mode: mode(f),
-        depth: integer(f, 'depth'),
-      };
+      return withFeed(
+        {
+          type: 'subscribe' as const,
+          ...base,
+          id: integer(f, 'id'),
+          exchange: name(f, 'exchange', MAX_SYMBOL_LENGTH),
+          symbol: name(f, 'symbol', MAX_SYMBOL_LENGTH),
+          mode: mode(f),
+          depth: integer(f, 'depth'),
+        },
+        f,
+      );
     case 'unsubscribe':
-      return { type: 'unsubscribe', ...base, id: integer(f, 'id'), exchange: name(f, 'exchange', MAX_SYMBOL_LENGTH), symbol: name(f, 'symbol', MAX_SYMBOL_LENGTH) };
+      return withFeed({ type: 'unsubscribe' as const, ...base, id: integer(f, 'id'), exchange: name(f, 'exchange', MAX_SYMBOL_LENGTH), symbol: name(f, 'symbol', MAX_SYMBOL_LENGTH) }, f);
+    case 'open':
+      return { type: 'open', ...base, id: integer(f, 'id'), feed: name(f, 'feed'), broker: name(f, 'broker'), user: name(f, 'user', MAX_USER_LENGTH) };
+    case 'relogin':
+      return { type: 'relogin', ...base, id: integer(f, 'id'), feed: name(f, 'feed') };
     default:
       return { type: 'bye', ...base };
   }
@@ -184,6 +200,8 @@ function toAdapter(f: Fields): ToAdapter {
     case 'heartbeat':
     case 'subscribe':
     case 'unsubscribe':
+    case 'open':
+    case 'relogin':
     case 'bye':
       return gatewayCommand(f);
     default:

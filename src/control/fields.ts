@@ -108,14 +108,23 @@ export function status(fields: Fields): FeedStatus {
 
 /** The brokers an adapter serves: `"*"`, or a bounded list of names. */
 export function brokers(fields: Fields): string[] | '*' {
-  const value = fields.brokers;
-  if (value === '*') return '*';
+  if (fields.brokers === '*') return '*';
+  return brokerList(fields, 'brokers', '"*" or ');
+}
+
+/** A feed host's `hosts`: a bounded list of broker names, or undefined when absent. */
+export function optionalHosts(fields: Fields): string[] | undefined {
+  return fields.hosts === undefined ? undefined : brokerList(fields, 'hosts', '');
+}
+
+function brokerList(fields: Fields, key: string, alternative: string): string[] {
+  const value = fields[key];
   if (!Array.isArray(value) || value.length > MAX_BROKERS) {
-    fail(`${fields.type}.brokers must be "*" or a list of at most ${MAX_BROKERS} broker names`);
+    fail(`${fields.type}.${key} must be ${alternative}a list of at most ${MAX_BROKERS} broker names`);
   }
   return value.map((broker: unknown) => {
     if (typeof broker !== 'string' || broker.length === 0 || broker.length > MAX_NAME_LENGTH) {
-      fail(`${fields.type}.brokers must hold non-empty strings of at most ${MAX_NAME_LENGTH} characters`);
+      fail(`${fields.type}.${key} must hold non-empty strings of at most ${MAX_NAME_LENGTH} characters`);
     }
     return broker;
   });

@@ -88,7 +88,7 @@ interface Feed {
   /** Another process announcing this feed id while it is registered: refused unless the current one is found dead. */
   challenger: { address: string; info: AdapterInfo; since: number } | undefined;
   /** What the adapter holds for this gateway, as far as it knows: the other half of the digest. */
-  held: Map<string, { exchange: string; symbol: string; mode: Mode }>;
+  held: Map<string, { exchange: string; symbol: string; mode: Mode; feed: string | undefined }>;
   /** Commands sent and not yet answered, by id. */
   commands: Map<number, { command: Command; sentAt: number }>;
 }
@@ -386,7 +386,7 @@ export class GatewayControl {
         if (remote.status() !== event.status) remote.receiveStatus(event.status, event.message);
         return;
       case 'status':
-        remote.receiveStatus(event.status, event.message);
+        remote.receiveStatus(event.status, event.message, event.feed);
         return;
       case 'bye':
         this.lose(feed, `Feed "${feed.feed}" adapter (pid ${feed.info.pid}) stopped`);
@@ -395,8 +395,8 @@ export class GatewayControl {
         const sent = feed.commands.get(event.id);
         feed.commands.delete(event.id);
         if (sent && event.ok && sent.command.type === 'subscribe') {
-          const { exchange, symbol, mode } = sent.command;
-          feed.held.set(streamKeyOf(sent.command), { exchange, symbol, mode });
+          const { exchange, symbol, mode, feed: hosted } = sent.command;
+          feed.held.set(heldKey(sent.command), { exchange, symbol, mode, feed: hosted });
         }
         remote.receiveReply(event.id, event.ok ? (event.depth === undefined ? { ok: true } : { ok: true, depth: event.depth }) : { ok: false, message: event.message });
         return;
@@ -440,7 +440,7 @@ export class GatewayControl {
   private sendCommand(feed: Feed, session: number, command: Command & { id: number }): Promise<boolean> {
     if (this.closed || feed.state !== 'registered' || feed.session !== session) return Promise.resolve(false);
     // Whatever the answer, we no longer count on the stream (a lost unsubscribe shows in the digest).
-    if (command.type === 'unsubscribe') feed.held.delete(streamKeyOf(command));
+    if (command.type === 'unsubscribe') feed.held.delete(heldKey(command));
     feed.commands.set(command.id, { command, sentAt: this.options.clock.now() });
     return this.sendInSession(feed, command);
   }
@@ -535,6 +535,11 @@ export class GatewayControl {
   private expireCommands(feed: Feed, now: number): void {
     for (const [id, { sentAt }] of feed.commands) if (now - sentAt > this.commandTimeoutMs) feed.commands.delete(id);
   }
+}
+
+/** A stream's key in `held`: with its hosted feed, at a feed host. */
+function heldKey(command: { exchange: string; symbol: string; feed?: string }): string {
+  return command.feed === undefined ? streamKeyOf(command) : `${command.feed}\u0000${streamKeyOf(command)}`;
 }
 
 function sameBrokers(a: readonly string[] | '*', b: readonly string[] | '*'): boolean {

@@ -27,9 +27,12 @@ interface Entry extends Want {
 export type Previous = Readonly<Entry> | undefined;
 
 
-/** FNV-1a over the UTF-16 code units of `exchange\0symbol\0mode`. */
-function entryHash(exchange: string, symbol: string, mode: Mode): number {
-  const text = `${streamKey(exchange, symbol)}\u0000${mode}`;
+/**
+ * FNV-1a over the UTF-16 code units of `exchange\0symbol\0mode`, or of `feed\0exchange\0symbol\0mode`
+ * for a feed host's entries.
+ */
+function entryHash(exchange: string, symbol: string, mode: Mode, feed: string | undefined): number {
+  const text = `${feed === undefined ? '' : `${feed}\u0000`}${streamKey(exchange, symbol)}\u0000${mode}`;
   let hash = 0x811c9dc5;
   for (let i = 0; i < text.length; i++) {
     hash ^= text.charCodeAt(i);
@@ -38,13 +41,13 @@ function entryHash(exchange: string, symbol: string, mode: Mode): number {
   return hash;
 }
 
-/** The digest of a set of (stream, mode) entries, in any order. */
-export function digestOf(entries: Iterable<{ exchange: string; symbol: string; mode: Mode }>): Digest {
+/** The digest of a set of (stream, mode) entries (with their hosted feed, at a feed host), in any order. */
+export function digestOf(entries: Iterable<{ exchange: string; symbol: string; mode: Mode; feed?: string | undefined }>): Digest {
   let count = 0;
   let sum = 0;
-  for (const { exchange, symbol, mode } of entries) {
+  for (const { exchange, symbol, mode, feed } of entries) {
     count++;
-    sum = (sum + entryHash(exchange, symbol, mode)) >>> 0;
+    sum = (sum + entryHash(exchange, symbol, mode, feed)) >>> 0;
   }
   return { count, sum };
 }

@@ -36,6 +36,11 @@ export interface AdapterInfo {
   epoch: number;
   /** How often it heartbeats and announces (ms). */
   heartbeatMs: number;
+  /**
+   * Present on a feed host (docs/control-protocol.md, Feed hosts): brokers whose users' feeds it
+   * opens on demand, one per (broker, user), each under the feed id the gateway gives it.
+   */
+  hosts?: string[];
 }
 
 /** Adapter → every gateway, every heartbeat and at start. Keyed with the instance key. */
@@ -107,8 +112,13 @@ export interface Digest {
 export type GatewayCommand =
   /** With a digest only while no command is in flight (both sides then hold the same set). */
   | ({ type: 'heartbeat'; digest?: Digest } & InSession)
-  | ({ type: 'subscribe'; id: number; exchange: string; symbol: string; mode: Mode; depth: number } & InSession)
-  | ({ type: 'unsubscribe'; id: number; exchange: string; symbol: string } & InSession)
+  /** `feed`: the hosted feed the stream belongs to (to a feed host only). */
+  | ({ type: 'subscribe'; id: number; exchange: string; symbol: string; mode: Mode; depth: number; feed?: string } & InSession)
+  | ({ type: 'unsubscribe'; id: number; exchange: string; symbol: string; feed?: string } & InSession)
+  /** To a feed host: open the user's feed (create and connect their broker adapter). */
+  | ({ type: 'open'; id: number; feed: string; broker: string; user: string } & InSession)
+  /** To a feed host: the user's broker session changed; reopen the feed with fresh credentials. */
+  | ({ type: 'relogin'; id: number; feed: string } & InSession)
   /** The gateway stops: its share is released at once. */
   | ({ type: 'bye' } & InSession);
 
@@ -118,8 +128,8 @@ export type AdapterEvent =
   | ({ type: 'heartbeat'; resync: boolean; status: FeedStatus; message?: string } & InSession)
   | ({ type: 'reply'; id: number; ok: true; depth?: number } & InSession)
   | ({ type: 'reply'; id: number; ok: false; message: string } & InSession)
-  /** Its upstream status changed. */
-  | ({ type: 'status'; status: FeedStatus; message?: string } & InSession)
+  /** Its upstream status changed; with `feed`, a hosted feed's status. */
+  | ({ type: 'status'; status: FeedStatus; message?: string; feed?: string } & InSession)
   /** The adapter stops: the gateway reports the feed down at once. */
   | ({ type: 'bye' } & InSession);
 
@@ -138,3 +148,5 @@ export const DEFAULT_COMMAND_TIMEOUT_MS = 5000;
 export const MALFORMED_LOG_INTERVAL_MS = 10_000;
 /** Most gateways one adapter keeps registrations for, and most feeds one gateway tracks. */
 export const MAX_PEERS = 1024;
+/** Longest user name in an `open`. */
+export const MAX_USER_LENGTH = 256;

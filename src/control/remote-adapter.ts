@@ -12,9 +12,15 @@ import type { Logger } from '../observability/logger.js';
 import type { Mode } from '../protocol/modes.js';
 import type { AdapterInfo } from './protocol.js';
 
+/** What the gateway asks of an adapter; `feed`, `open` and `relogin` only of a feed host. */
 export type Command =
-  | { type: 'subscribe'; exchange: string; symbol: string; mode: Mode; depth: number }
-  | { type: 'unsubscribe'; exchange: string; symbol: string };
+  | { type: 'subscribe'; exchange: string; symbol: string; mode: Mode; depth: number; feed?: string }
+  | { type: 'unsubscribe'; exchange: string; symbol: string; feed?: string }
+  | { type: 'open'; feed: string; broker: string; user: string }
+  | { type: 'relogin'; feed: string };
+
+/** A hosted feed's status, as its feed host reported it. */
+export type HostedStatusListener = (feed: string, status: FeedStatus, message: string | undefined) => void;
 
 /**
  * Sends one command to the adapter's current process. Resolves true once the transport has
@@ -49,6 +55,7 @@ export class RemoteAdapter implements Adapter {
   readonly brokers: string[] | '*';
 
   private currentPid: number;
+  private currentHosts: readonly string[] | undefined;
   private readonly commandTimeoutMs: number;
   private readonly logger: Logger;
   /** Set while a live process is attached. */
@@ -60,6 +67,7 @@ export class RemoteAdapter implements Adapter {
   private nextId = 1;
   private readonly pending = new Map<number, Pending>();
   private readonly statusListeners: Array<(event: FeedStatusEvent) => void> = [];
+  private readonly hostedStatusListeners: HostedStatusListener[] = [];
   private readonly reconnectListeners: Array<(info: AdapterInfo) => void> = [];
 
   constructor(options: RemoteAdapterOptions) {
@@ -67,6 +75,7 @@ export class RemoteAdapter implements Adapter {
     this.broker = options.info.broker;
     this.brokers = options.info.brokers;
     this.currentPid = options.info.pid;
+    this.currentHosts = options.info.hosts;
     this.commandTimeoutMs = options.commandTimeoutMs;
     this.logger = options.logger;
   }
@@ -74,6 +83,11 @@ export class RemoteAdapter implements Adapter {
   /** Pid of the process serving the feed now (or last, while down). */
   get pid(): number {
     return this.currentPid;
+  }
+
+  /** A feed host's brokers (whose users' feeds it opens), as its current process announced them; undefined for a plain adapter. */
+  get hosts(): readonly string[] | undefined {
+    return this.currentHosts;
   }
 
   /** True while an adapter process is attached and answering heartbeats. */
@@ -86,7 +100,7 @@ export class RemoteAdapter implements Adapter {
   async stop(): Promise<void> {}
 
   subscribe(stream: StreamRef, mode: Mode, depth: number): Promise<SubscribeResult> {
-    return this.command({ type: 'subscribe', exchange: stream.exchange, symbol: stream.symbol, mode, depth });
+    return this.request({ type: 'subscribe', exchange: stream.exchange, symbol: stream.symbol, mode, depth });
   }
 
   /** Adapter's unsubscribe: never rejects; a failure is logged (see `requestUnsubscribe`). */
@@ -99,7 +113,7 @@ export class RemoteAdapter implements Adapter {
 
   /** Unsubscribe with the adapter's answer, for callers that want to know. */
   requestUnsubscribe(stream: StreamRef): Promise<SubscribeResult> {
-    return this.command({ type: 'unsubscribe', exchange: stream.exchange, symbol: stream.symbol });
+    return this.request({ type: 'unsubscribe', exchange: stream.exchange, symbol: stream.symbol });
   }
 
   status(): FeedStatus {
@@ -125,11 +139,17 @@ export class RemoteAdapter implements Adapter {
     this.reconnectListeners.push(listener);
   }
 
+  /** Statuses of the feeds a feed host serves (`status` messages carrying a `feed`). */
+  onHostedStatus(listener: HostedStatusListener): void {
+    this.hostedStatusListeners.push(listener);
+  }
+
   // ——— driven by GatewayControl ———
 
   /** A process (the first, a restarted one, or the same one registering anew) serves the feed. */
   attach(registration: Registration, sender: PeerSender): void {
     this.currentPid = registration.pid;
+    this.currentHosts = registration.hosts;
     this.sender = sender;
     this.upstream = registration.status;
     this.report(this.upstream === 'live' ? undefined : (registration.message ?? `adapter pid ${registration.pid} reports ${registration.status}`), false);
@@ -161,13 +181,27 @@ export class RemoteAdapter implements Adapter {
     else this.logger.debug({ feed: this.feed, id }, 'reply to no pending command (late or duplicate)');
   }
 
-  /** The adapter's upstream status changed. */
-  receiveStatus(status: FeedStatus, message: string | undefined): void {
+  /** The adapter's upstream status changed (with `feed`: one of a feed host's feeds). */
+  receiveStatus(status: FeedStatus, message: string | undefined, feed?: string): void {
+    if (feed !== undefined) {
+      for (const listener of this.hostedStatusListeners) {
+        try {
+          listener(feed, status, message);
+        } catch (err) {
+          this.logger.error({ err, feed }, 'hosted feed status listener failed');
+        }
+      }
+      return;
+    }
     this.upstream = status;
     if (this.sender) this.report(message, true);
   }
 
-  private command(command: Command): Promise<SubscribeResult> {
+  /**
+   * Sends `command` to the adapter's current process and resolves with its reply; fails (never
+   * rejects) when no process is attached, it cannot be reached, or it does not answer in time.
+   */
+  request(command: Command): Promise<SubscribeResult> {
     const sender = this.sender;
     if (!sender) return Promise.resolve({ ok: false, message: `Feed "${this.feed}" is not connected` });
     const id = this.nextId++;

@@ -1,10 +1,11 @@
 /**
- * Per-user broker feeds: a user whose broker has an in-process adapter type (Zerodha, Angel)
- * and who has stored credentials for it gets an adapter of their own, created at their first
- * authentication, so their ticks come from their own broker session and reach only them.
+ * Per-user broker feeds: a user whose broker has an adapter type here (the native Zerodha and
+ * Angel adapters, or OpenAlgo's through the bridge) and who has stored credentials for it gets an
+ * adapter of their own, created at their first authentication, so their ticks come from their
+ * own broker session and reach only them.
  */
 import { createHash } from 'node:crypto';
-import { NATIVE_BROKERS } from '../brokers.js';
+import { isRealBroker } from '../brokers.js';
 import type { Clock } from '../clock.js';
 import type { Adapter, BrokerAdapterFactory } from '../feed.js';
 import type { Logger } from '../observability/logger.js';
@@ -18,12 +19,13 @@ export function userFeedId(broker: string, user: string): string {
 }
 
 /**
- * Whether `feed` has the form of a user's own broker feed (`zerodha.…`): those ids belong to the
- * users' feeds alone, so no out-of-process adapter may take one (it would squat the user's feed).
+ * Whether `feed` has the form of a user's own broker feed (`zerodha.…`, `dhan.…`): those ids
+ * belong to the users' feeds alone (native, or opened by the OpenAlgo bridge), so no
+ * out-of-process adapter may take one (it would squat the user's feed).
  */
 export function isUserFeedId(feed: string): boolean {
   const dot = feed.indexOf('.');
-  return dot > 0 && NATIVE_BROKERS.includes(feed.slice(0, dot).toLowerCase());
+  return dot > 0 && isRealBroker(feed.slice(0, dot));
 }
 
 /** Re-logins of one user acted on at most once per this long (the last one always is). */

@@ -14,7 +14,7 @@ import { InstanceLimits } from '../cluster/instance-limits.js';
 import { WorkerPool } from '../cluster/primary.js';
 import { UserFeeds } from '../gateway/user-feeds.js';
 import { Teardown } from '../teardown.js';
-import { type InstanceSummary, type StartOptions, bindControl, createAdapters, explainBindFailure, openInstance, publishEndpoints, writeOpenAlgoStats } from '../wiring.js';
+import { type InstanceSummary, type StartOptions, bindControl, createAdapters, explainBindFailure, openInstance, publishEndpoints, superviseBridge, writeOpenAlgoStats } from '../wiring.js';
 
 /** Starts the primary of an instance with `config.workers` gateway workers. */
 export async function startCluster(config: Config, options: StartOptions): Promise<InstanceSummary> {
@@ -36,7 +36,7 @@ export async function startCluster(config: Config, options: StartOptions): Promi
     teardown.add(() => bus.close());
     logger.info({ fanout: bus.fanout }, "bus fan-out to the workers bound");
 
-    const { adapters, instruments, brokerAdapters } = createAdapters(config, bus.endpoint, base, teardown, { logger, clock });
+    const { adapters, instruments, brokerAdapters, bridge } = createAdapters(config, bus.endpoint, base, teardown, { logger, clock });
     // Assigned right below; status changes are only reported once adapters start.
     let pool: WorkerPool | undefined;
     const hub = new Hub({
@@ -53,10 +53,11 @@ export async function startCluster(config: Config, options: StartOptions): Promi
     // One count for the instance: each worker alone would allow every key the whole budget.
     const limits = new InstanceLimits({ maxConnectionsPerKey: config.limits.maxConnectionsPerKey, authFailures: config.limits.authFailures, clock });
     pool = new WorkerPool({ count: config.workers, config, hub, userFeeds, limits, fanout: bus.fanout, port: plan.wsPort, clock, logger });
-    const control = await bindControl(config, base, pool, teardown, { logger, clock });
+    const control = await bindControl(config, base, pool, teardown, { logger, clock, bridge });
     teardown.add(() => pool.stop());
     const port = await pool.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
     const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);
+    superviseBridge(bridge, { control: control.endpoint, bus: bus.endpoint }, teardown);
     writeOpenAlgoStats(config, () => pool.proxyFigures(), teardown, { logger, clock });
 
     return {

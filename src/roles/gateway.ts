@@ -23,6 +23,7 @@ import {
   gatewaySettings,
   openInstance,
   publishEndpoints,
+  superviseBridge,
   writeOpenAlgoStats,
 } from '../wiring.js';
 
@@ -47,7 +48,7 @@ export async function startGateway(config: Config, options: StartOptions): Promi
     teardown.add(() => bus.close());
 
     // In-process adapters hand their ticks straight to this gateway (bus/local.ts).
-    const { adapters, instruments, brokerAdapters } = createAdapters(config, () => bus.publisher(), base, teardown, { logger, clock });
+    const { adapters, instruments, brokerAdapters, bridge } = createAdapters(config, () => bus.publisher(), base, teardown, { logger, clock });
 
     const gateway: Gateway = new Gateway({
       ...gatewaySettings(config, plan.wsPort),
@@ -60,13 +61,14 @@ export async function startGateway(config: Config, options: StartOptions): Promi
       logger,
     });
 
-    const control = await bindControl(config, base, gateway, teardown, { logger, clock });
+    const control = await bindControl(config, base, gateway, teardown, { logger, clock, bridge });
 
     // The bus closes right after the gateway has stopped its adapters (the step above covers a failed start).
     teardown.add(() => bus.close());
     teardown.add(() => gateway.stop());
     const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
     const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);
+    superviseBridge(bridge, { control: control.endpoint, bus: bus.endpoint }, teardown);
     writeOpenAlgoStats(config, () => gateway.proxyFigures(), teardown, { logger, clock, ticker: options.ticker });
 
     return {
