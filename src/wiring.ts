@@ -474,6 +474,42 @@ export function sharedFeedBrokers(config: Config): readonly string[] | '*' {
   return sharedFeed.includes('*') ? '*' : sharedFeed;
 }
 
+/** A running gateway's ZeroMQ endpoints, as it published them in the registry. */
+export interface GatewayEndpoints {
+  bus: string;
+  control: string;
+}
+
+export async function findGateway(registry: Registry, instance: string): Promise<GatewayEndpoints | undefined> {
+  const [gateway] = await registry.find(instance, 'gateway');
+  const { bus, control } = gateway?.endpoints ?? {};
+  return bus && control ? { bus, control } : undefined;
+}
+
+/** The instance's gateway, waiting for it to start (GATEWAY_NOT_FOUND after `waitMs`, if given). */
+export async function waitForGateway(
+  registry: Registry,
+  config: Config,
+  { waitMs, clock, logger }: { waitMs: number | undefined; clock: Clock; logger: Logger },
+): Promise<GatewayEndpoints> {
+  const pollMs = Math.max(100, Math.min(1000, config.registry.ttlMs / 3));
+  const started = clock.now();
+  let loggedAt = -Infinity;
+  for (;;) {
+    const endpoints = await findGateway(registry, config.instance);
+    if (endpoints) return endpoints;
+    const now = clock.now();
+    if (waitMs !== undefined && now - started >= waitMs) {
+      throw new TickcastError(ErrorCode.GATEWAY_NOT_FOUND, `no gateway of instance "${config.instance}" appeared in ${registry.url}`);
+    }
+    if (now - loggedAt >= 10_000) {
+      loggedAt = now;
+      logger.info({ instance: config.instance, registry: registry.url }, 'waiting for the gateway to start');
+    }
+    await new Promise((resolve) => setTimeout(resolve, pollMs));
+  }
+}
+
 /** Where adapters join at run time: a gateway, or the primary of a worker pool. */
 export interface AdapterHost {
   addAdapter(route: AdapterRoute): string | undefined;

@@ -8,6 +8,7 @@ import { Command, CommanderError } from 'commander';
 import { CONFIGURATION_CODES, ErrorCode, TickcastError } from '../errors.js';
 import { storageProblem } from '../store/storage-advice.js';
 import { registerAdapterCommand } from './adapter.js';
+import { registerBridgeCommand } from './openalgo-bridge.js';
 import { registerDecodeCommand } from './decode.js';
 import { registerInstanceCommands } from './instances.js';
 import { registerCredentialCommands } from './credentials.js';
@@ -41,6 +42,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   );
 
   registerAdapterCommand(program, io, setExit);
+  registerBridgeCommand(program, io, setExit);
   registerDecodeCommand(program, io, setExit);
   registerInstanceCommands(program, io);
   registerKeyCommands(program, io, setExit);

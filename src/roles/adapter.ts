@@ -9,9 +9,8 @@ import { ZmqPublisher } from '../bus/zeromq.js';
 import { AdapterControl } from '../control/adapter-control.js';
 import { ZmqAdapterTransport } from '../control/transport-zmq.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { claimAdapter, instanceControlKey, openConfiguredRegistry, startAdapterSimulator } from '../wiring.js';
+import { type GatewayEndpoints, claimAdapter, findGateway, instanceControlKey, openConfiguredRegistry, startAdapterSimulator, waitForGateway } from '../wiring.js';
 import { Teardown } from '../teardown.js';
-import type { Registry } from '../registry/registry.js';
 import type { AdapterOptions, RunningAdapter } from './adapter-options.js';
 
 export type { AdapterOptions, RunningAdapter } from './adapter-options.js';
@@ -24,21 +23,8 @@ export interface ZmqAdapterOptions extends AdapterOptions {
   waitMs?: number;
 }
 
-interface GatewayEndpoints {
-  bus: string;
-  control: string;
-}
-
-async function findGateway(registry: Registry, instance: string): Promise<GatewayEndpoints | undefined> {
-  const [gateway] = await registry.find(instance, 'gateway');
-  const { bus, control } = gateway?.endpoints ?? {};
-  return bus && control ? { bus, control } : undefined;
-}
-
 /** How long an adapter waits for its first registration before it says what may be wrong. */
 const REGISTRATION_HINT_MS = 10_000;
-
-const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
 
 export async function startAdapter(options: ZmqAdapterOptions): Promise<RunningAdapter> {
   const { config, feedId, clock, logger } = options;
@@ -49,23 +35,8 @@ export async function startAdapter(options: ZmqAdapterOptions): Promise<RunningA
     if (!options.registry) teardown.add(() => registry.close());
     const pollMs = Math.max(100, Math.min(1000, config.registry.ttlMs / 3));
 
-    let endpoints: GatewayEndpoints | undefined =
-      options.bus && options.control ? { bus: options.bus, control: options.control } : undefined;
-    const started = clock.now();
-    let loggedAt = -Infinity;
-    while (!endpoints) {
-      endpoints = await findGateway(registry, config.instance);
-      if (endpoints) break;
-      const now = clock.now();
-      if (options.waitMs !== undefined && now - started >= options.waitMs) {
-        throw new TickcastError(ErrorCode.GATEWAY_NOT_FOUND, `no gateway of instance "${config.instance}" appeared in ${registry.url}`);
-      }
-      if (now - loggedAt >= 10_000) {
-        loggedAt = now;
-        logger.info({ instance: config.instance, registry: registry.url }, 'waiting for the gateway to start');
-      }
-      await sleep(pollMs);
-    }
+    const endpoints: GatewayEndpoints =
+      options.bus && options.control ? { bus: options.bus, control: options.control } : await waitForGateway(registry, config, { waitMs: options.waitMs, clock, logger });
 
     const registration = await claimAdapter({ config, feedId, registry, teardown, clock, logger });
     const publisher = new ZmqPublisher({
