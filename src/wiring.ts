@@ -28,7 +28,7 @@ import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
 import { SimulatorAdapter } from './adapters/simulator/simulator-adapter.js';
 import { brokerAdapterFactory, credentialChecks } from './adapters/broker-factory.js';
 import { BridgedFeeds, bridgedBrokers, withBridge } from './bridge/bridged-feeds.js';
-import { type BridgeEndpoints, BridgeSupervisor, OPENALGO_FACTORY, bridgePython } from './bridge/supervisor.js';
+import { type BridgeEndpoints, BridgeSupervisor, OPENALGO_FACTORY, bridgePython, bridgeTimings } from './bridge/supervisor.js';
 import { type CredentialReader, CredentialStore } from './auth/credentials.js';
 import type { KeyRowSource } from './auth/key-verifier.js';
 import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
@@ -366,6 +366,7 @@ function openAlgoBridge(config: Config, credentials: CredentialReader, managedBy
       ? new BridgeSupervisor({
           openalgoDir: dir!,
           python: bridgePython(dir!, config.openalgo.python),
+          timings: bridgeTimings(config),
           keyFile: controlKeyFile(config),
           instance: config.instance,
           clock,

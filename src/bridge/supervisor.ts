@@ -30,6 +30,11 @@ const STOP_GRACE_MS = 5000;
 export const OPENALGO_FACTORY = join('websocket_proxy', 'broker_factory.py');
 
 /** OpenAlgo's Python for `dir`: `--python`, else its .venv's, else python3 on the PATH. */
+/** The bridge's timers as configured. */
+export function bridgeTimings(config: { openalgo: { bridgeStaleMs: number; bridgeCallTimeoutMs: number; bridgeRetryMs: number } }): BridgeSupervisorOptions['timings'] {
+  return { staleMs: config.openalgo.bridgeStaleMs, callTimeoutMs: config.openalgo.bridgeCallTimeoutMs, retryMs: config.openalgo.bridgeRetryMs };
+}
+
 export function bridgePython(dir: string, configured: string | undefined): string {
   if (configured !== undefined) return configured;
   const venv = join(dir, '.venv', 'bin', 'python');
@@ -55,8 +60,8 @@ export interface BridgeSupervisorOptions {
   /** The instance's control key file (the bridge proves it holds the key). */
   keyFile: string;
   instance: string;
-  /** Extra arguments for the bridge (tests shorten its timers). */
-  extraArgs?: readonly string[];
+  /** The bridge's timers (TICKCAST_BRIDGE_STALE, _CALL_TIMEOUT, _RETRY). */
+  timings: { staleMs: number; callTimeoutMs: number; retryMs: number };
   /** Environment of the bridge; default this process's. */
   env?: NodeJS.ProcessEnv;
   clock: Clock;
@@ -140,7 +145,9 @@ export class BridgeSupervisor {
       '--bus', endpoints.bus,
       '--key-file', options.keyFile,
       '--instance', options.instance,
-      ...(options.extraArgs ?? []),
+      '--stale-after-ms', String(options.timings.staleMs),
+      '--call-timeout-ms', String(options.timings.callTimeoutMs),
+      '--retry-min-ms', String(options.timings.retryMs),
     ];
     this.lastError = undefined;
     const child = spawn(options.python, args, { cwd: options.openalgoDir, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });

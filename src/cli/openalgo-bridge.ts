@@ -9,7 +9,7 @@ import { createLogger } from '../observability/logger.js';
 import { startBridge } from '../roles/openalgo-bridge.js';
 import { addConfigFlags, configFrom, EXIT_FAILURE, type Io, UsageError } from './common.js';
 
-const BRIDGE_FLAGS = ['envFile', 'instance', 'dataDir', 'controlKeyFile', 'registry.url', 'registry.ttlMs', 'openalgo.dir', 'openalgo.python', 'logLevel'];
+const BRIDGE_FLAGS = ['envFile', 'instance', 'dataDir', 'controlKeyFile', 'registry.url', 'registry.ttlMs', 'openalgo.dir', 'openalgo.python', 'openalgo.bridgeStaleMs', 'openalgo.bridgeCallTimeoutMs', 'openalgo.bridgeRetryMs', 'logLevel'];
 
 export function registerBridgeCommand(program: Command, io: Io, setExit: (code: number) => void): void {
   addConfigFlags(

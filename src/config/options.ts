@@ -450,6 +450,30 @@ export const OPTIONS = [
     parse: bridgedBrokers(),
   }),
   option({
+    key: 'openalgo.bridgeStaleMs',
+    env: 'TICKCAST_BRIDGE_STALE',
+    default: '30',
+    description:
+      "Seconds a bridged user's feed may send no tick while it has streams subscribed before its clients are told it is stale (feed_status stale); the next tick makes it live again.",
+    parse: seconds(false),
+  }),
+  option({
+    key: 'openalgo.bridgeCallTimeoutMs',
+    env: 'TICKCAST_BRIDGE_CALL_TIMEOUT',
+    default: '30',
+    description:
+      "Seconds the OpenAlgo bridge waits for a call into an OpenAlgo broker adapter (initialize, connect, subscribe, …) to return; one that hangs longer has that user's feed reported down and opened afresh, and never holds up another user.",
+    parse: seconds(false),
+  }),
+  option({
+    key: 'openalgo.bridgeRetryMs',
+    env: 'TICKCAST_BRIDGE_RETRY',
+    default: '5',
+    description:
+      "Seconds before the OpenAlgo bridge tries again to open a user's feed that failed to open (an adapter that raised, returned an error, refused the broker session or hung); the wait doubles with each failure up to 60 s. A re-login in OpenAlgo retries at once.",
+    parse: seconds(false),
+  }),
+  option({
     key: 'openalgo.python',
     env: 'TICKCAST_OPENALGO_PYTHON',
     flag: '--python <path>',

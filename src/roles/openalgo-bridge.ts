@@ -7,7 +7,7 @@
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/options.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { BridgeSupervisor, OPENALGO_FACTORY, bridgePython } from '../bridge/supervisor.js';
+import { BridgeSupervisor, OPENALGO_FACTORY, bridgePython, bridgeTimings } from '../bridge/supervisor.js';
 import type { Logger } from '../observability/logger.js';
 import { Teardown } from '../teardown.js';
 import { controlKeyFile, openConfiguredRegistry, waitForGateway, type GatewayEndpoints } from '../wiring.js';
@@ -47,7 +47,7 @@ export async function startBridge(options: BridgeRoleOptions): Promise<RunningBr
       teardown.add(() => registry.close());
       endpoints = await waitForGateway(registry, config, { waitMs: options.waitMs, clock, logger });
     }
-    const supervisor = new BridgeSupervisor({ openalgoDir: dir, python: bridgePython(dir, config.openalgo.python), keyFile: controlKeyFile(config), instance: config.instance, clock, logger });
+    const supervisor = new BridgeSupervisor({ openalgoDir: dir, python: bridgePython(dir, config.openalgo.python), timings: bridgeTimings(config), keyFile: controlKeyFile(config), instance: config.instance, clock, logger });
     const failed = new Promise<string>((resolve) => supervisor.onFailed(resolve));
     supervisor.start(endpoints);
     teardown.add(() => supervisor.stop());
