@@ -67,7 +67,10 @@ const toGateway: ToGateway[] = [
   announce,
   { ...announce, brokers: '*', epoch: 0 },
   { ...announce, brokers: [] },
+  { ...announce, feed: 'openalgo', broker: 'openalgo', brokers: [], hosts: ['dhan', 'fyers'] },
+  { ...announce, brokers: [], hosts: [] },
   registered,
+  { ...registered, brokers: [], hosts: ['upstox'] },
   { ...registered, status: 'down', message: 'credentials refused' },
   ...bothWays,
   { type: 'reset', gateway: 'gw-7f3a9c1e', session: 1, message: 'Feed "zerodha" does not know this registration; register again' },
@@ -78,6 +81,7 @@ const toGateway: ToGateway[] = [
   { type: 'reply', ...inSession, id: 8, ok: false, message: 'unknown symbol NSE:NOSUCH' },
   { type: 'status', ...inSession, seq: 9, status: 'reconnecting' },
   { type: 'status', ...inSession, status: 'down', message: 'broker websocket closed (1006)' },
+  { type: 'status', ...inSession, status: 'live', feed: 'dhan.alice' },
   { type: 'bye', ...inSession, seq: Number.MAX_SAFE_INTEGER },
 ];
 
@@ -91,6 +95,11 @@ const toAdapter: ToAdapter[] = [
   { type: 'subscribe', ...inSession, id: 2, exchange: 'NSE_INDEX', symbol: 'NIFTY 50', mode: 2, depth: 0 },
   { type: 'subscribe', ...inSession, id: 3, exchange: 'N'.repeat(MAX_SYMBOL_LENGTH), symbol: 'महिंद्रा😀', mode: 3, depth: 20 },
   { type: 'unsubscribe', ...inSession, id: 5, exchange: 'NSE', symbol: 'SBIN' },
+  { type: 'subscribe', ...inSession, id: 6, exchange: 'NSE', symbol: 'SBIN', mode: 2, depth: 5, feed: 'dhan.alice' },
+  { type: 'unsubscribe', ...inSession, id: 7, exchange: 'NSE', symbol: 'SBIN', feed: 'dhan.alice' },
+  { type: 'open', ...inSession, id: 8, feed: 'dhan.alice', broker: 'dhan', user: 'alice' },
+  { type: 'open', ...inSession, id: 9, feed: 'fyers.u0123456789abcdef', broker: 'fyers', user: 'u'.repeat(256) },
+  { type: 'relogin', ...inSession, id: 10, feed: 'dhan.alice' },
   { type: 'bye', ...inSession },
 ];
 
@@ -233,6 +242,9 @@ describe('control frames: field bounds', () => {
       [{ brokers: ['ok', 3] }, /\.brokers must hold non-empty strings of at most 128 characters/],
       [{ brokers: [''] }, /\.brokers must hold non-empty strings/],
       [{ brokers: ['b'.repeat(129)] }, /\.brokers must hold non-empty strings of at most 128/],
+      [{ hosts: '*' }, `.hosts must be a list of at most ${MAX_BROKERS} broker names`],
+      [{ hosts: Array(MAX_BROKERS + 1).fill('b') }, /\.hosts must be a list of at most 256 broker names/],
+      [{ hosts: ['dhan', ''] }, /\.hosts must hold non-empty strings of at most 128 characters/],
       [{ protocol: 0 }, '.protocol must be an integer ≥ 1'],
       [{ pid: 0 }, '.pid must be an integer ≥ 1'],
       [{ pid: 1.5 }, '.pid must be an integer ≥ 1'],
@@ -332,6 +344,15 @@ describe('control frames: field bounds', () => {
     expect(adapterError({ ...subscribe, exchange: 'E'.repeat(257) })).toBe('subscribe.exchange must be a non-empty string of at most 256 characters');
     expect(adapterError({ type: 'unsubscribe', ...inSession, id: 1, exchange: 'NSE' })).toBe('unsubscribe.symbol must be a non-empty string of at most 256 characters');
     expect(adapterError({ type: 'unsubscribe', ...inSession, id: -1, exchange: 'NSE', symbol: 'X' })).toBe('unsubscribe.id must be an integer ≥ 0');
+    // A feed host's commands.
+    expect(adapterError({ ...subscribe, feed: '' })).toBe('subscribe.feed must be a non-empty string of at most 128 characters');
+    expect(adapterError({ type: 'unsubscribe', ...inSession, id: 1, exchange: 'NSE', symbol: 'X', feed: 7 })).toBe('unsubscribe.feed must be a non-empty string of at most 128 characters');
+    const open = { type: 'open', ...inSession, id: 1, feed: 'dhan.alice', broker: 'dhan', user: 'alice' };
+    expect(adapterError({ ...open, user: 'u'.repeat(257) })).toBe('open.user must be a non-empty string of at most 256 characters');
+    expect(adapterError({ ...open, broker: undefined })).toBe('open.broker must be a non-empty string of at most 128 characters');
+    expect(adapterError({ ...open, feed: null })).toBe('open.feed must be a non-empty string of at most 128 characters');
+    expect(adapterError({ ...open, id: -1 })).toBe('open.id must be an integer ≥ 0');
+    expect(adapterError({ type: 'relogin', ...inSession, id: 1 })).toBe('relogin.feed must be a non-empty string of at most 128 characters');
     // Digests.
     for (const digest of [null, 5, 'x', []]) {
       expect(adapterError({ type: 'heartbeat', ...inSession, digest })).toMatch(/^heartbeat\.digest/);

@@ -104,6 +104,24 @@ describe('per-node interest', () => {
     expect(interest.digest('nobody')).toEqual({ count: 0, sum: 0 });
   });
 
+  it("digests a feed host's entries over feed, exchange, symbol and mode, as docs/control-protocol.md writes the hash", () => {
+    // The document's formula, written out again: FNV-1a over UTF-16 code units, summed mod 2^32.
+    const fnv = (text: string): number => {
+      let h = 0x811c9dc5;
+      for (let i = 0; i < text.length; i++) h = Math.imul(h ^ text.charCodeAt(i), 0x01000193) >>> 0;
+      return h;
+    };
+    const entries = [
+      { feed: 'dhan.alice', exchange: 'NSE', symbol: 'SBIN', mode: 2 as const },
+      { feed: 'fyers.bob', exchange: 'NSE', symbol: 'SBIN', mode: 2 as const },
+    ];
+    const expected = (fnv('dhan.alice\u0000NSE\u0000SBIN\u00002') + fnv('fyers.bob\u0000NSE\u0000SBIN\u00002')) % 2 ** 32;
+    expect(digestOf(entries)).toEqual({ count: 2, sum: expected });
+    // The same stream of another user's feed, or without a feed, is another entry.
+    expect(digestOf([entries[0]!])).not.toEqual(digestOf([entries[1]!]));
+    expect(digestOf([entries[0]!])).not.toEqual(digestOf([{ exchange: 'NSE', symbol: 'SBIN', mode: 2 }]));
+  });
+
   it('always wants exactly the maximum over what live nodes hold (random operations against a model)', () => {
     const nodes = ['a', 'b', 'c'];
     const streams = [TCS, INFY, NIFTY];
