@@ -38,11 +38,16 @@ def behaviour(broker, user):
     path = os.getenv("FAKE_OPENALGO_BEHAVIOUR")
     if not path:
         return {}
-    try:
-        with open(path, encoding="utf-8") as f:
-            spec = json.load(f)
-    except (OSError, ValueError):
-        return {}
+    spec = {}
+    for attempt in range(5):  # a test may be rewriting the file: an empty or partial read is retried
+        try:
+            with open(path, encoding="utf-8") as f:
+                spec = json.load(f)
+            break
+        except OSError:
+            return {}
+        except ValueError:
+            time.sleep(0.005)
     if not isinstance(spec, dict):
         return {}
     merged = dict(spec.get(broker) or {})
