@@ -476,7 +476,7 @@ def behaviour_case(call, how):
                 r = g.replies[cid]
                 check(not r["ok"], f"failed subscribe {r}")
                 if how == "raise":
-                    expect = "fake dhan subscribe failure" if POOLING else "dhan adapter raised RuntimeError: fake dhan subscribe failure"
+                    expect = "fake dhan subscribe raised" if POOLING else "dhan adapter raised RuntimeError: fake dhan subscribe raised"
                     check(r["message"] == expect, r["message"])
                 else:
                     check(r["message"] == "fake dhan subscribe error", r["message"])
@@ -485,8 +485,8 @@ def behaviour_case(call, how):
             expect = {
                 "error": f"dhan: {call} failed: fake dhan {call} error; retrying in 0.5 s",
                 # OpenAlgo's pool turns a raise into {"success": False, "error": str(e)}
-                "raise": (f"dhan: {call} failed: fake dhan {call} failure; retrying in 0.5 s" if POOLING else
-                          f"dhan: {call}() raised RuntimeError: fake dhan {call} failure; retrying in 0.5 s"),
+                "raise": (f"dhan: {call} failed: fake dhan {call} raised; retrying in 0.5 s" if POOLING else
+                          f"dhan: {call}() raised RuntimeError: fake dhan {call} raised; retrying in 0.5 s"),
                 "hang": f"dhan: {call}() did not return within 1.5 s; retrying in 0.5 s",
             }[how]
             check(m == expect, f"down message {m!r}, expected {expect!r}")

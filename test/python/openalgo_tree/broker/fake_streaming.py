@@ -97,7 +97,7 @@ class FakeStreamingAdapter(BaseBrokerWebSocketAdapter):
         if what == "hang":
             hang()
         if what == "raise":
-            raise RuntimeError(f"fake {self.BROKER} {call} failure")
+            raise RuntimeError(f"fake {self.BROKER} {call} raised")
         if what == "error":
             return self._create_error_response("FAKE_ERROR", f"fake {self.BROKER} {call} error")
         return None
