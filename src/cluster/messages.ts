@@ -84,6 +84,8 @@ export interface WorkerInit {
   /** The primary's bus fan-out endpoint (bus/zmq-proxy.ts). */
   fanout: string;
   feeds: FeedInfo[];
+  /** Brokers whose users get a feed of their own (native ones, and the OpenAlgo bridge's). */
+  userFeedBrokers: string[];
 }
 
 export type PrimaryMessage =
@@ -152,7 +154,7 @@ export function isPrimaryMessage(value: unknown): value is PrimaryMessage {
     case 'status':
       return typeof value.feed === 'string' && typeof value.status === 'string';
     case 'init':
-      return isObject(value.init) && isObject(value.init.config) && typeof value.init.fanout === 'string' && Array.isArray(value.init.feeds);
+      return isObject(value.init) && isObject(value.init.config) && typeof value.init.fanout === 'string' && Array.isArray(value.init.feeds) && Array.isArray(value.init.userFeedBrokers);
     case 'report_request':
       return typeof value.id === 'number' && (value.what === 'metrics' || value.what === 'status' || value.what === 'proxy');
     case 'stop':

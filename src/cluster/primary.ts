@@ -116,7 +116,7 @@ export class WorkerPool implements AdapterHost {
           return;
         }
         if (message.type === 'ready') {
-          const init: WorkerInit = { worker: slot.id, config, port: this.options.port, fanout: this.options.fanout, feeds: hub.feedInfo() };
+          const init: WorkerInit = { worker: slot.id, config, port: this.options.port, fanout: this.options.fanout, feeds: hub.feedInfo(), userFeedBrokers: [...this.options.userFeeds.brokers] };
           worker.send({ type: 'init', init } satisfies PrimaryMessage);
           slot.ready = true;
           return;

@@ -3,7 +3,7 @@
  * subscriptions and fan-out of a normal gateway, with the primary's adapters seen through
  * WorkerAdapter and ticks from the primary's bus fan-out.
  */
-import { BROKER_FEED_BROKERS, credentialChecks } from '../adapters/broker-factory.js';
+import { credentialChecks } from '../adapters/broker-factory.js';
 import { ZmqSubscriber } from '../bus/zeromq.js';
 import type { Clock } from '../clock.js';
 import { Gateway } from '../gateway/gateway.js';
@@ -49,7 +49,7 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
       return adapter;
     };
     const brokerAdapters: BrokerAdapterFactory = {
-      brokers: BROKER_FEED_BROKERS,
+      brokers: init.userFeedBrokers,
       ...credentialChecks(stores.credentials, stores.openalgo !== undefined),
       create: (user, broker, feed) => {
         const adapter = new WorkerAdapter({ feed, broker, status: 'reconnecting', channel, user });

@@ -91,6 +91,8 @@ export class HostedFeed implements Adapter {
       this.setStatus('down', `the feed host (pid ${host.pid}) has no adapter for ${this.broker}`);
       return;
     }
+    // A live feed stays live while a re-registration opens it again; the host reports any change.
+    if (this.current !== 'live') this.setStatus('reconnecting', `opening the ${this.broker} feed of ${this.user} (feed host pid ${host.pid})`);
     void host.request({ type: 'open', feed: this.feed, broker: this.broker, user: this.user }).then((result) => {
       if (!result.ok) this.setStatus('down', result.message);
     });

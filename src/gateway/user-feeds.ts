@@ -74,6 +74,11 @@ export class UserFeeds {
     return feed;
   }
 
+  /** Brokers whose users get a feed of their own here. */
+  get brokers(): readonly string[] {
+    return this.factory.brokers;
+  }
+
   /** Whether `feed` is a user's own broker feed. */
   has(feed: string): boolean {
     return this.adapters.has(feed);
