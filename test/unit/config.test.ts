@@ -53,7 +53,7 @@ describe('defaults', () => {
       envFile: undefined,
       instance: 'default',
       dataDir: undefined, // the per-user default, resolved where used (store/data-dir.ts)
-      openalgo: { dir: undefined, statsFile: undefined },
+      openalgo: { dir: undefined, statsFile: undefined, bridge: 'auto', bridgeBrokers: undefined, bridgeStaleMs: 30_000, bridgeCallTimeoutMs: 30_000, bridgeRetryMs: 5000, python: undefined },
       ws: {
         host: '127.0.0.1',
         port: undefined, // resolved per instance at start: 8765 for 'default', free otherwise
@@ -173,7 +173,7 @@ describe('flags', () => {
   it('are keyed by commander attribute names', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
-      'envFile', 'instance', 'dataDir', 'controlKeyFile', 'openalgoDir', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
+      'envFile', 'instance', 'dataDir', 'controlKeyFile', 'openalgoDir', 'openalgoBridge', 'bridgeBrokers', 'python', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
       'transport', 'controlPort', 'bus', 'natsCreds', 'natsNkeySeed', 'natsTokenFile', 'natsCa', 'natsCert', 'natsKey', 'node', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
@@ -184,7 +184,7 @@ describe('flags', () => {
     writeEnvFile('openalgo/.env', '');
     const { config, sources } = loadOk({
       flags: {
-        instance: 'b-2', dataDir: 'state', controlKeyFile: 'keys/control.key', openalgoDir: 'openalgo', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
+        instance: 'b-2', dataDir: 'state', controlKeyFile: 'keys/control.key', openalgoDir: 'openalgo', openalgoBridge: 'external', bridgeBrokers: 'Zerodha', python: 'venv/bin/python', host: '::', port: '0', authGrace: '0.5', zmqHost: 'localhost',
         tlsCert: 'cert.pem', tlsKey: 'key.pem',
         zmqPort: '5556', transport: 'ipc', controlPort: '7000', bus: 'nats://a:4222, nats://b:4222', node: 'node-1',
         natsCreds: 'nats/user.creds', natsNkeySeed: 'nats/user.nk', natsTokenFile: 'nats/token', natsCa: 'nats/ca.pem', natsCert: 'nats/cert.pem', natsKey: 'nats/key.pem',
@@ -196,7 +196,7 @@ describe('flags', () => {
       instance: 'b-2',
       dataDir: join(dir, 'state'),
       controlKeyFile: join(dir, 'keys/control.key'),
-      openalgo: { dir: join(dir, 'openalgo') },
+      openalgo: { dir: join(dir, 'openalgo'), bridge: 'external', bridgeBrokers: ['zerodha'], python: join(dir, 'venv/bin/python') },
       ws: { host: '::', port: 'auto', authGraceMs: 500, tlsCert: join(dir, 'cert.pem'), tlsKey: join(dir, 'key.pem') },
       bus: {
         host: 'localhost', port: 5556, transport: 'ipc', nats: ['nats://a:4222', 'nats://b:4222'],
@@ -335,6 +335,9 @@ describe('valid values', () => {
     ['TICKCAST_BUS_BROKERS', 'AUTO', 'sharedFeed', 'auto'],
     ['TICKCAST_BUS_BROKERS', '*', 'sharedFeed', ['*']],
     ['TICKCAST_BUS_BROKERS', 'Fyers, dhan', 'sharedFeed', ['fyers', 'dhan']],
+    ['TICKCAST_OPENALGO_BRIDGE', 'OFF', 'openalgo.bridge', 'off'],
+    ['TICKCAST_BRIDGE_BROKERS', 'Zerodha, angel', 'openalgo.bridgeBrokers', ['zerodha', 'angel']],
+    ['TICKCAST_BRIDGE_STALE', '1.5', 'openalgo.bridgeStaleMs', 1500],
     ['TICKCAST_SNAPSHOT_MAX_AGE_SECONDS', '2.5', 'ws.snapshotMaxAgeMs', 2500],
     ['API_KEY_PEPPER', 'p'.repeat(32), 'auth.pepper', 'p'.repeat(32)],
     ['API_KEY_PEPPER', ` ${'p'.repeat(32)} `, 'auth.pepper', ` ${'p'.repeat(32)} `],
@@ -392,6 +395,9 @@ describe('invalid values: name the variable, show the value, say what is allowed
     ['TICKCAST_SIM_BROKERS', ',', 'expected a comma-separated list of simulated broker names'],
     ['TICKCAST_BUS_BROKERS', 'fyers,*', 'not valid: "*"'],
     ['TICKCAST_BUS_BROKERS', ' , ', 'expected auto, none, *'],
+    ['TICKCAST_OPENALGO_BRIDGE', 'yes', 'expected one of auto, on, external, off'],
+    ['TICKCAST_BRIDGE_BROKERS', 'zerodha,mybroker', 'not a broker OpenAlgo streams for: "mybroker"'],
+    ['TICKCAST_BRIDGE_CALL_TIMEOUT', '0', 'expected a number of seconds greater than 0'],
     ['TICKCAST_SNAPSHOT_MAX_AGE_SECONDS', '0', 'expected a number of seconds greater than 0'],
     ['TICKCAST_AUTH_CACHE_TTL_SECONDS', '1.5', 'expected a whole number of seconds, 0 or more'],
     ['TICKCAST_DEV_KEY', 'maybe', 'expected true or false (also 1/0, yes/no)'],
