@@ -55,7 +55,10 @@ adapter reports itself disconnected, live, stale (streams subscribed and no tick
 --stale-after-ms), down with the broker's reason and the retry time (backoff from --retry-min-ms
 doubling to --retry-max-ms; `relogin` reopens at once).
 
-Exit status: 0 after SIGTERM/SIGINT (byes sent, adapters disconnected); 2 configuration error
+It stops (as on SIGTERM) when the process that started it goes away, so a supervisor killed
+outright leaves no bridge behind.
+
+Exit status: 0 after SIGTERM/SIGINT or its parent's end (byes sent, adapters disconnected); 2 configuration error
 (not an OpenAlgo tree, bad key file or arguments, OpenAlgo failing to import); 3 refused by the
 gateway. Diagnostics go to stderr, one line each, prefixed "openalgo-bridge: ".
 
@@ -1447,9 +1450,15 @@ class Bridge:
         check_period = self.args.tick_period_check_ms / 1000
         next_announce = time.monotonic()
         next_check = time.monotonic() + check_period
+        # The bridge lives as long as the process that started it (tickcast's supervisor): one
+        # killed outright must not leave the bridge serving, nor a second one beside its successor's.
+        parent = os.getppid()
         while not self.stopping:
             now = time.monotonic()
             if now >= next_announce:
+                if os.getppid() != parent:
+                    log(f"the process that started the bridge (pid {parent}) has gone; stopping")
+                    break
                 self.announce()
                 self.check_silence(now)
                 next_announce = now + period

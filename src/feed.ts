@@ -60,6 +60,8 @@ export interface Adapter {
   credentialsChanged?(): void;
 
   status(): FeedStatus;
+  /** A word about the current status (why it is not live), for clients who join; optional. */
+  statusMessage?(): string | undefined;
   onStatus(listener: (event: FeedStatusEvent) => void): void;
 }
 

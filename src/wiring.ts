@@ -379,7 +379,7 @@ function openAlgoBridge(config: Config, credentials: CredentialReader, managedBy
     noBridge: () => supervisor?.describe() ?? 'no OpenAlgo bridge is connected (run `tickcast openalgo-bridge --openalgo-dir DIR`)',
     logger,
   });
-  supervisor?.onFailed((reason) => feeds.unavailable(`No market data feed: the OpenAlgo bridge cannot run: ${reason}`));
+  supervisor?.onFailed((reason) => feeds.unavailable(`the OpenAlgo bridge cannot run: ${reason}`));
   return { feeds, supervisor };
 }
 

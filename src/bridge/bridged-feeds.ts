@@ -38,6 +38,8 @@ export class BridgedFeeds implements BrokerAdapterFactory {
   private host: RemoteAdapter | undefined;
   private replay: (feed: string) => Promise<void> = async () => {};
   private readonly feeds = new Map<string, HostedFeed>();
+  /** Why the bridge cannot run, once it has failed for good. */
+  private failure: string | undefined;
 
   constructor(private readonly options: BridgedFeedsOptions) {
     this.brokers = options.brokers;
@@ -57,7 +59,8 @@ export class BridgedFeeds implements BrokerAdapterFactory {
       broker,
       user,
       host: () => this.host,
-      noHost: () => this.options.noBridge(),
+      noHost: () => this.failure ?? this.options.noBridge(),
+      noHostForGood: () => this.failure !== undefined,
       hostWaitMs: this.options.hostWaitMs ?? HOST_WAIT_MS,
       logger: this.options.logger,
     });
@@ -103,6 +106,7 @@ export class BridgedFeeds implements BrokerAdapterFactory {
 
   /** The bridge cannot run (it failed to start for good): every bridged feed is down, saying why. */
   unavailable(reason: string): void {
+    this.failure = reason;
     for (const feed of this.feeds.values()) feed.hostLost(reason, 'down');
   }
 }

@@ -18,6 +18,8 @@ export interface HostedFeedOptions {
   host: () => RemoteAdapter | undefined;
   /** Why no host is attached, as a sentence for the user (the bridge is starting, failed, …). */
   noHost: () => string;
+  /** Whether no host will come (it cannot run): the feed is then down, and subscribes do not wait. */
+  noHostForGood: () => boolean;
   /** How long a subscribe waits for a host to attach before failing (a host starting up). */
   hostWaitMs: number;
   logger: Logger;
@@ -36,13 +38,15 @@ export class HostedFeed implements Adapter {
     this.feed = options.feed;
     this.broker = options.broker;
     this.user = options.user;
+    if (options.host()?.connected) this.message = this.opening(options.host()!);
+    else [this.current, this.message] = [options.noHostForGood() ? 'down' : 'reconnecting', options.noHost()];
   }
 
   /** Opens the feed at the host now, if one is attached (otherwise the host's attach will). */
   async start(): Promise<void> {
     const host = this.options.host();
     if (host?.connected) this.open(host);
-    else this.setStatus('reconnecting', this.options.noHost());
+    else this.setStatus(this.options.noHostForGood() ? 'down' : 'reconnecting', this.options.noHost());
   }
 
   /** The host closes the feed once no gateway has it open; nothing to do from here. */
@@ -77,6 +81,10 @@ export class HostedFeed implements Adapter {
     return this.current;
   }
 
+  statusMessage(): string | undefined {
+    return this.message;
+  }
+
   onStatus(listener: (event: FeedStatusEvent) => void): void {
     this.listeners.push(listener);
   }
@@ -92,7 +100,7 @@ export class HostedFeed implements Adapter {
       return;
     }
     // A live feed stays live while a re-registration opens it again; the host reports any change.
-    if (this.current !== 'live') this.setStatus('reconnecting', `opening the ${this.broker} feed of ${this.user} (feed host pid ${host.pid})`);
+    if (this.current !== 'live') this.setStatus('reconnecting', this.opening(host));
     void host.request({ type: 'open', feed: this.feed, broker: this.broker, user: this.user }).then((result) => {
       if (!result.ok) this.setStatus('down', result.message);
     });
@@ -108,6 +116,10 @@ export class HostedFeed implements Adapter {
     const turnedLive = status === 'live' && this.current !== 'live';
     this.setStatus(status, message);
     return turnedLive;
+  }
+
+  private opening(host: RemoteAdapter): string {
+    return `opening the ${this.broker} feed of ${this.user} (feed host pid ${host.pid})`;
   }
 
   private setStatus(status: FeedStatus, message: string | undefined): void {
@@ -127,6 +139,7 @@ export class HostedFeed implements Adapter {
   private async waitForHost(): Promise<RemoteAdapter | undefined> {
     const host = this.options.host();
     if (host?.connected) return host;
+    if (this.options.noHostForGood()) return undefined;
     await new Promise<void>((resolve) => {
       const timer = setTimeout(done, this.options.hostWaitMs);
       timer.unref();

@@ -184,7 +184,7 @@ export class Gateway {
   /** Tells a feed's clients when its status changes, and remembers it for those who join later. */
   private watch(adapter: Adapter): void {
     const now = this.options.clock.now();
-    const state = { status: adapter.status() as string, message: undefined as string | undefined, liveSince: adapter.status() === 'live' ? now : undefined, changes: 0 };
+    const state = { status: adapter.status() as string, message: adapter.statusMessage?.(), liveSince: adapter.status() === 'live' ? now : undefined, changes: 0 };
     this.feedStates.set(adapter.feed, state);
     adapter.onStatus(({ status, message }) => {
       if (status === state.status) return;

@@ -278,8 +278,18 @@ export interface AdapterProcess {
 }
 
 /** Spawns `tickcast adapter <args>`; it may wait for its gateway before `ready` resolves. */
-export function startAdapterCliProcess({ dataDir, env = {}, args = [] }: GatewayProcessOptions): AdapterProcess {
-  const child = spawn(process.execPath, [TICKCAST_BIN, 'adapter', ...args], {
+export function startAdapterCliProcess(options: GatewayProcessOptions): AdapterProcess {
+  return startServingCliProcess('adapter', /adapter "[^"]+" is running/, options);
+}
+
+/** Spawns `tickcast openalgo-bridge <args>`; `ready` once it has found its gateway and started the bridge. */
+export function startBridgeCliProcess(options: GatewayProcessOptions): AdapterProcess {
+  return startServingCliProcess('openalgo-bridge', /OpenAlgo bridge is running/, options);
+}
+
+/** A long-running `tickcast <command>`, ready once its stdout matches `running`. */
+function startServingCliProcess(command: string, running: RegExp, { dataDir, env = {}, args = [] }: GatewayProcessOptions): AdapterProcess {
+  const child = spawn(process.execPath, [TICKCAST_BIN, command, ...args], {
     cwd: REPO_ROOT,
     env: tickcastEnv(dataDir, env),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -294,10 +304,10 @@ export function startAdapterCliProcess({ dataDir, env = {}, args = [] }: Gateway
   const ready = new Promise<void>((resolve, reject) => {
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => {
       stdout += chunk;
-      if (/adapter "[^"]+" is running/.test(stdout)) resolve();
+      if (running.test(stdout)) resolve();
     });
     void exited.then(({ code, signal }) =>
-      reject(new Error(`tickcast adapter exited (code ${code}, signal ${signal})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`)),
+      reject(new Error(`tickcast ${command} exited (code ${code}, signal ${signal})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`)),
     );
   });
   ready.catch(() => {}); // observed by the test when it awaits `ready`
@@ -310,7 +320,7 @@ export function startAdapterCliProcess({ dataDir, env = {}, args = [] }: Gateway
     if (result === 'timeout') {
       child.kill('SIGKILL');
       await exited;
-      throw new Error(`tickcast adapter did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}\n--- stderr\n${stderr}`);
+      throw new Error(`tickcast ${command} did not exit within ${STOP_TIMEOUT_MS} ms of ${signal}\n--- stderr\n${stderr}`);
     }
     return result.code;
   };

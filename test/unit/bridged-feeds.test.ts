@@ -66,13 +66,18 @@ describe("a bridged user's feed", () => {
   it('fails a subscribe with the reason when no bridge attaches in time, and says so in its status', async () => {
     const feeds = bridged('the OpenAlgo bridge cannot run: no python3');
     const feed = feeds.create('alice', 'dhan', 'dhan.alice');
-    const seen = statuses(feed);
     await feed.start();
     expect(feed.status()).toBe('reconnecting');
-    expect(seen.at(-1)?.message).toBe('the OpenAlgo bridge cannot run: no python3');
+    expect(feed.statusMessage!()).toBe('the OpenAlgo bridge cannot run: no python3');
     expect(await feed.subscribe({ exchange: 'NSE', symbol: 'SBIN' }, 2, 5)).toEqual({ ok: false, message: 'No market data feed for dhan user alice: the OpenAlgo bridge cannot run: no python3' });
-    feeds.unavailable('No market data feed: the OpenAlgo bridge cannot run: no python3');
+    const seen = statuses(feed);
+    feeds.unavailable('the OpenAlgo bridge cannot run: no python3');
     expect(feed.status()).toBe('down');
+    expect(seen).toEqual([{ feed: 'dhan.alice', status: 'down', message: 'the OpenAlgo bridge cannot run: no python3' }]);
+    // A feed made after that is down from the start, and does not wait for a bridge.
+    const later = feeds.create('alice2', 'dhan', 'dhan.alice2');
+    expect([later.status(), later.statusMessage!()]).toEqual(['down', 'the OpenAlgo bridge cannot run: no python3']);
+    expect(await later.subscribe({ exchange: 'NSE', symbol: 'SBIN' }, 1, 5)).toEqual({ ok: false, message: 'No market data feed for dhan user alice2: the OpenAlgo bridge cannot run: no python3' });
   });
 
   it('is opened at the bridge on every registration, its streams replayed, and tagged with its feed id', async () => {
