@@ -4,7 +4,7 @@
     python3 openalgo_bridge.py --openalgo-dir DIR --control ENDPOINT --bus ENDPOINT
         --key-file FILE --instance NAME [--feed openalgo] [--heartbeat-ms 1000]
         [--open-wait-ms 4000] [--call-timeout-ms 30000] [--stale-after-ms 30000]
-        [--retry-min-ms 5000] [--retry-max-ms 60000] [--tick-period-check-ms 1000]
+        [--retry-min-ms 5000] [--retry-max-ms 60000] [--tick-period-check-ms 1000] [--parent-pid PID]
 
 The bridge is a *feed host* of tickcast's control protocol (version 2; docs/control-protocol.md,
 "Feed hosts"). It announces itself on the gateway's control endpoint (a ZeroMQ DEALER) as feed
@@ -1450,9 +1450,7 @@ class Bridge:
         check_period = self.args.tick_period_check_ms / 1000
         next_announce = time.monotonic()
         next_check = time.monotonic() + check_period
-        # The bridge lives as long as the process that started it (tickcast's supervisor): one
-        # killed outright must not leave the bridge serving, nor a second one beside its successor's.
-        parent = os.getppid()
+        parent = self.parent
         while not self.stopping:
             now = time.monotonic()
             if now >= next_announce:
@@ -1542,6 +1540,8 @@ def parse_args(argv):
     p.add_argument("--key-file", required=True)
     p.add_argument("--instance", required=True)
     p.add_argument("--feed", default="openalgo")
+    # Stop when this process is no longer our parent (default: the parent we were started by).
+    p.add_argument("--parent-pid", type=int, default=None)
     for name, default in (("heartbeat-ms", 1000), ("open-wait-ms", 4000), ("call-timeout-ms", 30000),
                           ("stale-after-ms", 30000), ("retry-min-ms", 5000), ("retry-max-ms", 60000),
                           ("tick-period-check-ms", 1000)):
@@ -1560,8 +1560,13 @@ def parse_args(argv):
 
 
 def main(argv=None):
+    # The bridge lives as long as the process that started it (tickcast's supervisor): one killed
+    # outright must not leave the bridge serving, nor a second one beside its successor's. The
+    # supervisor names itself (it may die before this line runs); else the parent now is it.
+    parent = os.getppid()
     try:
         args = parse_args(sys.argv[1:] if argv is None else argv)
+        parent = args.parent_pid if args.parent_pid is not None else parent
         openalgo_dir = os.path.abspath(args.openalgo_dir)
         if not os.path.isfile(os.path.join(openalgo_dir, "websocket_proxy", "broker_factory.py")):
             raise ConfigError(f"{openalgo_dir} is not an OpenAlgo tree (it has no websocket_proxy/broker_factory.py)")
@@ -1605,6 +1610,7 @@ def main(argv=None):
 
     hosts = streamable_brokers(openalgo_dir, broker_factory)
     bridge = Bridge(args, instance_key, ctx, sink, ready_out, hosts, create_adapter, broker_factory)
+    bridge.parent = parent
 
     def on_signal(signum, frame):
         bridge.stopping = True

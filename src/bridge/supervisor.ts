@@ -148,6 +148,8 @@ export class BridgeSupervisor {
       '--stale-after-ms', String(options.timings.staleMs),
       '--call-timeout-ms', String(options.timings.callTimeoutMs),
       '--retry-min-ms', String(options.timings.retryMs),
+      // The bridge stops once this process is no longer its parent (killed outright, say).
+      '--parent-pid', String(process.pid),
     ];
     this.lastError = undefined;
     const child = spawn(options.python, args, { cwd: options.openalgoDir, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });

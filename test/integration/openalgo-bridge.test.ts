@@ -7,6 +7,7 @@
  * feed's clients and costs no other user anything.
  */
 import { afterEach, describe, expect, it } from 'vitest';
+import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess } from '../helpers/cli.js';
 import { type Message, TestClient, sleep, waitUntil } from '../helpers/client.js';
@@ -68,6 +69,31 @@ async function ticks(client: TestClient, count: number, timeoutMs = 15_000): Pro
 }
 
 /** The next feed_status of `status` (queued or to come); drain the client first to wait for a new one. */
+/** Pids of the running processes whose parent is `parent` and whose command line holds `holding`. */
+function children(parent: number, holding: string): number[] {
+  const pids: number[] = [];
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      if (ppid === parent && readFileSync(`/proc/${name}/cmdline`, 'utf8').includes(holding)) pids.push(Number(name));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return pids;
+}
+
+const isRunning = (pid: number): boolean => {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+};
+
 const feedStatus = (client: TestClient, status: string, timeoutMs = 15_000): Promise<Message> => client.next((m) => m.type === 'feed_status' && m.status === status, timeoutMs);
 
 describe.each([
@@ -251,5 +277,13 @@ describe('OpenAlgo bridge lifecycle', () => {
     const initializes = openalgo.calls().filter((c) => c.user === 'alice' && c.call === 'initialize');
     expect(initializes.length).toBeGreaterThanOrEqual(2);
     expect(openalgo.calls().some((c) => c.user === 'alice' && c.call === 'disconnect')).toBe(true);
+  });
+
+  it('leaves no bridge behind when the gateway is killed outright', async () => {
+    const { gw } = await setup();
+    let bridges: number[] = [];
+    await waitUntil(() => (bridges = children(gw.child.pid!, 'openalgo_bridge.py')).length === 1, 'the bridge to start', 15_000);
+    await gw.stop('SIGKILL');
+    await waitUntil(() => !isRunning(bridges[0]!), 'the orphaned bridge to stop', 15_000);
   });
 });
