@@ -230,9 +230,12 @@ describe('OpenAlgo bridge faults', () => {
   });
 });
 
-describe('OpenAlgo bridge lifecycle', () => {
+describe.each([
+  ['one gateway process', []],
+  ['--workers 2', ['--workers', '2']],
+])('OpenAlgo bridge lifecycle (%s)', (_name, args) => {
   it('notices the bridge killed, restarts it, replays every stream, and serves the native user throughout', async () => {
-    const { openalgo, gw } = await setup();
+    const { openalgo, gw } = await setup(args);
     const alice = await subscribed(gw, openalgo, 'alice', 2);
     const bob = await subscribed(gw, openalgo, 'bob', 1);
     const carol = await subscribed(gw, openalgo, 'carol', 2);
@@ -262,7 +265,7 @@ describe('OpenAlgo bridge lifecycle', () => {
   });
 
   it("recreates a user's adapter with the new broker session when OpenAlgo publishes the user's CACHE_INVALIDATE", async () => {
-    const { openalgo, gw } = await setup();
+    const { openalgo, gw } = await setup(args);
     const { client } = await subscribed(gw, openalgo, 'alice', 2);
     expect((await ticks(client, 2)).every((m) => m.data.fake_token === 'dhan-tok')).toBe(true);
 
@@ -280,7 +283,7 @@ describe('OpenAlgo bridge lifecycle', () => {
   });
 
   it('leaves no bridge behind when the gateway is killed outright', async () => {
-    const { gw } = await setup();
+    const { gw } = await setup(args);
     let bridges: number[] = [];
     await waitUntil(() => (bridges = children(gw.child.pid!, 'openalgo_bridge.py')).length === 1, 'the bridge to start', 15_000);
     await gw.stop('SIGKILL');
