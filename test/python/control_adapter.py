@@ -1,7 +1,7 @@
 """A minimal tickcast adapter, written from docs/control-protocol.md (version 2, ZeroMQ transport).
 
     control_adapter.py --control ENDPOINT --bus ENDPOINT --key-file FILE --instance NAME
-                       --feed FEEDID --broker NAME [--brokers a,b|*] [--heartbeat-ms N]
+                       --feed FEEDID --broker NAME [--brokers a,b|*] [--heartbeat-ms N] [--hosts a,b]
 
 It announces itself on the gateway's control endpoint (a DEALER), answers `register`, heartbeats
 and `subscribe` / `unsubscribe`, and publishes a tick every 100 ms for each stream it holds
@@ -248,6 +248,7 @@ class Adapter:
             "host": (socket.gethostname() or "localhost")[:255],
             "epoch": self.epoch,
             "heartbeatMs": self.heartbeat_ms,
+            **({"hosts": [b for b in self.args.hosts.split(",") if b]} if self.args.hosts is not None else {}),
         }
 
     def log_once(self, kind, text):
@@ -484,6 +485,7 @@ def main():
     parser.add_argument("--broker", required=True)
     parser.add_argument("--brokers", default=None, help="comma-separated broker names, or *")
     parser.add_argument("--heartbeat-ms", type=int, default=1000)
+    parser.add_argument("--hosts", default=None, help="announce as a feed host of these brokers (comma-separated)")
     args = parser.parse_args()
     if args.brokers is None:
         args.brokers = args.broker
