@@ -342,6 +342,17 @@ describe('control channel', () => {
     expect(adapter.subscribed.size).toBe(0);
   });
 
+  it("answers a feed host's commands with a refusal, touching nothing: this adapter serves one feed", async () => {
+    const { remote, adapter } = await connected();
+    const refusal = { ok: false, message: 'adapter of feed "sim" is not a feed host: it opens no users\' feeds' };
+    expect(await remote.request({ type: 'open', feed: 'dhan.alice', broker: 'dhan', user: 'alice' })).toEqual(refusal);
+    expect(await remote.request({ type: 'subscribe', feed: 'dhan.alice', exchange: 'NSE', symbol: 'SBIN', mode: 2, depth: 5 })).toEqual(refusal);
+    expect(await remote.request({ type: 'relogin', feed: 'dhan.alice' })).toEqual(refusal);
+    expect(adapter.calls).toEqual([]);
+    // Its own feed is served as before.
+    expect(await remote.subscribe(RELIANCE, 1, 0)).toEqual({ ok: true, depth: 5 });
+  });
+
   it('fails a command the adapter never answers after commandTimeoutMs, naming the feed and the time', async () => {
     const gateway = await startGateway({ commandTimeoutMs: 300 });
     const { adapter, control } = startAdapter(gateway.endpoint);
