@@ -23,27 +23,31 @@ import { hostile, mutated, randomBytes } from '../mutate.js';
 type Side = 'adapter' | 'gateway';
 
 const INFO = ['protocol', 'feed', 'broker', 'brokers', 'instance', 'pid', 'host', 'epoch', 'heartbeatMs'];
+/** A feed host's announce and registered carry `hosts` too. */
+const HOST_INFO = [...INFO, 'hosts'];
 const SESSION = ['gateway', 'session', 'seq'];
 const REFUSED = ['type', 'epoch', 'gateway', 'session', 'message'];
 
 /** The fields each message type may carry, per receiving side (decoded messages hold nothing else). */
 const FIELDS: Record<Side, Record<string, readonly string[]>> = {
   gateway: {
-    announce: ['type', ...INFO],
-    registered: ['type', ...INFO, 'gateway', 'session', 'gatewayNonce', 'nonce', 'status', 'message'],
+    announce: ['type', ...HOST_INFO],
+    registered: ['type', ...HOST_INFO, 'gateway', 'session', 'gatewayNonce', 'nonce', 'status', 'message'],
     refused: REFUSED,
     reset: ['type', 'gateway', 'session', 'message'],
     heartbeat: ['type', ...SESSION, 'resync', 'status', 'message'],
     reply: ['type', ...SESSION, 'id', 'ok', 'depth', 'message'],
-    status: ['type', ...SESSION, 'status', 'message'],
+    status: ['type', ...SESSION, 'status', 'message', 'feed'],
     bye: ['type', ...SESSION],
   },
   adapter: {
     register: ['type', 'protocol', 'gateway', 'session', 'nonce', 'heartbeatMs', 'pid', 'host'],
     refused: REFUSED,
     heartbeat: ['type', ...SESSION, 'digest'],
-    subscribe: ['type', ...SESSION, 'id', 'exchange', 'symbol', 'mode', 'depth'],
-    unsubscribe: ['type', ...SESSION, 'id', 'exchange', 'symbol'],
+    subscribe: ['type', ...SESSION, 'id', 'exchange', 'symbol', 'mode', 'depth', 'feed'],
+    unsubscribe: ['type', ...SESSION, 'id', 'exchange', 'symbol', 'feed'],
+    open: ['type', ...SESSION, 'id', 'feed', 'broker', 'user'],
+    relogin: ['type', ...SESSION, 'id', 'feed'],
     bye: ['type', ...SESSION],
   },
 };
@@ -110,6 +114,7 @@ const info = {
   host: name(127),
   epoch: int(),
   heartbeatMs: int(1),
+  hosts: fc.array(name(), { maxLength: 8 }),
 };
 
 const refused = fc.record(
@@ -118,7 +123,7 @@ const refused = fc.record(
 );
 
 const gatewayMessage: fc.Arbitrary<ToGateway> = fc.oneof(
-  fc.record({ type: fc.constant('announce' as const), ...info }),
+  fc.record({ type: fc.constant('announce' as const), ...info }, { requiredKeys: ['type', ...(INFO as Array<keyof typeof info>)] }),
   fc.record(
     { type: fc.constant('registered' as const), ...info, gateway: name(), session: int(1), gatewayNonce: nonce, nonce, status, message: freeText },
     { requiredKeys: ['type', ...(INFO as Array<keyof typeof info>), 'gateway', 'session', 'gatewayNonce', 'nonce', 'status'] },
@@ -131,7 +136,7 @@ const gatewayMessage: fc.Arbitrary<ToGateway> = fc.oneof(
   ),
   fc.record({ type: fc.constant('reply' as const), ...inSession, id: int(), ok: fc.constant(true as const), depth: int() }, { requiredKeys: ['type', 'gateway', 'session', 'seq', 'id', 'ok'] }),
   fc.record({ type: fc.constant('reply' as const), ...inSession, id: int(), ok: fc.constant(false as const), message: freeText }),
-  fc.record({ type: fc.constant('status' as const), ...inSession, status, message: freeText }, { requiredKeys: ['type', 'gateway', 'session', 'seq', 'status'] }),
+  fc.record({ type: fc.constant('status' as const), ...inSession, status, message: freeText, feed: name() }, { requiredKeys: ['type', 'gateway', 'session', 'seq', 'status'] }),
   fc.record({ type: fc.constant('bye' as const), ...inSession }),
 );
 
@@ -141,8 +146,13 @@ const adapterMessage: fc.Arbitrary<ToAdapter> = fc.oneof(
   fc.record({ type: fc.constant('register' as const), protocol: int(1), gateway: name(), session: int(1), nonce, heartbeatMs: int(1), pid: int(1), host: name(127) }),
   refused,
   fc.record({ type: fc.constant('heartbeat' as const), ...inSession, digest }, { requiredKeys: ['type', 'gateway', 'session', 'seq'] }),
-  fc.record({ type: fc.constant('subscribe' as const), ...inSession, id: int(), exchange: name(128), symbol: name(128), mode: modeArb, depth: int() }),
-  fc.record({ type: fc.constant('unsubscribe' as const), ...inSession, id: int(), exchange: name(128), symbol: name(128) }),
+  fc.record(
+    { type: fc.constant('subscribe' as const), ...inSession, id: int(), exchange: name(128), symbol: name(128), mode: modeArb, depth: int(), feed: name() },
+    { requiredKeys: ['type', 'gateway', 'session', 'seq', 'id', 'exchange', 'symbol', 'mode', 'depth'] },
+  ),
+  fc.record({ type: fc.constant('unsubscribe' as const), ...inSession, id: int(), exchange: name(128), symbol: name(128), feed: name() }, { requiredKeys: ['type', 'gateway', 'session', 'seq', 'id', 'exchange', 'symbol'] }),
+  fc.record({ type: fc.constant('open' as const), ...inSession, id: int(), feed: name(), broker: name(), user: name(128) }),
+  fc.record({ type: fc.constant('relogin' as const), ...inSession, id: int(), feed: name() }),
   fc.record({ type: fc.constant('bye' as const), ...inSession }),
 );
 
