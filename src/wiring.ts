@@ -28,7 +28,7 @@ import { SimulatedMarket, createRng } from './adapters/simulator/market.js';
 import { SimulatorAdapter } from './adapters/simulator/simulator-adapter.js';
 import { brokerAdapterFactory, credentialChecks } from './adapters/broker-factory.js';
 import { BridgedFeeds, bridgedBrokers, withBridge } from './bridge/bridged-feeds.js';
-import { type BridgeEndpoints, BridgeSupervisor, OPENALGO_FACTORY, bridgePython, bridgeTimings } from './bridge/supervisor.js';
+import { BRIDGE_FEED, type BridgeEndpoints, BridgeSupervisor, OPENALGO_FACTORY, bridgePython, bridgeTimings } from './bridge/supervisor.js';
 import { type CredentialReader, CredentialStore } from './auth/credentials.js';
 import type { KeyRowSource } from './auth/key-verifier.js';
 import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
@@ -383,10 +383,28 @@ function openAlgoBridge(config: Config, credentials: CredentialReader, managedBy
   return { feeds, supervisor };
 }
 
-/** Starts the bridge tickcast runs (if it does) for the gateway at `endpoints`; it stops at teardown. */
-export function superviseBridge(bridge: OpenAlgoBridge | undefined, endpoints: BridgeEndpoints, teardown: Teardown): void {
+/**
+ * Starts the bridge tickcast runs (if it does) for the gateway at `endpoints`; it stops at
+ * teardown. It is registered as the instance's adapter `openalgo` (so `tickcast instances` lists
+ * it, and a second one for the instance is not started).
+ */
+export async function superviseBridge(
+  bridge: OpenAlgoBridge | undefined,
+  endpoints: BridgeEndpoints,
+  teardown: Teardown,
+  { config, registry, clock, logger }: { config: Config; registry: Registry; clock: Clock; logger: Logger },
+): Promise<void> {
   const supervisor = bridge?.supervisor;
   if (!supervisor) return;
+  let registration: Registration;
+  try {
+    registration = await claimAdapter({ config, feedId: BRIDGE_FEED, registry, teardown, clock, logger });
+  } catch (error) {
+    // Another process runs the instance's bridge (`tickcast openalgo-bridge`): it serves.
+    logger.error({ err: (error as Error).message }, 'not starting the OpenAlgo bridge: one already runs for this instance');
+    return;
+  }
+  await registration.publish({ bus: endpoints.bus, control: endpoints.control }, []);
   supervisor.start(endpoints);
   teardown.add(() => supervisor.stop());
 }

@@ -15,6 +15,9 @@ import type { Logger } from '../observability/logger.js';
 /** The bridge program shipped with tickcast. */
 export const BRIDGE_SCRIPT = fileURLToPath(new URL('../../bridge/openalgo_bridge.py', import.meta.url));
 
+/** The bridge's feed id: the name it registers with the gateway under (and in the registry). */
+export const BRIDGE_FEED = 'openalgo';
+
 /** Exit codes of the bridge that a restart cannot fix. */
 const EXIT_CONFIG = 2;
 const EXIT_REFUSED = 3;
@@ -145,6 +148,7 @@ export class BridgeSupervisor {
       '--bus', endpoints.bus,
       '--key-file', options.keyFile,
       '--instance', options.instance,
+      '--feed', BRIDGE_FEED,
       '--stale-after-ms', String(options.timings.staleMs),
       '--call-timeout-ms', String(options.timings.callTimeoutMs),
       '--retry-min-ms', String(options.timings.retryMs),

@@ -23,7 +23,7 @@ import { SubscriptionIndex } from './subscription-index.js';
 import { Upstream } from './upstream.js';
 import { type ConnectionLedger, type FailedAuths, failedAuthsFor } from './limits.js';
 import { SharedConnections } from './shared-connections.js';
-import { UserFeeds } from './user-feeds.js';
+import { UserFeeds, isUserFeedId } from './user-feeds.js';
 import { ClientListener, type ClientListenerOptions } from './websocket-server.js';
 
 export interface GatewayOptions {
@@ -264,10 +264,11 @@ export class Gateway {
   }
 
   private publicByFeed(byFeed: ReadonlyMap<string, number>): ReadonlyMap<string, number> {
-    if (!this.userFeeds) return byFeed;
     const folded = new Map<string, number>();
     for (const [feed, count] of byFeed) {
-      const label = this.userFeeds.has(feed) ? `${this.feeds.adapter(feed)?.broker ?? 'broker'}.users` : feed;
+      // Every id of a user's own feed's form, not only those of users with a session here: a
+      // worker of --workers hears every user's ticks on the bus.
+      const label = isUserFeedId(feed) ? `${feed.slice(0, feed.indexOf('.'))}.users` : feed;
       folded.set(label, (folded.get(label) ?? 0) + count);
     }
     return folded;

@@ -57,7 +57,7 @@ export async function startCluster(config: Config, options: StartOptions): Promi
     teardown.add(() => pool.stop());
     const port = await pool.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
     const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);
-    superviseBridge(bridge, { control: control.endpoint, bus: bus.endpoint }, teardown);
+    await superviseBridge(bridge, { control: control.endpoint, bus: bus.endpoint }, teardown, { config, registry, clock, logger });
     writeOpenAlgoStats(config, () => pool.proxyFigures(), teardown, { logger, clock });
 
     return {

@@ -68,7 +68,7 @@ export async function startGateway(config: Config, options: StartOptions): Promi
     teardown.add(() => gateway.stop());
     const port = await gateway.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));
     const url = await publishEndpoints(config, base, port, bus.endpoint, control.endpoint);
-    superviseBridge(bridge, { control: control.endpoint, bus: bus.endpoint }, teardown);
+    await superviseBridge(bridge, { control: control.endpoint, bus: bus.endpoint }, teardown, { config, registry, clock, logger });
     writeOpenAlgoStats(config, () => gateway.proxyFigures(), teardown, { logger, clock, ticker: options.ticker });
 
     return {

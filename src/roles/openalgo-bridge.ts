@@ -4,15 +4,15 @@
  * gateway started with TICKCAST_OPENALGO_BRIDGE=external. `tickcast start --openalgo-dir` runs
  * the same supervisor itself (wiring.ts superviseBridge).
  */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import type { Clock } from '../clock.js';
 import type { Config } from '../config/options.js';
 import { ErrorCode, TickcastError } from '../errors.js';
-import { BridgeSupervisor, OPENALGO_FACTORY, bridgePython, bridgeTimings } from '../bridge/supervisor.js';
+import { BRIDGE_FEED, BridgeSupervisor, OPENALGO_FACTORY, bridgePython, bridgeTimings } from '../bridge/supervisor.js';
 import type { Logger } from '../observability/logger.js';
 import { Teardown } from '../teardown.js';
-import { controlKeyFile, openConfiguredRegistry, waitForGateway, type GatewayEndpoints } from '../wiring.js';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { type GatewayEndpoints, claimAdapter, controlKeyFile, openConfiguredRegistry, waitForGateway } from '../wiring.js';
 
 export interface BridgeRoleOptions {
   config: Config;
@@ -41,12 +41,12 @@ export async function startBridge(options: BridgeRoleOptions): Promise<RunningBr
   }
   const teardown = new Teardown(logger);
   try {
-    let endpoints = options.endpoints;
-    if (!endpoints) {
-      const registry = await openConfiguredRegistry(config, clock);
-      teardown.add(() => registry.close());
-      endpoints = await waitForGateway(registry, config, { waitMs: options.waitMs, clock, logger });
-    }
+    const registry = await openConfiguredRegistry(config, clock);
+    teardown.add(() => registry.close());
+    const endpoints = options.endpoints ?? (await waitForGateway(registry, config, { waitMs: options.waitMs, clock, logger }));
+    // One bridge per instance: a second is refused here, naming the first (`tickcast instances` lists it).
+    const registration = await claimAdapter({ config, feedId: BRIDGE_FEED, registry, teardown, clock, logger });
+    await registration.publish({ bus: endpoints.bus, control: endpoints.control }, []);
     const supervisor = new BridgeSupervisor({ openalgoDir: dir, python: bridgePython(dir, config.openalgo.python), timings: bridgeTimings(config), keyFile: controlKeyFile(config), instance: config.instance, clock, logger });
     const failed = new Promise<string>((resolve) => supervisor.onFailed(resolve));
     supervisor.start(endpoints);

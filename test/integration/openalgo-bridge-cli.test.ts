@@ -65,6 +65,14 @@ describe('tickcast openalgo-bridge', () => {
     const tick = await client.next((m) => m.type === 'market_data', 15_000);
     expect(tick.data.fake_user).toBe('alice');
 
+    // It is the instance's adapter `openalgo`: listed, and one at a time.
+    const listed = await runCli(['instances', '--json'], { dataDir });
+    const entries = JSON.parse(listed.stdout) as Array<{ role: string; name: string; alive: boolean }>;
+    expect(entries.filter((e) => e.role === 'adapter').map((e) => [e.name, e.alive])).toEqual([['openalgo', true]]);
+    const second = await runCli(['openalgo-bridge', '--openalgo-dir', openalgo.dir, '--wait', '5'], { dataDir, env, timeoutMs: 20_000 });
+    expect(second.code).not.toBe(0);
+    expect(second.stderr).toContain('adapter "openalgo" of instance "default" is already running');
+
     client.drain();
     expect(await bridge.stop('SIGTERM')).toBe(0);
     // Its bye: the user hears at once that the bridge is gone.

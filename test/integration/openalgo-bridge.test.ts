@@ -9,7 +9,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess } from '../helpers/cli.js';
+import { type GatewayProcess, killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess } from '../helpers/cli.js';
 import { type Message, TestClient, sleep, waitUntil } from '../helpers/client.js';
 import { FakeKite, kiteFrame, kitePacket } from '../helpers/fake-kite.js';
 import { FakeOpenAlgo, type OpenAlgoUser } from '../helpers/openalgo-tree.js';
@@ -30,6 +30,7 @@ afterEach(async () => {
 });
 
 interface Setup {
+  dataDir: string;
   openalgo: FakeOpenAlgo;
   gw: GatewayProcess;
   kite: FakeKite;
@@ -41,7 +42,8 @@ async function setup(args: readonly string[] = [], users: readonly OpenAlgoUser[
   const kite = await FakeKite.start(KITE);
   cleanups.push(() => kite.close());
   const openalgo = new FakeOpenAlgo(root, users, [{ symbol: 'RELIANCE', exchange: 'NSE', brexchange: 'NSE', token: '738561::::2885' }]);
-  const gw = await startGatewayProcess({ dataDir: join(root, 'data'), args: ['--openalgo-dir', openalgo.dir, ...args], env: openalgo.env({ TICKCAST_KITE_URL: kite.url }) });
+  const dataDir = join(root, 'data');
+  const gw = await startGatewayProcess({ dataDir, args: ['--openalgo-dir', openalgo.dir, ...args], env: openalgo.env({ TICKCAST_KITE_URL: kite.url }) });
   cleanups.push(async () => void (await gw.stop('SIGKILL').catch(() => undefined)));
   // The native user's broker streams RELIANCE whenever asked.
   let n = 0;
@@ -50,7 +52,7 @@ async function setup(args: readonly string[] = [], users: readonly OpenAlgoUser[
     kite.send(kiteFrame([kitePacket(184, { instrument_token: 738561, last_price: price, last_traded_quantity: 1, average_traded_price: price, volume_traded: 1000 + n, total_buy_quantity: 1, total_sell_quantity: 1, open: price, high: price, low: price, close: price, last_trade_time: 1_700_000_000 + n, exchange_timestamp: 1_700_000_000 + n, depth: { buy: [], sell: [] } })]));
   }, 50);
   cleanups.push(() => clearInterval(timer));
-  return { openalgo, gw, kite };
+  return { dataDir, openalgo, gw, kite };
 }
 
 /** A client of `user`, subscribed to `symbols` at `mode`; returns it with the subscribe reply. */
@@ -101,7 +103,7 @@ describe.each([
   ['--workers 2', ['--workers', '2']],
 ])('OpenAlgo bridge (%s)', (_name, args) => {
   it('gives two users on two bridged brokers and a native Kite user on the same symbol each only their own ticks', async () => {
-    const { openalgo, gw } = await setup(args);
+    const { dataDir, openalgo, gw } = await setup(args);
     const alice = await subscribed(gw, openalgo, 'alice', 2);
     const bob = await subscribed(gw, openalgo, 'bob', 2);
     const carol = await subscribed(gw, openalgo, 'carol', 2);
@@ -118,6 +120,14 @@ describe.each([
       expect(m.data.ltp).toBeGreaterThanOrEqual(2500);
     }
     for (const m of [...fromAlice, ...fromBob, ...fromCarol]) expect([m.symbol, m.exchange, m.mode]).toEqual(['RELIANCE', 'NSE', 2]);
+
+    // Where an operator sees the bridge: /api/status (no user named) and `tickcast instances`.
+    const status = (await (await fetch(`http://127.0.0.1:${gw.wsPort}/api/status`)).json()) as Record<string, any>;
+    expect(status.adapters).toContainEqual({ feed: 'openalgo', broker: 'openalgo', status: 'live' });
+    expect(status.user_feeds).toMatchObject({ dhan: { live: 1 }, fyers: { live: 1 }, zerodha: { live: 1 } });
+    expect(JSON.stringify(status)).not.toMatch(/alice|bob/);
+    const listed = JSON.parse((await runCli(['instances', '--json'], { dataDir })).stdout) as Array<{ role: string; name: string }>;
+    expect(listed.filter((e) => e.role === 'adapter').map((e) => e.name)).toEqual(['openalgo']);
   });
 
   it('reaches the adapter once per subscribe at the highest mode any client holds, and unsubscribes when the last client leaves', async () => {
