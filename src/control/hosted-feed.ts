@@ -46,7 +46,6 @@ export class HostedFeed implements Adapter {
   async start(): Promise<void> {
     const host = this.options.host();
     if (host?.connected) this.open(host);
-    else this.setStatus(this.options.noHostForGood() ? 'down' : 'reconnecting', this.options.noHost());
   }
 
   /** The host closes the feed once no gateway has it open; nothing to do from here. */
