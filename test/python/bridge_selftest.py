@@ -8,7 +8,7 @@ its .env and an OpenAlgo `auth` table (SQLite, tokens Fernet-encrypted as OpenAl
 ROUTER (control) and a SUB (bus), starts the bridge, registers with it, and checks opens,
 subscribes, replies, statuses and tagged ticks, scenario by scenario (each with a fresh bridge).
 Needs pyzmq and cryptography (Debian: python3-zmq, python3-cryptography). Exit status 0 when every
-scenario passes. Not used by the test suite; a tool for working on the bridge.
+scenario passes. Run by test/integration/openalgo-bridge-selftest.test.ts, in both pooling modes.
 """
 import argparse
 import base64
