@@ -4,7 +4,8 @@
  */
 
 /** Brokers whose instrument masters tickcast imports. */
-export type BrokerName = 'zerodha' | 'angel';
+/** Brokers with a native tickcast decoder (the adapters of some are still to come: docs/brokers.md). */
+export type BrokerName = 'zerodha' | 'angel' | 'dhan' | 'upstox' | 'shoonya' | 'flattrade';
 
 /** An instrument in the symbol master, as the broker names it. */
 export interface BrokerInstrument {
