@@ -3,8 +3,7 @@
  * adapter: the broker adapters read symbols through these types, never the other way round.
  */
 
-/** Brokers whose instrument masters tickcast imports. */
-/** Brokers with a native tickcast decoder (the adapters of some are still to come: docs/brokers.md). */
+/** Brokers with a native tickcast decoder (the adapters and master importers of some are still to come). */
 export type BrokerName = 'zerodha' | 'angel' | 'dhan' | 'upstox' | 'shoonya' | 'flattrade';
 
 /** An instrument in the symbol master, as the broker names it. */
