@@ -195,12 +195,12 @@ RELIANCE_TK = {
     "lp": "2950.55", "pc": "1.01", "v": "4817234", "o": "2925.00", "h": "2962.40", "l": "2918.10",
     "c": "2921.15", "ap": "2941.37", "ltt": "15:29:59", "ltq": "5", "tbq": "412345", "tsq": "598812",
     "bp1": "2950.50", "sp1": "2950.55", "bq1": "120", "sq1": "35", "uc": "3213.25", "lc": "2629.05",
-    "ft": "1718178369",
+    "ft": "1718186399",
 }
 NIFTY_TK = {
     "t": "tk", "e": "NSE", "tk": "26000", "ts": "Nifty 50", "pp": "2", "ls": "1", "ti": "0.05",
     "lp": "23264.85", "pc": "0.41", "o": "23209.30", "h": "23281.20", "l": "23170.35", "c": "23169.40",
-    "ft": "1718178369",
+    "ft": "1718186399",
 }
 FUT_TK = {
     "t": "tk", "e": "NFO", "tk": "35001", "ts": "NIFTY27JUN24F", "pp": "2", "ls": "25", "ti": "0.05",
@@ -208,20 +208,20 @@ FUT_TK = {
     "c": "23222.10", "ap": "23280.42", "ltt": "15:29:58", "ltq": "50", "tbq": "1823475", "tsq": "1634200",
     "oi": "14023350", "poi": "13890025", "toi": "14231475",
     "bp1": "23309.45", "sp1": "23310.00", "bq1": "375", "sq1": "150", "uc": "25543.30", "lc": "20899.90",
-    "ft": "1718178368",
+    "ft": "1718186398",
 }
 USDINR_TK = {
     "t": "tk", "e": "CDS", "tk": "1153", "ts": "USDINR26JUN24F", "pp": "4", "ls": "1", "ti": "0.0025",
     "lp": "83.4525", "pc": "-0.02", "v": "1245678", "o": "83.4650", "h": "83.4700", "l": "83.4400",
     "c": "83.4700", "ap": "83.4561", "oi": "2345678", "poi": "2311002",
-    "bp1": "83.4500", "sp1": "83.4525", "bq1": "1520", "sq1": "987", "ft": "1718178369",
+    "bp1": "83.4500", "sp1": "83.4525", "bq1": "1520", "sq1": "987", "ft": "1718186399",
 }
 SBIN_DK = dict(
     {
         "t": "dk", "e": "NSE", "tk": "3045", "ts": "SBIN-EQ", "pp": "2", "ls": "1", "ti": "0.05",
         "lp": "834.10", "pc": "0.86", "v": "12873410", "o": "828.00", "h": "836.45", "l": "826.70",
         "c": "826.95", "ap": "831.92", "ltt": "15:29:59", "ltq": "12", "tbq": "845120", "tsq": "1203344",
-        "uc": "909.60", "lc": "744.30", "52h": "912.00", "52l": "555.25", "ft": "1718178369",
+        "uc": "909.60", "lc": "744.30", "52h": "912.00", "52l": "555.25", "ft": "1718186399",
     },
     **depth_fields(
         [("834.05", "310", "7"), ("834.00", "1502", "19"), ("833.95", "402", "8"), ("833.90", "655", "11"), ("833.85", "120", "3")],
@@ -233,7 +233,7 @@ FUT_DK = dict(
         "t": "dk", "e": "NFO", "tk": "35001", "ts": "NIFTY27JUN24F", "pp": "2", "ls": "25", "ti": "0.05",
         "lp": "23310.00", "pc": "0.38", "v": "4123450", "o": "23250.00", "h": "23335.00", "l": "23211.55",
         "c": "23222.10", "ap": "23280.42", "ltt": "15:29:58", "ltq": "50", "tbq": "1823475", "tsq": "1634200",
-        "oi": "14023350", "poi": "13890025", "toi": "14231475", "uc": "25543.30", "lc": "20899.90", "ft": "1718178368",
+        "oi": "14023350", "poi": "13890025", "toi": "14231475", "uc": "25543.30", "lc": "20899.90", "ft": "1718186398",
     },
     **depth_fields(
         [("23309.45", "375", "3"), ("23309.00", "50", "1"), ("23308.55", "125", "2"), ("23308.00", "0", "0"), ("0.00", "0", "0")],
@@ -243,7 +243,7 @@ FUT_DK = dict(
 NIFTY_DK = {
     "t": "dk", "e": "NSE", "tk": "26000", "ts": "Nifty 50", "pp": "2", "ls": "1", "ti": "0.05",
     "lp": "23264.85", "pc": "0.41", "o": "23209.30", "h": "23281.20", "l": "23170.35", "c": "23169.40",
-    "ft": "1718178369",
+    "ft": "1718186399",
 }
 
 # (name, message, note). Order matters: partial updates follow the full state they change.
@@ -256,22 +256,22 @@ SERVER_MESSAGES = [
     ("ak_not_ok", {"t": "ak", "s": "NOT_OK", "uid": USER, "emsg": "Invalid Access Token"},
      "connect refused in the t:a dialect: no client version here reports it (only ck is checked for errors)"),
     ("tk_nse_equity_reliance", RELIANCE_TK, "touchline acknowledgement: the full state of an equity"),
-    ("tf_nse_equity_reliance_ltp", {"t": "tf", "e": "NSE", "tk": "2885", "lp": "2950.60", "pc": "1.01", "ft": "1718178370"},
+    ("tf_nse_equity_reliance_ltp", {"t": "tf", "e": "NSE", "tk": "2885", "lp": "2950.60", "pc": "1.01", "ft": "1718186400"},
      "touchline update: only what changed"),
     ("tf_nse_equity_reliance_trade", {"t": "tf", "e": "NSE", "tk": "2885", "lp": "2950.75", "v": "4817334", "ltq": "100",
-                                      "ap": "2941.38", "ltt": "15:30:00", "bq1": "80", "sp1": "2950.80", "ft": "1718178371"},
+                                      "ap": "2941.38", "ltt": "15:30:00", "bq1": "80", "sp1": "2950.80", "ft": "1718186401"},
      "touchline update after a trade"),
     ("tk_nse_index_nifty", NIFTY_TK, "touchline acknowledgement for an index: no volume, no quotes, no depth"),
-    ("tf_nse_index_nifty", {"t": "tf", "e": "NSE", "tk": "26000", "lp": "23266.10", "pc": "0.42", "ft": "1718178370"},
+    ("tf_nse_index_nifty", {"t": "tf", "e": "NSE", "tk": "26000", "lp": "23266.10", "pc": "0.42", "ft": "1718186400"},
      "index update"),
     ("tk_nfo_future_nifty_oi", FUT_TK, "touchline acknowledgement for a derivative: oi, poi, toi"),
-    ("tf_nfo_future_nifty_oi", {"t": "tf", "e": "NFO", "tk": "35001", "oi": "14025000", "ft": "1718178371"},
+    ("tf_nfo_future_nifty_oi", {"t": "tf", "e": "NFO", "tk": "35001", "oi": "14025000", "ft": "1718186401"},
      "derivative update carrying only open interest"),
     ("tk_cds_usdinr", USDINR_TK, "currency: pp 4, prices with four decimals"),
     ("dk_nse_equity_sbin_5", SBIN_DK, "depth acknowledgement: five levels each side, circuits, 52-week range"),
     ("df_nse_equity_sbin_partial", {"t": "df", "e": "NSE", "tk": "3045", "lp": "834.15", "ltq": "40", "v": "12873450",
                                     "bq1": "280", "sp1": "834.15", "sq1": "410", "so1": "6", "sp2": "834.20", "sq2": "1290",
-                                    "so2": "14", "ft": "1718178370"},
+                                    "so2": "14", "ft": "1718186400"},
      "depth update: a level's fields arrive separately; the rest keep their last value"),
     ("dk_nfo_future_nifty_sparse", FUT_DK, "depth acknowledgement with empty levels (price 0.00)"),
     ("df_nfo_future_nifty_oi", {"t": "df", "e": "NFO", "tk": "35001", "oi": "14026100", "toi": "14234500", "tbq": "1823900"},

@@ -131,7 +131,7 @@ function decodeMarket(type: NorenMarketType, data: Record<string, unknown>): Nor
 
 /** A number, undefined for "no value" ("" or "-"), null for anything that is not a number. */
 function parseNumber(value: unknown, whole: boolean): number | undefined | null {
-  if (typeof value === 'number') return Number.isFinite(value) && (!whole || Number.isInteger(value)) ? value : null;
+  if (typeof value === 'number') return Number.isFinite(value) && (!whole || (Number.isInteger(value) && value >= 0)) ? value : null;
   if (typeof value !== 'string') return null;
   if (value === '' || value === '-') return undefined;
   // Whole fields are sometimes written with a fraction of zeros ("100.00"); accept that only.
