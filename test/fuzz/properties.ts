@@ -4,6 +4,7 @@
  */
 import type { FuzzCase } from './harness.js';
 import { modePayloadCases } from './targets/mode-payload.js';
+import { norenCases } from './targets/noren.js';
 import { angelCases } from './targets/angel.js';
 import { batchCases } from './targets/batch.js';
 import { controlCases } from './targets/control.js';
@@ -20,6 +21,7 @@ export const TARGETS: Readonly<Record<string, { description: string; cases: read
   control: { description: 'control protocol frames: decodeToGateway, decodeToAdapter, encodeFrame', cases: controlCases },
   zerodha: { description: 'Kite ticker frames: decodeKiteBinary, decodeKiteText', cases: zerodhaCases },
   angel: { description: 'Angel SmartStream frames: decodeAngelBinary, decodeAngelText', cases: angelCases },
+  noren: { description: 'Noren (Shoonya, Flattrade) messages: decodeNorenText, NorenBook', cases: norenCases },
   'mode-payload': { description: 'lower-mode payloads: projectPayload, topLevelMembers', cases: modePayloadCases },
 };
 

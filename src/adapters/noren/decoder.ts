@@ -14,6 +14,7 @@
  *
  * Neither step throws for any input; what cannot be used is reported as `invalid` with a reason.
  */
+import { nestedBeyond } from '../../protocol/json-depth.js';
 import type { BrokerTick, DepthLevel } from '../broker.js';
 
 export type NorenMarketType = 'tk' | 'tf' | 'dk' | 'df';
@@ -61,6 +62,7 @@ const WHOLE = /^\d{1,20}$/;
 const NAME = /^[A-Za-z0-9_]{1,16}$/;
 const TOKEN = /^[A-Za-z0-9_.-]{1,32}$/;
 const MAX_TEXT = 64 * 1024;
+const MAX_DEPTH = 8;
 const MAX_STRING_FIELD = 64;
 
 export function decodeNorenText(text: string): NorenDecoded {
@@ -70,6 +72,8 @@ export function decodeNorenText(text: string): NorenDecoded {
   if (trimmed === '') return { kind: 'invalid', reason: 'empty message' };
   // Every Noren message is an object: anything else is refused before parsing deep structures.
   if (trimmed[0] !== '{') return { kind: 'invalid', reason: 'not a JSON object' };
+  // Nothing Noren sends nests deeply; an order update is passed on whole, so it must stay printable.
+  if (nestedBeyond(trimmed, MAX_DEPTH)) return { kind: 'invalid', reason: `message nests deeper than ${MAX_DEPTH} levels` };
   let data: unknown;
   try {
     data = JSON.parse(trimmed);
