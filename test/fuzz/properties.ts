@@ -5,6 +5,7 @@
 import type { FuzzCase } from './harness.js';
 import { modePayloadCases } from './targets/mode-payload.js';
 import { norenCases } from './targets/noren.js';
+import { upstoxCases } from './targets/upstox.js';
 import { angelCases } from './targets/angel.js';
 import { batchCases } from './targets/batch.js';
 import { controlCases } from './targets/control.js';
@@ -22,6 +23,7 @@ export const TARGETS: Readonly<Record<string, { description: string; cases: read
   zerodha: { description: 'Kite ticker frames: decodeKiteBinary, decodeKiteText', cases: zerodhaCases },
   angel: { description: 'Angel SmartStream frames: decodeAngelBinary, decodeAngelText', cases: angelCases },
   noren: { description: 'Noren (Shoonya, Flattrade) messages: decodeNorenText, NorenBook', cases: norenCases },
+  upstox: { description: 'Upstox market data feed v3 frames: decodeUpstoxFeed (protobuf)', cases: upstoxCases },
   'mode-payload': { description: 'lower-mode payloads: projectPayload, topLevelMembers', cases: modePayloadCases },
 };
 
