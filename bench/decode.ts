@@ -8,6 +8,9 @@
  */
 import { readFileSync } from 'node:fs';
 import { decodeAngelBinary } from '../src/adapters/angel/decoder.js';
+import { decodeDhanFeed } from '../src/adapters/dhan/decoder.js';
+import { NorenBook, decodeNorenText } from '../src/adapters/noren/decoder.js';
+import { decodeUpstoxFeed } from '../src/adapters/upstox/decoder.js';
 import { decodeKiteBinary } from '../src/adapters/zerodha/decoder.js';
 
 const arg = (name: string, fallback: number): number => {
@@ -40,12 +43,30 @@ function brokerFrames(file: string, frame: 'binary' | 'text'): Array<Buffer | st
 }
 
 /** Ticks in a decoder's answer: a list (`ticks`), one (`tick`), or none. */
-const ticksOf = (decoded: { kind: string; ticks?: unknown[] }): number => (decoded.kind === 'ticks' ? decoded.ticks!.length : decoded.kind === 'tick' ? 1 : 0);
+const ticksOf = (decoded: { kind: string; ticks?: unknown[] }): number => (Array.isArray(decoded.ticks) ? decoded.ticks.length : decoded.kind === 'tick' ? 1 : 0);
 
 const SUBJECTS: Subject[] = [
   { broker: 'zerodha', frames: brokerFrames('zerodha.json', 'binary'), decode: (frame) => ticksOf(decodeKiteBinary(frame as Buffer)) },
   { broker: 'angel', frames: brokerFrames('angel.json', 'binary'), decode: (frame) => ticksOf(decodeAngelBinary(frame as Buffer)) },
+  // Dhan's live feed (its separate 20-level depth feed pairs bid and ask messages: not timed here).
+  { broker: 'dhan', frames: dhanFeedFrames(), decode: (frame) => decodeDhanFeed(frame as Buffer).filter((packet) => packet.kind === 'tick').length },
+  { broker: 'upstox', frames: brokerFrames('upstox.json', 'binary'), decode: (frame) => ticksOf(decodeUpstoxFeed(frame as Buffer)) },
+  { broker: 'noren', frames: brokerFrames('noren.json', 'text'), decode: norenDecode() },
 ];
+
+function dhanFeedFrames(): Buffer[] {
+  const vectors = JSON.parse(readFileSync(new URL('../test/fixtures/vectors/dhan.json', import.meta.url), 'utf8')) as Array<Vector & { feed: string }>;
+  return vectors.filter((v) => v.direction === 'server->client' && v.feed === 'marketfeed').map((v) => Buffer.from(v.hex!, 'hex'));
+}
+
+/** Noren's messages carry only what changed: each is decoded and merged into a token book, as the adapter will. */
+function norenDecode(): (frame: Buffer | string) => number {
+  const book = new NorenBook();
+  return (frame) => {
+    const decoded = decodeNorenText(frame as string);
+    return decoded.kind === 'market' && book.apply(decoded).kind === 'tick' ? 1 : 0;
+  };
+}
 
 /** Decodes the broker's frames round-robin for `ms`; returns ns per frame and ticks per frame. */
 function measure(subject: Subject, ms: number): { nsPerFrame: number; ticksPerFrame: number } {

@@ -9,6 +9,7 @@ import { upstoxCases } from './targets/upstox.js';
 import { angelCases } from './targets/angel.js';
 import { batchCases } from './targets/batch.js';
 import { controlCases } from './targets/control.js';
+import { dhanCases } from './targets/dhan.js';
 import { requestCases } from './targets/requests.js';
 import { topicCases } from './targets/topics.js';
 import { zerodhaCases } from './targets/zerodha.js';
@@ -22,6 +23,7 @@ export const TARGETS: Readonly<Record<string, { description: string; cases: read
   control: { description: 'control protocol frames: decodeToGateway, decodeToAdapter, encodeFrame', cases: controlCases },
   zerodha: { description: 'Kite ticker frames: decodeKiteBinary, decodeKiteText', cases: zerodhaCases },
   angel: { description: 'Angel SmartStream frames: decodeAngelBinary, decodeAngelText', cases: angelCases },
+  dhan: { description: 'Dhan live feed and 20-level depth frames: decodeDhanFeed, decodeDhanDepth20, decodeDhanText', cases: dhanCases },
   noren: { description: 'Noren (Shoonya, Flattrade) messages: decodeNorenText, NorenBook', cases: norenCases },
   upstox: { description: 'Upstox market data feed v3 frames: decodeUpstoxFeed (protobuf)', cases: upstoxCases },
   'mode-payload': { description: 'lower-mode payloads: projectPayload, topLevelMembers', cases: modePayloadCases },
