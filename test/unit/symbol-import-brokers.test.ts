@@ -1,0 +1,150 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath } from 'node:url';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ErrorCode, TickcastError } from '../../src/errors.js';
+import { openDatabase, type Database } from '../../src/store/database.js';
+import { dhanDerivativeSymbol, dhanExpiry, importDhanCsv } from '../../src/symbols/import-dhan.js';
+import { importZerodhaCsv } from '../../src/symbols/import-zerodha.js';
+import { type ImportReport, SymbolMaster, type SymbolRecord } from '../../src/symbols/master.js';
+
+const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
+const DHAN_CSV = path.join(FIXTURES, 'dhan-scrip-master.csv');
+const KITE_CSV = path.join(FIXTURES, 'kite-instruments.csv');
+
+let dir: string;
+let db: Database;
+
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tickcast-symbol-brokers-'));
+  db = openDatabase(path.join(dir, 'tickcast.db'));
+});
+afterEach(() => {
+  db.close();
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+const file = (p: string): fs.ReadStream => fs.createReadStream(p);
+/** The text in pieces of `size` characters (or bytes, as Buffers), to cross every boundary. */
+function pieces(text: string | Buffer, size: number): Readable {
+  const parts: (string | Buffer)[] = [];
+  for (let i = 0; i < text.length; i += size) parts.push(text.slice(i, i + size));
+  return Readable.from(parts, { objectMode: true });
+}
+function rows(broker: string): SymbolRecord[] {
+  return db.prepare('SELECT * FROM symtoken WHERE broker = ? ORDER BY id').all(broker) as SymbolRecord[];
+}
+/** A stored row without its id, broker and contract_value: what the importer decided. */
+function stored(broker: string, exchange: string, symbol: string): Omit<SymbolRecord, 'id' | 'broker' | 'contract_value'> | undefined {
+  const found = new SymbolMaster(db).find(broker as 'dhan', exchange, symbol);
+  if (found === undefined) return undefined;
+  const { id: _id, broker: _broker, contract_value: _cv, ...rest } = found;
+  return rest;
+}
+async function expectUsage(promise: Promise<unknown>, text: string | RegExp): Promise<void> {
+  const err = await promise.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TickcastError);
+  expect((err as TickcastError).code).toBe(ErrorCode.USAGE);
+  expect((err as TickcastError).message).toMatch(text);
+}
+/** Every stored row, as text, to show an import left other brokers alone. */
+function snapshot(): unknown[] {
+  return db.prepare('SELECT * FROM symtoken ORDER BY id').all();
+}
+
+describe("Dhan's api-scrip-master.csv", () => {
+  it('imports equities, indices, futures and options under OpenAlgo names, rejecting bad rows', async () => {
+    const report = await importDhanCsv(db, file(DHAN_CSV), { source: 'dhan.csv' });
+    expect(report).toEqual<ImportReport>({
+      broker: 'dhan',
+      imported: 13,
+      skipped: 1,
+      skippedReasons: { 'MCX INDEX has no OpenAlgo exchange': 1 },
+      rejected: [
+        { line: 16, reason: 'SEM_SMST_SECURITY_ID "ABC" is not a 32-bit unsigned integer' },
+        { line: 17, reason: 'FUTSTK contract with SEM_EXPIRY_DATE "" (expected YYYY-MM-DD)' },
+        { line: 18, reason: 'expected 16 fields, got 8' },
+        { line: 19, reason: 'unknown SEM_EXM_EXCH_ID "NCDEX"' },
+      ],
+      rejectedCount: 4,
+      added: 13,
+      updated: 0,
+      removed: 0,
+    });
+    expect(rows('dhan').map((r) => `${r.exchange}:${r.symbol}:${r.brexchange}:${r.token}`)).toEqual([
+      'NSE:RELIANCE:NSE_EQ:2885',
+      'BSE:RELIANCE:BSE_EQ:500325',
+      'NSE_INDEX:NIFTY:IDX_I:13',
+      'NSE_INDEX:INDIAVIX:IDX_I:21',
+      // Not among OpenAlgo's NSE index symbols once normalised: the trading symbol stays.
+      'NSE_INDEX:NIFTY CONSR DURBL:IDX_I:17',
+      'BSE_INDEX:SENSEX:IDX_I:51',
+      'BSE_INDEX:BSEINFORMATIONTECHNOLOGY:IDX_I:69',
+      'NFO:NIFTY28MAR24FUT:NSE_FNO:35001',
+      'NFO:NIFTY28MAR2422000CE:NSE_FNO:43120',
+      'NFO:RELIANCE28MAR242900PE:NSE_FNO:52345',
+      'BFO:SENSEX28MAR2473000CE:BSE_FNO:1140234',
+      'CDS:USDINR26MAR24FUT:NSE_CURRENCY:8902',
+      'MCX:CRUDEOIL19APR24FUT:MCX_COMM:426262',
+    ]);
+  });
+
+  it('stores values as OpenAlgo does and looks up the security id with the exchange segment', async () => {
+    await importDhanCsv(db, file(DHAN_CSV));
+    expect(stored('dhan', 'NSE', 'RELIANCE')).toEqual({
+      symbol: 'RELIANCE', brsymbol: 'RELIANCE', name: 'RELIANCE INDUSTRIES LTD', exchange: 'NSE', brexchange: 'NSE_EQ',
+      token: '2885', expiry: '', strike: -0.01, lotsize: 1, instrumenttype: 'EQ', tick_size: 0.05,
+    });
+    expect(stored('dhan', 'NFO', 'NIFTY28MAR2422000CE')).toEqual({
+      symbol: 'NIFTY28MAR2422000CE', brsymbol: 'NIFTY-Mar2024-22000-CE', name: 'NIFTY', exchange: 'NFO', brexchange: 'NSE_FNO',
+      token: '43120', expiry: '28-MAR-24', strike: 22000, lotsize: 50, instrumenttype: 'CE', tick_size: 0.05,
+    });
+    // Derivative names are the underlying read off the symbol, not Dhan's mnemonic (RELOPT, BSXOPT).
+    expect(stored('dhan', 'NFO', 'RELIANCE28MAR242900PE')?.name).toBe('RELIANCE');
+    expect(stored('dhan', 'BFO', 'SENSEX28MAR2473000CE')?.name).toBe('SENSEX');
+    expect(stored('dhan', 'NSE_INDEX', 'NIFTY')).toMatchObject({ brsymbol: 'NIFTY', name: 'NIFTY 50', instrumenttype: 'INDEX', token: '13' });
+    expect(stored('dhan', 'CDS', 'USDINR26MAR24FUT')?.tick_size).toBeCloseTo(0.0025, 10);
+    const master = new SymbolMaster(db);
+    expect(master.lookup('dhan', 'NSE_INDEX', 'NIFTY')).toEqual({ token: '13', brexchange: 'IDX_I' });
+    expect(master.lookup('dhan', 'MCX', 'CRUDEOIL19APR24FUT')).toEqual({ token: '426262', brexchange: 'MCX_COMM' });
+    expect(master.lookup('dhan', 'NSE', 'INFY')).toBeUndefined();
+  });
+
+  it('changes nothing else, is idempotent and reads input split at any byte', async () => {
+    await importZerodhaCsv(db, file(KITE_CSV));
+    const zerodha = rows('zerodha');
+    await importDhanCsv(db, file(DHAN_CSV));
+    expect(rows('zerodha')).toEqual(zerodha);
+    const before = snapshot();
+    const again = await importDhanCsv(db, pieces(fs.readFileSync(DHAN_CSV), 7));
+    expect(again).toMatchObject({ imported: 13, added: 0, updated: 0, removed: 0 });
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('refuses what is not the scrip master, changing nothing', async () => {
+    await importDhanCsv(db, file(DHAN_CSV));
+    const before = snapshot();
+    await expectUsage(importDhanCsv(db, file(KITE_CSV), { source: 'kite.csv' }), /kite\.csv is not Dhan's api-scrip-master\.csv: its header lacks SEM_EXM_EXCH_ID/);
+    await expectUsage(importDhanCsv(db, pieces('[{"token":"1"}]', 4)), /looks like JSON/);
+    await expectUsage(importDhanCsv(db, pieces('', 4)), /is empty/);
+    const header = fs.readFileSync(DHAN_CSV, 'utf8').split('\n')[0]!;
+    await expectUsage(importDhanCsv(db, pieces(`${header}\nNSE,E,x\n`, 64)), /no valid instruments \(1 rejected\); the 13 stored dhan symbols are unchanged/);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it("rearranges Dhan's custom symbols as OpenAlgo's reformat_symbol does", () => {
+    expect(dhanDerivativeSymbol('NIFTY MAR FUT', '28MAR24', 'FUT')).toBe('NIFTY28MAR24FUT');
+    expect(dhanDerivativeSymbol('NIFTY 28 MAR FUT', '28MAR24', 'FUT')).toBe('NIFTY28MAR24FUT');
+    expect(dhanDerivativeSymbol('BANKNIFTY MAR 48000 CALL', '27MAR24', 'CE')).toBe('BANKNIFTY27MAR2448000CE');
+    expect(dhanDerivativeSymbol('USDINR 26 MAR 83.25 PUT', '26MAR24', 'PE')).toBe('USDINR26MAR2483.25PE');
+    expect(dhanDerivativeSymbol('ODD FUT', '28MAR24', 'FUT')).toBe('ODD FUT');
+    expect(dhanExpiry('2024-03-28 14:30:00')).toBe('28-MAR-24');
+    expect(dhanExpiry('2024-02-30')).toBe('');
+    expect(dhanExpiry('-1')).toBe('');
+  });
+});
