@@ -1,0 +1,317 @@
+/**
+ * A fake Upstox Market Data Feed v3 server for tests, plus a small protobuf writer for
+ * `FeedResponse` frames and the Upstox test vectors.
+ *
+ * The server checks `Authorization: Bearer <token>` on the upgrade (401 otherwise), sends the
+ * `market_info` message first as Upstox does, sends WebSocket pings while idle (Upstox has no
+ * application heartbeat), records every request (JSON; whether it came as a binary frame), and
+ * lets a test push frames, go silent (no pings, no frames) and drop connections.
+ *
+ * The writer is independent of src/adapters/upstox/: its field numbers come from the message
+ * table in docs/brokers/upstox.md (MarketDataFeedV3.proto), so a frame it writes checks the
+ * decoder rather than mirroring it.
+ */
+import { readFileSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import WebSocket, { WebSocketServer } from 'ws';
+
+// ---- protobuf writer --------------------------------------------------------------------------
+
+type Kind = 'double' | 'int64' | 'string' | { enum: readonly string[] } | { message: Schema } | { repeated: Schema } | { map: Kind };
+/** Field name → [number, kind]. */
+type Schema = { readonly [name: string]: readonly [number, Kind] };
+
+const LTPC: Schema = { ltp: [1, 'double'], ltt: [2, 'int64'], ltq: [3, 'int64'], cp: [4, 'double'] };
+const QUOTE: Schema = { bidQ: [1, 'int64'], bidP: [2, 'double'], askQ: [3, 'int64'], askP: [4, 'double'] };
+const GREEKS: Schema = { delta: [1, 'double'], theta: [2, 'double'], gamma: [3, 'double'], vega: [4, 'double'], rho: [5, 'double'] };
+const OHLC: Schema = { interval: [1, 'string'], open: [2, 'double'], high: [3, 'double'], low: [4, 'double'], close: [5, 'double'], vol: [6, 'int64'], ts: [7, 'int64'] };
+const MARKET_OHLC: Schema = { ohlc: [1, { repeated: OHLC }] };
+const MARKET_FF: Schema = {
+  ltpc: [1, { message: LTPC }], marketLevel: [2, { message: { bidAskQuote: [1, { repeated: QUOTE }] } }], optionGreeks: [3, { message: GREEKS }],
+  marketOHLC: [4, { message: MARKET_OHLC }], atp: [5, 'double'], vtt: [6, 'int64'], oi: [7, 'double'], iv: [8, 'double'], tbq: [9, 'double'], tsq: [10, 'double'],
+};
+const INDEX_FF: Schema = { ltpc: [1, { message: LTPC }], marketOHLC: [2, { message: MARKET_OHLC }] };
+const FIRST_LEVEL: Schema = {
+  ltpc: [1, { message: LTPC }], firstDepth: [2, { message: QUOTE }], optionGreeks: [3, { message: GREEKS }], vtt: [4, 'int64'], oi: [5, 'double'], iv: [6, 'double'],
+};
+const FEED: Schema = {
+  ltpc: [1, { message: LTPC }],
+  fullFeed: [2, { message: { marketFF: [1, { message: MARKET_FF }], indexFF: [2, { message: INDEX_FF }] } }],
+  firstLevelWithGreeks: [3, { message: FIRST_LEVEL }],
+  requestMode: [4, { enum: ['ltpc', 'full_d5', 'option_greeks', 'full_d30'] }],
+};
+const MARKET_STATUS = ['PRE_OPEN_START', 'PRE_OPEN_END', 'NORMAL_OPEN', 'NORMAL_CLOSE', 'CLOSING_START', 'CLOSING_END'] as const;
+const FEED_RESPONSE: Schema = {
+  type: [1, { enum: ['initial_feed', 'live_feed', 'market_info'] }],
+  feeds: [2, { map: { message: FEED } }],
+  currentTs: [3, 'int64'],
+  marketInfo: [4, { message: { segmentStatus: [1, { map: { enum: MARKET_STATUS } }] } }],
+};
+
+/**
+ * A FeedResponse as the vectors' `input` writes it: names, enums by name, numbers as numbers;
+ * or a list of [field, value] pairs written in that order (repeats and reordering on the wire).
+ */
+export type FeedResponseInput = Record<string, unknown> | Array<[string, unknown]>;
+
+/** Encodes a FeedResponse; as a proto3 encoder, zero / empty / null values are left out. */
+export function encodeFeedResponse(input: FeedResponseInput): Buffer {
+  if (!Array.isArray(input)) return Buffer.from(writeMessage(FEED_RESPONSE, input));
+  const out: number[] = [];
+  for (const [name, value] of input) {
+    const field = FEED_RESPONSE[name];
+    if (!field) throw new Error(`FeedResponse has no field ${name}`);
+    if (value !== undefined && value !== null) writeField(out, field[0], field[1], value);
+  }
+  return Buffer.from(out);
+}
+
+/** A live_feed frame with one instrument's LTPC. */
+export function ltpcFrame(key: string, ltp: number, extra: { ltt?: number; ltq?: number; cp?: number; currentTs?: number } = {}): Buffer {
+  const { currentTs, ...ltpc } = extra;
+  return encodeFeedResponse({ type: 'live_feed', feeds: { [key]: { ltpc: { ltp, ...ltpc } } }, currentTs });
+}
+
+/** The market_info message Upstox sends first on every connection. */
+export function marketInfoFrame(status: Record<string, string> = { NSE_EQ: 'NORMAL_OPEN', NSE_FO: 'NORMAL_OPEN', NSE_INDEX: 'NORMAL_OPEN' }): Buffer {
+  return encodeFeedResponse({ type: 'market_info', currentTs: Date.now(), marketInfo: { segmentStatus: status } });
+}
+
+function writeMessage(schema: Schema, value: Record<string, unknown>): number[] {
+  const out: number[] = [];
+  for (const [name, [no, kind]] of Object.entries(schema)) {
+    const v = value[name];
+    if (v === undefined || v === null) continue;
+    writeField(out, no, kind, v);
+  }
+  return out;
+}
+
+function writeField(out: number[], no: number, kind: Kind, v: unknown): void {
+  if (kind === 'double') {
+    if (Number(v) === 0 && !Object.is(v, -0)) return;
+    tag(out, no, 1);
+    const b = Buffer.alloc(8);
+    b.writeDoubleLE(Number(v));
+    out.push(...b);
+  } else if (kind === 'int64') {
+    const n = BigInt(v as number | string | bigint);
+    if (n === 0n) return;
+    tag(out, no, 0);
+    varint(out, BigInt.asUintN(64, n));
+  } else if (kind === 'string') {
+    if (v === '') return;
+    bytes(out, no, [...Buffer.from(String(v), 'utf8')]);
+  } else if ('enum' in kind) {
+    const n = typeof v === 'number' ? v : kind.enum.indexOf(String(v));
+    if (n < 0) throw new Error(`not an enum value: ${String(v)}`);
+    if (n === 0) return;
+    tag(out, no, 0);
+    varint(out, BigInt(n));
+  } else if ('message' in kind) {
+    bytes(out, no, writeMessage(kind.message, v as Record<string, unknown>));
+  } else if ('repeated' in kind) {
+    for (const item of v as Array<Record<string, unknown>>) bytes(out, no, writeMessage(kind.repeated, item));
+  } else {
+    for (const [key, item] of Object.entries(v as Record<string, unknown>)) {
+      const entry: number[] = [];
+      writeField(entry, 1, 'string', key);
+      if (item !== null && item !== undefined) writeField(entry, 2, kind.map, item);
+      bytes(out, no, entry);
+    }
+  }
+}
+
+function tag(out: number[], no: number, wireType: number): void {
+  varint(out, BigInt((no << 3) | wireType));
+}
+
+function bytes(out: number[], no: number, payload: number[]): void {
+  tag(out, no, 2);
+  varint(out, BigInt(payload.length));
+  out.push(...payload);
+}
+
+function varint(out: number[], n: bigint): void {
+  do {
+    let byte = Number(n & 0x7fn);
+    n >>= 7n;
+    if (n > 0n) byte |= 0x80;
+    out.push(byte);
+  } while (n > 0n);
+}
+
+// ---- vectors ----------------------------------------------------------------------------------
+
+export interface UpstoxVector {
+  name: string;
+  kind: string;
+  direction: string;
+  frame: string | null;
+  hex?: string;
+  text?: string;
+  decoded?: any;
+  input?: FeedResponseInput;
+  url?: string;
+  headers?: Record<string, string>;
+}
+
+/** The Upstox vectors (test/fixtures/vectors/README.md says where they come from). */
+export function loadUpstoxVectors(): UpstoxVector[] {
+  return JSON.parse(readFileSync(new URL('../fixtures/vectors/upstox.json', import.meta.url), 'utf8')) as UpstoxVector[];
+}
+
+export function upstoxVectorFrame(vectors: readonly UpstoxVector[], name: string): Buffer {
+  const vector = vectors.find((v) => v.name === name);
+  if (!vector?.hex) throw new Error(`no binary vector ${name}`);
+  return Buffer.from(vector.hex, 'hex');
+}
+
+// ---- the server -------------------------------------------------------------------------------
+
+export interface UpstoxRequestSeen {
+  /** 1-based number of the accepted connection that sent it. */
+  connection: number;
+  /** Sent as a binary frame (Upstox's requests are). */
+  binary: boolean;
+  guid?: string;
+  method?: string;
+  data?: { mode?: string; instrumentKeys?: string[] };
+  raw: string;
+}
+
+export interface FakeUpstoxOptions {
+  /** The access token let in. */
+  accessToken: string;
+  /** WebSocket ping period while not silent. */
+  pingMs?: number;
+  /** Send market_info on every new connection (Upstox does). */
+  marketInfo?: boolean;
+}
+
+export const UPSTOX_PATH = '/v3/feed/market-data-feed';
+const WAIT_MS = 5000;
+
+export class FakeUpstox {
+  /** The token let in; change it to simulate a re-login. */
+  accessToken: string;
+  /** Every upgrade attempt: the bearer token it carried (null without one) and whether it was let in. */
+  readonly attempts: Array<{ token: string | null; authorization: string | undefined; path: string; accepted: boolean }> = [];
+  readonly requests: UpstoxRequestSeen[] = [];
+  connections = 0;
+  /** While true, nothing at all is sent (no pings, no frames). */
+  silent = false;
+  private readonly sockets = new Map<number, WebSocket>();
+  private readonly pinger: NodeJS.Timeout;
+
+  private constructor(
+    private readonly server: WebSocketServer,
+    private readonly options: FakeUpstoxOptions,
+  ) {
+    this.accessToken = options.accessToken;
+    server.on('connection', (socket) => this.accept(socket));
+    this.pinger = setInterval(() => {
+      if (this.silent) return;
+      for (const socket of this.sockets.values()) if (socket.readyState === WebSocket.OPEN) socket.ping();
+    }, options.pingMs ?? 50);
+  }
+
+  static start(options: FakeUpstoxOptions): Promise<FakeUpstox> {
+    return new Promise((resolve, reject) => {
+      let fake: FakeUpstox | undefined;
+      const server = new WebSocketServer({
+        host: '127.0.0.1',
+        port: 0,
+        verifyClient: (info, done) => {
+          const header = info.req.headers.authorization;
+          const match = /^Bearer (.+)$/.exec(header ?? '');
+          const token = match ? match[1]! : null;
+          const accepted = token !== null && token === fake!.accessToken;
+          fake!.attempts.push({ token, authorization: header, path: info.req.url ?? '', accepted });
+          if (accepted) done(true);
+          else done(false, 401, 'Unauthorized');
+        },
+      });
+      fake = new FakeUpstox(server, options);
+      server.once('listening', () => resolve(fake!));
+      server.once('error', reject);
+    });
+  }
+
+  get url(): string {
+    return `ws://127.0.0.1:${(this.server.address() as AddressInfo).port}${UPSTOX_PATH}`;
+  }
+
+  /** Connections open now. */
+  get open(): number {
+    return this.sockets.size;
+  }
+
+  requestsOn(connection: number): UpstoxRequestSeen[] {
+    return this.requests.filter((r) => r.connection === connection);
+  }
+
+  /** What Upstox would hold for a connection after its requests: instrument key → mode. */
+  held(connection: number): Map<string, string> {
+    const held = new Map<string, string>();
+    for (const r of this.requestsOn(connection)) {
+      const keys = r.data?.instrumentKeys ?? [];
+      if (r.method === 'sub') for (const key of keys) held.set(key, r.data?.mode ?? 'ltpc');
+      if (r.method === 'change_mode') for (const key of keys) if (held.has(key)) held.set(key, r.data?.mode ?? 'ltpc');
+      if (r.method === 'unsub') for (const key of keys) held.delete(key);
+    }
+    return held;
+  }
+
+  /** Sends a binary frame (bytes or hex) to every open connection, unless silent. */
+  push(frame: Buffer | string): void {
+    if (this.silent) return;
+    const bytes = typeof frame === 'string' ? Buffer.from(frame, 'hex') : frame;
+    for (const socket of this.sockets.values()) if (socket.readyState === WebSocket.OPEN) socket.send(bytes, { binary: true });
+  }
+
+  sendText(text: string): void {
+    if (this.silent) return;
+    for (const socket of this.sockets.values()) if (socket.readyState === WebSocket.OPEN) socket.send(text, { binary: false });
+  }
+
+  /** Cuts every connection without a close handshake. */
+  drop(): void {
+    for (const socket of this.sockets.values()) socket.terminate();
+  }
+
+  async waitFor(predicate: () => boolean, what: string, timeoutMs = WAIT_MS): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (!predicate()) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  }
+
+  async close(): Promise<void> {
+    clearInterval(this.pinger);
+    this.drop();
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private accept(socket: WebSocket): void {
+    const connection = ++this.connections;
+    this.sockets.set(connection, socket);
+    socket.on('close', () => this.sockets.delete(connection));
+    socket.on('error', () => {});
+    socket.on('message', (data, isBinary) => {
+      const raw = Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8');
+      const seen: UpstoxRequestSeen = { connection, binary: isBinary, raw };
+      try {
+        const parsed = JSON.parse(raw) as Partial<UpstoxRequestSeen>;
+        seen.guid = parsed.guid;
+        seen.method = parsed.method;
+        seen.data = parsed.data;
+      } catch {
+        // kept raw: a test can see what was not JSON
+      }
+      this.requests.push(seen);
+    });
+    if ((this.options.marketInfo ?? true) && !this.silent) socket.send(marketInfoFrame(), { binary: true });
+  }
+}
