@@ -3,16 +3,19 @@ import os from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
+import zlib from 'node:zlib';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, TickcastError } from '../../src/errors.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import { dhanDerivativeSymbol, dhanExpiry, importDhanCsv } from '../../src/symbols/import-dhan.js';
+import { importUpstoxJson, upstoxExpiry, upstoxSymbol } from '../../src/symbols/import-upstox.js';
 import { importZerodhaCsv } from '../../src/symbols/import-zerodha.js';
 import { type ImportReport, SymbolMaster, type SymbolRecord } from '../../src/symbols/master.js';
 
 const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const DHAN_CSV = path.join(FIXTURES, 'dhan-scrip-master.csv');
 const KITE_CSV = path.join(FIXTURES, 'kite-instruments.csv');
+const UPSTOX_JSON = path.join(FIXTURES, 'upstox-instruments.json');
 
 let dir: string;
 let db: Database;
@@ -146,5 +149,85 @@ describe("Dhan's api-scrip-master.csv", () => {
     expect(dhanExpiry('2024-03-28 14:30:00')).toBe('28-MAR-24');
     expect(dhanExpiry('2024-02-30')).toBe('');
     expect(dhanExpiry('-1')).toBe('');
+  });
+});
+
+describe("Upstox's instrument JSON", () => {
+  it('imports under OpenAlgo names with instrument keys as tokens, rejecting bad elements', async () => {
+    const report = await importUpstoxJson(db, file(UPSTOX_JSON), { source: 'complete.json' });
+    expect(report).toEqual<ImportReport>({
+      broker: 'upstox',
+      imported: 10,
+      skipped: 1,
+      skippedReasons: { 'segment NSE_COM, which OpenAlgo leaves out': 1 },
+      rejected: [
+        { index: 11, reason: 'instrument_key "INE009A01021" is not SEGMENT|TOKEN' },
+        { index: 12, reason: 'expiry "soon" is not epoch milliseconds' },
+        { index: 13, reason: 'not an object' },
+      ],
+      rejectedCount: 3,
+      added: 10,
+      updated: 0,
+      removed: 0,
+    });
+    expect(rows('upstox').map((r) => `${r.exchange}:${r.symbol}:${r.brexchange}:${r.token}`)).toEqual([
+      'NSE:RELIANCE:NSE_EQ:NSE_EQ|INE002A01018',
+      'BSE:RELIANCE:BSE_EQ:BSE_EQ|INE002A01018',
+      'NSE_INDEX:NIFTY:NSE_INDEX:NSE_INDEX|Nifty 50',
+      'NSE_INDEX:BANKNIFTY:NSE_INDEX:NSE_INDEX|Nifty Bank',
+      'BSE_INDEX:BSEINFORMATIONTECHNOLOGY:BSE_INDEX:BSE_INDEX|BSE IT',
+      'GLOBAL_INDEX:GIFTNIFTY:GLOBAL_INDEX:GLOBAL_INDEX|GIFT NIFTY',
+      'NFO:NIFTY28MAR24FUT:NSE_FO:NSE_FO|35001',
+      'NFO:NIFTY28MAR2422000CE:NSE_FO:NSE_FO|43120',
+      'CDS:USDINR26MAR2483.25PE:NCD_FO:NCD_FO|8903',
+      'MCX:CRUDEOIL19APR24FUT:MCX_FO:MCX_FO|426262',
+    ]);
+  });
+
+  it('stores values as OpenAlgo does and looks up the instrument key', async () => {
+    await importUpstoxJson(db, file(UPSTOX_JSON));
+    expect(stored('upstox', 'NFO', 'NIFTY28MAR2422000CE')).toEqual({
+      symbol: 'NIFTY28MAR2422000CE', brsymbol: 'NIFTY 22000 CE 28 MAR 24', name: 'NIFTY', exchange: 'NFO', brexchange: 'NSE_FO',
+      token: 'NSE_FO|43120', expiry: '28-MAR-24', strike: 22000, lotsize: 50, instrumenttype: 'CE', tick_size: 5,
+    });
+    expect(stored('upstox', 'NSE', 'RELIANCE')).toMatchObject({ brsymbol: 'RELIANCE', expiry: '', instrumenttype: 'EQ', tick_size: 5 });
+    const master = new SymbolMaster(db);
+    expect(master.lookup('upstox', 'NSE_INDEX', 'NIFTY')).toEqual({ token: 'NSE_INDEX|Nifty 50', brexchange: 'NSE_INDEX' });
+    expect(master.lookup('upstox', 'NSE', 'RELIANCE')).toEqual({ token: 'NSE_EQ|INE002A01018', brexchange: 'NSE_EQ' });
+  });
+
+  it('reads the gzipped download as it is, split at any byte, and changes nothing else', async () => {
+    await importDhanCsv(db, file(DHAN_CSV));
+    const dhan = rows('dhan');
+    await importUpstoxJson(db, file(UPSTOX_JSON));
+    expect(rows('dhan')).toEqual(dhan);
+    const before = snapshot();
+    const gz = zlib.gzipSync(fs.readFileSync(UPSTOX_JSON));
+    const again = await importUpstoxJson(db, pieces(gz, 1));
+    expect(again).toMatchObject({ imported: 10, added: 0, updated: 0, removed: 0, rejectedCount: 3 });
+    expect(await importUpstoxJson(db, pieces(fs.readFileSync(UPSTOX_JSON, 'utf8'), 5))).toMatchObject({ imported: 10, added: 0, updated: 0 });
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('refuses what is not the instrument file, changing nothing', async () => {
+    await importUpstoxJson(db, file(UPSTOX_JSON));
+    const before = snapshot();
+    const gz = zlib.gzipSync(fs.readFileSync(UPSTOX_JSON));
+    await expectUsage(importUpstoxJson(db, pieces(gz.subarray(0, 60), 16)), /is not a valid gzip file/);
+    await expectUsage(importUpstoxJson(db, pieces('{"a":1}', 3)), /is not Upstox's instrument JSON \(complete\.json\): it does not start with a JSON array/);
+    await expectUsage(importUpstoxJson(db, pieces('[{"token":"1"}]', 3)), /its first element has no instrument_key, segment and trading_symbol/);
+    await expectUsage(importUpstoxJson(db, pieces('', 3)), /is empty: expected Upstox's instrument JSON/);
+    await expectUsage(importUpstoxJson(db, pieces(fs.readFileSync(UPSTOX_JSON, 'utf8').slice(0, 900), 64)), /ends inside the JSON array/);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it("rearranges trading symbols as OpenAlgo's reformat_symbol does", () => {
+    expect(upstoxSymbol('BANKNIFTY FUT 27 MAR 24', 'FUT')).toBe('BANKNIFTY27MAR24FUT');
+    expect(upstoxSymbol('RELIANCE 2900 PE 28 MAR 24', 'PE')).toBe('RELIANCE28MAR242900PE');
+    expect(upstoxSymbol('NIFTY 50', 'INDEX')).toBe('NIFTY 50');
+    expect(upstoxSymbol('ODD FUT 24', 'FUT')).toBe('ODD FUT 24');
+    expect(upstoxExpiry(1711650599000)).toBe('28-MAR-24');
+    expect(upstoxExpiry(undefined)).toBe('');
+    expect(upstoxExpiry('soon')).toBeNull();
   });
 });
