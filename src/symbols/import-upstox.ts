@@ -275,13 +275,14 @@ function upstoxRow(record: Record<string, unknown>): ElementResult {
     const n = typeof v === 'number' ? v : typeof v === 'string' && /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(v.trim()) ? Number(v) : NaN;
     return Number.isFinite(n) ? n : null;
   };
-  const fields: Record<string, string> = {};
-  for (const key of ['instrument_key', 'trading_symbol', 'segment', 'name', 'instrument_type']) {
+  const keys = ['instrument_key', 'trading_symbol', 'segment', 'name', 'instrument_type'] as const;
+  const fields = {} as Record<(typeof keys)[number], string>;
+  for (const key of keys) {
     const v = text(key);
     if (v === null) return reject(`${key} is not a string`);
     fields[key] = v;
   }
-  const { instrument_key: key, trading_symbol: brsymbol, segment, name, instrument_type: type } = fields as Record<string, string>;
+  const { instrument_key: key, trading_symbol: brsymbol, segment, name, instrument_type: type } = fields;
   if (key === '') return reject('missing instrument_key');
   const bar = key.indexOf('|');
   if (bar <= 0 || bar === key.length - 1 || key.length > 128) return reject(`instrument_key "${key}" is not SEGMENT|TOKEN`);
