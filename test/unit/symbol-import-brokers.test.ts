@@ -8,6 +8,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { ErrorCode, TickcastError } from '../../src/errors.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
 import { dhanDerivativeSymbol, dhanExpiry, importDhanCsv } from '../../src/symbols/import-dhan.js';
+import { importNorenFiles, type NorenBroker, norenExpiry, norenFileKind } from '../../src/symbols/import-noren.js';
 import { importUpstoxJson, upstoxExpiry, upstoxSymbol } from '../../src/symbols/import-upstox.js';
 import { importZerodhaCsv } from '../../src/symbols/import-zerodha.js';
 import { type ImportReport, SymbolMaster, type SymbolRecord } from '../../src/symbols/master.js';
@@ -16,6 +17,9 @@ const FIXTURES = fileURLToPath(new URL('../fixtures/', import.meta.url));
 const DHAN_CSV = path.join(FIXTURES, 'dhan-scrip-master.csv');
 const KITE_CSV = path.join(FIXTURES, 'kite-instruments.csv');
 const UPSTOX_JSON = path.join(FIXTURES, 'upstox-instruments.json');
+const NOREN_DIR = path.join(FIXTURES, 'noren-symbols');
+const SHOONYA_FILES = ['NSE_symbols.txt', 'BSE_symbols.txt', 'NFO_symbols.txt', 'MCX_symbols.txt'];
+const FLATTRADE_FILES = ['NSE_Equity.csv', 'BSE_Equity.csv', 'Bfo_Index_Derivatives.csv'];
 
 let dir: string;
 let db: Database;
@@ -229,5 +233,106 @@ describe("Upstox's instrument JSON", () => {
     expect(upstoxExpiry(1711650599000)).toBe('28-MAR-24');
     expect(upstoxExpiry(undefined)).toBe('');
     expect(upstoxExpiry('soon')).toBeNull();
+  });
+});
+
+function noren(broker: NorenBroker, names: readonly string[]): ReturnType<typeof importNorenFiles> {
+  return importNorenFiles(db, broker, names.map((n) => ({ kind: norenFileKind(n)!, input: file(path.join(NOREN_DIR, n)), source: n })));
+}
+
+describe('Noren symbol files (Shoonya, Flattrade)', () => {
+  it("imports Shoonya's files under OpenAlgo names, adding its hand-made BSE indices, rejecting bad rows", async () => {
+    const report = await noren('shoonya', SHOONYA_FILES);
+    expect(report).toEqual<ImportReport>({
+      broker: 'shoonya',
+      imported: 17,
+      skipped: 2,
+      skippedReasons: { 'placeholder NSE row without a symbol': 1, 'placeholder NFO row without a symbol': 1 },
+      rejected: [
+        { line: 9, reason: 'NSE_symbols.txt: Token "X12" is not an unsigned integer' },
+        { line: 7, reason: 'NFO_symbols.txt: Expiry "30-FEB-2024" is not a DD-MON-YYYY date' },
+      ],
+      rejectedCount: 2,
+      added: 17,
+      updated: 0,
+      removed: 0,
+    });
+    expect(rows('shoonya').map((r) => `${r.exchange}:${r.symbol}:${r.brexchange}:${r.token}`)).toEqual([
+      'NSE:RELIANCE:NSE:2885',
+      'NSE:INFY:NSE:1594',
+      'NSE:SUZLON:NSE:4717',
+      'NSE_INDEX:NIFTY:NSE_INDEX:26000',
+      'NSE_INDEX:BANKNIFTY:NSE_INDEX:26009',
+      'NSE_INDEX:INDIAVIX:NSE_INDEX:26017',
+      'BSE:RELIANCE:BSE:500325',
+      'BSE:INFY:BSE:500209',
+      'BSE:HDFCBANK:BSE:500180',
+      'BSE_INDEX:SENSEX:BSE_INDEX:1',
+      'BSE_INDEX:BANKEX:BSE_INDEX:12',
+      'NFO:NIFTY28MAR24FUT:NFO:35001',
+      'NFO:NIFTY28MAR2422000CE:NFO:43120',
+      'NFO:NIFTY28MAR2422000PE:NFO:43121',
+      'NFO:RELIANCE28MAR242927.5PE:NFO:52345',
+      'MCX:CRUDEOIL19APR24FUT:MCX:426262',
+      'MCX:CRUDEOIL16APR246500CE:MCX:426300',
+    ]);
+    expect(stored('shoonya', 'NFO', 'NIFTY28MAR2422000CE')).toEqual({
+      symbol: 'NIFTY28MAR2422000CE', brsymbol: 'NIFTY28MAR24C22000', name: 'NIFTY', exchange: 'NFO', brexchange: 'NFO',
+      token: '43120', expiry: '28-MAR-24', strike: 22000, lotsize: 50, instrumenttype: 'CE', tick_size: 0.05,
+    });
+    // OpenAlgo divides the equity files' TickSize by 100 and keeps the derivative files' as it is.
+    expect(stored('shoonya', 'NSE', 'SUZLON')).toMatchObject({ brsymbol: 'SUZLON-BE', instrumenttype: 'EQ', expiry: '', strike: -1, tick_size: 0.05 });
+    expect(new SymbolMaster(db).lookup('shoonya', 'NSE_INDEX', 'NIFTY')).toEqual({ token: '26000', brexchange: 'NSE_INDEX' });
+  });
+
+  it("imports Flattrade's CSV files under OpenAlgo names", async () => {
+    const report = await noren('flattrade', FLATTRADE_FILES);
+    expect(report).toMatchObject({
+      broker: 'flattrade',
+      imported: 8,
+      skipped: 0,
+      rejected: [{ line: 4, reason: 'Bfo_Index_Derivatives.csv: Expiry "2024-03-28" is not a DD-MON-YYYY date' }],
+      rejectedCount: 1,
+    });
+    expect(rows('flattrade').map((r) => `${r.exchange}:${r.symbol}:${r.brexchange}:${r.token}:${r.instrumenttype}`)).toEqual([
+      'NSE:RELIANCE:NSE:2885:EQ',
+      'NSE_INDEX:NIFTY:NSE_INDEX:26000:INDEX',
+      'NSE_INDEX:FINNIFTY:NSE_INDEX:26037:INDEX',
+      'NSE:TCS:NSE:11536:EQ',
+      'BSE:RELIANCE:BSE:500325:EQ',
+      'BSE_INDEX:SENSEX:BSE:1:INDEX',
+      'BFO:SENSEX28MAR2473000CE:BFO:1140234:CE',
+      'BFO:SENSEX28MAR24FUT:BFO:1140001:FUT',
+    ]);
+    expect(stored('flattrade', 'BFO', 'SENSEX28MAR2473000CE')).toEqual({
+      symbol: 'SENSEX28MAR2473000CE', brsymbol: 'SENSEX24MAR73000CE', name: 'SENSEX', exchange: 'BFO', brexchange: 'BFO',
+      token: '1140234', expiry: '28-MAR-24', strike: 73000, lotsize: 10, instrumenttype: 'CE', tick_size: 0.05,
+    });
+  });
+
+  it('keeps the two brokers and others apart, is idempotent, and refuses what is not a symbol file', async () => {
+    await importDhanCsv(db, file(DHAN_CSV));
+    const dhan = rows('dhan');
+    await noren('shoonya', SHOONYA_FILES);
+    await noren('flattrade', FLATTRADE_FILES);
+    expect(rows('dhan')).toEqual(dhan);
+    const before = snapshot();
+    expect(await noren('shoonya', SHOONYA_FILES)).toMatchObject({ imported: 17, added: 0, updated: 0, removed: 0 });
+    await expectUsage(
+      importNorenFiles(db, 'shoonya', [{ kind: 'NFO', input: file(DHAN_CSV), source: 'dhan.csv' }]),
+      /dhan\.csv is not a shoonya NFO symbol file: its header lacks token/,
+    );
+    await expectUsage(importNorenFiles(db, 'flattrade', []), /no flattrade symbol files given/);
+    expect(snapshot()).toEqual(before);
+  });
+
+  it('tells file kinds by their download names and reads Noren expiries', () => {
+    expect(norenFileKind('tmp/NFO_symbols.txt')).toBe('NFO');
+    expect(norenFileKind('Nfo_Index_Derivatives.csv')).toBe('NFO');
+    expect(norenFileKind('Commodity.csv')).toBe('MCX');
+    expect(norenFileKind('Currency_Derivatives.csv')).toBe('CDS');
+    expect(norenFileKind('README.md')).toBeUndefined();
+    expect(norenExpiry('28-Mar-2024')).toBe('28-MAR-24');
+    expect(norenExpiry('30-FEB-2024')).toBeNull();
   });
 });
