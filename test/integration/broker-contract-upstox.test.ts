@@ -286,6 +286,13 @@ describe('Upstox: the dialect', () => {
     expect(await adapter.subscribe(stream('NSE:TCS'), 1, 5)).toMatchObject({ ok: true });
   });
 
+  it('subscriptions made together cannot pass a per-mode limit together', async () => {
+    const { adapter } = await setup({ modeLimits: { ltpc: { alone: 2, mixed: 2 } } });
+    const results = await Promise.all(['NSE:RELIANCE', 'NSE:INFY', 'NSE:TCS'].map((key) => adapter.subscribe(stream(key), 1, 5)));
+    expect(results.map((r) => r.ok)).toEqual([true, true, false]);
+    expect(adapter.stats().tokens).toBe(2);
+  });
+
   it('streams the vector frames and publishes them with OpenAlgo’s field names', async () => {
     const { fake, adapter, publisher } = await setup();
     await live(adapter);

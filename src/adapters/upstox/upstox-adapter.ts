@@ -168,12 +168,18 @@ export class UpstoxAdapter extends BrokerFeed<UpstoxInstrument> {
     } catch {
       // super.subscribe looks it up again and reports the failure.
     }
+    const before = this.held.get(id);
     if (key !== undefined) {
       const over = this.overLimit(id, key, mode);
       if (over) return { ok: false, message: `Upstox subscription limit reached (${over}); cannot add ${stream.symbol} on ${stream.exchange}` };
+      // Counted before anything else runs, so subscriptions made together cannot pass the limit together.
+      this.held.set(id, { key, mode });
     }
     const result = await super.subscribe(stream, mode, depth);
-    if (result.ok && key !== undefined) this.held.set(id, { key, mode });
+    if (!result.ok && key !== undefined) {
+      if (before) this.held.set(id, before);
+      else this.held.delete(id);
+    }
     return result;
   }
 
