@@ -1,5 +1,6 @@
 /** `tickcast symbols import|lookup`: load a broker's instrument master, look a symbol up. */
 import fs from 'node:fs';
+import { basename } from 'node:path';
 import { Option, type Command } from 'commander';
 import type { BrokerName } from '../adapters/broker.js';
 import type { Config } from '../config/options.js';
@@ -8,6 +9,9 @@ import { databaseFile, instanceDir } from '../wiring.js';
 import { type Database, openDatabase } from '../store/database.js';
 import { importAngelJson } from '../symbols/import-angel.js';
 import { importZerodhaCsv } from '../symbols/import-zerodha.js';
+import { importDhanCsv } from '../symbols/import-dhan.js';
+import { importNorenFiles, norenFileKind } from '../symbols/import-noren.js';
+import { importUpstoxJson } from '../symbols/import-upstox.js';
 import { feedToken, type ImportReport, type Rejection, type SymbolRecord, SymbolMaster } from '../symbols/master.js';
 import { MASTER_MANAGED_BY_OPENALGO, OpenAlgoSymbols } from '../symbols/openalgo-master.js';
 import { openOpenAlgoDb } from '../store/openalgo-db.js';
@@ -15,7 +19,7 @@ import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io, writing } f
 import { ensureDataDir } from '../store/data-dir.js';
 
 const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
-const BROKERS: readonly BrokerName[] = ['zerodha', 'angel'];
+const BROKERS: readonly BrokerName[] = ['zerodha', 'angel', 'dhan', 'upstox', 'shoonya', 'flattrade'];
 
 export function registerSymbolCommands(program: Command, io: Io, setExit: (code: number) => void, env: NodeJS.ProcessEnv = process.env): void {
   const symbols = program.command('symbols').description("Import brokers' instrument masters and look symbols up");
@@ -23,26 +27,49 @@ export function registerSymbolCommands(program: Command, io: Io, setExit: (code:
   addConfigFlags(
     symbols
       .command('import')
-      .description("Replace a broker's symbols with its instrument master: Kite's instruments CSV or Angel's OpenAPIScripMaster.json ('-' reads stdin)")
+      .description(
+        "Replace a broker's symbols with its instrument master: Kite's instruments CSV, Angel's OpenAPIScripMaster.json, Dhan's api-scrip-master.csv, Upstox's complete.json(.gz), or Shoonya's / Flattrade's symbol files (all of them at once, extracted: NSE_symbols.txt, NFO_symbols.txt, …) ('-' reads stdin, for a single file)",
+      )
       .addOption(new Option('--broker <broker>', 'whose master the file is').choices(BROKERS).makeOptionMandatory())
       .option('--json', 'print the report as JSON')
-      .argument('<file>', 'the instrument master file')
-      .action(async (file: string, flags: Record<string, unknown>) => {
+      .argument('<files...>', 'the instrument master file (Noren brokers: each of its exchange files)')
+      .action(async (files: string[], flags: Record<string, unknown>) => {
         const broker = flags.broker as BrokerName;
         if (configFrom(flags, env).database) throw new TickcastError(ErrorCode.MANAGED_BY_OPENALGO, MASTER_MANAGED_BY_OPENALGO);
-        const { input, close } = await openInput(file);
+        const noren = broker === 'shoonya' || broker === 'flattrade';
+        if (!noren && files.length !== 1) throw new TickcastError(ErrorCode.USAGE, `the ${broker} master is one file; got ${files.length}`);
+        const kinds = noren ? files.map((file) => ({ file, kind: norenFileKind(basename(file)) })) : [];
+        const unknown = kinds.find(({ kind }) => kind === undefined);
+        if (unknown) throw new TickcastError(ErrorCode.USAGE, `${unknown.file} is not one of ${broker}'s symbol files (NSE, BSE, NFO, CDS, MCX or BFO, by its name)`);
+        const inputs = await Promise.all(files.map((file) => openInput(file)));
         try {
           const db = openStore(flags, env);
           try {
-            const source = file === '-' ? 'stdin' : file;
-            const report = await writing(db.name, () => (broker === 'zerodha' ? importZerodhaCsv(db, input, { source }) : importAngelJson(db, input, { source })));
+            const source = files.map((file) => (file === '-' ? 'stdin' : file)).join(', ');
+            const options = { source };
+            const input = inputs[0]!.input;
+            const report = await writing(db.name, () => {
+              switch (broker) {
+                case 'zerodha':
+                  return importZerodhaCsv(db, input, options);
+                case 'angel':
+                  return importAngelJson(db, input, options);
+                case 'dhan':
+                  return importDhanCsv(db, input, options);
+                case 'upstox':
+                  return importUpstoxJson(db, input, options);
+                case 'shoonya':
+                case 'flattrade':
+                  return importNorenFiles(db, broker, kinds.map(({ file, kind }, i) => ({ kind: kind!, input: inputs[i]!.input, source: file })));
+              }
+            });
             io.out(flags.json ? `${JSON.stringify(report)}\n` : describeReport(report, source));
             setExit(EXIT_OK);
           } finally {
             db.close();
           }
         } finally {
-          close();
+          for (const { close } of inputs) close();
         }
       }),
     STORE_FLAGS,

@@ -245,6 +245,40 @@ describe('tickcast symbols and credentials (node bin/tickcast)', () => {
     expect(absent.stderr).toContain('no such file');
   });
 
+  it("imports Dhan's, Upstox's and the Noren brokers' masters (all of a Noren broker's files at once)", async () => {
+    const dir = dataDir();
+    const lookup = async (broker: string, exchange: string, symbol: string): Promise<string> => {
+      const found = await runCli(['symbols', 'lookup', '--broker', broker, '--exchange', exchange, symbol], { dataDir: dir });
+      expect(found.code, found.stderr).toBe(0);
+      return /^token\s+(\S+)$/m.exec(found.stdout)![1]!;
+    };
+    for (const [broker, file] of [['dhan', 'dhan-scrip-master.csv'], ['upstox', 'upstox-instruments.json']]) {
+      const imported = await runCli(['symbols', 'import', '--broker', broker!, path.join(FIXTURES, file!)], { dataDir: dir });
+      expect(imported.code, imported.stderr).toBe(0);
+      expect(imported.stdout).toMatch(new RegExp(`imported \\d+ ${broker} symbols`));
+    }
+    expect(await lookup('dhan', 'NSE', 'RELIANCE')).toBe('2885');
+    expect(await lookup('upstox', 'NSE', 'RELIANCE')).toBe('NSE_EQ|INE002A01018');
+
+    const norenFiles = (names: string[]): string[] => names.map((name) => path.join(FIXTURES, 'noren-symbols', name));
+    const shoonya = await runCli(['symbols', 'import', '--broker', 'shoonya', ...norenFiles(['NFO_symbols.txt', 'NSE_symbols.txt', 'BSE_symbols.txt', 'MCX_symbols.txt'])], { dataDir: dir });
+    expect(shoonya.code, shoonya.stderr).toBe(0);
+    expect(await lookup('shoonya', 'NSE', 'RELIANCE')).toBe('2885');
+    expect(await lookup('shoonya', 'NFO', 'NIFTY28MAR2422000CE')).toBe('43120');
+    const flattrade = await runCli(['symbols', 'import', '--broker', 'flattrade', ...norenFiles(['NSE_Equity.csv', 'BSE_Equity.csv', 'Bfo_Index_Derivatives.csv'])], { dataDir: dir });
+    expect(flattrade.code, flattrade.stderr).toBe(0);
+    expect(await lookup('flattrade', 'NSE_INDEX', 'NIFTY')).toBe('26000');
+
+    // A file that is none of a Noren broker's, or two files for a one-file master: refused, nothing changed.
+    const stranger = await runCli(['symbols', 'import', '--broker', 'shoonya', path.join(FIXTURES, 'dhan-scrip-master.csv')], { dataDir: dir });
+    expect(stranger.code).toBe(2);
+    expect(stranger.stderr).toContain("is not one of shoonya's symbol files");
+    const two = await runCli(['symbols', 'import', '--broker', 'dhan', path.join(FIXTURES, 'dhan-scrip-master.csv'), KITE_CSV], { dataDir: dir });
+    expect(two.code).toBe(2);
+    expect(two.stderr).toContain('the dhan master is one file; got 2');
+    expect(await lookup('shoonya', 'NSE', 'RELIANCE')).toBe('2885');
+  });
+
   it('sets credentials from the environment, shows presence only, removes them', async () => {
     const dir = dataDir();
     const env = { KITE_TOKEN, KITE_APP: 'kiteapp' };
