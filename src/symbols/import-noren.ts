@@ -227,7 +227,7 @@ function norenRow(line: string, header: Header, broker: NorenBroker, kind: Noren
     type = option === 'XX' ? 'FUT' : option;
   }
   const compact = expiry.replaceAll('-', '');
-  let strikeWord = Number.isInteger(strike) ? String(strike) : String(strike);
+  let strikeWord = String(strike);
   if (shoonya && kind === 'BFO' && !Number.isInteger(strike)) strikeWord = strike.toFixed(2).replace(/0+$/, '').replace(/\.$/, '');
   const symbol = type === 'FUT' ? `${name}${compact}FUT` : `${name}${compact}${strikeWord}${type}`;
   return {
