@@ -231,11 +231,14 @@ export class JsonArrayReader {
   #partial = '';
   #offset = 0;
   readonly #what: string;
+  readonly #expected: string;
 
   static readonly MAX_ELEMENT = 64 * 1024;
 
-  constructor(what: string) {
+  /** `what`: the input, for messages; `expected`: the file it should be, as its messages name it. */
+  constructor(what: string, expected = "Angel's OpenAPIScripMaster.json") {
     this.#what = what;
+    this.#expected = expected;
   }
 
   /** Feeds text; returns the elements completed by it. */
@@ -301,7 +304,7 @@ export class JsonArrayReader {
   /** Call after the last push: throws if the array was not closed. */
   end(): void {
     if (this.#state === 'after') return;
-    if (this.#state === 'before') throw new TickcastError(ErrorCode.USAGE, `${this.#what} is empty: expected Angel's OpenAPIScripMaster.json (a JSON array)`);
+    if (this.#state === 'before') throw new TickcastError(ErrorCode.USAGE, `${this.#what} is empty: expected ${this.#expected} (a JSON array)`);
     throw new TickcastError(ErrorCode.USAGE, `${this.#what} ends inside the JSON array (truncated download?); nothing was imported`);
   }
 
@@ -320,7 +323,7 @@ export class JsonArrayReader {
   #tooLarge(): never {
     throw new TickcastError(
       ErrorCode.USAGE,
-      `${this.#what}: array element ${this.#count} is larger than ${JsonArrayReader.MAX_ELEMENT} characters; not Angel's scrip master (whose elements are flat objects)`,
+      `${this.#what}: array element ${this.#count} is larger than ${JsonArrayReader.MAX_ELEMENT} characters; not ${this.#expected} (whose elements are flat objects)`,
     );
   }
 
@@ -329,7 +332,7 @@ export class JsonArrayReader {
     return new TickcastError(
       ErrorCode.USAGE,
       start
-        ? `${this.#what} is not Angel's OpenAPIScripMaster.json: ${why}`
+        ? `${this.#what} is not ${this.#expected}: ${why}`
         : `${this.#what} is not a well-formed JSON array: ${why} at ${where}; nothing was imported`,
     );
   }

@@ -170,7 +170,7 @@ export async function importUpstoxJson(db: Database, input: AsyncIterable<Buffer
   const what = options.source ?? 'the input';
   const job = new MasterImport(db, 'upstox');
   try {
-    const reader = new JsonArrayReader(what);
+    const reader = new JsonArrayReader(what, WHAT_FILE);
     const decoder = new TextDecoder('utf-8');
     let next = 0;
     const take = (elements: string[]): void => {
@@ -182,17 +182,9 @@ export async function importUpstoxJson(db: Database, input: AsyncIterable<Buffer
         else job.reject({ index, reason: result.reason });
       }
     };
-    try {
-      for await (const chunk of maybeGunzip(input, what)) take(reader.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true })));
-      take(reader.push(decoder.decode()));
-      reader.end();
-    } catch (err) {
-      // The array reader names Angel's file in its messages: name Upstox's instead.
-      if (err instanceof TickcastError) {
-        throw new TickcastError(err.code, err.message.replaceAll("Angel's OpenAPIScripMaster.json", WHAT_FILE).replaceAll("Angel's scrip master", WHAT_FILE));
-      }
-      throw err;
-    }
+    for await (const chunk of maybeGunzip(input, what)) take(reader.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true })));
+    take(reader.push(decoder.decode()));
+    reader.end();
     return job.finish(what);
   } finally {
     job.abort();
