@@ -68,6 +68,8 @@ export class FakeDhan {
   private readonly sockets = new Map<number, WebSocket>();
   private accepted = 0;
   private silent = false;
+  /** While set, every upgrade is answered with this HTTP status (a lapsed data plan: 429). */
+  refuseAll: number | undefined;
   private readonly pinger: NodeJS.Timeout;
 
   private constructor(
@@ -91,7 +93,10 @@ export class FakeDhan {
       // Silence must be silence: pongs to the client's pings stop too.
       autoPong: false,
       verifyClient: (info: { req: IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
-        if (fake!.check(info.req)) done(true);
+        if (fake!.refuseAll !== undefined) {
+          fake!.check(info.req);
+          done(false, fake!.refuseAll, 'Refused');
+        } else if (fake!.check(info.req)) done(true);
         else done(false, 401, 'Unauthorized');
       },
     });
@@ -201,7 +206,7 @@ export class FakeDhan {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private check(req: IncomingMessage): boolean {
+  check(req: IncomingMessage): boolean {
     const url = new URL(req.url ?? '/', 'http://localhost');
     const query = url.searchParams;
     const upgrade: DhanUpgrade = {

@@ -159,6 +159,16 @@ describe('Dhan: its own dialect', () => {
     expect(fake.upgrades.map((u) => [u.clientId, u.accepted])).toEqual([['999', false]]);
   });
 
+  it('an upgrade answered 429 (a lapsed data plan) is a refusal too: down, and no quick retries', async () => {
+    const { fake, adapter, status } = await setup(SLOW, GOOD, false);
+    fake.refuseAll = 429;
+    await adapter.start();
+    const down = await status('down');
+    expect(down.message).toMatch(/^Dhan refused the session \(client \d+, HTTP 429\)/);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(fake.upgrades).toHaveLength(1);
+  });
+
   it('the token is redacted from a URL shown; the client id may come from OpenAlgo’s `client:::key` API key', () => {
     const url = 'wss://api-feed.dhan.co/?version=2&token=secret-token&clientId=1100012345&authType=2';
     expect(redactDhanUrl(url)).not.toContain('secret-token');

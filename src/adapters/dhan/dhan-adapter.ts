@@ -143,6 +143,8 @@ function dhanDialect(url: string, user: string, authRetryMs: number): SessionDia
     label: 'Dhan',
     socketName: 'Dhan market feed',
     maxFrameBytes: MAX_FRAME_BYTES,
+    // 429 is Dhan's answer for a data plan that has lapsed (as OpenAlgo reads it): retrying soon cannot help.
+    refusedStatuses: [401, 403, 429],
     dial(credentials) {
       const clientId = credentials ? dhanClientId(credentials) : undefined;
       if (!credentials?.accessToken || !clientId) {

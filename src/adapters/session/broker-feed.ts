@@ -100,8 +100,8 @@ export abstract class BrokerFeed<I> implements Adapter {
 
   /** The broker's instrument for a stream, from its symbol-master row. */
   protected abstract resolve(found: BrokerInstrument, stream: StreamRef): Resolved<I>;
-  /** The broker's subscription messages for a socket's diff. */
-  protected abstract encode(diff: Diff<I>): string[];
+  /** The broker's subscription messages for a socket's diff: text frames, or binary ones as Buffers. */
+  protected abstract encode(diff: Diff<I>): Array<string | Buffer>;
   protected abstract onFrame(session: BrokerSession<string, Upstream<I>>, data: Buffer, isBinary: boolean): void;
   /** The depth a subscription at `mode` gets. */
   protected abstract depthFor(mode: Mode, depth: number): number;

@@ -21,9 +21,11 @@ export interface SessionDialect {
   readonly maxFrameBytes: number;
   /** A text keepalive the broker expects (Angel's `ping`). */
   readonly ping?: { everyMs: number; text: string };
+  /** HTTP statuses of the upgrade that mean the credentials are refused; default 401 and 403. */
+  readonly refusedStatuses?: readonly number[];
   /** The upgrade request for these credentials, or why they cannot be used. */
   dial(credentials: BrokerCredentials | undefined): { url: string; headers: Record<string, string> } | { missing: string };
-  /** The status message for an upgrade answered 401 or 403. */
+  /** The status message for an upgrade answered with a refusal (`refusedStatuses`). */
   refusedUpgrade(status: number, credentials: BrokerCredentials): string;
   /** A close reason (or other broker text) meaning the credentials are refused. */
   isAuthError(text: string): boolean;
@@ -43,11 +45,14 @@ export interface SessionHost<K, V> {
   opened(session: BrokerSession<K, V>): void;
   /** State or message changed. */
   changed(): void;
-  /** The broker's messages for a subscription diff. */
-  encode(diff: SubscriptionDiff<K, V>): string[];
+  /** The broker's messages for a subscription diff: text frames, or binary ones as Buffers. */
+  encode(diff: SubscriptionDiff<K, V>): Array<string | Buffer>;
 }
 
 type State = SessionView['state'];
+
+/** Upgrade answers that refuse the credentials, unless a dialect says otherwise. */
+const DEFAULT_REFUSED_STATUSES: readonly number[] = [401, 403];
 
 /** A graceful close that gets no answer within this long is cut. */
 const CLOSE_GRACE_MS = 1000;
@@ -204,7 +209,7 @@ export class BrokerSession<K, V> implements SessionView {
       if (socket !== this.socket) return;
       const code = response.statusCode ?? 0;
       this.ending =
-        code === 401 || code === 403
+        (this.dialect.refusedStatuses ?? DEFAULT_REFUSED_STATUSES).includes(code)
           ? { refused: true, message: this.dialect.refusedUpgrade(code, creds) }
           : { refused: false, message: `${label} answered the upgrade with HTTP ${code}` };
       response.resume();

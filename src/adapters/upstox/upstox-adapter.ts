@@ -204,7 +204,7 @@ export class UpstoxAdapter extends BrokerFeed<UpstoxInstrument> {
    * whose Upstox mode changed (Quote ↔ Depth is `full` either way: nothing to send), each at most
    * maxKeysPerMessage keys, as JSON in binary frames.
    */
-  protected encode({ stale, fresh }: Diff<UpstoxInstrument>): string[] {
+  protected encode({ stale, fresh }: Diff<UpstoxInstrument>): Buffer[] {
     const requests = buildUpstoxRequests(
       stale.filter((entry) => !entry.changed).map((entry) => entry.value.instrument.key),
       fresh.map(({ value, before }) => ({ key: value.instrument.key, mode: UPSTOX_MODE[value.mode], before: before && UPSTOX_MODE[before.mode] })),
@@ -355,13 +355,9 @@ const UPSTOX_SEGMENT: Readonly<Record<string, string>> = {
 };
 const KNOWN_SEGMENTS = new Set(['NSE_EQ', 'NSE_FO', 'NSE_CD', 'NSE_INDEX', 'NSE_COM', 'BSE_EQ', 'BSE_FO', 'BCD_FO', 'BSE_INDEX', 'MCX_FO', 'MCX_INDEX', 'NCD_FO']);
 
-/**
- * A request as the bytes of a binary frame. The session layer sends what encode() returns with
- * `ws.send`, which sends a string as text and a Buffer as binary; Upstox requests are binary
- * frames (the SDK sends opcode 2), so each is handed over as a Buffer.
- */
-function binaryFrame(request: UpstoxRequest): string {
-  return Buffer.from(JSON.stringify(request), 'utf8') as unknown as string;
+/** A request as a binary frame: Upstox's requests are JSON sent with opcode 2, as the SDK sends them. */
+function binaryFrame(request: UpstoxRequest): Buffer {
+  return Buffer.from(JSON.stringify(request), 'utf8');
 }
 
 function refusalMessage(detail: string, retryMs: number): string {
