@@ -199,6 +199,8 @@ export class FakeUpstox {
   readonly attempts: Array<{ token: string | null; authorization: string | undefined; path: string; accepted: boolean }> = [];
   readonly requests: UpstoxRequestSeen[] = [];
   connections = 0;
+  /** WebSocket pings received from the client. */
+  pingsReceived = 0;
   /** While true, nothing at all is sent (no pings, no frames). */
   silent = false;
   private readonly sockets = new Map<number, WebSocket>();
@@ -299,6 +301,7 @@ export class FakeUpstox {
     this.sockets.set(connection, socket);
     socket.on('close', () => this.sockets.delete(connection));
     socket.on('error', () => {});
+    socket.on('ping', () => this.pingsReceived++);
     socket.on('message', (data, isBinary) => {
       const raw = Buffer.isBuffer(data) ? data.toString('utf8') : Buffer.concat(data as Buffer[]).toString('utf8');
       const seen: UpstoxRequestSeen = { connection, binary: isBinary, raw };

@@ -175,6 +175,16 @@ describe('Upstox: the dialect', () => {
     expect(Object.keys(connect.headers!)).toEqual(['Authorization']);
   });
 
+  it('pings Upstox itself, which sends no heartbeat of its own: a WebSocket ping every wsPingMs (30 s unless set)', async () => {
+    const quick = await setup({ wsPingMs: 50 });
+    await live(quick.adapter);
+    await until(() => quick.fake.pingsReceived >= 3, 'three pings from the adapter');
+    const usual = await setup();
+    await live(usual.adapter);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(usual.fake.pingsReceived).toBe(0);
+  });
+
   it('an upgrade answered 401 is a refusal: down with Upstox’s reason, no retry loop', async () => {
     const { fake, adapter, statuses } = await setup({}, 'stale-token');
     await until(() => adapter.status() === 'down', 'down');

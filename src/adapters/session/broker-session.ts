@@ -21,6 +21,8 @@ export interface SessionDialect {
   readonly maxFrameBytes: number;
   /** A text keepalive the broker expects (Angel's `ping`). */
   readonly ping?: { everyMs: number; text: string };
+  /** WebSocket ping frames to send (a broker that sends no heartbeat of its own, like Upstox). */
+  readonly wsPing?: { everyMs: number };
   /** HTTP statuses of the upgrade that mean the credentials are refused; default 401 and 403. */
   readonly refusedStatuses?: readonly number[];
   /** The upgrade request for these credentials, or why they cannot be used. */
@@ -240,6 +242,8 @@ export class BrokerSession<K, V> implements SessionView {
     this.liveTimers.push(setInterval(() => this.checkSilence(socket), Math.max(10, Math.min(1000, Math.floor(silenceMs / 4)))));
     const ping = this.dialect.ping;
     if (ping) this.liveTimers.push(setInterval(() => socket.readyState === WebSocket.OPEN && socket.send(ping.text), ping.everyMs));
+    const wsPing = this.dialect.wsPing;
+    if (wsPing) this.liveTimers.push(setInterval(() => socket.readyState === WebSocket.OPEN && socket.ping(), wsPing.everyMs));
     for (const timer of this.liveTimers) timer.unref();
   }
 

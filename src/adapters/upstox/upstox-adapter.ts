@@ -51,6 +51,8 @@ export interface UpstoxAdapterOptions extends BrokerFeedOptions, SessionOptions 
   maxKeysPerMessage?: number;
   /** Per-mode subscription limits of one connection (tests shrink them). */
   modeLimits?: Partial<Record<UpstoxMode, { alone: number; mixed: number }>>;
+  /** How often to send Upstox a WebSocket ping. Default 30 s, as OpenAlgo's client does. */
+  wsPingMs?: number;
 }
 
 /** What the adapter has seen, for metrics and tests. */
@@ -93,11 +95,13 @@ const TEXT_LOG_CHARS = 500;
 const AUTH_ERROR = authErrorPattern(/access[ _]?token|UDAPI100050/);
 const TOPIC_MODE: Record<BrokerTick['mode'], Mode> = { ltp: 1, quote: 2, full: 3, depth20: 3 };
 
-function upstoxDialect(url: string, user: string, authRetryMs: number): SessionDialect {
+function upstoxDialect(url: string, user: string, authRetryMs: number, wsPingMs: number): SessionDialect {
   return {
     label: 'Upstox',
     socketName: 'Upstox market data feed',
     maxFrameBytes: MAX_FRAME_BYTES,
+    // Upstox sends no heartbeat of its own; OpenAlgo's client pings every 30 s.
+    wsPing: { everyMs: wsPingMs },
     dial(credentials) {
       const token = credentials?.accessToken?.replace(/^bearer\s+/i, '').trim();
       if (!token) {
@@ -131,7 +135,7 @@ export class UpstoxAdapter extends BrokerFeed<UpstoxInstrument> {
   constructor(options: UpstoxAdapterOptions) {
     const authRetryMs = options.authRetryMs ?? 60_000;
     const limits = { ...UPSTOX_MODE_LIMITS, ...options.modeLimits };
-    super(options, upstoxDialect(options.url ?? UPSTOX_FEED_URL, options.user, authRetryMs), {
+    super(options, upstoxDialect(options.url ?? UPSTOX_FEED_URL, options.user, authRetryMs, options.wsPingMs ?? 30_000), {
       // No heartbeat: the server pings when idle; OpenAlgo gives up after 90 s of silence.
       silenceMs: options.silenceMs ?? 90_000,
       batchDelayMs: options.batchDelayMs ?? 50,
