@@ -35,8 +35,8 @@
  */
 import { ErrorCode, TickcastError } from '../errors.js';
 import type { Database } from '../store/database.js';
-import { type ImportOptions, lines, splitCsvLine } from './import-zerodha.js';
-import { type ImportReport, MasterImport, type SymbolRow } from './master.js';
+import { type ImportOptions, type RowResult, decimal, importCsvRows, reject, splitCsvLine } from './import-zerodha.js';
+import { type ImportReport, MasterImport } from './master.js';
 
 export const DHAN_COLUMNS = [
   'SEM_EXM_EXCH_ID',
@@ -164,21 +164,7 @@ export async function importDhanCsv(db: Database, input: AsyncIterable<Buffer | 
   const what = options.source ?? 'the input';
   const job = new MasterImport(db, 'dhan');
   try {
-    let header: Header | undefined;
-    let lineNo = 0;
-    for await (const line of lines(input, what)) {
-      lineNo++;
-      if (header === undefined) {
-        header = readHeader(line, what);
-        continue;
-      }
-      if (line.trim() === '') continue;
-      const result = dhanRow(line, header);
-      if (result.kind === 'row') job.add(result.row);
-      else if (result.kind === 'skip') job.skip(result.reason);
-      else job.reject({ line: lineNo, reason: result.reason });
-    }
-    if (header === undefined) throw new TickcastError(ErrorCode.USAGE, `${what} is empty: expected Dhan's api-scrip-master.csv`);
+    await importCsvRows(job, input, what, { header: (line) => readHeader(line, what), row: dhanRow, empty: "Dhan's api-scrip-master.csv" });
     return job.finish(what);
   } finally {
     job.abort();
@@ -212,8 +198,6 @@ function readHeader(line: string, what: string): Header {
   }
   return { at, width: names.length };
 }
-
-type RowResult = { kind: 'row'; row: SymbolRow } | { kind: 'skip'; reason: string } | { kind: 'reject'; reason: string };
 
 function dhanRow(line: string, header: Header): RowResult {
   const fields = splitCsvLine(line);
@@ -323,12 +307,4 @@ export function dhanExpiry(text: string): string {
   return `${m[3]}-${MONTHS[month - 1]}-${m[1]!.slice(2)}`;
 }
 
-function reject(reason: string): RowResult {
-  return { kind: 'reject', reason };
-}
 
-function decimal(text: string): number | null {
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return null;
-  const value = Number(text);
-  return Number.isFinite(value) ? value : null;
-}

@@ -38,7 +38,7 @@
  */
 import { ErrorCode, TickcastError } from '../errors.js';
 import type { Database } from '../store/database.js';
-import { lines, splitCsvLine } from './import-zerodha.js';
+import { type RowResult, decimal, importCsvRows, reject, splitCsvLine } from './import-zerodha.js';
 import { type ImportReport, MasterImport, type SymbolRow } from './master.js';
 
 export type NorenBroker = 'shoonya' | 'flattrade';
@@ -106,21 +106,12 @@ export async function importNorenFiles(db: Database, broker: NorenBroker, files:
   try {
     for (const f of files) {
       const what = f.source ?? `the ${f.kind} file`;
-      let header: Header | undefined;
-      let lineNo = 0;
-      for await (const line of lines(f.input, what)) {
-        lineNo++;
-        if (header === undefined) {
-          header = readHeader(line, what, broker, f.kind);
-          continue;
-        }
-        if (line.trim() === '') continue;
-        const result = norenRow(line, header, broker, f.kind);
-        if (result.kind === 'row') job.add(result.row);
-        else if (result.kind === 'skip') job.skip(result.reason);
-        else job.reject({ line: lineNo, reason: `${what}: ${result.reason}` });
-      }
-      if (header === undefined) throw new TickcastError(ErrorCode.USAGE, `${what} is empty: expected a ${broker} ${f.kind} symbol file`);
+      await importCsvRows(job, f.input, what, {
+        header: (line) => readHeader(line, what, broker, f.kind),
+        row: (line, header) => norenRow(line, header, broker, f.kind),
+        empty: `a ${broker} ${f.kind} symbol file`,
+        rejected: (reason) => `${what}: ${reason}`,
+      });
       if (broker === 'shoonya' && f.kind === 'BSE') for (const row of SHOONYA_BSE_INDICES) job.add({ ...row });
     }
     return job.finish(files.map((f) => f.source ?? `the ${f.kind} file`).join(', '));
@@ -151,8 +142,6 @@ function readHeader(line: string, what: string, broker: NorenBroker, kind: Noren
   }
   return { at, width: names.length };
 }
-
-type RowResult = { kind: 'row'; row: SymbolRow } | { kind: 'skip'; reason: string } | { kind: 'reject'; reason: string };
 
 function norenRow(line: string, header: Header, broker: NorenBroker, kind: NorenFileKind): RowResult {
   const fields = splitCsvLine(line);
@@ -259,12 +248,4 @@ export function norenExpiry(text: string): string | null {
   return `${String(day).padStart(2, '0')}-${MONTHS[month]}-${m[3]!.slice(2)}`;
 }
 
-function reject(reason: string): RowResult {
-  return { kind: 'reject', reason };
-}
 
-function decimal(text: string): number | null {
-  if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return null;
-  const value = Number(text);
-  return Number.isFinite(value) ? value : null;
-}

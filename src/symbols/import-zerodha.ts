@@ -118,25 +118,46 @@ export async function importZerodhaCsv(db: Database, input: AsyncIterable<Buffer
   const what = options.source ?? 'the input';
   const job = new MasterImport(db, 'zerodha');
   try {
-    let header: Header | undefined;
-    let lineNo = 0;
-    for await (const line of lines(input, what)) {
-      lineNo++;
-      if (header === undefined) {
-        header = readHeader(line, what);
-        continue;
-      }
-      if (line.trim() === '') continue;
-      const result = kiteRow(line, header);
-      if (result.kind === 'row') job.add(result.row);
-      else if (result.kind === 'skip') job.skip(result.reason);
-      else job.reject({ line: lineNo, reason: result.reason });
-    }
-    if (header === undefined) throw new TickcastError(ErrorCode.USAGE, `${what} is empty: expected a Kite instruments CSV`);
+    await importCsvRows(job, input, what, { header: (line) => readHeader(line, what), row: kiteRow, empty: 'a Kite instruments CSV' });
     return job.finish(what);
   } finally {
     job.abort();
   }
+}
+
+/** What one row of a master file comes to. */
+export type RowResult = { kind: 'row'; row: SymbolRow } | { kind: 'skip'; reason: string } | { kind: 'reject'; reason: string };
+
+/** How one CSV file is read: its header line, each row against it, and what it is (for "is empty: expected …"). */
+export interface CsvParse<H> {
+  header(line: string): H;
+  row(line: string, header: H): RowResult;
+  empty: string;
+  /** The reason a rejected row is reported with (the Noren importer names the file). */
+  rejected?: (reason: string) => string;
+}
+
+/**
+ * Feeds a CSV master file to `job`: the first line is its header, blank lines are skipped, and
+ * every other row is added, skipped or rejected (with its line number). A file without even a
+ * header line is refused.
+ */
+export async function importCsvRows<H>(job: MasterImport, input: AsyncIterable<Buffer | string>, what: string, parse: CsvParse<H>): Promise<void> {
+  let header: H | undefined;
+  let lineNo = 0;
+  for await (const line of lines(input, what)) {
+    lineNo++;
+    if (header === undefined) {
+      header = parse.header(line);
+      continue;
+    }
+    if (line.trim() === '') continue;
+    const result = parse.row(line, header);
+    if (result.kind === 'row') job.add(result.row);
+    else if (result.kind === 'skip') job.skip(result.reason);
+    else job.reject({ line: lineNo, reason: parse.rejected ? parse.rejected(result.reason) : result.reason });
+  }
+  if (header === undefined) throw new TickcastError(ErrorCode.USAGE, `${what} is empty: expected ${parse.empty}`);
 }
 
 /** Lines of a UTF-8 byte (or text) stream, without their line ends, never holding more than one line. */
@@ -244,8 +265,6 @@ export function splitCsvLine(line: string): string[] | null {
   }
 }
 
-type RowResult = { kind: 'row'; row: SymbolRow } | { kind: 'skip'; reason: string } | { kind: 'reject'; reason: string };
-
 function kiteRow(line: string, header: Header): RowResult {
   const fields = splitCsvLine(line);
   if (fields === null) return reject('a quoted field is not closed');
@@ -317,7 +336,7 @@ function kiteRow(line: string, header: Header): RowResult {
   };
 }
 
-function reject(reason: string): RowResult {
+export function reject(reason: string): RowResult {
   return { kind: 'reject', reason };
 }
 
@@ -326,7 +345,8 @@ function normaliseIndex(tradingsymbol: string): string {
 }
 
 /** A plain decimal number ('' is not one); null otherwise. */
-function decimal(text: string): number | null {
+/** A decimal number written plainly (no hex, no Infinity), or null. */
+export function decimal(text: string): number | null {
   if (!/^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/.test(text)) return null;
   const value = Number(text);
   return Number.isFinite(value) ? value : null;
