@@ -26,6 +26,8 @@ interface Vector {
   direction: string;
   hex?: string;
   text?: string;
+  /** Dhan's: which of its two feeds the frame belongs to. */
+  feed?: string;
 }
 
 /** One broker: its frames from the broker, and a decode that returns how many ticks a frame held. */
@@ -35,10 +37,11 @@ interface Subject {
   decode(frame: Buffer | string): number;
 }
 
-function brokerFrames(file: string, frame: 'binary' | 'text'): Array<Buffer | string> {
+/** The frames of `file`'s vectors that the broker sends, of one kind (and those `keep` takes). */
+function brokerFrames(file: string, frame: 'binary' | 'text', keep: (vector: Vector) => boolean = () => true): Array<Buffer | string> {
   const vectors = JSON.parse(readFileSync(new URL(`../test/fixtures/vectors/${file}`, import.meta.url), 'utf8')) as Vector[];
   return vectors
-    .filter((v) => v.direction === 'server->client' && v.frame === frame)
+    .filter((v) => v.direction === 'server->client' && v.frame === frame && keep(v))
     .map((v) => (frame === 'binary' ? Buffer.from(v.hex!, 'hex') : (v.text ?? Buffer.from(v.hex!, 'hex').toString('utf8'))));
 }
 
@@ -49,15 +52,10 @@ const SUBJECTS: Subject[] = [
   { broker: 'zerodha', frames: brokerFrames('zerodha.json', 'binary'), decode: (frame) => ticksOf(decodeKiteBinary(frame as Buffer)) },
   { broker: 'angel', frames: brokerFrames('angel.json', 'binary'), decode: (frame) => ticksOf(decodeAngelBinary(frame as Buffer)) },
   // Dhan's live feed (its separate 20-level depth feed pairs bid and ask messages: not timed here).
-  { broker: 'dhan', frames: dhanFeedFrames(), decode: (frame) => decodeDhanFeed(frame as Buffer).filter((packet) => packet.kind === 'tick').length },
+  { broker: 'dhan', frames: brokerFrames('dhan.json', 'binary', (v) => v.feed === 'marketfeed'), decode: (frame) => decodeDhanFeed(frame as Buffer).filter((packet) => packet.kind === 'tick').length },
   { broker: 'upstox', frames: brokerFrames('upstox.json', 'binary'), decode: (frame) => ticksOf(decodeUpstoxFeed(frame as Buffer)) },
   { broker: 'noren', frames: brokerFrames('noren.json', 'text'), decode: norenDecode() },
 ];
-
-function dhanFeedFrames(): Buffer[] {
-  const vectors = JSON.parse(readFileSync(new URL('../test/fixtures/vectors/dhan.json', import.meta.url), 'utf8')) as Array<Vector & { feed: string }>;
-  return vectors.filter((v) => v.direction === 'server->client' && v.feed === 'marketfeed').map((v) => Buffer.from(v.hex!, 'hex'));
-}
 
 /** Noren's messages carry only what changed: each is decoded and merged into a token book, as the adapter will. */
 function norenDecode(): (frame: Buffer | string) => number {
