@@ -7,8 +7,11 @@
 /** The simulated market's broker name. */
 export const SIMULATOR_BROKER = 'simulator';
 
-/** Brokers with a native tickcast adapter (a user's own feed from stored credentials). */
-export const NATIVE_BROKERS: readonly string[] = ['zerodha', 'angel'];
+/**
+ * Brokers with a native tickcast adapter (a user's own feed from stored credentials); the
+ * adapters are built in adapters/broker-factory.ts, whose list a test holds equal to this one.
+ */
+export const NATIVE_BROKERS: readonly string[] = ['zerodha', 'angel', 'dhan', 'upstox', 'shoonya', 'flattrade'];
 
 /**
  * OpenAlgo's broker plugins (its `.sample.env` VALID_BROKERS, the brokers its

@@ -148,7 +148,7 @@ export interface InstanceStores {
 /** Opens the instance's stores: OpenAlgo's database when DATABASE_URL is set, else its own. */
 export async function openStores(config: Config): Promise<InstanceStores> {
   if (config.database) {
-    const oa = await openOpenAlgoStores({ url: config.database, pepper: config.auth.pepper, fernetSalt: config.auth.fernetSalt });
+    const oa = await openOpenAlgoStores({ url: config.database, pepper: config.auth.pepper, fernetSalt: config.auth.fernetSalt, brokerApiKey: config.auth.brokerApiKey });
     return { ...oa, own: undefined, openalgo: oa.db, close: () => oa.db.close() };
   }
   const { db, keys, pepper, fernetKey } = await openKeys(config);
@@ -311,7 +311,7 @@ export function verifierFor(config: Config, stores: Pick<InstanceStores, 'keys' 
   return new ApiKeyVerifier({ store: keys, pepper, fernetKey, clock, positiveTtlMs: config.auth.cacheTtlMs, logger });
 }
 
-/** The factory of users' own Zerodha and Angel feeds, over the instance's stores. */
+/** The factory of users' own native broker feeds, over the instance's stores. */
 export function userBrokerFeeds(
   config: Config,
   stores: Pick<InstanceStores, 'symbols' | 'credentials' | 'openalgo'>,
@@ -325,7 +325,14 @@ export function userBrokerFeeds(
     publisher,
     clock,
     logger,
-    urls: { zerodha: config.brokers.kiteUrl, angel: config.brokers.angelUrl },
+    urls: {
+      zerodha: config.brokers.kiteUrl,
+      angel: config.brokers.angelUrl,
+      dhan: config.brokers.dhanUrl,
+      upstox: config.brokers.upstoxUrl,
+      shoonya: config.brokers.shoonyaUrl,
+      flattrade: config.brokers.flattradeUrl,
+    },
   });
 }
 

@@ -1,5 +1,5 @@
 /**
- * Builds a user's own Zerodha or Angel adapter (gateway/user-feeds.ts decides when): symbols
+ * Builds a user's own native broker adapter (gateway/user-feeds.ts decides when): symbols
  * from the instance's symbol master, credentials read afresh from its store before every
  * connect, ticks published on the instance's bus. The store is tickcast's own, or OpenAlgo's
  * database in place (DATABASE_URL), whose symbol master is read per subscribe.
@@ -12,7 +12,10 @@ import type { SymbolMaster } from '../symbols/master.js';
 import type { AsyncSymbolLookup } from '../symbols/openalgo-master.js';
 import type { Adapter, BrokerAdapterFactory } from '../feed.js';
 import { AngelAdapter } from './angel/angel-adapter.js';
-import type { BrokerInstrument, BrokerName, SymbolLookup } from './broker.js';
+import type { BrokerFeedOptions, BrokerInstrument, BrokerName, SymbolLookup } from './broker.js';
+import { DhanAdapter } from './dhan/dhan-adapter.js';
+import { NorenAdapter } from './noren/noren-adapter.js';
+import { UpstoxAdapter } from './upstox/upstox-adapter.js';
 import { KiteAdapter } from './zerodha/kite-adapter.js';
 
 export interface BrokerFactoryOptions {
@@ -22,14 +25,24 @@ export interface BrokerFactoryOptions {
   publisher: BusPublisher;
   clock: Clock;
   logger: Logger;
-  /** Broker WebSocket URLs (tests point them at local fakes). */
+  /** Broker WebSocket URLs by broker (tests point them at local fakes); each adapter's own default otherwise. */
   urls?: Partial<Record<BrokerName, string>>;
   /** Set when the users' broker sessions are OpenAlgo's (DATABASE_URL): says so in messages. */
   managedByOpenAlgo?: boolean;
 }
 
-/** Brokers a user's own feed can be built for. */
-export const BROKER_FEED_BROKERS: readonly BrokerName[] = ['zerodha', 'angel'];
+/** Each native broker's adapter (`url`, when given, replaces the adapter's default). */
+const NATIVE_FEEDS: Readonly<Record<BrokerName, (options: BrokerFeedOptions) => Adapter>> = {
+  zerodha: (options) => new KiteAdapter(options),
+  angel: (options) => new AngelAdapter(options),
+  dhan: (options) => new DhanAdapter(options),
+  upstox: (options) => new UpstoxAdapter(options),
+  shoonya: (options) => new NorenAdapter({ ...options, dialect: 'shoonya' }),
+  flattrade: (options) => new NorenAdapter({ ...options, dialect: 'flattrade' }),
+};
+
+/** Brokers a user's own feed can be built for (src/brokers.ts NATIVE_BROKERS names the same). */
+export const BROKER_FEED_BROKERS = Object.keys(NATIVE_FEEDS) as readonly BrokerName[];
 
 /** Whether `user` has usable credentials stored for `broker` (read from the store each time). */
 export async function hasBrokerCredentials(credentials: CredentialReader, user: string, broker: string): Promise<boolean> {
@@ -97,19 +110,20 @@ export function brokerAdapterFactory(options: BrokerFactoryOptions): BrokerAdapt
     brokers: BROKER_FEED_BROKERS,
     ...credentialChecks(credentials, options.managedByOpenAlgo ?? false),
     create(user, broker, feed): Adapter {
-      const build = (lookup: SymbolLookup): Adapter => {
-        const common = {
+      if (!Object.hasOwn(NATIVE_FEEDS, broker)) throw new Error(`no native adapter for broker ${broker}`); // the gateway asks only for `brokers`
+      const native = NATIVE_FEEDS[broker as BrokerName];
+      const url = urls[broker as BrokerName];
+      const build = (lookup: SymbolLookup): Adapter =>
+        native({
           feed,
           user,
+          ...(url ? { url } : {}),
           symbols: lookup,
           credentials: credentials.sourceFor(user, broker as BrokerName),
           publisher,
           clock,
           logger: logger.child({ feed }),
-        };
-        if (broker === 'zerodha') return new KiteAdapter({ ...common, ...(urls.zerodha ? { url: urls.zerodha } : {}) });
-        return new AngelAdapter({ ...common, ...(urls.angel ? { url: urls.angel } : {}) });
-      };
+        });
       return perSubscribe ? lookingUpPerSubscribe(build, perSubscribe, logger.child({ feed })) : build(freshSymbols);
     },
   };

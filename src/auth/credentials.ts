@@ -5,15 +5,17 @@
  *
  * | column           | holds                                                                    |
  * |------------------|--------------------------------------------------------------------------|
- * | `broker`         | `zerodha` / `angel` (also what routes the user's clients to a feed)      |
- * | `auth`           | encrypted; Zerodha: `api_key:access_token` (OpenAlgo's form), Angel: JWT |
- * | `feed_token`     | encrypted Angel feed token; NULL for Zerodha                             |
+ * | `broker`         | one of CREDENTIAL_BROKERS (also what routes the user's clients to a feed) |
+ * | `auth`           | encrypted; Zerodha: `api_key:access_token` (OpenAlgo's form), Angel: JWT, |
+ * |                  | Dhan and Upstox: access token, Shoonya and Flattrade: session token       |
+ * | `feed_token`     | encrypted Angel feed token; NULL for the others                          |
  * | `user_id`        | the broker client code, plain (as OpenAlgo keeps it)                     |
  * | `secret_api_key` | encrypted broker app API key (OpenAlgo uses this column only for Samco;  |
- * |                  | for Zerodha/Angel it reads the app key from its environment)              |
+ * |                  | for the others it reads BROKER_API_KEY from its environment)              |
  *
  * The same rows are read from OpenAlgo's own database (DATABASE_URL) by OpenAlgoCredentials,
- * read-only: there OpenAlgo writes them at each broker login.
+ * read-only: there OpenAlgo writes them at each broker login, and what a row lacks is taken
+ * from OpenAlgo's BROKER_API_KEY as OpenAlgo's adapters take it (openAlgoBrokerKey).
  *
  * Plaintext secrets leave this module only from get() and sources' load(); nothing here logs.
  */
@@ -23,7 +25,47 @@ import { type Database, migrate, STORE_MIGRATIONS } from '../store/database.js';
 import { type OpenAlgoDb, isTrue } from '../store/openalgo-db.js';
 import { fernetDecrypt, fernetEncrypt } from './fernet.js';
 
-export const CREDENTIAL_BROKERS: readonly BrokerName[] = ['zerodha', 'angel'];
+/** What a broker's feed needs besides the access token; anything else given is refused. */
+export interface CredentialNeeds {
+  /** The broker as users know it, in messages. */
+  label: string;
+  apiKey: boolean;
+  feedToken: boolean;
+  /** What the broker calls the client code when the feed needs one (Dhan's client id). */
+  clientCode?: string;
+  /** What the access token is, for help texts. */
+  token: string;
+}
+
+/** The brokers whose credentials tickcast stores and reads, with what each feed needs. */
+export const CREDENTIAL_NEEDS = {
+  zerodha: { label: 'Zerodha', apiKey: true, feedToken: false, token: 'the access token' },
+  angel: { label: 'Angel', apiKey: true, feedToken: true, clientCode: 'client code', token: 'the JWT of the SmartAPI login' },
+  dhan: { label: 'Dhan', apiKey: false, feedToken: false, clientCode: 'client id', token: 'the access token' },
+  upstox: { label: 'Upstox', apiKey: false, feedToken: false, token: 'the access token' },
+  shoonya: { label: 'Shoonya', apiKey: false, feedToken: false, clientCode: 'user id', token: 'the session token (susertoken)' },
+  flattrade: { label: 'Flattrade', apiKey: false, feedToken: false, clientCode: 'user id', token: 'the session token' },
+} as const satisfies Record<BrokerName, CredentialNeeds>;
+
+export const CREDENTIAL_BROKERS = Object.keys(CREDENTIAL_NEEDS) as readonly BrokerName[];
+
+function needsOf(broker: string): CredentialNeeds | undefined {
+  return Object.hasOwn(CREDENTIAL_NEEDS, broker) ? (CREDENTIAL_NEEDS as Record<string, CredentialNeeds>)[broker] : undefined;
+}
+
+/**
+ * OpenAlgo's BROKER_API_KEY as its streaming adapters read it: `first:::second` gives the client
+ * code (Dhan's client id, Shoonya's and Flattrade's user id) and the app key; a plain value is
+ * the app key (Angel's SmartAPI key). Pure.
+ */
+export function openAlgoBrokerKey(value: string | undefined): { apiKey?: string; clientCode?: string } {
+  if (!value) return {};
+  const at = value.indexOf(':::');
+  if (at < 0) return { apiKey: value };
+  const clientCode = value.slice(0, at);
+  const apiKey = value.slice(at + 3);
+  return { ...(clientCode ? { clientCode } : {}), ...(apiKey ? { apiKey } : {}) };
+}
 
 export interface StoredCredentials {
   broker: BrokerName;
@@ -116,7 +158,7 @@ export class CredentialStore implements CredentialReader {
       feedToken: creds.feedToken ? this.#encrypt(creds.feedToken) : null,
       broker,
       userId: creds.clientCode ?? null,
-      apiKey: this.#encrypt(creds.apiKey),
+      apiKey: creds.apiKey ? this.#encrypt(creds.apiKey) : null,
     });
   }
 
@@ -164,6 +206,11 @@ export interface OpenAlgoCredentialsOptions {
   fernetKey: Buffer;
   /** Whether OpenAlgo's auth table has its secret_api_key column (older installations lack it). */
   hasSecretApiKey: boolean;
+  /**
+   * OpenAlgo's BROKER_API_KEY: the app key and client code its adapters take from the
+   * environment rather than from the `auth` row (see openAlgoBrokerKey); a row's own values win.
+   */
+  brokerApiKey?: string;
 }
 
 /**
@@ -174,11 +221,13 @@ export class OpenAlgoCredentials implements CredentialReader {
   readonly #db: OpenAlgoDb;
   readonly #fernetKey: Buffer;
   readonly #select: string;
+  readonly #fromEnvironment: { apiKey?: string; clientCode?: string };
   readonly remedy = OPENALGO_REMEDY;
 
-  constructor({ db, fernetKey, hasSecretApiKey }: OpenAlgoCredentialsOptions) {
+  constructor({ db, fernetKey, hasSecretApiKey, brokerApiKey }: OpenAlgoCredentialsOptions) {
     this.#db = db;
     this.#fernetKey = fernetKey;
+    this.#fromEnvironment = openAlgoBrokerKey(brokerApiKey);
     this.#select = `SELECT auth, feed_token, broker, user_id, is_revoked${hasSecretApiKey ? ', secret_api_key' : ''} FROM auth WHERE name = ?`;
   }
 
@@ -189,7 +238,7 @@ export class OpenAlgoCredentials implements CredentialReader {
 
   /** As CredentialStore.get: undefined when there are none, STORE_FAILED when they do not decrypt. */
   async get(user: string): Promise<StoredCredentials | undefined> {
-    return credentialsFromRow(user, await this.#row(user), this.#fernetKey, OPENALGO_REMEDY);
+    return credentialsFromRow(user, await this.#row(user), this.#fernetKey, OPENALGO_REMEDY, this.#fromEnvironment);
   }
 
   async describe(user: string): Promise<CredentialPresence | undefined> {
@@ -210,11 +259,18 @@ export class OpenAlgoCredentials implements CredentialReader {
 /**
  * A user's credentials from their auth row: undefined when there are none (no row, an empty
  * token, revoked, or a broker tickcast has no adapter for); STORE_FAILED when they do not decrypt.
+ * `fallback` fills what the row lacks (OpenAlgo's BROKER_API_KEY).
  */
-export function credentialsFromRow(user: string, row: AuthRow | undefined, fernetKey: Buffer, remedy: string): StoredCredentials | undefined {
+export function credentialsFromRow(
+  user: string,
+  row: AuthRow | undefined,
+  fernetKey: Buffer,
+  remedy: string,
+  fallback: { apiKey?: string; clientCode?: string } = {},
+): StoredCredentials | undefined {
   if (!row || isTrue(row.is_revoked) || !row.auth) return undefined;
   const broker = row.broker as BrokerName;
-  if (!CREDENTIAL_BROKERS.includes(broker)) return undefined;
+  if (!needsOf(broker)) return undefined;
 
   const decrypt = (token: string, what: string): string => {
     const text = fernetDecrypt(fernetKey, token);
@@ -238,9 +294,10 @@ export function credentialsFromRow(user: string, row: AuthRow | undefined, ferne
       apiKey ||= auth.slice(0, colon);
     }
   }
-  const credentials: BrokerCredentials = { apiKey, accessToken };
+  const credentials: BrokerCredentials = { apiKey: apiKey || (fallback.apiKey ?? ''), accessToken };
   if (row.feed_token) credentials.feedToken = decrypt(row.feed_token, 'feed token');
-  if (row.user_id) credentials.clientCode = row.user_id;
+  const clientCode = row.user_id || fallback.clientCode;
+  if (clientCode) credentials.clientCode = clientCode;
   return { broker, credentials };
 }
 
@@ -268,22 +325,25 @@ function checkUser(user: string): void {
 }
 
 function checkCredentials(broker: BrokerName, creds: BrokerCredentials): void {
-  if (!CREDENTIAL_BROKERS.includes(broker)) {
+  const needs = needsOf(broker);
+  if (!needs) {
     throw new TickcastError(ErrorCode.USAGE, `broker must be one of ${CREDENTIAL_BROKERS.join(', ')} (got "${String(broker)}")`);
   }
-  checkSecret('API key', creds.apiKey);
+  if (needs.apiKey || creds.apiKey !== '') checkSecret('API key', creds.apiKey);
   checkSecret('access token', creds.accessToken);
   if (creds.feedToken !== undefined) checkSecret('feed token', creds.feedToken);
   if (creds.clientCode !== undefined) checkSecret('client code', creds.clientCode);
-  if (broker === 'zerodha') {
-    if (creds.apiKey.includes(':')) throw new TickcastError(ErrorCode.USAGE, "a Kite API key has no ':' (OpenAlgo stores api_key:access_token)");
-    if (creds.feedToken !== undefined) throw new TickcastError(ErrorCode.USAGE, 'Zerodha has no feed token (the access token is all Kite needs)');
-  } else {
-    const missing = [creds.feedToken === undefined ? 'feed token' : '', creds.clientCode === undefined ? 'client code' : ''].filter(Boolean);
-    if (missing.length > 0) {
-      throw new TickcastError(ErrorCode.USAGE, `Angel needs a ${missing.join(' and a ')} too (the feedToken and client code of the SmartAPI login)`);
-    }
+  if (broker === 'zerodha' && creds.apiKey.includes(':')) {
+    throw new TickcastError(ErrorCode.USAGE, "a Kite API key has no ':' (OpenAlgo stores api_key:access_token)");
   }
+  if (!needs.feedToken && creds.feedToken !== undefined) {
+    throw new TickcastError(ErrorCode.USAGE, `${needs.label} has no feed token (${needs.token} is what its feed needs)`);
+  }
+  const missing = [
+    needs.feedToken && creds.feedToken === undefined ? 'feed token' : '',
+    needs.clientCode && creds.clientCode === undefined ? needs.clientCode : '',
+  ].filter(Boolean);
+  if (missing.length > 0) throw new TickcastError(ErrorCode.USAGE, `${needs.label} needs a ${missing.join(' and a ')} too`);
 }
 
 function checkSecret(what: string, value: unknown): void {

@@ -5,7 +5,7 @@
  */
 import { Option, type Command } from 'commander';
 import type { BrokerCredentials, BrokerName } from '../adapters/broker.js';
-import { CREDENTIAL_BROKERS, type CredentialPresence, CredentialStore, SESSIONS_MANAGED_BY_OPENALGO } from '../auth/credentials.js';
+import { CREDENTIAL_BROKERS, CREDENTIAL_NEEDS, type CredentialNeeds, type CredentialPresence, CredentialStore, SESSIONS_MANAGED_BY_OPENALGO } from '../auth/credentials.js';
 import type { Config } from '../config/options.js';
 import { ErrorCode, TickcastError } from '../errors.js';
 import { databaseFile, openKeys } from '../wiring.js';
@@ -17,7 +17,7 @@ const STORE_FLAGS = ['envFile', 'instance', 'dataDir'];
 /** Each secret: its flag, the flag naming a variable that holds it, and how messages call it. */
 const SECRETS = [
   { key: 'apiKey', flag: 'api-key', what: 'the broker app API key' },
-  { key: 'accessToken', flag: 'access-token', what: 'the access token (Kite) or JWT (Angel)' },
+  { key: 'accessToken', flag: 'access-token', what: 'the access token (the JWT for Angel, the session token for Shoonya and Flattrade)' },
   { key: 'feedToken', flag: 'feed-token', what: 'the Angel feed token' },
 ] as const;
 
@@ -29,21 +29,26 @@ export function registerCredentialCommands(program: Command, io: Io, setExit: (c
     .description("Store a user's broker credentials (replacing any), encrypted with the instance's key; the broker becomes the user's broker")
     .requiredOption('--user <user>', 'OpenAlgo username (the user of the API key)')
     .addOption(new Option('--broker <broker>', 'the broker').choices(CREDENTIAL_BROKERS).makeOptionMandatory());
+  const HINTS: Record<string, string> = {
+    apiKey: ' (required for Zerodha and Angel)',
+    feedToken: ' (Angel only, required there)',
+  };
   for (const secret of SECRETS) {
-    set.option(`--${secret.flag} <value>`, `${secret.what}${secret.key === 'feedToken' ? ' (Angel only, required there)' : ''}`);
+    set.option(`--${secret.flag} <value>`, `${secret.what}${HINTS[secret.key] ?? ''}`);
     set.option(`--${secret.flag}-env <name>`, `read ${secret.what} from this environment variable instead`);
   }
-  set.option('--client-code <code>', 'broker client code (required for Angel)');
+  set.option('--client-code <code>', "broker client code: Angel's client code, Dhan's client id, Shoonya's or Flattrade's user id (required for those)");
   addConfigFlags(
     set.action(async (flags: Record<string, unknown>) => {
       const creds = credentialsFrom(flags, env);
       const broker = flags.broker as BrokerName;
-      if (broker === 'angel') {
-        const missing = [creds.feedToken === undefined ? '--feed-token (or --feed-token-env)' : '', creds.clientCode === undefined ? '--client-code' : ''].filter(Boolean);
-        if (missing.length > 0) {
-          throw new TickcastError(ErrorCode.USAGE, `Angel needs ${missing.join(' and ')}: the feed token and client code of the SmartAPI login`);
-        }
-      }
+      const needs: CredentialNeeds = CREDENTIAL_NEEDS[broker as keyof typeof CREDENTIAL_NEEDS];
+      const missing = [
+        needs.apiKey && creds.apiKey === '' ? '--api-key (or --api-key-env)' : '',
+        needs.feedToken && creds.feedToken === undefined ? '--feed-token (or --feed-token-env)' : '',
+        needs.clientCode && creds.clientCode === undefined ? `--client-code (the ${needs.clientCode})` : '',
+      ].filter(Boolean);
+      if (missing.length > 0) throw new TickcastError(ErrorCode.USAGE, `${needs.label} needs ${missing.join(' and ')}`);
       const user = String(flags.user);
       const config = configFrom(flags, env);
       refuseWithOpenAlgoDb(config);
@@ -53,7 +58,7 @@ export function registerCredentialCommands(program: Command, io: Io, setExit: (c
         const store = new CredentialStore({ db, fernetKey });
         const before = store.describe(user)?.broker;
         await writing(file, () => store.set(user, broker, creds));
-        const parts = ['access token', 'API key', ...(creds.feedToken ? ['feed token'] : []), ...(creds.clientCode ? ['client code'] : [])];
+        const parts = ['access token', ...(creds.apiKey ? ['API key'] : []), ...(creds.feedToken ? ['feed token'] : []), ...(creds.clientCode ? ['client code'] : [])];
         io.out(`stored ${broker} credentials for user "${user}" (${parts.join(', ')}; secrets encrypted)\n`);
         if (before !== undefined && before !== broker) {
           io.err(`note: user "${user}" now uses broker ${broker} (was ${before}); their clients get ${broker}'s feed\n`);
@@ -157,12 +162,11 @@ function credentialsFrom(flags: Record<string, unknown>, env: NodeJS.ProcessEnv)
       values[secret.key] = direct;
     }
   }
-  for (const required of SECRETS.slice(0, 2)) {
-    if (values[required.key] === undefined) {
-      throw new TickcastError(ErrorCode.USAGE, `${required.what} is required: give --${required.flag} or --${required.flag}-env`);
-    }
+  const token = SECRETS[1];
+  if (values.accessToken === undefined) {
+    throw new TickcastError(ErrorCode.USAGE, `${token.what} is required: give --${token.flag} or --${token.flag}-env`);
   }
-  const creds: BrokerCredentials = { apiKey: values.apiKey!, accessToken: values.accessToken! };
+  const creds: BrokerCredentials = { apiKey: values.apiKey ?? '', accessToken: values.accessToken };
   if (values.feedToken !== undefined) creds.feedToken = values.feedToken;
   if (flags.clientCode !== undefined) creds.clientCode = String(flags.clientCode);
   return creds;

@@ -667,6 +667,34 @@ export const OPTIONS = [
     parse: websocketUrl(),
   }),
   option({
+    key: 'brokers.dhanUrl',
+    env: 'TICKCAST_DHAN_URL',
+    default: 'wss://api-feed.dhan.co',
+    description: "Dhan's live market feed WebSocket URL (the real one unless you are testing against a local fake).",
+    parse: websocketUrl(),
+  }),
+  option({
+    key: 'brokers.upstoxUrl',
+    env: 'TICKCAST_UPSTOX_URL',
+    default: 'wss://api.upstox.com/v3/feed/market-data-feed',
+    description: "Upstox's market data feed v3 WebSocket URL (the real one unless you are testing against a local fake).",
+    parse: websocketUrl(),
+  }),
+  option({
+    key: 'brokers.shoonyaUrl',
+    env: 'TICKCAST_SHOONYA_URL',
+    default: 'wss://api.shoonya.com/NorenWSAPI/',
+    description: "Shoonya's (Noren) market data WebSocket URL (the real one unless you are testing against a local fake).",
+    parse: websocketUrl(),
+  }),
+  option({
+    key: 'brokers.flattradeUrl',
+    env: 'TICKCAST_FLATTRADE_URL',
+    default: 'wss://piconnect.flattrade.in/PiConnectWSAPI/',
+    description: "Flattrade's (Noren) market data WebSocket URL (the real one unless you are testing against a local fake).",
+    parse: websocketUrl(),
+  }),
+  option({
     key: 'bus.host',
     env: 'ZMQ_HOST',
     flag: '--zmq-host <host>',
@@ -879,6 +907,15 @@ export const OPTIONS = [
     description:
       "OpenAlgo's database, to serve OpenAlgo's users in place (OpenAlgo's variable and syntax): API keys, broker sessions and the symbol master are read from its api_keys, auth and symtoken tables, never written. sqlite:///relative.db (from the working directory), sqlite:////absolute/path.db or postgresql://user:password@host:port/database (postgresql+psycopg2:// too; MySQL is not supported); needs OpenAlgo's API_KEY_PEPPER (and FERNET_SALT, if it has one). Unset: the instance's own store. See docs/openalgo.md.",
     parse: databaseUrl(),
+  }),
+  option({
+    key: 'auth.brokerApiKey',
+    env: 'BROKER_API_KEY',
+    default: undefined,
+    secret: true,
+    description:
+      "OpenAlgo's broker app key (OpenAlgo's variable), read with DATABASE_URL as OpenAlgo's streaming adapters read it, for what a user's auth row lacks: `client:::key` gives Dhan's client id (Shoonya's and Flattrade's user id) and the app key, a plain value is the app key (Angel's SmartAPI key). Unused with the instance's own store, where `tickcast credentials set` stores them per user.",
+    parse: secret(1),
   }),
   option({
     key: 'auth.cacheTtlMs',

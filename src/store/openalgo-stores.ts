@@ -27,13 +27,15 @@ export interface OpenAlgoStoreSettings {
   /** API_KEY_PEPPER: OpenAlgo's, required (there is no pepper file to fall back on). */
   pepper: string | undefined;
   fernetSalt: string | undefined;
+  /** OpenAlgo's BROKER_API_KEY, for what users' auth rows lack (OpenAlgoCredentials). */
+  brokerApiKey?: string | undefined;
 }
 
 /**
  * Opens OpenAlgo's database read-only and checks it. Throws TickcastErrors naming the setting to
  * fix: DATABASE_UNREACHABLE (exit 1), CONFIG_INVALID, DATABASE_SCHEMA, PEPPER_MISMATCH (exit 2).
  */
-export async function openOpenAlgoStores({ url, pepper, fernetSalt }: OpenAlgoStoreSettings): Promise<OpenAlgoStores> {
+export async function openOpenAlgoStores({ url, pepper, fernetSalt, brokerApiKey }: OpenAlgoStoreSettings): Promise<OpenAlgoStores> {
   if (pepper === undefined || pepper === '') {
     throw new TickcastError(ErrorCode.CONFIG_INVALID, "DATABASE_URL needs API_KEY_PEPPER set to OpenAlgo's pepper (from OpenAlgo's .env)");
   }
@@ -47,7 +49,12 @@ export async function openOpenAlgoStores({ url, pepper, fernetSalt }: OpenAlgoSt
     return {
       db,
       keys,
-      credentials: new OpenAlgoCredentials({ db, fernetKey, hasSecretApiKey: schema.columns.auth.has('secret_api_key') }),
+      credentials: new OpenAlgoCredentials({
+        db,
+        fernetKey,
+        hasSecretApiKey: schema.columns.auth.has('secret_api_key'),
+        ...(brokerApiKey ? { brokerApiKey } : {}),
+      }),
       symbols: new OpenAlgoSymbols(db),
       pepper,
       fernetKey,

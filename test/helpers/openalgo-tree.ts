@@ -89,6 +89,8 @@ export class FakeOpenAlgo {
       TICKCAST_BRIDGE_STALE: '1.5',
       TICKCAST_BRIDGE_CALL_TIMEOUT: '2',
       TICKCAST_BRIDGE_RETRY: '1',
+      // Dhan is native in tickcast; its users go to the bridge as for a user who keeps OpenAlgo's adapter.
+      TICKCAST_BRIDGE_BROKERS: 'dhan',
       ...extra,
     };
   }

@@ -15,8 +15,9 @@ const logger = createLogger('silent');
 
 const HOST_INFO: AdapterInfo = { protocol: 2, feed: 'openalgo', broker: 'openalgo', brokers: [], hosts: ['dhan', 'fyers'], instance: 'default', pid: 4242, host: 'h', epoch: 1, heartbeatMs: 1000 };
 
+/** Dhan is native in tickcast: these tests send its users to the bridge, as TICKCAST_BRIDGE_BROKERS=dhan does. */
 function bridged(noBridge = 'the OpenAlgo bridge is starting'): BridgedFeeds {
-  return new BridgedFeeds({ brokers: bridgedBrokers(), credentials: { hasCredentials: () => true }, noBridge: () => noBridge, logger, hostWaitMs: 50 });
+  return new BridgedFeeds({ brokers: bridgedBrokers(['dhan']), credentials: { hasCredentials: () => true }, noBridge: () => noBridge, logger, hostWaitMs: 50 });
 }
 
 /** A feed host's handle, attached to a sender that answers every command ok and records it. */
@@ -40,11 +41,10 @@ function statuses(adapter: Adapter): FeedStatusEvent[] {
 
 describe('which users the bridge serves', () => {
   it("is every broker OpenAlgo streams for except tickcast's native ones, unless those are named", () => {
-    expect(bridgedBrokers()).toContain('dhan');
     expect(bridgedBrokers()).toContain('fyers');
-    expect(bridgedBrokers()).not.toContain('zerodha');
-    expect(bridgedBrokers()).not.toContain('angel');
-    expect(bridgedBrokers(['zerodha'])).toContain('zerodha');
+    expect(bridgedBrokers()).toContain('dhan_sandbox');
+    for (const native of ['zerodha', 'angel', 'dhan', 'upstox', 'shoonya', 'flattrade']) expect(bridgedBrokers()).not.toContain(native);
+    expect(bridgedBrokers(['zerodha', 'dhan'])).toEqual(expect.arrayContaining(['zerodha', 'dhan', 'fyers']));
     expect(bridgedBrokers(['zerodha'])).not.toContain('angel');
   });
 

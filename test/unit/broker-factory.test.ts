@@ -2,8 +2,12 @@
 import { describe, expect, it } from 'vitest';
 import type { Adapter, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
 import type { BrokerInstrument, SymbolLookup } from '../../src/adapters/broker.js';
-import { credentialChecks, lookingUpPerSubscribe } from '../../src/adapters/broker-factory.js';
-import type { CredentialPresence, CredentialReader } from '../../src/auth/credentials.js';
+import { BROKER_FEED_BROKERS, brokerAdapterFactory, credentialChecks, lookingUpPerSubscribe } from '../../src/adapters/broker-factory.js';
+import { CREDENTIAL_BROKERS, type CredentialPresence, type CredentialReader } from '../../src/auth/credentials.js';
+import { NATIVE_BROKERS } from '../../src/brokers.js';
+import type { BusPublisher } from '../../src/bus/bus.js';
+import { systemClock } from '../../src/clock.js';
+import type { SymbolMaster } from '../../src/symbols/master.js';
 import { silentLogger } from '../../src/observability/logger.js';
 
 /** An adapter that, as the Kite and Angel ones, looks its symbol up first thing in subscribe. */
@@ -128,5 +132,37 @@ describe('credentialChecks', () => {
     rows.bob = presence({ user: 'bob' });
     expect(await checks.hasCredentials('bob', 'zerodha')).toBe(true);
     expect(checks.whyNot!('bob', 'zerodha')).toBeUndefined();
+  });
+});
+
+describe('brokerAdapterFactory', () => {
+  const none: CredentialReader = {
+    describe: () => undefined,
+    sourceFor: () => ({ load: async () => undefined }),
+    remedy: 'store them',
+  };
+  const options = {
+    symbols: { lookup: () => undefined, refresh: () => undefined } as unknown as SymbolMaster,
+    credentials: none,
+    publisher: { publish: () => undefined } as unknown as BusPublisher,
+    clock: systemClock,
+    logger: silentLogger(),
+  };
+
+  it('builds a native adapter for every native broker, the same list users are routed by and credentials are stored for', () => {
+    expect([...BROKER_FEED_BROKERS].sort()).toEqual([...NATIVE_BROKERS].sort());
+    expect([...CREDENTIAL_BROKERS].sort()).toEqual([...NATIVE_BROKERS].sort());
+    const factory = brokerAdapterFactory(options);
+    expect(factory.brokers).toEqual(BROKER_FEED_BROKERS);
+    const expected: Record<string, string> = {
+      zerodha: 'KiteAdapter', angel: 'AngelAdapter', dhan: 'DhanAdapter', upstox: 'UpstoxAdapter', shoonya: 'NorenAdapter', flattrade: 'NorenAdapter',
+    };
+    for (const broker of NATIVE_BROKERS) {
+      const adapter = factory.create('alice', broker, `${broker}.alice`);
+      expect(adapter).toMatchObject({ feed: `${broker}.alice`, broker });
+      expect(adapter.constructor.name).toBe(expected[broker]);
+    }
+    expect(() => factory.create('alice', 'fyers', 'fyers.alice')).toThrow(/no native adapter for broker fyers/);
+    expect(() => factory.create('alice', '__proto__', 'x.alice')).toThrow(/no native adapter/);
   });
 });

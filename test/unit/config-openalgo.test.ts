@@ -87,13 +87,14 @@ describe('an OpenAlgo directory', () => {
     expect(config.openalgo.dir).toBe(openalgo);
     expect(config.ws).toMatchObject({ host: '127.0.0.1', port: 8766, authGraceMs: 15_000, pingIntervalMs: 20_000, pingTimeoutMs: 20_000 });
     expect(config.bus).toMatchObject({ host: '127.0.0.1', port: 5556 });
-    expect(config.auth).toMatchObject({ pepper: PEPPER, fernetSalt: '0123456789abcdef'.repeat(2) });
+    // BROKER_API_KEY fills what OpenAlgo's auth rows lack (a client id), as OpenAlgo's adapters read it.
+    expect(config.auth).toMatchObject({ pepper: PEPPER, fernetSalt: '0123456789abcdef'.repeat(2), brokerApiKey: 'YOUR_BROKER_API_KEY' });
     expect(config.validBrokers).toEqual(['angel', 'dhan', 'fyers', 'zerodha']);
     expect(sources).toMatchObject({ 'ws.port': 'openalgo-env', 'bus.port': 'openalgo-env', 'auth.pepper': 'openalgo-env', 'openalgo.dir': 'flag' });
     // Proxy settings tickcast has no option for, once each, in file order; Flask's are not listed.
     expect(report).toEqual({
       file,
-      unused: ['BROKER_API_KEY', 'BROKER_API_SECRET', 'WS_MAX_QUEUE', 'MAX_SYMBOLS_PER_WEBSOCKET', 'MAX_WEBSOCKET_CONNECTIONS', 'ENABLE_CONNECTION_POOLING', 'SESSION_EXPIRY_TIME'],
+      unused: ['BROKER_API_SECRET', 'WS_MAX_QUEUE', 'MAX_SYMBOLS_PER_WEBSOCKET', 'MAX_WEBSOCKET_CONNECTIONS', 'ENABLE_CONNECTION_POOLING', 'SESSION_EXPIRY_TIME'],
     });
     // The Health Monitor's stats go to OpenAlgo's default place.
     expect(statsFileOf(config)).toBe(join(openalgo, 'log', 'ws_proxy_stats.json'));

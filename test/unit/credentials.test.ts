@@ -3,10 +3,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ApiKeyStore } from '../../src/auth/api-keys.js';
-import { CredentialStore } from '../../src/auth/credentials.js';
+import { CredentialStore, OpenAlgoCredentials, openAlgoBrokerKey } from '../../src/auth/credentials.js';
 import { deriveFernetKey, fernetDecrypt, fernetEncrypt } from '../../src/auth/fernet.js';
 import { ErrorCode, TickcastError } from '../../src/errors.js';
 import { openDatabase, type Database } from '../../src/store/database.js';
+import type { OpenAlgoDb } from '../../src/store/openalgo-db.js';
 
 const PEPPER = 'credentials-test-pepper-0123456789abcdef0123';
 const OTHER_PEPPER = 'another-pepper-entirely-0123456789abcdef01234';
@@ -176,5 +177,72 @@ describe('CredentialStore', () => {
     store.set('bob', 'angel', { ...ANGEL, accessToken: `Bearer ${ANGEL.accessToken}` });
     expect(store.get('bob')?.credentials.accessToken).toBe(`Bearer ${ANGEL.accessToken}`);
     expect(db.prepare('SELECT COUNT(*) AS n FROM auth').get()).toEqual({ n: 1 });
+  });
+});
+
+describe('the brokers beyond Zerodha and Angel', () => {
+  const DHAN = { apiKey: '', accessToken: 'dhanAccessToken.jwt', clientCode: '1000000123' };
+  const UPSTOX = { apiKey: '', accessToken: 'upstoxAccessToken' };
+  const NOREN = { apiKey: '', accessToken: 'norenSessionToken', clientCode: 'FA12345' };
+
+  it('stores what each feed needs and no API key it does not', () => {
+    store.set('d', 'dhan', DHAN);
+    store.set('u', 'upstox', UPSTOX);
+    store.set('s', 'shoonya', NOREN);
+    store.set('f', 'flattrade', { ...NOREN, apiKey: 'ftAppKey' });
+    expect(store.get('d')).toEqual({ broker: 'dhan', credentials: DHAN });
+    expect(store.get('u')).toEqual({ broker: 'upstox', credentials: UPSTOX });
+    expect(store.get('s')).toEqual({ broker: 'shoonya', credentials: NOREN });
+    expect(store.get('f')).toEqual({ broker: 'flattrade', credentials: { ...NOREN, apiKey: 'ftAppKey' } });
+    // OpenAlgo's form: the token alone in auth, the client code plain in user_id.
+    expect(fernetDecrypt(fernetKey, authRow('d').auth)).toBe(DHAN.accessToken);
+    expect(authRow('d')).toMatchObject({ user_id: DHAN.clientCode, secret_api_key: null, feed_token: null });
+    expect(store.describe('u')).toMatchObject({ broker: 'upstox', accessToken: true, apiKey: false, clientCode: false, readable: true });
+  });
+
+  it('refuses what a feed cannot work without, and what it has no use for', () => {
+    expectError(() => store.set('d', 'dhan', { ...DHAN, clientCode: undefined }), ErrorCode.USAGE, 'Dhan needs a client id too');
+    expectError(() => store.set('s', 'shoonya', { apiKey: '', accessToken: 't' }), ErrorCode.USAGE, 'Shoonya needs a user id too');
+    expectError(() => store.set('f', 'flattrade', { apiKey: '', accessToken: 't' }), ErrorCode.USAGE, 'Flattrade needs a user id too');
+    expectError(() => store.set('u', 'upstox', { ...UPSTOX, feedToken: 'x' }), ErrorCode.USAGE, /Upstox has no feed token/);
+    expectError(() => store.set('u', 'upstox', { ...UPSTOX, accessToken: '' }), ErrorCode.USAGE, /access token is empty/);
+    expectError(() => store.set('u', 'upstox', { ...UPSTOX, apiKey: 'has space' }), ErrorCode.USAGE, /API key must be printable/);
+    expectError(() => store.set('k', 'zerodha', { ...KITE, apiKey: '' }), ErrorCode.USAGE, /API key is empty/);
+    expect(db.prepare('SELECT COUNT(*) AS n FROM auth').get()).toEqual({ n: 0 });
+  });
+});
+
+describe('openAlgoBrokerKey', () => {
+  it("reads BROKER_API_KEY as OpenAlgo's streaming adapters do", () => {
+    expect(openAlgoBrokerKey('1000000123:::dhanAppKey')).toEqual({ clientCode: '1000000123', apiKey: 'dhanAppKey' });
+    expect(openAlgoBrokerKey('FA12345:::')).toEqual({ clientCode: 'FA12345' });
+    expect(openAlgoBrokerKey('smartApiKey')).toEqual({ apiKey: 'smartApiKey' });
+    expect(openAlgoBrokerKey(':::key')).toEqual({ apiKey: 'key' });
+    expect(openAlgoBrokerKey('')).toEqual({});
+    expect(openAlgoBrokerKey(undefined)).toEqual({});
+  });
+});
+
+describe("OpenAlgoCredentials over OpenAlgo's auth rows", () => {
+  /** OpenAlgo's database, as the rows tickcast's own store holds (the same table). */
+  function openalgoDb(): OpenAlgoDb {
+    return { all: async (sql: string, params?: readonly unknown[]) => db.prepare(sql).all(...(params ?? [])) } as unknown as OpenAlgoDb;
+  }
+  function insert(name: string, broker: string, token: string, userId: string | null): void {
+    db.prepare('INSERT INTO auth (name, auth, broker, user_id, is_revoked) VALUES (?, ?, ?, ?, 0)').run(name, fernetEncrypt(fernetKey, token), broker, userId);
+  }
+
+  it("fills what a row lacks from BROKER_API_KEY, and a row's own values win", async () => {
+    insert('dhanuser', 'dhan', 'dhanTok', '1000000123'); // OpenAlgo keeps Dhan's client id in user_id
+    insert('shoonyauser', 'shoonya', 'susertoken', null); // and Shoonya's nowhere: its adapter reads BROKER_API_KEY
+    insert('angeluser', 'angel', 'jwt', 'A1234');
+    const withKey = new OpenAlgoCredentials({ db: openalgoDb(), fernetKey, hasSecretApiKey: true, brokerApiKey: 'FA99999:::appKey' });
+    expect(await withKey.get('dhanuser')).toEqual({ broker: 'dhan', credentials: { apiKey: 'appKey', accessToken: 'dhanTok', clientCode: '1000000123' } });
+    expect(await withKey.get('shoonyauser')).toEqual({ broker: 'shoonya', credentials: { apiKey: 'appKey', accessToken: 'susertoken', clientCode: 'FA99999' } });
+    expect(await withKey.sourceFor('shoonyauser', 'flattrade').load()).toBeUndefined(); // never another broker's token
+    const plainKey = new OpenAlgoCredentials({ db: openalgoDb(), fernetKey, hasSecretApiKey: true, brokerApiKey: 'smartApiKey' });
+    expect(await plainKey.get('angeluser')).toEqual({ broker: 'angel', credentials: { apiKey: 'smartApiKey', accessToken: 'jwt', clientCode: 'A1234' } });
+    const without = new OpenAlgoCredentials({ db: openalgoDb(), fernetKey, hasSecretApiKey: true });
+    expect(await without.get('shoonyauser')).toEqual({ broker: 'shoonya', credentials: { apiKey: '', accessToken: 'susertoken' } });
   });
 });
