@@ -224,11 +224,13 @@ describe('Dhan: its own dialect', () => {
     expect(await adapter.subscribe({ exchange: 'NSE', symbol: 'ODDSEG' }, 1, 5)).toEqual({ ok: false, message: 'Exchange NSE_XX of ODDSEG is not supported by the Dhan feed' });
     expect(await adapter.subscribe({ exchange: 'NSE', symbol: 'ODDTOKEN' }, 1, 5)).toEqual({ ok: false, message: 'Token not found for ODDTOKEN on NSE' });
     expect(await adapter.subscribe({ exchange: 'NSE', symbol: 'NOPE' }, 1, 5)).toEqual({ ok: false, message: 'Token not found for NOPE on NSE' });
-    const depth20 = await adapter.subscribe({ exchange: 'NSE', symbol: 'RELIANCE:20' }, 3, 20);
-    expect(depth20).toMatchObject({ ok: false, message: expect.stringMatching(/20-level depth is not served natively for Dhan yet/) });
-    await until(() => fake.held(1).size === 2, 'the two subscriptions');
+    // Off NSE, `:20` falls back to the live feed's five levels, as OpenAlgo's adapter does.
+    expect(await adapter.subscribe({ exchange: 'BSE', symbol: 'RELIANCE:20' }, 3, 20)).toEqual({ ok: true, depth: 5 });
+    await until(() => fake.held(1).size === 3, 'the three subscriptions');
     expect(heldOf(fake, 1, 'IDX_I:13')).toEqual({ subscribes: 1, modes: [1] });
     expect(heldOf(fake, 1, 'MCX_COMM:430106')).toEqual({ subscribes: 1, modes: [3] });
+    expect(heldOf(fake, 1, 'BSE_EQ:500325')).toEqual({ subscribes: 1, modes: [3] });
+    expect(fake.depthConnections).toBe(0);
     expect(parseSecurityId(' 2885 ')).toBe('2885');
     expect(parseSecurityId('0')).toBeUndefined();
     expect(parseSecurityId('4294967296')).toBeUndefined();

@@ -1,6 +1,7 @@
 /**
  * The Dhan adapter: Dhan's live market feed v2 for the streams the gateway subscribes, published
- * on the bus with OpenAlgo's Dhan field names (payload.ts, bugs fixed). The session layer
+ * on the bus with OpenAlgo's Dhan field names (payload.ts, bugs fixed), and Dhan's 20-level depth
+ * feed for Depth subscriptions of `SYMBOL:20` streams (depth20-feed.ts). The session layer
  * (../session/) connects, reconnects and keeps each socket's subscriptions; this is Dhan's
  * dialect (docs/brokers/dhan.md):
  *
@@ -18,20 +19,31 @@
  * - liveness: Dhan pings from the server side (answered by the WebSocket library, and counted as
  *   life by the session); a socket with no frame and no ping for `silenceMs` is replaced.
  *
- * 20-level depth (a second endpoint, `…/twentydepth`, request code 23) is not served yet: a Depth
- * subscription of a `SYMBOL:20` stream is answered with a per-symbol error.
+ * `SYMBOL:20` (OpenAlgo's suffix) is looked up as `SYMBOL` and published under `SYMBOL:20`. At
+ * Depth on NSE_EQ or NSE_FNO it rides the depth socket, opened on the first such stream and
+ * closed after the last; anywhere else, and at LTP or Quote, it rides the live feed (5 levels,
+ * as OpenAlgo falls back). The gateway sees one adapter: its status is the live feed's, and a
+ * depth socket that is not open is said in `statusMessage()` and, while refused, in the answer
+ * to a new `:20` subscription.
  */
 import type { Mode } from '../../protocol/modes.js';
 import type { StreamRef, SubscribeResult } from '../../feed.js';
-import type { BrokerCredentials, BrokerFeedOptions, BrokerInstrument, BrokerTick } from '../broker.js';
-import { authErrorPattern } from '../session/auth-error.js';
+import type { BrokerFeedOptions, BrokerInstrument, BrokerTick } from '../broker.js';
 import { BrokerFeed, type Diff, type Resolved, type SessionOptions, type Upstream } from '../session/broker-feed.js';
-import type { BrokerSession, SessionDialect } from '../session/broker-session.js';
+import type { BrokerSession } from '../session/broker-session.js';
 import { LogThrottle } from '../session/feed-status.js';
 import { positive } from '../session/schedule.js';
 import { chunks } from '../session/subscriptions.js';
 import { type DhanPacket, decodeDhanFeed, decodeDhanText } from './decoder.js';
+import { DHAN_DEPTH20_URL, DhanDepth20Feed, hasDhanDepth20 } from './depth20-feed.js';
+import {
+  DEPTH20_SUFFIX, DHAN_AUTH_ERROR, DHAN_EXCHANGE_SEGMENT, type DhanInstrument, depth20Lookup, dhanSessionDialect, instrumentKey,
+  isDepth20Symbol, parseSecurityId, refusalMessage,
+} from './dialect.js';
 import { dhanPayload } from './payload.js';
+
+export { DHAN_EXCHANGE_SEGMENT, type DhanInstrument, dhanClientId, parseSecurityId, redactDhanUrl } from './dialect.js';
+export { DHAN_DEPTH20_URL } from './depth20-feed.js';
 
 export const DHAN_FEED_URL = 'wss://api-feed.dhan.co';
 
@@ -53,18 +65,15 @@ export const DHAN_REQUEST_CODE: Readonly<Record<Mode, { subscribe: number; unsub
   3: { subscribe: 21, unsubscribe: 22 },
 };
 
-/** Segment names by the symbol master's brexchange: Dhan's own names, and OpenAlgo's exchanges (dhan_mapping.py). */
-export const DHAN_EXCHANGE_SEGMENT: Readonly<Record<string, string>> = {
-  IDX_I: 'IDX_I', NSE_EQ: 'NSE_EQ', NSE_FNO: 'NSE_FNO', NSE_CURRENCY: 'NSE_CURRENCY', BSE_EQ: 'BSE_EQ',
-  MCX_COMM: 'MCX_COMM', BSE_CURRENCY: 'BSE_CURRENCY', BSE_FNO: 'BSE_FNO',
-  NSE: 'NSE_EQ', NFO: 'NSE_FNO', CDS: 'NSE_CURRENCY', BSE: 'BSE_EQ', BFO: 'BSE_FNO', BCD: 'BSE_CURRENCY', MCX: 'MCX_COMM',
-  NSE_INDEX: 'IDX_I', BSE_INDEX: 'IDX_I',
-};
-
 export interface DhanAdapterOptions extends BrokerFeedOptions, SessionOptions {
   maxInstrumentsPerMessage?: number;
   maxInstrumentsPerConnection?: number;
   maxConnections?: number;
+  /**
+   * Dhan's 20-level depth endpoint, for Depth subscriptions of `SYMBOL:20` streams; default
+   * `wss://depth-api-feed.dhan.co/twentydepth`. The credentials go in its query as on `url`.
+   */
+  depthUrl?: string;
 }
 
 /** Running totals, for metrics and tests. */
@@ -92,41 +101,10 @@ export interface DhanCounters {
   messagesSent: number;
 }
 
-/** An instrument as Dhan's requests name it. */
-export interface DhanInstrument {
-  readonly ExchangeSegment: string;
-  readonly SecurityId: string;
-}
-
 /** Topic mode of a tick: the packet says what it carries. */
 const TOPIC_MODE: Record<BrokerTick['mode'], Mode> = { ltp: 1, quote: 2, full: 3, depth20: 3 };
 /** A full packet carries five levels a side. */
 const DEPTH_LEVELS = 5;
-/** 5000 full packets are ~810 KB; anything far larger is not Dhan talking. */
-const MAX_FRAME_BYTES = 2 * 1024 * 1024;
-const TEXT_LOG_CHARS = 500;
-const AUTH_ERROR = authErrorPattern(/access token|client ?id|data apis? not subscribed/);
-
-/** The URL with the access token replaced, for anything shown or logged. */
-export function redactDhanUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.searchParams.has('token')) parsed.searchParams.set('token', '***');
-    return parsed.toString();
-  } catch {
-    return url.split('?')[0]!;
-  }
-}
-
-/**
- * The Dhan client id: `clientCode`, or (OpenAlgo keeps `BROKER_API_KEY` as `client_id:::api_key`)
- * the part of the API key before `:::`.
- */
-export function dhanClientId(credentials: BrokerCredentials): string | undefined {
-  if (credentials.clientCode) return credentials.clientCode;
-  const [first, ...rest] = (credentials.apiKey ?? '').split(':::');
-  return rest.length > 0 && first ? first : undefined;
-}
 
 /** The live-feed URL for these credentials (the token is in it: never log it unredacted). */
 export function dhanFeedUrl(base: string, accessToken: string, clientId: string): string {
@@ -136,29 +114,6 @@ export function dhanFeedUrl(base: string, accessToken: string, clientId: string)
   target.searchParams.set('clientId', clientId);
   target.searchParams.set('authType', '2');
   return target.toString();
-}
-
-function dhanDialect(url: string, user: string, authRetryMs: number): SessionDialect {
-  return {
-    label: 'Dhan',
-    socketName: 'Dhan market feed',
-    maxFrameBytes: MAX_FRAME_BYTES,
-    // 429 is Dhan's answer for a data plan that has lapsed (as OpenAlgo reads it): retrying soon cannot help.
-    refusedStatuses: [401, 403, 429],
-    dial(credentials) {
-      const clientId = credentials ? dhanClientId(credentials) : undefined;
-      if (!credentials?.accessToken || !clientId) {
-        const missing = [!credentials?.accessToken && 'access token', !clientId && 'client id'].filter(Boolean).join(' and ');
-        return { missing: `No Dhan credentials for user ${user} (missing ${missing}): log in to Dhan in OpenAlgo. Retrying every ${seconds(authRetryMs)}.` };
-      }
-      return { url: dhanFeedUrl(url, credentials.accessToken, clientId), headers: {} };
-    },
-    refusedUpgrade: (status, credentials) =>
-      refusalMessage(`client ${dhanClientId(credentials) ?? '?'}, HTTP ${status}`, authRetryMs),
-    isAuthError: (text) => AUTH_ERROR.test(text),
-    silent: (silentFor) => `no frame or ping from Dhan for ${silentFor} ms`,
-    lost: (reason, delay) => `Dhan connection lost (${reason}); reconnecting in ${seconds(delay)}`,
-  };
 }
 
 export class DhanAdapter extends BrokerFeed<DhanInstrument> {
@@ -172,10 +127,23 @@ export class DhanAdapter extends BrokerFeed<DhanInstrument> {
   };
   /** The previous-close packet's close per instrument key, for quote/full packets without one. */
   private readonly prevClose = new Map<string, number>();
+  /** The second socket, for Depth subscriptions of `SYMBOL:20` on NSE_EQ and NSE_FNO. */
+  private readonly depth20: DhanDepth20Feed;
+  private started = false;
+  /** The depth socket closing after its last stream went, awaited by stop(). */
+  private depth20Closing: Promise<void> | undefined;
 
   constructor(options: DhanAdapterOptions) {
     const authRetryMs = options.authRetryMs ?? 60_000;
-    super(options, dhanDialect(options.url ?? DHAN_FEED_URL, options.user, authRetryMs), {
+    const url = options.url ?? DHAN_FEED_URL;
+    // `SYMBOL:20` streams this socket carries (LTP, Quote, or Depth off NSE) are looked up as `SYMBOL`.
+    super({ ...options, symbols: depth20Lookup(options.symbols) }, dhanSessionDialect({
+      socketName: 'Dhan market feed',
+      speaker: 'Dhan',
+      user: options.user,
+      authRetryMs,
+      url: (token, clientId) => dhanFeedUrl(url, token, clientId),
+    }), {
       // Dhan pings every 10 s from the server; OpenAlgo gives up after 90 s without any frame.
       silenceMs: options.silenceMs ?? 90_000,
       batchDelayMs: options.batchDelayMs ?? 50,
@@ -186,22 +154,95 @@ export class DhanAdapter extends BrokerFeed<DhanInstrument> {
     this.authRetryMs = authRetryMs;
     this.maxPerMessage = Math.floor(positive('Dhan', 'maxInstrumentsPerMessage', options.maxInstrumentsPerMessage ?? DHAN_MAX_INSTRUMENTS_PER_MESSAGE));
     this.noticeLog = new LogThrottle(() => this.clock.now());
+    this.depth20 = new DhanDepth20Feed({ ...options, url: options.depthUrl ?? DHAN_DEPTH20_URL });
   }
 
-  stats(): DhanCounters & { connections: number; tokens: number; streams: number } {
+  stats(): DhanCounters & { connections: number; tokens: number; streams: number; depth20: ReturnType<DhanDepth20Feed['stats']> } {
     const { published, unrouted, connects } = this.routing;
-    return { ...this.counters, published, unroutedTicks: unrouted, connects, ...this.sizes() };
+    return { ...this.counters, published, unroutedTicks: unrouted, connects, ...this.sizes(), depth20: this.depth20.stats() };
   }
 
-  /** `SYMBOL:20` asks for 20-level depth, which needs Dhan's depth socket: not served yet. */
+  override async start(): Promise<void> {
+    this.started = true;
+    await super.start();
+    // Streams subscribed before the start: their socket opens now.
+    if (this.depth20.streamCount > 0) await this.depth20.start();
+  }
+
+  override async stop(): Promise<void> {
+    this.started = false;
+    await Promise.all([super.stop(), this.depth20.stop(), this.depth20Closing]);
+  }
+
+  override credentialsChanged(): void {
+    super.credentialsChanged();
+    this.depth20.credentialsChanged();
+  }
+
+  /**
+   * The live feed's word when it is not live; else, while `:20` streams are held and the depth
+   * socket is not open, why (the feed's status stays the live feed's: its streams still flow).
+   */
+  override statusMessage(): string | undefined {
+    if (this.status() !== 'live') return super.statusMessage();
+    const socket = this.depth20.socket();
+    if (!socket || socket.state === 'open') return undefined;
+    return `20-level depth (SYMBOL:20) is not streaming: ${socket.message ?? 'connecting to the Dhan 20-level depth feed'}`;
+  }
+
+  /**
+   * `SYMBOL:20` at Depth on NSE_EQ or NSE_FNO goes to the depth socket; anything else to the live
+   * feed. A stream moving between them (a mode change) leaves the other once the new one took it.
+   */
   override async subscribe(stream: StreamRef, mode: Mode, depth: number): Promise<SubscribeResult> {
-    if (mode === 3 && stream.symbol.endsWith(':20')) {
+    if (!isDepth20Symbol(stream.symbol)) return super.subscribe(stream, mode, depth);
+    if (mode !== 3 || !this.onDepth20Socket(stream)) {
+      const result = await super.subscribe(stream, mode, depth);
+      if (result.ok) await this.leaveDepth20(stream);
+      return result;
+    }
+    const socket = this.depth20.socket();
+    // A new stream is not promised a book Dhan refuses to send; a held one stays held.
+    if (socket?.state === 'down' && !this.depth20.holds(stream)) {
+      const base = stream.symbol.slice(0, -DEPTH20_SUFFIX.length);
       return {
         ok: false,
-        message: `20-level depth is not served natively for Dhan yet: subscribe ${stream.symbol.slice(0, -3)} on ${stream.exchange} for 5-level depth`,
+        message: `20-level depth is unavailable for ${stream.symbol} on ${stream.exchange}: ${socket.message ?? 'the Dhan 20-level depth feed is down'} Subscribe ${base} for 5-level depth meanwhile.`,
       };
     }
-    return super.subscribe(stream, mode, depth);
+    const result = await this.depth20.subscribe(stream, 3, depth);
+    if (!result.ok) return result;
+    await super.unsubscribe(stream);
+    if (this.started && !this.depth20.active) await this.depth20.start();
+    return result;
+  }
+
+  override async unsubscribe(stream: StreamRef): Promise<void> {
+    await super.unsubscribe(stream);
+    if (isDepth20Symbol(stream.symbol)) await this.leaveDepth20(stream);
+  }
+
+  /** Whether Dhan serves this `:20` stream 20 levels; unknown symbols go there too, to be refused by it. */
+  private onDepth20Socket(stream: StreamRef): boolean {
+    let found: BrokerInstrument | undefined;
+    try {
+      found = this.options.symbols.lookup(this.broker, stream.exchange, stream.symbol);
+    } catch {
+      return true;
+    }
+    return found === undefined || hasDhanDepth20(found);
+  }
+
+  /** Drops a stream from the depth socket, and closes the socket when it was the last. */
+  private async leaveDepth20(stream: StreamRef): Promise<void> {
+    await this.depth20.unsubscribe(stream);
+    if (this.depth20.streamCount > 0 || !this.depth20.active) return;
+    // Not awaited: an unsubscribe need not wait for Dhan's close handshake.
+    const closing = this.depth20.stop();
+    this.depth20Closing = closing;
+    void closing.finally(() => {
+      if (this.depth20Closing === closing) this.depth20Closing = undefined;
+    });
   }
 
   protected resolve(found: BrokerInstrument, { exchange, symbol }: StreamRef): Resolved<DhanInstrument> {
@@ -296,7 +337,7 @@ export class DhanAdapter extends BrokerFeed<DhanInstrument> {
     this.counters.textFrames += 1;
     const decoded = decodeDhanText(text);
     const shown = decoded.kind === 'text' ? decoded.text : decoded.reason;
-    if (decoded.kind === 'text' && AUTH_ERROR.test(text)) {
+    if (decoded.kind === 'text' && DHAN_AUTH_ERROR.test(text)) {
       session.refuse(refusalMessage(`Dhan said "${shown}"`, this.authRetryMs));
       return;
     }
@@ -330,25 +371,3 @@ export function dhanRequests(action: 'subscribe' | 'unsubscribe', entries: Reado
   }
   return messages;
 }
-
-/** A Dhan security id from the symbol master: decimal digits that fit the packets' u32. */
-export function parseSecurityId(token: string): string | undefined {
-  const text = token.trim();
-  if (!/^\d{1,10}$/.test(text)) return undefined;
-  const value = Number(text);
-  return value > 0 && value <= 0xffffffff ? String(value) : undefined;
-}
-
-/** Routing key: the segment name and security id, as both requests and decoded packets name them. */
-function instrumentKey(segment: string, securityId: string): string {
-  return `${segment}:${securityId}`;
-}
-
-function refusalMessage(detail: string, retryMs: number): string {
-  return `Dhan refused the session (${detail}): log in to Dhan again in OpenAlgo to refresh the access token, or check the client id and the Data API subscription. Retrying every ${seconds(retryMs)}.`;
-}
-
-function seconds(ms: number): string {
-  return ms >= 1000 ? `${Math.round(ms / 100) / 10} s` : `${ms} ms`;
-}
-
