@@ -12,7 +12,7 @@
 import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import type { LogLevel } from '../observability/logger.js';
-import { isRealBroker } from '../brokers.js';
+import { NATIVE_BROKERS, isRealBroker } from '../brokers.js';
 import { type DatabaseUrl, parseDatabaseUrl } from './database-url.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -446,7 +446,7 @@ export const OPTIONS = [
     flag: '--bridge-brokers <list>',
     default: undefined,
     description:
-      "Brokers with a native tickcast adapter (zerodha, angel) whose users are served by the OpenAlgo bridge instead, as OpenAlgo's proxy would serve them. Every other broker's users go through the bridge anyway.",
+      `Brokers with a native tickcast adapter (${NATIVE_BROKERS.join(', ')}) whose users are served by the OpenAlgo bridge instead, as OpenAlgo's proxy would serve them. Every other broker's users go through the bridge anyway.`,
     parse: bridgedBrokers(),
   }),
   option({

@@ -182,6 +182,42 @@ describe('tickcast credentials (in process)', () => {
     expect(gone.stderr).toBe('tickcast: user "alice" has no broker credentials\n');
   });
 
+  it('stores what Dhan, Upstox, Shoonya and Flattrade feeds need, and names what is missing', async () => {
+    const dir = dataDir();
+    const secrets = { TOKEN: 'brokerSessionToken0123' };
+    const cases: Array<{ broker: string; args: string[]; stored: string; credentials: Record<string, string> }> = [
+      { broker: 'dhan', args: ['--client-code', '1000000123'], stored: 'access token, client code', credentials: { apiKey: '', accessToken: secrets.TOKEN, clientCode: '1000000123' } },
+      { broker: 'upstox', args: [], stored: 'access token', credentials: { apiKey: '', accessToken: secrets.TOKEN } },
+      { broker: 'shoonya', args: ['--client-code', 'FA12345'], stored: 'access token, client code', credentials: { apiKey: '', accessToken: secrets.TOKEN, clientCode: 'FA12345' } },
+      { broker: 'flattrade', args: ['--client-code', 'FT123', '--api-key', 'ftapp'], stored: 'access token, API key, client code', credentials: { apiKey: 'ftapp', accessToken: secrets.TOKEN, clientCode: 'FT123' } },
+    ];
+    for (const { broker, args, stored, credentials } of cases) {
+      const user = `${broker}user`;
+      const set = await run(['credentials', 'set', '--user', user, '--broker', broker, '--access-token-env', 'TOKEN', ...args], dir, secrets);
+      expect(set.code, set.stderr).toBe(EXIT_OK);
+      expect(set.stdout).toBe(`stored ${broker} credentials for user "${user}" (${stored}; secrets encrypted)\n`);
+      const { db, fernetKey } = await openKeys(configFrom({}, envFor(dir)));
+      try {
+        expect(new CredentialStore({ db, fernetKey }).get(user)).toEqual({ broker, credentials });
+      } finally {
+        db.close();
+      }
+    }
+    const noId = await run(['credentials', 'set', '--user', 'x', '--broker', 'dhan', '--access-token-env', 'TOKEN'], dir, secrets);
+    expect(noId.code).toBe(EXIT_USAGE);
+    expect(noId.stderr).toContain('Dhan needs --client-code (the client id)');
+    const noUser = await run(['credentials', 'set', '--user', 'x', '--broker', 'shoonya', '--access-token-env', 'TOKEN'], dir, secrets);
+    expect(noUser.stderr).toContain('Shoonya needs --client-code (the user id)');
+    const feedToken = await run(['credentials', 'set', '--user', 'x', '--broker', 'upstox', '--access-token-env', 'TOKEN', '--feed-token', 'f'], dir, secrets);
+    expect(feedToken.code).toBe(EXIT_USAGE);
+    expect(feedToken.stderr).toContain('Upstox has no feed token');
+    const unknown = await run(['credentials', 'set', '--user', 'x', '--broker', 'fyers', '--access-token-env', 'TOKEN'], dir, secrets);
+    expect(unknown.code).toBe(EXIT_USAGE);
+    expect(unknown.stderr).toContain('zerodha, angel, dhan, upstox, shoonya, flattrade');
+    const show = await run(['credentials', 'show', '--user', 'x'], dir);
+    expect(show.code).toBe(EXIT_FAILURE); // nothing was stored for the refused ones
+  });
+
   it('reads secrets from environment variables and requires what Angel needs', async () => {
     const dir = dataDir();
     const secrets = { APP_KEY: 'angelapp', JWT: ANGEL_JWT, FEED: ANGEL_FEED };
