@@ -2,17 +2,24 @@
  * A fake Upstox Market Data Feed v3 server for tests, plus a small protobuf writer for
  * `FeedResponse` frames and the Upstox test vectors.
  *
- * The server checks `Authorization: Bearer <token>` on the upgrade (401 otherwise), sends the
+ * The server checks `Authorization: Bearer <token>` on the upgrade at the feed path (401
+ * otherwise) and, as Upstox's feed URL does, answers it with a 302 to a single-use URL on its
+ * `feeds` path carrying a fresh `code` (`redirect: false` opens the feed at the first hop
+ * instead). The code must be one it issued and not yet used (403 otherwise). It sends the
  * `market_info` message first as Upstox does, sends WebSocket pings while idle (Upstox has no
  * application heartbeat), records every request (JSON; whether it came as a binary frame), and
- * lets a test push frames, go silent (no pings, no frames) and drop connections.
+ * lets a test push frames, go silent (no pings, no frames), drop connections, and make the
+ * redirect loop or point elsewhere.
  *
  * The writer is independent of src/adapters/upstox/: its field numbers come from the message
  * table in docs/brokers/upstox.md (MarketDataFeedV3.proto), so a frame it writes checks the
  * decoder rather than mirroring it.
  */
+import { randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { type IncomingMessage, type Server, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import WebSocket, { WebSocketServer } from 'ws';
 
 // ---- protobuf writer --------------------------------------------------------------------------
@@ -187,16 +194,34 @@ export interface FakeUpstoxOptions {
   pingMs?: number;
   /** Send market_info on every new connection (Upstox does). */
   marketInfo?: boolean;
+  /**
+   * Answer the upgrade at the feed path with a 302 to a single-use URL, as Upstox does (default);
+   * false opens the feed there directly.
+   */
+  redirect?: boolean;
 }
 
 export const UPSTOX_PATH = '/v3/feed/market-data-feed';
+/** Where the redirect points, as the authorize endpoint's `authorized_redirect_uri` does. */
+export const UPSTOX_FEEDS_PATH = '/market-data-feeder/v3/upstox-developer-api/feeds';
 const WAIT_MS = 5000;
 
 export class FakeUpstox {
   /** The token let in; change it to simulate a re-login. */
   accessToken: string;
-  /** Every upgrade attempt: the bearer token it carried (null without one) and whether it was let in. */
+  /**
+   * Every upgrade attempt at the feed path: the bearer token it carried (null without one) and
+   * whether it was let in (redirected, or opened when not redirecting).
+   */
   readonly attempts: Array<{ token: string | null; authorization: string | undefined; path: string; accepted: boolean }> = [];
+  /** Codes issued in redirects, in order. */
+  readonly codes: string[] = [];
+  /** Every upgrade at the feeds path: the code it carried and whether it was let in. */
+  readonly redeemed: Array<{ code: string | null; authorization: string | undefined; accepted: boolean }> = [];
+  /** While true, a good code is answered with another redirect to the feed path (a loop). */
+  loop = false;
+  /** While set, the feed path's redirect goes where this says instead of to the code URL given. */
+  redirectTo: ((codeUrl: string) => string) | undefined;
   readonly requests: UpstoxRequestSeen[] = [];
   connections = 0;
   /** WebSocket pings received from the client. */
@@ -204,14 +229,18 @@ export class FakeUpstox {
   /** While true, nothing at all is sent (no pings, no frames). */
   silent = false;
   private readonly sockets = new Map<number, WebSocket>();
+  private readonly unused = new Set<string>();
   private readonly pinger: NodeJS.Timeout;
+  private readonly wss = new WebSocketServer({ noServer: true });
 
   private constructor(
-    private readonly server: WebSocketServer,
+    private readonly server: Server,
     private readonly options: FakeUpstoxOptions,
   ) {
     this.accessToken = options.accessToken;
-    server.on('connection', (socket) => this.accept(socket));
+    this.wss.on('connection', (socket) => this.accept(socket));
+    server.on('request', (_req, res) => res.writeHead(426).end());
+    server.on('upgrade', (req: IncomingMessage, socket: Duplex, head: Buffer) => this.upgrade(req, socket, head));
     this.pinger = setInterval(() => {
       if (this.silent) return;
       for (const socket of this.sockets.values()) if (socket.readyState === WebSocket.OPEN) socket.ping();
@@ -220,28 +249,24 @@ export class FakeUpstox {
 
   static start(options: FakeUpstoxOptions): Promise<FakeUpstox> {
     return new Promise((resolve, reject) => {
-      let fake: FakeUpstox | undefined;
-      const server = new WebSocketServer({
-        host: '127.0.0.1',
-        port: 0,
-        verifyClient: (info, done) => {
-          const header = info.req.headers.authorization;
-          const match = /^Bearer (.+)$/.exec(header ?? '');
-          const token = match ? match[1]! : null;
-          const accepted = token !== null && token === fake!.accessToken;
-          fake!.attempts.push({ token, authorization: header, path: info.req.url ?? '', accepted });
-          if (accepted) done(true);
-          else done(false, 401, 'Unauthorized');
-        },
-      });
-      fake = new FakeUpstox(server, options);
-      server.once('listening', () => resolve(fake!));
+      const server = createServer();
+      const fake = new FakeUpstox(server, options);
       server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => resolve(fake));
     });
   }
 
+  /** The feed URL (what the adapter opens). */
   get url(): string {
     return `ws://127.0.0.1:${(this.server.address() as AddressInfo).port}${UPSTOX_PATH}`;
+  }
+
+  /** A fresh single-use URL, as the redirect carries. */
+  issueCodeUrl(): string {
+    const code = randomUUID();
+    this.codes.push(code);
+    this.unused.add(code);
+    return `ws://127.0.0.1:${(this.server.address() as AddressInfo).port}${UPSTOX_FEEDS_PATH}?requestId=${randomUUID()}&code=${code}`;
   }
 
   /** Connections open now. */
@@ -293,7 +318,36 @@ export class FakeUpstox {
   async close(): Promise<void> {
     clearInterval(this.pinger);
     this.drop();
+    this.wss.close();
+    this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    socket.on('error', () => {});
+    const url = new URL(req.url ?? '/', 'ws://fake');
+    const authorization = req.headers.authorization;
+    if (url.pathname === UPSTOX_PATH) {
+      const match = /^Bearer (.+)$/.exec(authorization ?? '');
+      const token = match ? match[1]! : null;
+      const accepted = token !== null && token === this.accessToken;
+      this.attempts.push({ token, authorization, path: req.url ?? '', accepted });
+      if (!accepted) return answer(socket, 401, 'Unauthorized');
+      if (this.options.redirect ?? true) {
+        const codeUrl = this.issueCodeUrl();
+        return answer(socket, 302, 'Found', this.redirectTo ? this.redirectTo(codeUrl) : codeUrl);
+      }
+    } else if (url.pathname === UPSTOX_FEEDS_PATH) {
+      const code = url.searchParams.get('code');
+      // Single use: a code is good once, whoever presents it.
+      const accepted = code !== null && this.unused.delete(code);
+      this.redeemed.push({ code, authorization, accepted });
+      if (!accepted) return answer(socket, 403, 'Forbidden');
+      if (this.loop) return answer(socket, 302, 'Found', this.url);
+    } else {
+      return answer(socket, 404, 'Not Found');
+    }
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.wss.emit('connection', ws, req));
   }
 
   private accept(socket: WebSocket): void {
@@ -317,4 +371,12 @@ export class FakeUpstox {
     });
     if ((this.options.marketInfo ?? true) && !this.silent) socket.send(marketInfoFrame(), { binary: true });
   }
+}
+
+/** Answers an upgrade request with a plain HTTP response and closes the socket. */
+function answer(socket: Duplex, status: number, text: string, location?: string): void {
+  const headers = [`HTTP/1.1 ${status} ${text}`, 'Connection: close', `Content-Length: ${Buffer.byteLength(text)}`];
+  if (location !== undefined) headers.push(`Location: ${location}`);
+  socket.once('finish', () => socket.destroy());
+  socket.end(`${headers.join('\r\n')}\r\n\r\n${text}`);
 }

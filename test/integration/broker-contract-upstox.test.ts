@@ -1,6 +1,7 @@
 /**
  * Upstox Market Data Feed v3: the broker adapter contract (broker-contract.ts) against the fake
- * Upstox server, then what is Upstox's own: the bearer header, JSON requests in binary frames
+ * Upstox server, then what is Upstox's own: the bearer header and the redirect to a single-use
+ * URL (more in upstox-redirect.test.ts), JSON requests in binary frames
  * grouped and split per mode, `change_mode` on a mode change, and the vector frames published
  * with OpenAlgo's field names.
  */
@@ -166,12 +167,13 @@ describe('Upstox: the dialect', () => {
     return { exchange, symbol };
   };
 
-  it('opens the v3 feed URL the SDK opens, with the bearer header and nothing else to authenticate', async () => {
+  it('opens the v3 feed URL the SDK opens, with the bearer header and nothing else to authenticate, and follows its redirect', async () => {
     const connect = VECTORS.find((v) => v.name === 'upstox/connect')!;
     expect(UPSTOX_FEED_URL).toBe(connect.url);
     const { fake, adapter } = await setup({}, 'Bearer upstox-token');
     await live(adapter);
     expect(fake.attempts).toEqual([{ token: 'upstox-token', authorization: 'Bearer upstox-token', path: UPSTOX_PATH, accepted: true }]);
+    expect(fake.redeemed.map((r) => ({ code: r.code, accepted: r.accepted }))).toEqual([{ code: fake.codes[0], accepted: true }]);
     expect(Object.keys(connect.headers!)).toEqual(['Authorization']);
   });
 

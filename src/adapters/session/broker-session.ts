@@ -25,6 +25,14 @@ export interface SessionDialect {
   readonly wsPing?: { everyMs: number };
   /** HTTP statuses of the upgrade that mean the credentials are refused; default 401 and 403. */
   readonly refusedStatuses?: readonly number[];
+  /**
+   * At most this many HTTP redirects of the upgrade are followed (Upstox's feed URL redirects to a
+   * single-use URL); absent or 0: none, and a 3xx is an ordinary failed attempt. Only ws: and wss:
+   * targets are followed (http: and https: count as those), never from wss: down to ws:. The
+   * Authorization header is dropped when a redirect leaves the host (the target URL carries its
+   * own credential), and a target's query is never shown in a message or log.
+   */
+  readonly followRedirects?: number;
   /** The upgrade request for these credentials, or why they cannot be used. */
   dial(credentials: BrokerCredentials | undefined): { url: string; headers: Record<string, string> } | { missing: string };
   /** The status message for an upgrade answered with a refusal (`refusedStatuses`). */
@@ -185,16 +193,34 @@ export class BrokerSession<K, V> implements SessionView {
       this.wait(request.missing);
       return;
     }
+    const maxRedirects = this.dialect.followRedirects ?? 0;
+    /** Requests this attempt has made: the first, then one per redirect followed. */
+    let hops = 0;
+    const options: WebSocket.ClientOptions = {
+      headers: request.headers,
+      // TLS certificates are verified (OpenAlgo turns that off, spec §8 #24).
+      rejectUnauthorized: true,
+      handshakeTimeout: this.settings.connectTimeoutMs,
+      perMessageDeflate: false,
+      maxPayload: this.dialect.maxFrameBytes,
+    };
+    if (maxRedirects > 0) {
+      // No 'redirect' listener on purpose: with one, `ws` would keep the Authorization header on
+      // a redirect to another host.
+      options.followRedirects = true;
+      options.maxRedirects = maxRedirects;
+      // Runs for every request of the handshake before anything is sent: a redirect's target is
+      // checked here.
+      options.finishRequest = (req, ws) => {
+        hops += 1;
+        const bad = hops > 1 ? badRedirect(label, request.url, ws.url) : undefined;
+        if (bad) req.destroy(new Error(bad));
+        else req.end();
+      };
+    }
     let socket: WebSocket;
     try {
-      socket = new WebSocket(request.url, {
-        headers: request.headers,
-        // TLS certificates are verified (OpenAlgo turns that off, spec §8 #24).
-        rejectUnauthorized: true,
-        handshakeTimeout: this.settings.connectTimeoutMs,
-        perMessageDeflate: false,
-        maxPayload: this.dialect.maxFrameBytes,
-      });
+      socket = new WebSocket(request.url, options);
     } catch (err) {
       // A bad URL or the like: not going to fix itself quickly, so the slow schedule.
       this.logger.error({ err }, `cannot open the ${socketName} socket`);
@@ -207,13 +233,18 @@ export class BrokerSession<K, V> implements SessionView {
     this.lastError = undefined;
     this.heard = false;
     const creds = credentials!;
+    const firstUrl = socket.url;
+    /** Where the handshake is now, if a redirect took it elsewhere (raw: never show it unfiltered). */
+    const redirectedTo = (): string | undefined => (hops > 1 || socket.url !== firstUrl ? socket.url : undefined);
     socket.on('unexpected-response', (_request, response) => {
       if (socket !== this.socket) return;
       const code = response.statusCode ?? 0;
+      const redirected = redirectedTo();
+      const at = redirected === undefined ? '' : ` at ${shownUrl(redirected)}`;
       this.ending =
         (this.dialect.refusedStatuses ?? DEFAULT_REFUSED_STATUSES).includes(code)
           ? { refused: true, message: this.dialect.refusedUpgrade(code, creds) }
-          : { refused: false, message: `${label} answered the upgrade with HTTP ${code}` };
+          : { refused: false, message: `${label} answered the upgrade with HTTP ${code}${at}` };
       response.resume();
       socket.terminate();
     });
@@ -223,8 +254,9 @@ export class BrokerSession<K, V> implements SessionView {
     socket.on('pong', () => this.alive(socket));
     socket.on('error', (err) => {
       if (socket !== this.socket) return;
-      this.lastError ??= err.message;
-      this.logger.warn({ error: err.message }, `${socketName} socket error`);
+      const message = maxRedirects > 0 ? redirectError(label, err, maxRedirects, redirectedTo()) : err.message;
+      this.lastError ??= message;
+      this.logger.warn({ error: message }, `${socketName} socket error`);
     });
     socket.on('close', (code, reason) => this.onClose(socket, code, reason.toString()));
   }
@@ -330,4 +362,53 @@ export class BrokerSession<K, V> implements SessionView {
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
+}
+
+/** A URL as messages and logs may show it: no user info, query or fragment (they may hold credentials). */
+function shownUrl(url: string): string {
+  try {
+    const parsed = new URL(url);
+    parsed.username = '';
+    parsed.password = '';
+    parsed.search = '';
+    parsed.hash = '';
+    return parsed.href;
+  } catch {
+    return url.split(/[?#]/)[0]!;
+  }
+}
+
+/** Why the handshake must not go on to `target`, where a redirect of the upgrade to `first` points; undefined if it may. */
+export function badRedirect(label: string, first: string, target: string): string | undefined {
+  const protocol = protocolOf(target);
+  if (protocol !== 'ws:' && protocol !== 'wss:') return `${label} redirected the upgrade to ${shownUrl(target)}, not a ws: or wss: URL`;
+  if (protocol === 'ws:' && protocolOf(first) === 'wss:') return `${label} redirected the upgrade from wss: to ${shownUrl(target)}, an unencrypted URL`;
+  return undefined;
+}
+
+function protocolOf(url: string): string | undefined {
+  try {
+    return new URL(url).protocol;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A handshake error told for a dialect that follows redirects (`current`: where a redirect took
+ * the handshake, if one did), never with a redirect's query: `ws`'s own messages name the limit
+ * but not the URL, or quote an unparsable Location whole.
+ */
+function redirectError(label: string, err: Error, maxRedirects: number, current: string | undefined): string {
+  const at = current === undefined ? undefined : shownUrl(current);
+  if (err.message === 'Maximum redirects exceeded') {
+    return `${label} redirected the upgrade more than ${maxRedirects} times${at ? ` (last to ${at})` : ''}`;
+  }
+  if (err.message.startsWith('Invalid URL')) return `${label} redirected the upgrade to an invalid URL`;
+  if (current === undefined || at === undefined) return err.message;
+  // ws refuses some targets itself (other schemes, a fragment) with a SyntaxError.
+  if (err instanceof SyntaxError) return badRedirect(label, current, current) ?? `${label} redirected the upgrade to ${at}: ${err.message}`;
+  // A refusal from finishRequest already names the target.
+  if (err.message.startsWith(`${label} redirected the upgrade`)) return err.message;
+  return `${err.message} (after a redirect to ${at})`;
 }

@@ -5,7 +5,9 @@
  * dialect (docs/brokers/upstox.md):
  *
  * - the upgrade goes to the v3 endpoint the official SDK's streamer opens, with
- *   `Authorization: Bearer <access token>`; an upgrade answered 401/403 is a refusal;
+ *   `Authorization: Bearer <access token>`, and follows the server's redirect to the single-use
+ *   feed URL (`…/feeds?requestId=…&code=…`; each attempt gets a fresh one); an upgrade answered
+ *   401/403, at either hop, is a refusal;
  * - requests are JSON sent as BINARY frames (as the SDK sends them): `sub` per mode for new
  *   instruments, `change_mode` for a mode change, `unsub` (no mode) for instruments dropped, each
  *   listing at most `maxKeysPerMessage` instrument keys;
@@ -32,6 +34,11 @@ import { upstoxPayload } from './payload.js';
 
 /** What the SDK's MarketDataFeederV3 opens (the server redirects to the authorized feed). */
 export const UPSTOX_FEED_URL = 'wss://api.upstox.com/v3/feed/market-data-feed';
+/**
+ * Redirects of the upgrade followed: Upstox answers with one, to the single-use feed URL; a few
+ * more leave room for a change on their side without letting a loop run on.
+ */
+export const UPSTOX_MAX_REDIRECTS = 3;
 
 /** Request modes tickcast uses: LTP → ltpc; Quote and Depth → full (5 levels), as OpenAlgo. */
 export type UpstoxMode = 'ltpc' | 'full';
@@ -102,6 +109,8 @@ function upstoxDialect(url: string, user: string, authRetryMs: number, wsPingMs:
     maxFrameBytes: MAX_FRAME_BYTES,
     // Upstox sends no heartbeat of its own; OpenAlgo's client pings every 30 s.
     wsPing: { everyMs: wsPingMs },
+    // The feed URL answers the upgrade with a redirect to a single-use URL, as the SDK expects.
+    followRedirects: UPSTOX_MAX_REDIRECTS,
     dial(credentials) {
       const token = credentials?.accessToken?.replace(/^bearer\s+/i, '').trim();
       if (!token) {
