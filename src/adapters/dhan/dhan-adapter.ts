@@ -154,7 +154,8 @@ export class DhanAdapter extends BrokerFeed<DhanInstrument> {
     this.authRetryMs = authRetryMs;
     this.maxPerMessage = Math.floor(positive('Dhan', 'maxInstrumentsPerMessage', options.maxInstrumentsPerMessage ?? DHAN_MAX_INSTRUMENTS_PER_MESSAGE));
     this.noticeLog = new LogThrottle(() => this.clock.now());
-    this.depth20 = new DhanDepth20Feed({ ...options, url: options.depthUrl ?? DHAN_DEPTH20_URL });
+    // Its log lines (its own 'feed status' among them) say which socket they are about.
+    this.depth20 = new DhanDepth20Feed({ ...options, url: options.depthUrl ?? DHAN_DEPTH20_URL, logger: options.logger.child({ socket: 'depth20' }) });
   }
 
   stats(): DhanCounters & { connections: number; tokens: number; streams: number; depth20: ReturnType<DhanDepth20Feed['stats']> } {
