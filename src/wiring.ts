@@ -329,6 +329,7 @@ export function userBrokerFeeds(
       zerodha: config.brokers.kiteUrl,
       angel: config.brokers.angelUrl,
       dhan: config.brokers.dhanUrl,
+      dhanDepth: config.brokers.dhanDepthUrl,
       upstox: config.brokers.upstoxUrl,
       shoonya: config.brokers.shoonyaUrl,
       flattrade: config.brokers.flattradeUrl,

@@ -25,17 +25,20 @@ export interface BrokerFactoryOptions {
   publisher: BusPublisher;
   clock: Clock;
   logger: Logger;
-  /** Broker WebSocket URLs by broker (tests point them at local fakes); each adapter's own default otherwise. */
-  urls?: Partial<Record<BrokerName, string>>;
+  /** Broker WebSocket URLs (tests point them at local fakes); each adapter's own default otherwise. */
+  urls?: BrokerUrls;
   /** Set when the users' broker sessions are OpenAlgo's (DATABASE_URL): says so in messages. */
   managedByOpenAlgo?: boolean;
 }
 
+/** Each broker's feed URL, and Dhan's second socket (its 20-level depth feed). */
+export type BrokerUrls = Partial<Record<BrokerName, string>> & { dhanDepth?: string };
+
 /** Each native broker's adapter (`url`, when given, replaces the adapter's default). */
-const NATIVE_FEEDS: Readonly<Record<BrokerName, (options: BrokerFeedOptions) => Adapter>> = {
+const NATIVE_FEEDS: Readonly<Record<BrokerName, (options: BrokerFeedOptions, urls: BrokerUrls) => Adapter>> = {
   zerodha: (options) => new KiteAdapter(options),
   angel: (options) => new AngelAdapter(options),
-  dhan: (options) => new DhanAdapter(options),
+  dhan: (options, urls) => new DhanAdapter({ ...options, ...(urls.dhanDepth ? { depthUrl: urls.dhanDepth } : {}) }),
   upstox: (options) => new UpstoxAdapter(options),
   shoonya: (options) => new NorenAdapter({ ...options, dialect: 'shoonya' }),
   flattrade: (options) => new NorenAdapter({ ...options, dialect: 'flattrade' }),
@@ -114,16 +117,19 @@ export function brokerAdapterFactory(options: BrokerFactoryOptions): BrokerAdapt
       const native = NATIVE_FEEDS[broker as BrokerName];
       const url = urls[broker as BrokerName];
       const build = (lookup: SymbolLookup): Adapter =>
-        native({
-          feed,
-          user,
-          ...(url ? { url } : {}),
-          symbols: lookup,
-          credentials: credentials.sourceFor(user, broker as BrokerName),
-          publisher,
-          clock,
-          logger: logger.child({ feed }),
-        });
+        native(
+          {
+            feed,
+            user,
+            ...(url ? { url } : {}),
+            symbols: lookup,
+            credentials: credentials.sourceFor(user, broker as BrokerName),
+            publisher,
+            clock,
+            logger: logger.child({ feed }),
+          },
+          urls,
+        );
       return perSubscribe ? lookingUpPerSubscribe(build, perSubscribe, logger.child({ feed })) : build(freshSymbols);
     },
   };

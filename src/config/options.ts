@@ -674,6 +674,13 @@ export const OPTIONS = [
     parse: websocketUrl(),
   }),
   option({
+    key: 'brokers.dhanDepthUrl',
+    env: 'TICKCAST_DHAN_DEPTH_URL',
+    default: 'wss://depth-api-feed.dhan.co/twentydepth',
+    description: "Dhan's 20-level depth WebSocket URL, opened for `SYMBOL:20` Depth subscriptions (the real one unless you are testing against a local fake).",
+    parse: websocketUrl(),
+  }),
+  option({
     key: 'brokers.upstoxUrl',
     env: 'TICKCAST_UPSTOX_URL',
     default: 'wss://api.upstox.com/v3/feed/market-data-feed',

@@ -74,6 +74,7 @@ describe('defaults', () => {
         kiteUrl: 'wss://ws.kite.trade',
         angelUrl: 'wss://smartapisocket.angelone.in/smart-stream',
         dhanUrl: 'wss://api-feed.dhan.co',
+        dhanDepthUrl: 'wss://depth-api-feed.dhan.co/twentydepth',
         upstoxUrl: 'wss://api.upstox.com/v3/feed/market-data-feed',
         shoonyaUrl: 'wss://api.shoonya.com/NorenWSAPI/',
         flattradeUrl: 'wss://piconnect.flattrade.in/PiConnectWSAPI/',
