@@ -6,7 +6,8 @@
  * `emsg` (the socket is left open: the client is expected to end it). Subscription messages
  * (`t`, `u`, `d`, `ud`) are recorded per connection; a subscribe is acknowledged (`tk`/`dk`)
  * for each scrip whose state the test set with `quote()`. A text `{"t":"h"}` is answered with
- * one unless the fake is silent. A test can push any message, garbage, go silent and drop.
+ * one, and a WebSocket ping with a pong (counted), unless the fake is silent. A test can push
+ * any message, garbage, go silent and drop.
  */
 import { readFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
@@ -78,6 +79,8 @@ export class FakeNoren {
   /** Texts sent before a login or that were not JSON. */
   readonly otherTexts: Array<{ connection: number; raw: string }> = [];
   heartbeats = 0;
+  /** WebSocket pings received (the client's protocol keepalive). */
+  pings = 0;
   private readonly sockets = new Map<number, { socket: WebSocket; loggedIn: boolean }>();
   private readonly states = new Map<string, Record<string, string>>();
   private accepted = 0;
@@ -95,7 +98,8 @@ export class FakeNoren {
   }
 
   static async start(options: FakeNorenOptions): Promise<FakeNoren> {
-    const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+    // Silence must be silence: pongs to the client's pings stop too.
+    const server = new WebSocketServer({ host: '127.0.0.1', port: 0, autoPong: false });
     const fake = new FakeNoren(server, options.connect, options);
     await new Promise<void>((resolve, reject) => {
       server.once('listening', resolve);
@@ -156,7 +160,7 @@ export class FakeNoren {
     for (const { socket } of this.sockets.values()) if (socket.readyState === WebSocket.OPEN) socket.send(frame, { binary: true });
   }
 
-  /** Heartbeat answers stop (and nothing else is sent unless the test sends it). */
+  /** Heartbeat answers and pongs stop (and nothing else is sent unless the test sends it). */
   goSilent(): void {
     this.silent = true;
   }
@@ -191,6 +195,10 @@ export class FakeNoren {
     this.sockets.set(id, entry);
     socket.on('close', () => this.sockets.delete(id));
     socket.on('error', () => {});
+    socket.on('ping', (data) => {
+      this.pings++;
+      if (!this.silent) socket.pong(data);
+    });
     socket.on('message', (data, isBinary) => {
       if (isBinary) return;
       const raw = data.toString();

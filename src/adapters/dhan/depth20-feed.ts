@@ -6,7 +6,8 @@
  * - auth in the query string as on the live feed, without `version`;
  * - JSON requests, code 23 to subscribe and 25 to unsubscribe (the annexure's code; the official
  *   client's 24 is its `+ 1` shortcut), at most 50 instruments a message;
- * - one socket of at most 50 instruments, NSE_EQ and NSE_FNO only;
+ * - one socket of at most 50 instruments, NSE_EQ and NSE_FNO only; closing it after the last
+ *   stream (or on stop) sends the disconnect request 12 first, as on the live feed;
  * - bid (41) and ask (51) sides arrive as separate packets: a side waits for the other side of
  *   its instrument, and the pair is published as one 20-level Depth tick (as OpenAlgo does);
  * - disconnect packets 806–810 refuse the credentials, as on the live feed.

@@ -17,7 +17,9 @@
  *   credentials: the feed goes down with Dhan's reason and waits for a re-login; 805 and 800 are
  *   followed by Dhan closing the socket, and the session reconnects with backoff;
  * - liveness: Dhan pings from the server side (answered by the WebSocket library, and counted as
- *   life by the session); a socket with no frame and no ping for `silenceMs` is replaced.
+ *   life by the session); a socket with no frame and no ping for `silenceMs` is replaced;
+ * - a socket closed on purpose (stop, a re-login, an extra socket no longer needed) is first sent
+ *   the disconnect request `{"RequestCode":12}` (the dialect's farewell); a lost one is not.
  *
  * `SYMBOL:20` (OpenAlgo's suffix) is looked up as `SYMBOL` and published under `SYMBOL:20`. At
  * Depth on NSE_EQ or NSE_FNO it rides the depth socket, opened on the first such stream and

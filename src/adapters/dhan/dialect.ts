@@ -1,7 +1,7 @@
 /**
  * What Dhan's two sockets share (docs/brokers/dhan.md): the credentials in the query string, the
- * instrument names of the JSON requests, the refusal wording, and the session dialect built from
- * them. The live market feed (dhan-adapter.ts) and the 20-level depth feed (depth20-feed.ts)
+ * instrument names of the JSON requests, the refusal wording, the disconnect request sent before
+ * a close, and the session dialect built from them. The live market feed (dhan-adapter.ts) and the 20-level depth feed (depth20-feed.ts)
  * differ only in URL, socket name and what they say and decode.
  */
 import type { BrokerCredentials, SymbolLookup } from '../broker.js';
@@ -24,6 +24,9 @@ export const DHAN_EXCHANGE_SEGMENT: Readonly<Record<string, string>> = {
 
 /** 5000 full packets are ~810 KB; anything far larger is not Dhan talking. */
 export const DHAN_MAX_FRAME_BYTES = 2 * 1024 * 1024;
+
+/** Request code 12, the disconnect request, sent just before tickcast closes a Dhan socket. */
+export const DHAN_FAREWELL = '{"RequestCode":12}';
 
 export const DHAN_AUTH_ERROR = authErrorPattern(/access token|client ?id|data apis? not subscribed/);
 
@@ -104,6 +107,10 @@ export function dhanSessionDialect({ socketName, speaker, refusalTag = '', user,
     maxFrameBytes: DHAN_MAX_FRAME_BYTES,
     // 429 is Dhan's answer for a data plan that has lapsed (as OpenAlgo reads it): retrying soon cannot help.
     refusedStatuses: [401, 403, 429],
+    // Dhan's disconnect request, which its docs ask for before a client closes (both sockets).
+    // No pings of our own: Dhan's server pings every 10 s, `ws` answers them, and each counts as
+    // life for the silence watchdog.
+    farewell: DHAN_FAREWELL,
     dial(credentials) {
       const clientId = credentials ? dhanClientId(credentials) : undefined;
       if (!credentials?.accessToken || !clientId) {

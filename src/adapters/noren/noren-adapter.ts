@@ -3,13 +3,15 @@
  * Shoonya (Finvasia) and Flattrade (docs/brokers/noren.md). The session layer (../session/)
  * connects, reconnects and keeps the subscriptions; this is Noren's dialect:
  *
- * - nothing in the URL or headers: a connect message goes out as the socket opens, and only an
- *   OK answer (`ak`, or `ck`) logs the socket in. Until then nothing is subscribed and the feed
- *   is not reported live; a refusal ends the socket with the broker's reason (`session.refuse`),
- *   and the slow retry waits for a re-login;
+ * - nothing in the URL or headers: the connect message is the dialect's `login`, sent first on
+ *   each socket, and only an OK answer (`ak`, or `ck`) logs the socket in (`session.loggedIn()`).
+ *   Until then the session layer subscribes nothing and does not report the feed live; a refusal
+ *   ends the socket with the broker's reason (`session.refuse`), and the slow retry waits for a
+ *   re-login; no answer within `loginTimeoutMs` replaces the socket;
  * - touchline (`t`/`u`) for LTP and Quote, depth (`d`/`ud`) for Depth, `k` lists of
  *   `EXCHANGE|TOKEN` joined by `#`, at most 100 per message, one connection;
- * - a text heartbeat `{"t":"h"}` every 30 s (as OpenAlgo), a reconnect after 60 s of silence;
+ * - a text heartbeat `{"t":"h"}` every 30 s and a WebSocket ping every 30 s (as OpenAlgo; the
+ *   official client pings too), a reconnect after 60 s of silence;
  * - acknowledgements carry a token's whole state and updates only what changed: every message
  *   is merged in a `NorenBook` (cleared on a new socket, forgotten on unsubscribe) and the merged
  *   state published with OpenAlgo's field names (payload.ts).
@@ -20,14 +22,8 @@
  * is that OAuth access token, which is what tickcast reads). The official Shoonya client's older
  * `t:"c"` / `susertoken` message (a QuickAuth session on `NorenWSTP`) is available with
  * `connect: 'c'` and the matching `url`.
- *
- * The session layer opens a socket as live and sends the whole subscription set at once; Noren
- * needs a login first. Without changing that layer, the adapter keeps one always-wanted entry
- * (the login) in its socket's subscription book, so every new socket's first diff is answered
- * with the connect message alone; the OK answer makes the book send everything again, and the
- * feed's status holds `live` back until then.
  */
-import type { FeedStatus, FeedStatusEvent, StreamRef } from '../../feed.js';
+import type { StreamRef } from '../../feed.js';
 import type { Mode } from '../../protocol/modes.js';
 import type { BrokerCredentials, BrokerFeedOptions, BrokerInstrument } from '../broker.js';
 import { authErrorPattern } from '../session/auth-error.js';
@@ -66,10 +62,10 @@ export interface NorenAdapterOptions extends BrokerFeedOptions, SessionOptions {
   connect?: NorenConnectType;
   /** Text heartbeat period. */
   heartbeatMs?: number;
+  /** WebSocket ping period. */
+  wsPingMs?: number;
   /** Scrips per subscription message. */
   maxScripsPerMessage?: number;
-  /** An open socket whose login gets no answer for this long is replaced. */
-  loginTimeoutMs?: number;
   /** Tokens whose merged state is kept. */
   maxTokens?: number;
 }
@@ -102,9 +98,6 @@ export interface NorenCounters {
   unrouted: number;
 }
 
-/** The login's entry in the socket's subscription book (never a scrip: scrips are `E|T`). */
-const LOGIN_KEY = '#login';
-const LOGIN: Upstream<NorenInstrument> = { instrument: { exchange: '', token: '', isIndex: false }, mode: 1 };
 /** Noren messages are small JSON texts; the decoder refuses over 64 KiB anyway. */
 const MAX_FRAME_BYTES = 256 * 1024;
 const HEARTBEAT = '{"t":"h"}';
@@ -115,9 +108,7 @@ export class NorenAdapter extends BrokerFeed<NorenInstrument> {
   readonly broker: NorenDialectName;
 
   private readonly label: string;
-  private readonly connectType: NorenConnectType;
   private readonly maxScripsPerMessage: number;
-  private readonly loginTimeoutMs: number;
   private readonly authRetryMs: number;
   private readonly book: NorenBook;
   /** The credentials of the latest dial: the connect message carries them. */
@@ -128,13 +119,6 @@ export class NorenAdapter extends BrokerFeed<NorenInstrument> {
     logins: 0, loginsRefused: 0, frames: 0, messages: 0, ticks: 0, pending: 0, heartbeats: 0, accountMessages: 0, invalid: 0,
   };
   private readonly invalidLog: LogThrottle;
-  private loggedIn = false;
-  /** True while the login's OK makes the book send everything again (not a new socket). */
-  private resending = false;
-  private loginTimer: NodeJS.Timeout | undefined;
-  /** Status as listeners have been told: the board's, with `live` held until the login's OK. */
-  private readonly listeners: Array<(event: FeedStatusEvent) => void> = [];
-  private told: { status: FeedStatus; message: string | undefined } = { status: 'down', message: 'not started' };
 
   constructor(options: NorenAdapterOptions) {
     const dialect = NOREN_DIALECTS[options.dialect];
@@ -142,7 +126,9 @@ export class NorenAdapter extends BrokerFeed<NorenInstrument> {
     const authRetryMs = options.authRetryMs ?? 60_000;
     const connectType = options.connect ?? dialect.connect;
     const dialled: { credentials?: BrokerCredentials } = {};
-    super(options, norenDialect(dialect, options.url ?? dialect.url, connectType, authRetryMs, positive(dialect.label, 'heartbeatMs', options.heartbeatMs ?? 30_000), dialled), {
+    const heartbeatMs = positive(dialect.label, 'heartbeatMs', options.heartbeatMs ?? 30_000);
+    const wsPingMs = positive(dialect.label, 'wsPingMs', options.wsPingMs ?? 30_000);
+    super(options, norenDialect(dialect, options.url ?? dialect.url, connectType, authRetryMs, heartbeatMs, wsPingMs, dialled), {
       silenceMs: options.silenceMs ?? 60_000,
       batchDelayMs: options.batchDelayMs ?? 100,
       connectTimeoutMs: options.connectTimeoutMs ?? 10_000,
@@ -151,18 +137,15 @@ export class NorenAdapter extends BrokerFeed<NorenInstrument> {
     });
     this.broker = options.dialect;
     this.label = dialect.label;
-    this.connectType = connectType;
     this.dialled = dialled;
     this.authRetryMs = authRetryMs;
     this.maxScripsPerMessage = Math.floor(positive(dialect.label, 'maxScripsPerMessage', options.maxScripsPerMessage ?? 100));
-    this.loginTimeoutMs = positive(dialect.label, 'loginTimeoutMs', options.loginTimeoutMs ?? options.connectTimeoutMs ?? 10_000);
     this.book = new NorenBook({
       broker: options.dialect,
       maxTokens: options.maxTokens,
       isIndex: (exchange, token) => this.instrument(scrip(exchange, token))?.isIndex ?? false,
     });
     this.invalidLog = new LogThrottle(() => this.clock.now());
-    super.onStatus((event) => this.onBoard(event));
   }
 
   /** A snapshot of the counters. */
@@ -174,31 +157,6 @@ export class NorenAdapter extends BrokerFeed<NorenInstrument> {
   /** What the current socket was asked for: `EXCHANGE|TOKEN` → mode (1–2 touchline, 3 depth). */
   upstreamModes(): Map<string, Mode> {
     return new Map(this.upstream);
-  }
-
-  override start(): Promise<void> {
-    const started = super.start();
-    // start() made the socket's session (synchronously); its first open is still ahead.
-    for (const session of this.sessions) session.book.want(LOGIN_KEY, LOGIN);
-    return started;
-  }
-
-  override async stop(): Promise<void> {
-    this.clearLoginTimer();
-    await super.stop();
-  }
-
-  override status(): FeedStatus {
-    return this.holding() ? this.told.status : super.status();
-  }
-
-  override statusMessage(): string | undefined {
-    if (!this.holding()) return super.statusMessage();
-    return this.told.status === 'down' ? this.told.message : `logging in to ${this.label}`;
-  }
-
-  override onStatus(listener: (event: FeedStatusEvent) => void): void {
-    this.listeners.push(listener);
   }
 
   protected resolve(found: BrokerInstrument, { exchange, symbol }: StreamRef): Resolved<NorenInstrument> {
@@ -217,24 +175,27 @@ export class NorenAdapter extends BrokerFeed<NorenInstrument> {
     return mode === 3 ? 5 : depth;
   }
 
+  /** A new socket starts with a fresh book; its login is counted (the session layer sends it). */
+  protected override socketOpened(): void {
+    this.book.clear();
+    this.upstream.clear();
+    this.counters.logins++;
+  }
+
   /**
-   * A new socket (the login entry fresh and not our own resend): the connect message alone.
-   * Before the login's OK: nothing (the OK sends the whole set again). Then: unsubscribes
-   * (`u`, `ud`) before subscribes (`t`, `d`); LTP ↔ Quote is the same touchline, so nothing.
+   * Sent only once the socket is logged in. Unsubscribes (`u`, `ud`) before subscribes (`t`,
+   * `d`); LTP ↔ Quote is the same touchline, so nothing.
    */
   protected encode({ stale, fresh }: Diff<NorenInstrument>): string[] {
-    if (!this.resending && fresh.some((entry) => entry.key === LOGIN_KEY && entry.before === undefined)) return this.login();
-    if (!this.loggedIn) return [];
     const drop = { touchline: [] as string[], depth: [] as string[] };
     const add = { touchline: [] as string[], depth: [] as string[] };
     for (const { key, value, changed } of stale) {
-      if (key === LOGIN_KEY || changed) continue;
+      if (changed) continue;
       drop[feedOf(value.mode)].push(key);
       this.upstream.delete(key);
       this.book.forget(value.instrument.exchange, value.instrument.token);
     }
     for (const { key, value, before } of fresh) {
-      if (key === LOGIN_KEY) continue;
       this.upstream.set(key, value.mode);
       const now = feedOf(value.mode);
       if (before !== undefined) {
@@ -292,80 +253,14 @@ export class NorenAdapter extends BrokerFeed<NorenInstrument> {
     }
   }
 
-  /** The first diff of a new socket: a fresh login, a fresh book. */
-  private login(): string[] {
-    this.loggedIn = false;
-    this.book.clear();
-    this.upstream.clear();
-    const credentials = this.dialled.credentials;
-    if (!credentials) return [];
-    this.counters.logins++;
-    this.clearLoginTimer();
-    const session = this.sessions[0];
-    this.loginTimer = setTimeout(() => {
-      this.loginTimer = undefined;
-      if (this.loggedIn) return;
-      this.logger.warn({ loginTimeoutMs: this.loginTimeoutMs }, `${this.label} did not answer the login; reconnecting`);
-      session?.restart(`${this.label} did not answer the login within ${this.loginTimeoutMs} ms; reconnecting`);
-    }, this.loginTimeoutMs);
-    this.loginTimer.unref();
-    return [norenConnectMessage(this.connectType, credentials)];
-  }
-
   private onLoginAnswer(session: BrokerSession<string, Upstream<NorenInstrument>>, ok: boolean, message: string): void {
-    this.clearLoginTimer();
     if (!ok) {
       this.counters.loginsRefused++;
       const user = this.dialled.credentials?.clientCode ?? '';
       session.refuse(refusalMessage(this.label, `login of user ${user} answered "${message}"`, this.authRetryMs));
       return;
     }
-    if (this.loggedIn) return;
-    this.loggedIn = true;
-    this.logger.info({ instruments: session.book.size - 1 }, `logged in to the ${this.label} feed`);
-    // The socket was told nothing but the login: now everything wanted goes out.
-    this.resending = true;
-    try {
-      session.book.forget();
-      session.sync();
-    } finally {
-      this.resending = false;
-    }
-    if (super.status() === 'live') this.tell({ feed: this.feed, status: 'live' });
-  }
-
-  /** `live` from the board while the socket is not logged in yet. */
-  private holding(): boolean {
-    return !this.loggedIn && super.status() === 'live';
-  }
-
-  private onBoard(event: FeedStatusEvent): void {
-    if (event.status !== 'live') {
-      // The socket is gone (or going): the next one logs in afresh.
-      this.loggedIn = false;
-      this.clearLoginTimer();
-      this.tell(event);
-    } else if (this.loggedIn) this.tell(event);
-  }
-
-  private tell(event: FeedStatusEvent): void {
-    if (event.status === this.told.status) {
-      this.told = { status: event.status, message: event.message };
-      return;
-    }
-    this.told = { status: event.status, message: event.message };
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        this.logger.error({ err, status: event.status }, 'feed status listener failed');
-      }
-    }
-  }
-
-  private clearLoginTimer(): void {
-    if (this.loginTimer) clearTimeout(this.loginTimer);
-    this.loginTimer = undefined;
+    session.loggedIn();
   }
 
   private invalid(reason: string): void {
@@ -380,6 +275,7 @@ function norenDialect(
   connect: NorenConnectType,
   authRetryMs: number,
   heartbeatMs: number,
+  wsPingMs: number,
   dialled: { credentials?: BrokerCredentials },
 ): SessionDialect {
   const { label } = info;
@@ -388,6 +284,8 @@ function norenDialect(
     socketName: `${label} feed`,
     maxFrameBytes: MAX_FRAME_BYTES,
     ping: { everyMs: heartbeatMs, text: HEARTBEAT },
+    wsPing: { everyMs: wsPingMs },
+    login: (credentials) => norenConnectMessage(connect, credentials),
     dial(credentials) {
       if (!credentials?.clientCode || !credentials.accessToken) {
         const missing = [!credentials?.clientCode && 'user id', !credentials?.accessToken && (connect === 'c' ? 'session token' : 'access token')].filter(Boolean);

@@ -30,6 +30,8 @@ export interface SessionOptions extends ScheduleOptions {
   batchDelayMs?: number;
   /** Opening handshake timeout. */
   connectTimeoutMs?: number;
+  /** For a dialect with a login: an open socket whose login gets no answer for this long is replaced (default: the connect timeout). */
+  loginTimeoutMs?: number;
 }
 
 export interface FeedLimits {
@@ -89,6 +91,7 @@ export abstract class BrokerFeed<I> implements Adapter {
     this.settings = {
       silenceMs: positive(label, 'silenceMs', limits.silenceMs),
       connectTimeoutMs: positive(label, 'connectTimeoutMs', limits.connectTimeoutMs),
+      loginTimeoutMs: positive(label, 'loginTimeoutMs', options.loginTimeoutMs ?? limits.connectTimeoutMs),
       schedule: resolveSchedule(label, options),
     };
     positive(label, 'maxConnections', limits.maxConnections);
@@ -105,6 +108,9 @@ export abstract class BrokerFeed<I> implements Adapter {
   protected abstract onFrame(session: BrokerSession<string, Upstream<I>>, data: Buffer, isBinary: boolean): void;
   /** The depth a subscription at `mode` gets. */
   protected abstract depthFor(mode: Mode, depth: number): number;
+
+  /** A socket opened (before its login, if the dialect has one, and its subscriptions): per-socket state starts afresh here. */
+  protected socketOpened(_session: BrokerSession<string, Upstream<I>>): void {}
 
   async start(): Promise<void> {
     if (this.running) return;
@@ -235,8 +241,9 @@ export abstract class BrokerFeed<I> implements Adapter {
       this.logger,
       {
         frame: (session, data, isBinary) => this.onFrame(session, data, isBinary),
-        opened: () => {
+        opened: (session) => {
           this.routing.connects += 1;
+          this.socketOpened(session);
         },
         changed: () => this.refreshStatus(),
         encode: (diff) => this.encode(diff),

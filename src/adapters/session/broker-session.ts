@@ -3,7 +3,10 @@
  * before every attempt, exponential backoff after a loss, the slow schedule after a refusal, a
  * watchdog that drops a socket silent for `silenceMs`, and a generation count so that an attempt
  * still reading credentials when the session was restarted or closed gives up. What differs
- * between brokers (URL, auth, wording, pings) is the dialect's.
+ * between brokers (URL, auth, wording, pings, a login message, a last message) is the dialect's.
+ *
+ * A socket is live ('open') once it opened or, for a dialect with a `login`, once the adapter
+ * says the broker accepted it (`loggedIn()`); only a live socket is sent subscriptions.
  */
 import WebSocket from 'ws';
 import type { Clock } from '../../clock.js';
@@ -23,6 +26,18 @@ export interface SessionDialect {
   readonly ping?: { everyMs: number; text: string };
   /** WebSocket ping frames to send (a broker that sends no heartbeat of its own, like Upstox). */
   readonly wsPing?: { everyMs: number };
+  /**
+   * The message that logs a new socket in (Noren's connect message), sent first on each socket.
+   * Until the adapter calls `loggedIn()` on the broker's OK, no subscription goes out and the
+   * socket is not live; an answer that refuses is the adapter's `refuse()`, and no answer within
+   * `loginTimeoutMs` replaces the socket.
+   */
+  login?(credentials: BrokerCredentials): string | Buffer;
+  /**
+   * Sent just before the session closes a socket on purpose (stop, a restart, an extra socket
+   * retired), never after a loss: Dhan's `{"RequestCode":12}`.
+   */
+  readonly farewell?: string | Buffer;
   /** HTTP statuses of the upgrade that mean the credentials are refused; default 401 and 403. */
   readonly refusedStatuses?: readonly number[];
   /**
@@ -46,12 +61,14 @@ export interface SessionDialect {
 export interface SessionSettings {
   silenceMs: number;
   connectTimeoutMs: number;
+  /** A dialect's login unanswered for this long replaces the socket; default `connectTimeoutMs`. */
+  loginTimeoutMs?: number;
   schedule: Schedule;
 }
 
 export interface SessionHost<K, V> {
   frame(session: BrokerSession<K, V>, data: Buffer, isBinary: boolean): void;
-  /** The socket opened (before the full resubscription goes out). */
+  /** The socket opened (before its login, if any, and before the full resubscription goes out). */
   opened(session: BrokerSession<K, V>): void;
   /** State or message changed. */
   changed(): void;
@@ -80,6 +97,9 @@ export class BrokerSession<K, V> implements SessionView {
 
   private socket: WebSocket | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
+  private loginTimer: NodeJS.Timeout | undefined;
+  /** The current socket sent the dialect's login and has no OK yet. */
+  private loggingIn = false;
   private readonly liveTimers: NodeJS.Timeout[] = [];
   private lastFrameAt = 0;
   private heard = false;
@@ -115,6 +135,7 @@ export class BrokerSession<K, V> implements SessionView {
     this.generation += 1;
     this.state = 'closed';
     this.message = 'stopped';
+    this.loggingIn = false;
     this.clearTimers();
     const socket = this.socket;
     this.socket = undefined;
@@ -125,8 +146,10 @@ export class BrokerSession<K, V> implements SessionView {
         clearTimeout(cut);
         resolve();
       });
-      if (socket.readyState === WebSocket.OPEN) socket.close(1000, 'closing');
-      else socket.terminate();
+      if (socket.readyState === WebSocket.OPEN) {
+        this.sendFarewell(socket);
+        socket.close(1000, 'closing');
+      } else socket.terminate();
     });
   }
 
@@ -154,10 +177,11 @@ export class BrokerSession<K, V> implements SessionView {
     if (this.state === 'idle' || this.state === 'closed') return;
     this.generation += 1;
     this.failures = 0;
+    this.loggingIn = false;
     this.clearTimers();
     const socket = this.socket;
     this.socket = undefined;
-    socket?.terminate();
+    if (socket) this.release(socket);
     // While refused, stay 'down' until the new credentials work (no flapping, as in connect()).
     if (this.state !== 'down') this.setState('connecting', message);
     void this.connect();
@@ -168,6 +192,23 @@ export class BrokerSession<K, V> implements SessionView {
     if (!this.socket) return;
     this.ending = { refused: true, message };
     this.socket.terminate();
+  }
+
+  /**
+   * The broker accepted the current socket's login: it goes live and is sent the whole wanted
+   * set. Nothing if no login is pending (a repeated OK, or a dialect without one).
+   */
+  loggedIn(): void {
+    const socket = this.socket;
+    if (!this.loggingIn || !socket || socket.readyState !== WebSocket.OPEN) return;
+    this.loggingIn = false;
+    if (this.loginTimer) clearTimeout(this.loginTimer);
+    this.loginTimer = undefined;
+    this.logger.info({ instruments: this.book.size }, `logged in to the ${this.dialect.socketName}`);
+    // The OK is the broker talking: the next loss starts the backoff afresh.
+    this.heard = true;
+    this.failures = 0;
+    this.live();
   }
 
   private async connect(): Promise<void> {
@@ -232,6 +273,7 @@ export class BrokerSession<K, V> implements SessionView {
     this.ending = undefined;
     this.lastError = undefined;
     this.heard = false;
+    this.loggingIn = false;
     const creds = credentials!;
     const firstUrl = socket.url;
     /** Where the handshake is now, if a redirect took it elsewhere (raw: never show it unfiltered). */
@@ -248,7 +290,7 @@ export class BrokerSession<K, V> implements SessionView {
       response.resume();
       socket.terminate();
     });
-    socket.on('open', () => this.onOpen(socket));
+    socket.on('open', () => this.onOpen(socket, creds));
     socket.on('message', (data, isBinary) => this.onMessage(socket, data, isBinary));
     socket.on('ping', () => this.alive(socket));
     socket.on('pong', () => this.alive(socket));
@@ -261,15 +303,13 @@ export class BrokerSession<K, V> implements SessionView {
     socket.on('close', (code, reason) => this.onClose(socket, code, reason.toString()));
   }
 
-  private onOpen(socket: WebSocket): void {
+  private onOpen(socket: WebSocket, credentials: BrokerCredentials): void {
     if (socket !== this.socket) return;
     this.lastFrameAt = this.clock.now();
-    this.everOpened = true;
     this.book.forget();
-    this.logger.info({ instruments: this.book.size }, `connected to the ${this.dialect.socketName}`);
-    this.setState('open', undefined);
+    const { socketName, label } = this.dialect;
+    this.logger.info({ instruments: this.book.size }, `connected to the ${socketName}`);
     this.host.opened(this);
-    this.sync();
     const { silenceMs } = this.settings;
     this.liveTimers.push(setInterval(() => this.checkSilence(socket), Math.max(10, Math.min(1000, Math.floor(silenceMs / 4)))));
     const ping = this.dialect.ping;
@@ -277,13 +317,49 @@ export class BrokerSession<K, V> implements SessionView {
     const wsPing = this.dialect.wsPing;
     if (wsPing) this.liveTimers.push(setInterval(() => socket.readyState === WebSocket.OPEN && socket.ping(), wsPing.everyMs));
     for (const timer of this.liveTimers) timer.unref();
+    if (!this.dialect.login) {
+      this.live();
+      return;
+    }
+    let login: string | Buffer;
+    try {
+      login = this.dialect.login(credentials);
+    } catch (err) {
+      this.logger.error({ err }, `building the ${label} login failed`);
+      this.ending = { refused: false, message: `could not build the ${label} login: ${(err as Error).message}` };
+      socket.terminate();
+      return;
+    }
+    this.loggingIn = true;
+    socket.send(login, (err) => {
+      if (err) this.logger.debug({ err }, `${socketName} login not sent`);
+    });
+    // While refused, stay 'down' until the login is accepted (no flapping, as in connect()).
+    if (this.state !== 'down') this.setState('connecting', `logging in to ${label}`);
+    const timeoutMs = this.settings.loginTimeoutMs ?? this.settings.connectTimeoutMs;
+    this.loginTimer = setTimeout(() => {
+      this.loginTimer = undefined;
+      if (socket !== this.socket || !this.loggingIn) return;
+      this.logger.warn({ loginTimeoutMs: timeoutMs }, `${socketName} did not answer the login; reconnecting`);
+      this.ending = { refused: false, message: `${label} did not answer the login within ${timeoutMs} ms` };
+      socket.terminate();
+    }, timeoutMs);
+    this.loginTimer.unref();
+  }
+
+  /** The socket is usable: live, and told everything wanted. */
+  private live(): void {
+    this.everOpened = true;
+    this.setState('open', undefined);
+    this.sync();
   }
 
   private alive(socket: WebSocket): void {
     if (socket !== this.socket) return;
     this.lastFrameAt = this.clock.now();
-    // The broker talks to us: the session works, so the next loss starts the backoff afresh.
-    if (!this.heard) {
+    // The broker talks to us: the session works, so the next loss starts the backoff afresh
+    // (not before a login's OK: a broker answering pings but no login does not work).
+    if (!this.heard && this.state === 'open') {
       this.heard = true;
       this.failures = 0;
     }
@@ -304,6 +380,7 @@ export class BrokerSession<K, V> implements SessionView {
   private onClose(socket: WebSocket, code: number, reason: string): void {
     if (socket !== this.socket) return;
     this.socket = undefined;
+    this.loggingIn = false;
     this.clearTimers();
     if (this.state === 'closed') return;
     const { label } = this.dialect;
@@ -361,6 +438,32 @@ export class BrokerSession<K, V> implements SessionView {
     for (const timer of this.liveTimers.splice(0)) clearInterval(timer);
     if (this.retryTimer) clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
+    if (this.loginTimer) clearTimeout(this.loginTimer);
+    this.loginTimer = undefined;
+  }
+
+  /**
+   * Lets go of a socket replaced on purpose (its events are no longer this session's): with a
+   * farewell, sent before a graceful close (cut if unanswered); without, cut at once, as before.
+   */
+  private release(socket: WebSocket): void {
+    if (!this.dialect.farewell || socket.readyState !== WebSocket.OPEN) {
+      socket.terminate();
+      return;
+    }
+    this.sendFarewell(socket);
+    const cut = setTimeout(() => socket.terminate(), CLOSE_GRACE_MS);
+    cut.unref();
+    socket.once('close', () => clearTimeout(cut));
+    socket.close(1000, 'closing');
+  }
+
+  private sendFarewell(socket: WebSocket): void {
+    const farewell = this.dialect.farewell;
+    if (farewell === undefined) return;
+    socket.send(farewell, (err) => {
+      if (err) this.logger.debug({ err }, `${this.dialect.socketName} last message not sent`);
+    });
   }
 }
 
