@@ -6,9 +6,10 @@
  * otherwise), every JSON request is recorded and checked against Dhan's rules (known request
  * code, `InstrumentCount` equal to the list's length, at most 100 instruments a message on the
  * live feed, 50 a message and a connection on the depth feed, which serves NSE_EQ and NSE_FNO
- * only, string security ids), the server pings every `pingMs` as Dhan does (the only traffic of
- * an idle feed), and a test can push packets, go silent, drop connections and send disconnect
- * packets (after which the server closes the socket, as Dhan does).
+ * only, string security ids, nothing after a disconnect request 12), the server pings every
+ * `pingMs` as Dhan does (the only traffic of an idle feed), and a test can push packets, go
+ * silent, drop connections and send disconnect packets (after which the server closes the
+ * socket, as Dhan does). The client's disconnect requests are in `requests` and `farewells()`.
  *
  * The depth feed answers a subscription (23) by sending the subscribed instruments' books from
  * `depthBook` (by default the vectors' bid and ask packets), and `pushDepth` sends them again;
@@ -213,6 +214,11 @@ export class FakeDhan {
     return this.requests.filter((r) => r.connection === connection);
   }
 
+  /** The connections that sent the disconnect request (12), in order, with their endpoint. */
+  farewells(): Array<{ connection: number; endpoint: DhanEndpoint }> {
+    return this.requests.filter((r) => r.RequestCode === DISCONNECT_REQUEST).map(({ connection, endpoint }) => ({ connection, endpoint }));
+  }
+
   /**
    * What Dhan would hold for a connection after its requests: `SEGMENT:id` → the modes it is
    * subscribed at, and how many subscribe requests named it.
@@ -342,6 +348,9 @@ export class FakeDhan {
       if (isBinary) {
         this.problems.push(`connection ${id}: a binary message (the v1 protocol) on a v2 feed`);
         return;
+      }
+      if (this.requestsOn(id).some((r) => r.RequestCode === DISCONNECT_REQUEST)) {
+        this.problems.push(`connection ${id}: a message after the disconnect request: ${raw.slice(0, 80)}`);
       }
       if (endpoint === 'depth') this.recordDepth(id, raw);
       else this.record(id, raw);

@@ -169,6 +169,33 @@ describe('Dhan: its own dialect', () => {
     expect(fake.upgrades).toHaveLength(1);
   });
 
+  it('closing on purpose sends the disconnect request (12) last: on stop and on a re-login; a socket given up for silence does not', async () => {
+    const { fake, adapter, store, status, statuses } = await setup();
+    expect(await adapter.subscribe(RELIANCE, 1, 5)).toMatchObject({ ok: true });
+    await until(() => fake.held(1).size === 1, 'the subscription');
+
+    // Silence: the socket is lost, not closed on purpose.
+    let mark = statuses.length;
+    fake.goSilent();
+    await status('reconnecting', mark);
+    fake.resume();
+    await status('live', mark);
+    await until(() => fake.openConnections().length === 1 && fake.held(2).size === 1, 'the second socket subscribed');
+    expect(fake.farewells()).toEqual([]);
+
+    // A re-login replaces the socket: the old one says goodbye.
+    store.current = { ...GOOD };
+    adapter.credentialsChanged();
+    await until(() => fake.connections === 3 && fake.openConnections().length === 1 && fake.held(3).size === 1, 'the third socket subscribed');
+    expect(fake.farewells()).toEqual([{ connection: 2, endpoint: 'feed' }]);
+
+    await adapter.stop();
+    await until(() => fake.openConnections().length === 0, 'the socket closed');
+    expect(fake.farewells()).toEqual([{ connection: 2, endpoint: 'feed' }, { connection: 3, endpoint: 'feed' }]);
+    expect(fake.requestsOn(3).at(-1)!.raw).toBe('{"RequestCode":12}');
+    expect(fake.problems).toEqual([]);
+  });
+
   it('the token is redacted from a URL shown; the client id may come from OpenAlgo’s `client:::key` API key', () => {
     const url = 'wss://api-feed.dhan.co/?version=2&token=secret-token&clientId=1100012345&authType=2';
     expect(redactDhanUrl(url)).not.toContain('secret-token');

@@ -263,6 +263,21 @@ describe('Noren adapter: what is Noren’s own', () => {
     await until(() => statuses.some((e) => e.status === 'live'), 'live after an answered login');
   });
 
+  it('sends WebSocket pings (every wsPingMs, 30 s unless set) besides the text heartbeat; their pongs keep a quiet feed alive', async () => {
+    const quick = await setup('shoonya', { extra: { wsPingMs: 50, heartbeatMs: 60_000, silenceMs: 300 } });
+    await live(quick.adapter, quick.statuses);
+    await until(() => quick.fake.pings >= 3, 'three pings');
+    // Past silenceMs with no text at all: the pongs alone keep the socket.
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect(quick.fake.heartbeats).toBe(0);
+    expect(quick.fake.connections).toBe(1);
+    expect(quick.adapter.status()).toBe('live');
+    const usual = await setup('flattrade');
+    await live(usual.adapter, usual.statuses);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(usual.fake.pings).toBe(0);
+  });
+
   it('LTP ↔ Quote is one touchline (nothing sent); Depth swaps touchline for depth; unsubscribing drops what is held', async () => {
     const { fake, adapter, statuses, publisher } = await setup('shoonya');
     await live(adapter, statuses);

@@ -167,6 +167,8 @@ describe('Dhan 20-level depth (SYMBOL:20)', () => {
 
     await adapter.unsubscribe(FUT_20);
     await until(() => fake.openDepthConnections().length === 0, 'the depth socket closed');
+    // No 25 for the last one: the disconnect request (12) ends the socket instead.
+    expect(fake.requestsOn(first).map((r) => r.RequestCode)).toEqual([23, 25, 12]);
     await new Promise((resolve) => setTimeout(resolve, 200));
     expect(fake.depthConnections).toBe(1);
     expect(adapter.stats().depth20.connections).toBe(1);
@@ -179,6 +181,22 @@ describe('Dhan 20-level depth (SYMBOL:20)', () => {
     await until(() => fake.openDepthConnections().length === 1, 'the depth socket again');
     await until(() => fake.depthHeld(depthConnection(fake)!).size === 1, 'the resubscription');
     expect(fake.depthConnections).toBe(2);
+    expect(fake.problems).toEqual([]);
+  });
+
+  it('stop sends the disconnect request (12) on both sockets before closing them', async () => {
+    const { fake, adapter, publisher } = await setup();
+    expect(await adapter.subscribe(RELIANCE, 1, 5)).toMatchObject({ ok: true });
+    expect(await adapter.subscribe(RELIANCE_20, 3, 20)).toMatchObject({ ok: true });
+    await until(() => publisher.on(topic(RELIANCE_20, 3)).length === 1, 'the book');
+    const live = fake.openConnections()[0]!;
+    const depth = depthConnection(fake)!;
+    await until(() => fake.held(live).size === 1, 'the live subscription');
+    await adapter.stop();
+    await until(() => fake.openConnections().length === 0 && fake.openDepthConnections().length === 0, 'both sockets closed');
+    expect(fake.farewells().sort((a, b) => a.connection - b.connection)).toEqual(
+      [{ connection: live, endpoint: 'feed' }, { connection: depth, endpoint: 'depth' }].sort((a, b) => a.connection - b.connection),
+    );
     expect(fake.problems).toEqual([]);
   });
 
