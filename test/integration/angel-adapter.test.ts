@@ -2,10 +2,10 @@ import { afterEach, describe, it, expect } from 'vitest';
 import type { FeedStatusEvent } from '../../src/feed.js';
 import { AngelAdapter, type AngelAdapterOptions } from '../../src/adapters/angel/angel-adapter.js';
 import type { BrokerCredentials, BrokerInstrument, SymbolLookup } from '../../src/adapters/broker.js';
-import type { BusPublisher } from '../../src/bus/bus.js';
 import { systemClock } from '../../src/clock.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { FakeAngel, encodeAngelPacket, loadAngelVectors, vectorFrame, type AngelRequest } from '../helpers/fake-angel.js';
+import { MemoryPublisher } from '../helpers/broker-kit.js';
 
 const vectors = loadAngelVectors();
 const FEED = 'angel.alice';
@@ -30,17 +30,6 @@ const SYMBOLS: Record<string, BrokerInstrument> = {
 const symbols: SymbolLookup = {
   lookup: (broker, exchange, symbol) => (broker === 'angel' ? SYMBOLS[`${exchange}:${symbol}`] : undefined),
 };
-
-class MemoryPublisher implements BusPublisher {
-  readonly messages: Array<{ topic: string; payload: string }> = [];
-  publish(topic: string, payload: string): void {
-    this.messages.push({ topic, payload });
-  }
-  async close(): Promise<void> {}
-  on(topic: string): any[] {
-    return this.messages.filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload));
-  }
-}
 
 /** Requests without their correlation ids, which are ours to choose. */
 function plain(requests: Array<AngelRequest & { connection?: number }>): Array<Omit<AngelRequest, 'correlationID'>> {

@@ -10,7 +10,6 @@ import { DHAN_SEGMENTS } from '../../src/adapters/dhan/decoder.js';
 import {
   DHAN_EXCHANGE_SEGMENT, DhanAdapter, type DhanAdapterOptions, dhanClientId, dhanRequests, parseSecurityId, redactDhanUrl,
 } from '../../src/adapters/dhan/dhan-adapter.js';
-import type { BusPublisher } from '../../src/bus/bus.js';
 import { systemClock } from '../../src/clock.js';
 import type { FeedStatusEvent } from '../../src/feed.js';
 import { silentLogger } from '../../src/observability/logger.js';
@@ -18,6 +17,7 @@ import type { Mode } from '../../src/protocol/modes.js';
 import { formatTopic } from '../../src/protocol/topics.js';
 import { FakeDhan, dhanGarbage, dhanPrevClose, dhanTicker, dhanVectorFrame, loadDhanVectors } from '../helpers/fake-dhan.js';
 import { brokerContract } from './broker-contract.js';
+import { MemoryPublisher, SLOW, until } from '../helpers/broker-kit.js';
 
 const FEED = 'dhan.alice';
 const RELIANCE = { exchange: 'NSE', symbol: 'RELIANCE' };
@@ -79,29 +79,6 @@ brokerContract({
     };
   },
 });
-
-const WAIT_MS = 5000;
-/** Every retry a minute away, so a reconnect within a test was asked for. */
-const SLOW = { authRetryMs: 60_000, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 } };
-
-class MemoryPublisher implements BusPublisher {
-  readonly messages: Array<{ topic: string; payload: string }> = [];
-  publish(topic: string, payload: string): void {
-    this.messages.push({ topic, payload });
-  }
-  async close(): Promise<void> {}
-  on(topic: string): Array<Record<string, unknown>> {
-    return this.messages.filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload) as Record<string, unknown>);
-  }
-}
-
-async function until(probe: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('Dhan: its own dialect', () => {
   const running: Array<{ adapter: DhanAdapter; fake: FakeDhan }> = [];

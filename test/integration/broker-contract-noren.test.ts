@@ -25,6 +25,7 @@ import type { Mode } from '../../src/protocol/modes.js';
 import { formatTopic, parseTopic } from '../../src/protocol/topics.js';
 import { FakeNoren, loadNorenVectors } from '../helpers/fake-noren.js';
 import { brokerContract } from './broker-contract.js';
+import { until } from '../helpers/broker-kit.js';
 
 const RELIANCE = { exchange: 'NSE', symbol: 'RELIANCE' };
 const SCRIP = 'NSE|2885';
@@ -114,21 +115,12 @@ norenContract('flattrade');
 
 // ---------------------------------------------------------------------------------------------
 
-const WAIT_MS = 5000;
 const vectors = loadNorenVectors();
 const vector = (name: string) => {
   const found = vectors.find((v) => v.name === `noren/${name}`);
   if (!found) throw new Error(`no vector ${name}`);
   return found;
 };
-
-async function until(probe: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 class Published implements BusPublisher {
   readonly messages: Array<{ topic: string; payload: Record<string, any> }> = [];

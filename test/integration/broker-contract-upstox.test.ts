@@ -16,7 +16,6 @@ import {
   buildUpstoxRequests,
   upstoxInstrumentKey,
 } from '../../src/adapters/upstox/upstox-adapter.js';
-import type { BusPublisher } from '../../src/bus/bus.js';
 import { systemClock } from '../../src/clock.js';
 import type { FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
 import { silentLogger } from '../../src/observability/logger.js';
@@ -24,6 +23,7 @@ import type { Mode } from '../../src/protocol/modes.js';
 import { formatTopic } from '../../src/protocol/topics.js';
 import { FakeUpstox, encodeFeedResponse, loadUpstoxVectors, ltpcFrame, upstoxVectorFrame, UPSTOX_PATH } from '../helpers/fake-upstox.js';
 import { brokerContract } from './broker-contract.js';
+import { MemoryPublisher, until } from '../helpers/broker-kit.js';
 
 const RELIANCE = { exchange: 'NSE', symbol: 'RELIANCE' };
 const RELIANCE_KEY = 'NSE_EQ|INE002A01018';
@@ -95,7 +95,6 @@ brokerContract({
 
 // ---- Upstox's own -----------------------------------------------------------------------------
 
-const WAIT_MS = 5000;
 const VECTORS = loadUpstoxVectors();
 
 const MASTER: Record<string, BrokerInstrument> = {
@@ -107,25 +106,6 @@ const MASTER: Record<string, BrokerInstrument> = {
   'NFO:NIFTY24JUN24900FUT': { token: 'NSE_FO|35006', brexchange: 'NFO' },
   'NSE:BADTOKEN': { token: '', brexchange: 'NSE' },
 };
-
-class MemoryPublisher implements BusPublisher {
-  readonly messages: Array<{ topic: string; payload: string }> = [];
-  publish(topic: string, payload: string): void {
-    this.messages.push({ topic, payload });
-  }
-  async close(): Promise<void> {}
-  on(topic: string): Array<Record<string, any>> {
-    return this.messages.filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload) as Record<string, any>);
-  }
-}
-
-async function until(probe: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 describe('Upstox: the dialect', () => {
   const running: Array<{ adapter: UpstoxAdapter; fake: FakeUpstox }> = [];

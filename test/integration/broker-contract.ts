@@ -8,13 +8,10 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { Adapter, FeedStatusEvent } from '../../src/feed.js';
 import type { BrokerCredentials, BrokerFeedOptions } from '../../src/adapters/broker.js';
 import type { SessionOptions } from '../../src/adapters/session/broker-feed.js';
-import type { BusPublisher } from '../../src/bus/bus.js';
 import { systemClock } from '../../src/clock.js';
 import type { Mode } from '../../src/protocol/modes.js';
 import { silentLogger } from '../../src/observability/logger.js';
-
-/** Every retry a minute away: reconnecting within a wait's hang bound proves it came at once. */
-const SLOW: SessionOptions = { authRetryMs: 60_000, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 } };
+import { MemoryPublisher, SLOW, until } from '../helpers/broker-kit.js';
 
 export type BrokerAdapter = Adapter & { credentialsChanged(): void };
 
@@ -58,27 +55,6 @@ export interface ContractBroker {
   readonly ltpTopic: string;
   readonly symbols: BrokerFeedOptions['symbols'];
   readonly feed: string;
-}
-
-const WAIT_MS = 5000;
-
-class MemoryPublisher implements BusPublisher {
-  readonly messages: Array<{ topic: string; payload: string }> = [];
-  publish(topic: string, payload: string): void {
-    this.messages.push({ topic, payload });
-  }
-  async close(): Promise<void> {}
-  ltps(topic: string): number[] {
-    return this.messages.filter((m) => m.topic === topic).map((m) => (JSON.parse(m.payload) as { ltp: number }).ltp);
-  }
-}
-
-async function until(probe: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 export function brokerContract(broker: ContractBroker): void {

@@ -7,13 +7,13 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import type { BrokerCredentials, BrokerInstrument } from '../../src/adapters/broker.js';
 import { DhanAdapter, type DhanAdapterOptions } from '../../src/adapters/dhan/dhan-adapter.js';
-import type { BusPublisher } from '../../src/bus/bus.js';
 import { systemClock } from '../../src/clock.js';
 import type { FeedStatusEvent } from '../../src/feed.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { Mode } from '../../src/protocol/modes.js';
 import { formatTopic } from '../../src/protocol/topics.js';
 import { type DhanVector, FakeDhan, dhanTicker, dhanVectorFrame, loadDhanVectors } from '../helpers/fake-dhan.js';
+import { MemoryPublisher, SLOW, until } from '../helpers/broker-kit.js';
 
 const FEED = 'dhan.alice';
 const GOOD: BrokerCredentials = { apiKey: '', accessToken: 'dhan-token-day-1', clientCode: '1100012345' };
@@ -30,30 +30,6 @@ const MASTER = new Map<string, BrokerInstrument>([
 ]);
 for (let i = 0; i < 51; i++) MASTER.set(`NSE:S${i}`, { token: String(200_000 + i), brexchange: 'NSE_EQ' });
 const symbols = { lookup: (broker: string, exchange: string, symbol: string) => (broker === 'dhan' ? MASTER.get(`${exchange}:${symbol}`) : undefined) };
-
-/** Hang bound only. */
-const WAIT_MS = 5000;
-/** Every retry a minute away, so a reconnect within a test was asked for. */
-const SLOW = { authRetryMs: 60_000, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 } };
-
-class MemoryPublisher implements BusPublisher {
-  readonly messages: Array<{ topic: string; payload: string }> = [];
-  publish(topic: string, payload: string): void {
-    this.messages.push({ topic, payload });
-  }
-  async close(): Promise<void> {}
-  on(topic: string): Array<Record<string, any>> {
-    return this.messages.filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload) as Record<string, any>);
-  }
-}
-
-async function until(probe: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const topic = (stream: { exchange: string; symbol: string }, mode: Mode) => formatTopic(FEED, stream.exchange, stream.symbol, mode);
 

@@ -8,10 +8,10 @@ import type { FeedStatusEvent } from '../../src/feed.js';
 import type { BrokerCredentials, BrokerInstrument, BrokerName, CredentialSource, SymbolLookup } from '../../src/adapters/broker.js';
 import { backoffDelay } from '../../src/adapters/backoff.js';
 import { KiteAdapter, type KiteAdapterOptions, parseKiteToken } from '../../src/adapters/zerodha/kite-adapter.js';
-import type { BusPublisher } from '../../src/bus/bus.js';
 import { systemClock } from '../../src/clock.js';
 import { createLogger, silentLogger } from '../../src/observability/logger.js';
 import { FakeKite, kiteFrame, kitePacket } from '../helpers/fake-kite.js';
+import { MemoryPublisher, SLOW } from '../helpers/broker-kit.js';
 
 interface Vector {
   name: string;
@@ -37,18 +37,6 @@ const NIFTY = 256265;
 const USDINR_CDS = 552195;
 const NIFTY_FUT = 3388930;
 const INFY = 408065;
-
-class MemoryPublisher implements BusPublisher {
-  readonly messages: Array<{ topic: string; payload: string }> = [];
-  publish(topic: string, payload: string): void {
-    this.messages.push({ topic, payload });
-  }
-  async close(): Promise<void> {}
-  last(topic: string): Record<string, any> | undefined {
-    const found = this.messages.filter((m) => m.topic === topic).at(-1);
-    return found && JSON.parse(found.payload);
-  }
-}
 
 class MemorySymbols implements SymbolLookup {
   private readonly map = new Map<string, BrokerInstrument>();
@@ -440,9 +428,8 @@ describe('KiteAdapter', () => {
 });
 
 describe('KiteAdapter after a re-login (credentialsChanged)', () => {
-  // Every retry is a minute away here, so reconnecting within the 5 s hang bound of the waits
-  // proves the reconnect came at once rather than from a backoff or the slow retry.
-  const SLOW = { authRetryMs: 60_000, backoff: { initialMs: 60_000, maxMs: 60_000, jitter: 0 } };
+  // Every retry is a minute away here (SLOW), so reconnecting within the 5 s hang bound of the
+  // waits proves the reconnect came at once rather than from a backoff or the slow retry.
 
   // A re-login after a refusal and while open: the broker contract suite (broker-contract.test.ts).
 

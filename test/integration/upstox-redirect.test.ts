@@ -10,38 +10,18 @@ import WebSocket from 'ws';
 import type { BrokerFeedOptions } from '../../src/adapters/broker.js';
 import type { SessionOptions } from '../../src/adapters/session/broker-feed.js';
 import { UPSTOX_MAX_REDIRECTS, UpstoxAdapter, type UpstoxAdapterOptions } from '../../src/adapters/upstox/upstox-adapter.js';
-import type { BusPublisher } from '../../src/bus/bus.js';
 import { systemClock } from '../../src/clock.js';
 import type { FeedStatusEvent } from '../../src/feed.js';
 import { createLogger } from '../../src/observability/logger.js';
 import { formatTopic } from '../../src/protocol/topics.js';
 import { FakeUpstox, UPSTOX_FEEDS_PATH, UPSTOX_PATH, ltpcFrame } from '../helpers/fake-upstox.js';
+import { MemoryPublisher, until } from '../helpers/broker-kit.js';
 
 const FEED = 'upstox.alice';
 const TOKEN = 'upstox-token';
 const RELIANCE = { exchange: 'NSE', symbol: 'RELIANCE' };
 const RELIANCE_KEY = 'NSE_EQ|INE002A01018';
 const LTP_TOPIC = formatTopic(FEED, 'NSE', 'RELIANCE', 1);
-const WAIT_MS = 5000;
-
-class MemoryPublisher implements BusPublisher {
-  readonly messages: Array<{ topic: string; payload: string }> = [];
-  publish(topic: string, payload: string): void {
-    this.messages.push({ topic, payload });
-  }
-  async close(): Promise<void> {}
-  on(topic: string): Array<Record<string, any>> {
-    return this.messages.filter((m) => m.topic === topic).map((m) => JSON.parse(m.payload) as Record<string, any>);
-  }
-}
-
-async function until(probe: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 

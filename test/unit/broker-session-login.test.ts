@@ -12,8 +12,8 @@ import { resolveSchedule } from '../../src/adapters/session/schedule.js';
 import type { SubscriptionDiff } from '../../src/adapters/session/subscriptions.js';
 import { systemClock } from '../../src/clock.js';
 import { silentLogger } from '../../src/observability/logger.js';
+import { until } from '../helpers/broker-kit.js';
 
-const WAIT_MS = 5000;
 const FAREWELL = 'BYE';
 
 /** Records texts per connection (1-based), answers `LOGIN <token>` as `answer` says. */
@@ -77,14 +77,6 @@ class LoginServer {
   async close(): Promise<void> {
     this.drop();
     await new Promise<void>((resolve) => this.wss.close(() => resolve()));
-  }
-}
-
-async function until(probe: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

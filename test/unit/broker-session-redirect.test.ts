@@ -12,9 +12,9 @@ import { BrokerSession, type SessionDialect, badRedirect } from '../../src/adapt
 import { resolveSchedule } from '../../src/adapters/session/schedule.js';
 import { systemClock } from '../../src/clock.js';
 import { createLogger } from '../../src/observability/logger.js';
+import { until } from '../helpers/broker-kit.js';
 
 const SECRET = 'single-use-0123456789';
-const WAIT_MS = 5000;
 
 interface Hop {
   path: string;
@@ -61,14 +61,6 @@ class UpgradeServer {
     this.wss.close();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
-  }
-}
-
-async function until(probe: () => boolean, what: string): Promise<void> {
-  const deadline = Date.now() + WAIT_MS;
-  while (!probe()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 5));
   }
 }
 

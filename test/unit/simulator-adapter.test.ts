@@ -3,19 +3,8 @@ import type { FeedStatusEvent } from '../../src/feed.js';
 import { DEFAULT_INSTRUMENTS } from '../../src/adapters/simulator/instruments.js';
 import { SimulatedMarket, createRng } from '../../src/adapters/simulator/market.js';
 import { SimulatorAdapter } from '../../src/adapters/simulator/simulator-adapter.js';
-import type { BusPublisher } from '../../src/bus/bus.js';
 import { createLogger, silentLogger } from '../../src/observability/logger.js';
-
-class MemoryPublisher implements BusPublisher {
-  readonly messages: Array<{ topic: string; payload: string }> = [];
-  publish(topic: string, payload: string | Buffer): void {
-    this.messages.push({ topic, payload: payload.toString() });
-  }
-  async close(): Promise<void> {}
-  count(topic: string): number {
-    return this.messages.filter((m) => m.topic === topic).length;
-  }
-}
+import { MemoryPublisher } from '../helpers/broker-kit.js';
 
 function setup(options: { rate?: number; random?: () => number; intervalMs?: number } = {}) {
   const clock = { t: 1_700_000_000_000, now() { return this.t; } };
