@@ -435,7 +435,7 @@ class SegmentStore implements HistoryStore {
     day.end += block.length;
   }
 
-  /** Decompresses one block; calls `each` with its records' columns. */
+  /** Reads one block, checks its CRC and decompresses its records (in columns). */
   private readBlock(day: DayFile, entry: BlockEntry): { body: Buffer; n: number } {
     const block = Buffer.allocUnsafe(entry.length);
     fs.readSync(day.fd, block, 0, entry.length, entry.offset);
