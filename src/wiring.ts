@@ -91,6 +91,11 @@ export function instanceDir(config: Config): string {
   return join(config.dataDir ?? defaultDataDir(), config.instance);
 }
 
+/** The history store's directory (TICKCAST_HISTORY_DIR, else `history` in the instance's). */
+export function historyDir(config: Config): string {
+  return config.history.dir ?? join(instanceDir(config), 'history');
+}
+
 export function databaseFile(config: Config): string {
   return join(instanceDir(config), 'tickcast.db');
 }

@@ -14,6 +14,7 @@ import { resolve } from 'node:path';
 import type { LogLevel } from '../observability/logger.js';
 import { NATIVE_BROKERS, isRealBroker } from '../brokers.js';
 import { type DatabaseUrl, parseDatabaseUrl } from './database-url.js';
+import { type RecordSelection, parseRecordSelection } from '../history/selection.js';
 
 // ---------------------------------------------------------------------------------------------
 // Parsers: text in, typed value or "what is allowed" out.
@@ -290,6 +291,15 @@ function bridgedBrokers(): Parser<readonly string[]> {
 /** A comma list passed through as given (trimmed, empty items dropped). */
 function list(): Parser<readonly string[]> {
   return (raw) => ok(splitList(raw));
+}
+
+/** What TICKCAST_RECORD selects (history/selection.ts). */
+function recordSelection(): Parser<RecordSelection> {
+  const expected = 'off, all, or a comma-separated list of FEED, PREFIX*, EXCHANGE:SYMBOL and FEED/EXCHANGE:SYMBOL';
+  return (raw) => {
+    const parsed = parseRecordSelection(raw);
+    return parsed.ok ? ok(parsed.selection) : fail(expected, parsed.error);
+  };
 }
 
 /** A secret of at least `min` characters. */
@@ -808,6 +818,43 @@ export const OPTIONS = [
     description:
       "Name of this gateway node within its instance on a NATS bus (letters, digits, '.', _ and -, up to 64 characters), unique per instance; tickcast instances lists nodes by it. Unset: <host name>-<pid>.",
     parse: matching(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, "1 to 64 letters, digits, '.', _ or -, starting with a letter or digit"),
+  }),
+  option({
+    key: 'history.record',
+    env: 'TICKCAST_RECORD',
+    flag: '--record <what>',
+    default: 'off',
+    description:
+      "Which ticks are recorded into the history store (docs/history.md): off, all, or a comma-separated list of feeds (`simulator`, `zerodha.alice`, `zerodha.*`; `shared` for OpenAlgo's bare topics), streams in every feed (`NSE:RELIANCE`) and a feed's streams (`zerodha.alice/NSE:RELIANCE`).",
+    parse: recordSelection(),
+  }),
+  option({
+    key: 'history.dir',
+    env: 'TICKCAST_HISTORY_DIR',
+    default: undefined,
+    description: "Directory of the history store, one SQLite file per UTC day (`ticks-YYYY-MM-DD.db`). Unset: `history` in the instance's data directory.",
+    parse: path(),
+  }),
+  option({
+    key: 'history.maxAgeDays',
+    env: 'TICKCAST_HISTORY_MAX_AGE_DAYS',
+    default: '30',
+    description: 'Days of history kept: a day file is deleted once its last instant is older than this (0 keeps every day).',
+    parse: integer(0, 36_500),
+  }),
+  option({
+    key: 'history.maxBytes',
+    env: 'TICKCAST_HISTORY_MAX_BYTES',
+    default: '0',
+    description: "Most bytes the history store may take on disk; past it the oldest days are deleted (today's never). 0: no limit but the disk's own.",
+    parse: integer(0),
+  }),
+  option({
+    key: 'history.queueTicks',
+    env: 'TICKCAST_RECORD_QUEUE',
+    default: '100000',
+    description: 'Ticks that may wait for the history writer; past it new ticks are not recorded (counted in tickcast_history_ticks_shed_total and logged), so a slow disk never slows delivery.',
+    parse: integer(1000),
   }),
   option({
     key: 'registry.url',
