@@ -33,6 +33,7 @@ import { type CredentialReader, CredentialStore } from './auth/credentials.js';
 import type { KeyRowSource } from './auth/key-verifier.js';
 import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
 import { openOpenAlgoStores } from './store/openalgo-stores.js';
+import { Recorder } from './history/recorder.js';
 import type { OpenAlgoDb } from './store/openalgo-db.js';
 import type { AdapterRoute } from './gateway/feeds.js';
 import { SymbolMaster } from './symbols/master.js';
@@ -94,6 +95,20 @@ export function instanceDir(config: Config): string {
 /** The history store's directory (TICKCAST_HISTORY_DIR, else `history` in the instance's). */
 export function historyDir(config: Config): string {
   return config.history.dir ?? join(instanceDir(config), 'history');
+}
+
+/**
+ * The recorder of the ticks TICKCAST_RECORD selects, writing to the history store on its own
+ * thread; undefined when nothing is recorded. Closed (its last batch written) by `teardown`.
+ */
+export function startRecorder(config: Config, teardown: Teardown, { clock, logger }: { clock: Clock; logger: Logger }): Recorder | undefined {
+  const { record, maxAgeDays, maxBytes, queueTicks } = config.history;
+  if (!record.any) return undefined;
+  const dir = historyDir(config);
+  const recorder = new Recorder({ selection: record, dir, clock, logger: logger.child({ part: 'history' }), queueTicks, maxAgeMs: maxAgeDays * 86_400_000, maxBytes });
+  teardown.add(() => recorder.close());
+  logger.info({ record: record.items, dir }, 'recording ticks');
+  return recorder;
 }
 
 export function databaseFile(config: Config): string {

@@ -42,6 +42,8 @@ export interface PrimaryFigures {
   user_feeds: Record<string, Record<string, number>>;
   upstream_streams: number;
   rss_mb: number;
+  /** The recorder's figures (history/figures.ts), when the instance records. */
+  history?: Record<string, unknown>;
 }
 
 /**
@@ -75,6 +77,7 @@ export function combineStatus(primary: PrimaryFigures, reports: unknown[]): Stat
     upstream_streams: primary.upstream_streams,
     adapters: primary.adapters,
     user_feeds: primary.user_feeds,
+    ...(primary.history ? { history: primary.history } : {}),
     bus: { ...maxFields(workers, (status) => status.bus), ticks_by_feed: maxFields(workers, (status) => record(status.bus).ticks_by_feed) },
     clients: sumFields(workers, (status) => status.clients),
     ticks_out_by_feed: sumFields(workers, (status) => status.ticks_out_by_feed),

@@ -23,6 +23,10 @@ import { type ProxyFigures, mergeProxyFigures } from '../observability/openalgo-
 import { ErrorCode, TickcastError } from '../errors.js';
 import type { Hub } from './hub.js';
 import type { InstanceLimits } from './instance-limits.js';
+import { Registry } from 'prom-client';
+import { historyStatus } from '../history/figures.js';
+import type { Recorder } from '../history/recorder.js';
+import { registerHistoryMetrics } from '../observability/metrics.js';
 import { combineMetrics, combineStatus } from './figures.js';
 import { type PrimaryMessage, type Report, type WorkerInit, type WorkerMessage, isWorkerMessage } from './messages.js';
 
@@ -55,6 +59,8 @@ export class WorkerPool implements AdapterHost {
   private nextReport = 1;
   private readonly reports = new Map<number, { bodies: unknown[]; expected: number; finish: () => void }>();
   private readonly startedAt: number;
+  /** What only the primary measures, in Prometheus text after the workers' (the recorder's figures). */
+  private readonly registry = new Registry();
 
   constructor(
     private readonly options: {
@@ -67,11 +73,19 @@ export class WorkerPool implements AdapterHost {
       port: number;
       clock: Clock;
       logger: Logger;
+      /** The instance's recorder (the primary runs it): its figures join the workers'. */
+      recorder?: Recorder;
     },
   ) {
     this.port = options.port;
     this.startedAt = options.clock.now();
+    const recorder = options.recorder;
+    if (recorder) registerHistoryMetrics(this.registry, () => recorder.snapshot());
     for (let id = 1; id <= options.count; id++) this.slots.push({ id, worker: undefined, ready: false, failures: 0 });
+  }
+
+  private async primaryMetrics(): Promise<string> {
+    return this.options.recorder ? this.registry.metrics() : '';
   }
 
   addAdapter(route: AdapterRoute): string | undefined {
@@ -192,7 +206,7 @@ export class WorkerPool implements AdapterHost {
         const reports = await this.gather(message.what);
         const body =
           message.what === 'metrics'
-            ? await combineMetrics(reports)
+            ? (await combineMetrics(reports)) + (await this.primaryMetrics())
             : JSON.stringify(
                 combineStatus(
                   {
@@ -203,6 +217,7 @@ export class WorkerPool implements AdapterHost {
                     user_feeds: userFeeds.counts(),
                     upstream_streams: hub.upstream.size,
                     rss_mb: Math.round(process.memoryUsage.rss() / 104857.6) / 10,
+                    ...(this.options.recorder ? { history: historyStatus(this.options.recorder.snapshot()) } : {}),
                   },
                   reports,
                 ),

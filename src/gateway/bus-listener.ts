@@ -25,12 +25,21 @@ export interface BusListenerOptions {
   onOrderUpdate(user: string, payload: string): void;
   /** OpenAlgo's `CACHE_INVALIDATE_*` after a broker re-login or key change. */
   onCacheInvalidate(user: string, cacheType: string): void;
+  /** Offered every valid tick of the streams it wants (history/recorder.ts). */
+  recorder?: TickRecorder;
   /** Receives, for 1 in 16 ticks, the age of the tick (now − its `timestamp`) in ms. */
   onTickAge?(ageMs: number): void;
   now?(): number;
 }
 
-type RoutedTopic = MarketTopic & { key: string };
+/** What the bus listener asks of a recorder. */
+export interface TickRecorder {
+  wants(feed: string, exchange: string, symbol: string): boolean;
+  record(feed: string, exchange: string, symbol: string, mode: MarketTopic['mode'], payload: string): void;
+}
+
+/** A parsed topic, with whether its ticks are recorded (asked once per topic). */
+type RoutedTopic = MarketTopic & { key: string; recorded: boolean };
 
 /** Parsed topics are memoised; the cap bounds memory if a publisher invents endless topics. */
 const TOPIC_CACHE_LIMIT = 50_000;
@@ -52,7 +61,8 @@ export class BusListener {
     const parsed = parseTopic(topic);
     switch (parsed.kind) {
       case 'market': {
-        const entry = { ...parsed, key: streamKey(parsed.exchange, parsed.symbol) };
+        const recorded = this.options.recorder?.wants(parsed.feed, parsed.exchange, parsed.symbol) ?? false;
+        const entry = { ...parsed, key: streamKey(parsed.exchange, parsed.symbol), recorded };
         if (this.topics.size >= TOPIC_CACHE_LIMIT) this.topics.clear();
         this.topics.set(topic, entry);
         return this.tick(entry, payload, batched);
@@ -81,13 +91,14 @@ export class BusListener {
    * check is enough, and saves a parse per tick (a quarter of the gateway's CPU at 20k ticks/s).
    */
   private tick(topic: RoutedTopic, payload: string, batched: boolean): void {
-    if (!(batched ? looksLikeObject(payload) : isJsonObject(payload))) {
+    if (!isTickPayload(payload, batched)) {
       return this.reject(`${topic.exchange}_${topic.symbol}`, 'payload is not a JSON object');
     }
     this.counters.ticks++;
     this.ticksByFeed.set(topic.feed, (this.ticksByFeed.get(topic.feed) ?? 0) + 1);
     if ((this.counters.ticks & 15) === 0 && this.options.onTickAge) this.sampleAge(payload);
     this.options.fanOut.deliver(topic, payload);
+    if (topic.recorded) this.options.recorder!.record(topic.feed, topic.exchange, topic.symbol, topic.mode, payload);
   }
 
   /** Account-level messages carry their user in the payload (`user_id`), never in the topic. */
@@ -120,6 +131,14 @@ export class BusListener {
       this.options.logger.warn({ topic: topic.slice(0, 200), reason, invalid: this.counters.invalid }, 'skipped a malformed bus message');
     }
   }
+}
+
+/**
+ * Whether a tick's payload may go to clients: a JSON object. Batched payloads come from
+ * tickcast's own adapters, which build them as JSON: a structural check is enough for those.
+ */
+export function isTickPayload(payload: string, batched: boolean): boolean {
+  return batched ? looksLikeObject(payload) : isJsonObject(payload);
 }
 
 function looksLikeObject(text: string): boolean {

@@ -15,6 +15,8 @@ import type { Logger } from '../observability/logger.js';
 import type { ProxyFigures } from '../observability/openalgo-stats.js';
 import type { AdapterRoute } from './feeds.js';
 import { Feeds, NO_FEED } from './feeds.js';
+import type { Recorder } from '../history/recorder.js';
+import { historyStatus } from '../history/figures.js';
 import { BusListener } from './bus-listener.js';
 import { FanOut } from './fan-out.js';
 import { type KeyVerifier, RequestHandler } from './request-handler.js';
@@ -35,6 +37,8 @@ export interface GatewayOptions {
   brokerAdapters?: BrokerAdapterFactory;
   /** Per-key connections, subscriptions, request rate, and failed authentications per address. */
   limits?: { maxConnectionsPerKey?: number; maxSubscriptions?: number; subscribeRate?: number; authFailures?: number };
+  /** Records the ticks TICKCAST_RECORD selects (history/recorder.ts); absent when nothing is. */
+  recorder?: Recorder;
   /** Send a stream's last value on subscribe unless a client opts out (default true). */
   snapshots?: boolean;
   /** Snapshots only of ticks younger than this, from the feed's current live session (default 60 s). */
@@ -125,6 +129,7 @@ export class Gateway {
       fanOut: this.fanOut,
       logger,
       now: () => clock.now(),
+      ...(options.recorder ? { recorder: options.recorder } : {}),
       onTickAge: (ms) => this.metrics.latency.observe(ms / 1000),
       onOrderUpdate: (user, payload) => {
         const sessions = this.sessionsByUser.get(user);
@@ -291,6 +296,7 @@ export class Gateway {
       busInvalid: () => this.busListener.counters.invalid,
       adapters: () => this.adapterList(),
       userFeeds: () => this.userFeeds?.counts() ?? {},
+      history: () => this.options.recorder?.snapshot(),
     };
   }
 
@@ -321,6 +327,7 @@ export class Gateway {
       upstream_streams: this.upstream.size,
       adapters: this.adapterList(),
       user_feeds: this.userFeeds?.counts() ?? {},
+      ...(this.options.recorder ? { history: historyStatus(this.options.recorder.snapshot()) } : {}),
       bus: { ...this.busListener.counters, ticks_by_feed: Object.fromEntries(this.publicByFeed(this.busListener.ticksByFeed)) },
       // Named one by one: the listener's totals also carry slowConsumersClosed, which is here once.
       clients: { sent: totals.sent, conflated: totals.conflated, dropped: totals.dropped, slow_consumers_closed: this.listener.closedTotals.slowConsumersClosed },

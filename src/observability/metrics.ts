@@ -4,6 +4,7 @@
  * its own registry: no global state. Every metric is listed, with its meaning, in docs/metrics.md.
  */
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { RecorderFigures } from '../history/recorder.js';
 import { EventLoopLag, type LagFigures } from './event-loop-lag.js';
 
 export interface MetricsSource {
@@ -27,6 +28,8 @@ export interface MetricsSource {
   adapters(): Array<{ feed: string; broker: string; status: string }>;
   /** Users' own broker feeds, counted per broker and status (never named: they carry user names). */
   userFeeds(): Record<string, Record<string, number>>;
+  /** The recorder's figures, when ticks are recorded. */
+  history?(): RecorderFigures | undefined;
 }
 
 /**
@@ -35,6 +38,36 @@ export interface MetricsSource {
  * receives the entire bus and knows every adapter) or where the worst worker is the figure.
  */
 type Aggregator = 'sum' | 'max';
+
+/**
+ * The recorder's metrics (history/recorder.ts), read at scrape time; a gateway's registry holds
+ * them, or under `--workers N` the primary's, which runs the recorder.
+ */
+export function registerHistoryMetrics(registry: Registry, read: () => RecorderFigures | undefined): void {
+  const figure = (pick: (figures: RecorderFigures) => number) => () => {
+    const figures = read();
+    return figures ? pick(figures) : 0;
+  };
+  const gauge = (name: string, help: string, value: () => number): void => {
+    new Gauge({
+      name,
+      help,
+      aggregator: 'max',
+      registers: [registry],
+      collect() {
+        this.set(value());
+      },
+    });
+  };
+  gauge('tickcast_history_recording', 'Whether ticks are being recorded: 1, or 0 once recording stopped (a full disk).', figure((f) => (f.state === 'recording' ? 1 : 0)));
+  totalCounter(registry, 'tickcast_history_ticks_recorded_total', 'Ticks taken for recording.', figure((f) => f.recorded), 'max');
+  totalCounter(registry, 'tickcast_history_ticks_written_total', 'Recorded ticks written to the history store.', figure((f) => f.written), 'max');
+  totalCounter(registry, 'tickcast_history_ticks_shed_total', 'Ticks not recorded because the writer was behind or recording had stopped (delivery is unaffected).', figure((f) => f.shed), 'max');
+  totalCounter(registry, 'tickcast_history_ticks_failed_total', 'Recorded ticks lost in batches the store could not write.', figure((f) => f.failed), 'max');
+  gauge('tickcast_history_queued_ticks', 'Recorded ticks waiting for the writer.', figure((f) => f.queued));
+  gauge('tickcast_history_bytes', 'Bytes of the history store on disk.', figure((f) => f.bytes));
+  gauge('tickcast_history_days', 'Days held in the history store.', figure((f) => f.days));
+}
 
 /** A counter whose value is read from a running total at scrape time. */
 function totalCounter(registry: Registry, name: string, help: string, read: () => number, aggregator: Aggregator = 'sum'): void {
@@ -142,6 +175,7 @@ export class GatewayMetrics {
         }
       },
     });
+    if (source.history) registerHistoryMetrics(registry, source.history);
     this.latency = new Histogram({
       name: 'tickcast_publish_to_send_seconds',
       help: "Time from a tick's publish timestamp to its fan-out (1 in 16 ticks sampled; ms resolution).",

@@ -14,7 +14,9 @@ import { InstanceLimits } from '../cluster/instance-limits.js';
 import { WorkerPool } from '../cluster/primary.js';
 import { UserFeeds } from '../gateway/user-feeds.js';
 import { Teardown } from '../teardown.js';
-import { type InstanceSummary, type StartOptions, bindControl, createAdapters, explainBindFailure, openInstance, publishEndpoints, superviseBridge, writeOpenAlgoStats } from '../wiring.js';
+import { ZmqSubscriber } from '../bus/zeromq.js';
+import { RecordingTap } from '../history/tap.js';
+import { type InstanceSummary, type StartOptions, bindControl, createAdapters, explainBindFailure, openInstance, publishEndpoints, startRecorder, superviseBridge, writeOpenAlgoStats } from '../wiring.js';
 
 /** Starts the primary of an instance with `config.workers` gateway workers. */
 export async function startCluster(config: Config, options: StartOptions): Promise<InstanceSummary> {
@@ -36,6 +38,14 @@ export async function startCluster(config: Config, options: StartOptions): Promi
     teardown.add(() => bus.close());
     logger.info({ fanout: bus.fanout }, "bus fan-out to the workers bound");
 
+    // The recorder hears the fan-out as a worker does, once for the instance (workers record nothing).
+    const recorder = startRecorder(config, teardown, { clock, logger });
+    if (recorder) {
+      const tap = ZmqSubscriber.connect({ endpoint: bus.fanout, onError: (error) => logger.error({ err: error.message }, 'the recorder stopped hearing the bus') });
+      teardown.add(() => tap.close());
+      tap.onMessage(new RecordingTap(recorder).handle);
+    }
+
     const { adapters, instruments, brokerAdapters, bridge } = createAdapters(config, bus.endpoint, base, teardown, { logger, clock });
     // Assigned right below; status changes are only reported once adapters start.
     let pool: WorkerPool | undefined;
@@ -52,7 +62,7 @@ export async function startCluster(config: Config, options: StartOptions): Promi
     cluster.setupPrimary({ exec: fileURLToPath(new URL('./cluster-worker.js', import.meta.url)), args: [] });
     // One count for the instance: each worker alone would allow every key the whole budget.
     const limits = new InstanceLimits({ maxConnectionsPerKey: config.limits.maxConnectionsPerKey, authFailures: config.limits.authFailures, clock });
-    pool = new WorkerPool({ count: config.workers, config, hub, userFeeds, limits, fanout: bus.fanout, port: plan.wsPort, clock, logger });
+    pool = new WorkerPool({ count: config.workers, config, hub, userFeeds, limits, fanout: bus.fanout, port: plan.wsPort, clock, logger, ...(recorder ? { recorder } : {}) });
     const control = await bindControl(config, base, pool, teardown, { logger, clock, bridge });
     teardown.add(() => pool.stop());
     const port = await pool.start().catch((error) => explainBindFailure(error, 'ws', base.wsEndpoint, config, registry, registration));

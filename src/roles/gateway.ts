@@ -21,6 +21,7 @@ import {
   createAdapters,
   explainBindFailure,
   gatewaySettings,
+  startRecorder,
   openInstance,
   publishEndpoints,
   superviseBridge,
@@ -50,8 +51,11 @@ export async function startGateway(config: Config, options: StartOptions): Promi
     // In-process adapters hand their ticks straight to this gateway (bus/local.ts).
     const { adapters, instruments, brokerAdapters, bridge } = createAdapters(config, () => bus.publisher(), base, teardown, { logger, clock });
 
+    // Closed after the gateway has stopped (teardown runs backwards), so its last ticks are written.
+    const recorder = startRecorder(config, teardown, { clock, logger });
     const gateway: Gateway = new Gateway({
       ...gatewaySettings(config, plan.wsPort),
+      ...(recorder ? { recorder } : {}),
       bus,
       adapters,
       verifier: base.verifier,

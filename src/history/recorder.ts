@@ -1,0 +1,232 @@
+/**
+ * The recorder: the gateway's side of recording. Each tick the bus delivers is offered to it
+ * (`record`, on the fan-out's path, so it only appends to a batch); full batches, or whatever
+ * waits after `flushMs`, go to the writer thread as columns. It never waits for the writer:
+ * past `queueTicks` ticks unwritten, new ticks are shed (counted and logged), and a full disk
+ * stops recording (an alert in the log, `/api/status` and `/metrics`) until a retry finds room,
+ * while delivery goes on.
+ */
+import { Worker } from 'node:worker_threads';
+import type { Clock } from '../clock.js';
+import type { Logger } from '../observability/logger.js';
+import type { Mode } from '../protocol/modes.js';
+import { SHARED_FEED } from '../protocol/topics.js';
+import { BatchBuilder, streamRecordKey } from './batch.js';
+import { type RecordSelection, SHARED_FEED_NAME } from './selection.js';
+import type { WriterReply, WriterRequest } from './writer.js';
+
+/** What the recorder needs of its writer thread (a Worker; tests may give a stand-in). */
+export interface WriterPort {
+  postMessage(message: WriterRequest, transfer?: ArrayBuffer[]): void;
+  on(event: 'message', listener: (reply: WriterReply | { type: 'error'; message: string }) => void): void;
+  on(event: 'error', listener: (error: Error) => void): void;
+  terminate(): Promise<number>;
+}
+
+export interface RecorderOptions {
+  selection: RecordSelection;
+  /** The history store's directory. */
+  dir: string;
+  clock: Clock;
+  logger: Logger;
+  /** Ticks that may wait for the writer before new ones are shed. */
+  queueTicks: number;
+  /** Retention, applied at start and every `pruneEveryMs`: days older than this, bytes above this (0: no limit). */
+  maxAgeMs: number;
+  maxBytes: number;
+  /** Ticks per batch (default 1000). */
+  batchTicks?: number;
+  /** A batch waits at most this long before it is written (default 200 ms). */
+  flushMs?: number;
+  /** Retention and disk figures are refreshed this often (default 60 s). */
+  pruneEveryMs?: number;
+  /** After a full disk, recording is tried again this long later (default 60 s). */
+  retryFullMs?: number;
+  /** Starts the writer thread (default: writer-thread.js on a Worker). */
+  startWriter?: (dir: string) => WriterPort;
+}
+
+export interface RecorderFigures {
+  state: 'recording' | 'stopped';
+  /** Why recording stopped (a full disk), if it did. */
+  reason?: string;
+  selection: readonly string[];
+  /** Ticks accepted into batches, written to disk, shed because the writer was behind, lost in failed writes. */
+  recorded: number;
+  written: number;
+  shed: number;
+  failed: number;
+  /** Ticks posted and not yet written. */
+  queued: number;
+  /** The store on disk, as of the last refresh. */
+  bytes: number;
+  days: number;
+  oldest?: string;
+  newest?: string;
+}
+
+const SHED_LOG_MS = 10_000;
+
+export class Recorder {
+  private readonly builder: BatchBuilder;
+  private readonly writer: WriterPort;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private flushTimer: NodeJS.Timeout | undefined;
+  private nextId = 1;
+  private queued = 0;
+  private stoppedFor: string | undefined;
+  private lastShedLog = -Infinity;
+  private shedSinceLog = 0;
+  private closing: Promise<void> | undefined;
+  private closed: (() => void) | undefined;
+  private readonly figures = { recorded: 0, written: 0, shed: 0, failed: 0, bytes: 0, days: 0, oldest: undefined as string | undefined, newest: undefined as string | undefined };
+
+  constructor(private readonly options: RecorderOptions) {
+    this.builder = new BatchBuilder(options.batchTicks ?? 1000);
+    this.writer = (options.startWriter ?? startWriterThread)(options.dir);
+    this.writer.on('message', (reply) => this.onReply(reply));
+    // A writer thread that died is not restarted: what it was writing is unknown.
+    this.writer.on('error', (error) => this.stop(`the history writer failed (${error.message}); restart the gateway to record again`, false));
+    this.prune();
+    const pruneEvery = setInterval(() => this.prune(), options.pruneEveryMs ?? 60_000);
+    pruneEvery.unref();
+    this.timers.push(pruneEvery);
+  }
+
+  /** Whether ticks of this stream are recorded (asked once per topic; the answer is memoised by the caller). */
+  wants(feed: string, exchange: string, symbol: string): boolean {
+    return this.options.selection.matches(feed, exchange, symbol);
+  }
+
+  /** Offers one delivered tick of a wanted stream. Never blocks, never throws. */
+  record(feed: string, exchange: string, symbol: string, mode: Mode, payload: string): void {
+    if (this.stoppedFor !== undefined || this.closing) {
+      this.figures.shed++;
+      return;
+    }
+    if (this.queued + this.builder.count >= this.options.queueTicks) return this.shed();
+    this.builder.add(streamRecordKey(feed === SHARED_FEED ? SHARED_FEED_NAME : feed, exchange, symbol), mode, this.options.clock.now(), payload);
+    this.figures.recorded++;
+    if (this.builder.full) this.flush();
+    else this.flushTimer ??= setTimeout(() => this.flush(), this.options.flushMs ?? 200);
+  }
+
+  snapshot(): RecorderFigures {
+    const { recorded, written, shed, failed, bytes, days, oldest, newest } = this.figures;
+    return {
+      state: this.stoppedFor === undefined ? 'recording' : 'stopped',
+      ...(this.stoppedFor !== undefined ? { reason: this.stoppedFor } : {}),
+      selection: this.options.selection.items,
+      recorded,
+      written,
+      shed,
+      failed,
+      queued: this.queued + this.builder.count,
+      bytes,
+      days,
+      ...(oldest ? { oldest } : {}),
+      ...(newest ? { newest } : {}),
+    };
+  }
+
+  /** Writes what is batched, waits for the writer to finish it, and stops the thread. */
+  close(): Promise<void> {
+    this.closing ??= new Promise<void>((resolve) => {
+      for (const timer of this.timers) clearInterval(timer);
+      this.flush();
+      this.closed = resolve;
+      this.writer.postMessage({ type: 'close' });
+      // A writer that does not answer is not waited on forever.
+      setTimeout(() => {
+        void this.writer.terminate();
+        resolve();
+      }, 10_000).unref();
+    });
+    return this.closing;
+  }
+
+  private flush(): void {
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    if (this.builder.count === 0) return;
+    const batch = this.builder.take(this.nextId++);
+    this.queued += batch.count;
+    this.writer.postMessage({ type: 'batch', batch }, [batch.stream.buffer as ArrayBuffer, batch.mode.buffer as ArrayBuffer, batch.receivedAt.buffer as ArrayBuffer]);
+  }
+
+  private shed(): void {
+    this.figures.shed++;
+    this.shedSinceLog++;
+    const now = this.options.clock.now();
+    if (now - this.lastShedLog >= SHED_LOG_MS) {
+      this.options.logger.warn(
+        { shed: this.shedSinceLog, queued: this.queued, queueTicks: this.options.queueTicks },
+        'the history writer is behind: ticks are not being recorded (delivery is unaffected)',
+      );
+      this.lastShedLog = now;
+      this.shedSinceLog = 0;
+    }
+  }
+
+  private prune(): void {
+    const { maxAgeMs, maxBytes } = this.options;
+    this.writer.postMessage({ type: 'prune', now: this.options.clock.now(), ...(maxAgeMs > 0 ? { maxAgeMs } : {}), ...(maxBytes > 0 ? { maxBytes } : {}) });
+    this.writer.postMessage({ type: 'size' });
+  }
+
+  private stop(reason: string, retry = true): void {
+    if (this.stoppedFor !== undefined && retry) return;
+    this.stoppedFor = reason;
+    this.options.logger.error({ reason }, 'recording stopped; the gateway keeps serving');
+    if (!retry) return;
+    const again = setTimeout(() => {
+      this.timers.splice(this.timers.indexOf(again), 1);
+      if (this.stoppedFor !== reason) return; // stopped for good meanwhile
+      this.stoppedFor = undefined;
+      this.options.logger.info('recording again');
+    }, this.options.retryFullMs ?? 60_000);
+    again.unref();
+    this.timers.push(again);
+  }
+
+  private onReply(reply: WriterReply | { type: 'error'; message: string }): void {
+    switch (reply.type) {
+      case 'written':
+        this.queued -= reply.ticks;
+        this.figures.written += reply.ticks;
+        return;
+      case 'failed':
+        this.queued -= reply.ticks;
+        this.figures.failed += reply.ticks;
+        if (reply.full) {
+          this.stop(`the disk of the history store is full (${reply.message})`);
+          this.prune(); // retention may free room, and the figures show the disk as it is
+        } else {
+          this.options.logger.error({ err: reply.message, ticks: reply.ticks }, 'a batch of ticks could not be recorded');
+        }
+        return;
+      case 'size':
+        this.figures.bytes = reply.bytes;
+        this.figures.days = reply.days;
+        this.figures.oldest = reply.oldest;
+        this.figures.newest = reply.newest;
+        return;
+      case 'pruned':
+        if (reply.days.length > 0) this.options.logger.info({ days: reply.days }, 'history days deleted by retention');
+        return;
+      case 'closed':
+        this.closed?.();
+        return;
+      case 'error':
+        this.options.logger.error({ err: reply.message }, 'the history writer could not do what it was asked');
+        return;
+    }
+  }
+}
+
+/** The writer on its own thread: the built module, or the TypeScript source through tsx (tests). */
+function startWriterThread(dir: string): WriterPort {
+  const here = import.meta.url;
+  const entry = here.endsWith('.ts') ? new URL('./writer-entry.mjs', here) : new URL('./writer-thread.js', here);
+  return new Worker(entry, { workerData: { dir } }) as unknown as WriterPort;
+}
