@@ -13,6 +13,7 @@ import { registerDecodeCommand } from './decode.js';
 import { registerInstanceCommands } from './instances.js';
 import { registerCredentialCommands } from './credentials.js';
 import { registerKeyCommands } from './keys.js';
+import { registerReplayCommand } from './replay.js';
 import { registerSymbolCommands } from './symbols.js';
 import { registerWatchCommand } from './watch.js';
 import { runStart } from './start.js';
@@ -46,6 +47,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerDecodeCommand(program, io, setExit);
   registerInstanceCommands(program, io);
   registerKeyCommands(program, io, setExit);
+  registerReplayCommand(program, io, setExit);
   registerSymbolCommands(program, io, setExit);
   registerCredentialCommands(program, io, setExit);
   registerWatchCommand(program, io, setExit);

@@ -44,7 +44,7 @@ export async function startAdapter(options: ZmqAdapterOptions): Promise<RunningA
       batch: config.bus.batch,
       onDropped: (count) => logger.warn({ count }, 'dropped ticks: bus queue full'),
     });
-    const adapter = await startAdapterSimulator({ config, feedId, publisher, teardown, clock, logger });
+    const adapter = options.serve ? await options.serve(publisher, teardown) : await startAdapterSimulator({ config, feedId, publisher, teardown, clock, logger });
 
     // The first registration (or refusal) decides whether this adapter is running.
     let settle: (refusal: string | undefined) => void = () => {};
@@ -56,7 +56,7 @@ export async function startAdapter(options: ZmqAdapterOptions): Promise<RunningA
       transport,
       key,
       adapter,
-      brokers: [...config.simulator.brokers],
+      brokers: [...(options.brokers ?? config.simulator.brokers)],
       instance: config.instance,
       clock,
       logger: logger.child({ part: 'control' }),

@@ -38,7 +38,7 @@ export async function startNatsAdapter(options: NatsAdapterOptions): Promise<Run
       batch: config.bus.batch,
       onDropped: (count) => logger.warn({ count }, 'dropped ticks: the NATS bus is unreachable'),
     });
-    const adapter = await startAdapterSimulator({ config, feedId, publisher, teardown, clock, logger });
+    const adapter = options.serve ? await options.serve(publisher, teardown) : await startAdapterSimulator({ config, feedId, publisher, teardown, clock, logger });
 
     const transport = new NatsAdapterTransport(link, subjects);
     teardown.add(() => transport.close());
@@ -49,7 +49,7 @@ export async function startNatsAdapter(options: NatsAdapterOptions): Promise<Run
       transport,
       key: instanceControlKey(config),
       adapter,
-      brokers: [...config.simulator.brokers],
+      brokers: [...(options.brokers ?? config.simulator.brokers)],
       instance: config.instance,
       clock,
       logger: logger.child({ part: 'control' }),
