@@ -10,6 +10,7 @@
 import type { Command } from 'commander';
 import { isRealBroker } from '../brokers.js';
 import { systemClock } from '../clock.js';
+import { TickcastError } from '../errors.js';
 import { streamKey } from '../feed.js';
 import { type DayProblem, type TickQuery, TickStore } from '../history/tick-store.js';
 import { isValidFeedId } from '../protocol/topics.js';
@@ -147,14 +148,24 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
             return replay;
           },
         };
-        const adapter: RunningAdapter = nats
-          ? await (await import('../roles/nats-adapter.js')).startNatsAdapter({ ...common, nats })
-          : await startAdapter({
-              ...common,
-              bus: flags.bus as string | undefined,
-              control: flags.control as string | undefined,
-              waitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
-            });
+        let adapter: RunningAdapter;
+        try {
+          adapter = nats
+            ? await (await import('../roles/nats-adapter.js')).startNatsAdapter({ ...common, nats })
+            : await startAdapter({
+                ...common,
+                bus: flags.bus as string | undefined,
+                control: flags.control as string | undefined,
+                waitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
+              });
+        } catch (error) {
+          store.close();
+          // The usual refusal: the gateway's own simulator serves these brokers. Say how to share.
+          if (error instanceof TickcastError && /is already served by feed/.test(error.message)) {
+            throw new TickcastError(error.code, `${error.message}; run the gateway with --feed none (or other --sim-brokers), or give the replay brokers of its own with --brokers`);
+          }
+          throw error;
+        }
         io.out(
           `tickcast: replay "${feedId}" is running for instance "${config.instance}"\n` +
             `  Range      ${rangeText}: ${recorded.ticks} ticks of ${recorded.streams.size} streams, ${iso(recorded.first!)} to ${iso(recorded.last!)}\n` +
