@@ -81,7 +81,7 @@ describe('import graph of src/', () => {
     const roles = [...graph.keys()].filter((module) => module.startsWith('roles/')).sort();
     expect(roles).toEqual(['roles/adapter-options.ts', 'roles/adapter.ts', 'roles/cluster-primary.ts', 'roles/cluster-worker.ts', 'roles/gateway.ts', 'roles/nats-adapter.ts', 'roles/nats-node.ts', 'roles/openalgo-bridge.ts']);
     const importers = [...graph].filter(([module, imports]) => !module.startsWith('roles/') && [...imports].some((target) => target.startsWith('roles/')));
-    expect(importers.map(([module]) => module).sort()).toEqual(['cli/adapter.ts', 'cli/openalgo-bridge.ts', 'cli/start.ts']);
+    expect(importers.map(([module]) => module).sort()).toEqual(['cli/adapter.ts', 'cli/openalgo-bridge.ts', 'cli/replay.ts', 'cli/start.ts']);
   });
 });
 
