@@ -27,6 +27,10 @@ export const ProtocolErrorCode = {
   MESSAGE_TOO_LARGE: 'MESSAGE_TOO_LARGE',
   /** tickcast: a per-client limit (subscriptions, request rate) was reached. */
   LIMIT_EXCEEDED: 'LIMIT_EXCEEDED',
+  /** tickcast (`GET /api/ticks`): the range asked for is longer than TICKCAST_TICKS_MAX_RANGE_HOURS. */
+  RANGE_TOO_LARGE: 'RANGE_TOO_LARGE',
+  /** tickcast (`GET /api/ticks`, HTTP 503 with Retry-After): this gateway process is already running its most reads. */
+  HISTORY_BUSY: 'HISTORY_BUSY',
 } as const;
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
 

@@ -34,6 +34,7 @@ import type { KeyRowSource } from './auth/key-verifier.js';
 import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
 import { openOpenAlgoStores } from './store/openalgo-stores.js';
 import { Recorder } from './history/recorder.js';
+import type { TickHistory } from './http/ticks.js';
 import type { OpenAlgoDb } from './store/openalgo-db.js';
 import type { AdapterRoute } from './gateway/feeds.js';
 import { SymbolMaster } from './symbols/master.js';
@@ -95,6 +96,11 @@ export function instanceDir(config: Config): string {
 /** The history store's directory (TICKCAST_HISTORY_DIR, else `history` in the instance's). */
 export function historyDir(config: Config): string {
   return config.history.dir ?? join(instanceDir(config), 'history');
+}
+
+/** The history store as `GET /api/ticks` reads it (the store this process's recorder writes), with its read limits. */
+export function tickHistory(config: Config): TickHistory {
+  return { dir: historyDir(config), maxRangeHours: config.history.ticksMaxRangeHours, maxRows: config.history.ticksMaxRows };
 }
 
 /**

@@ -11,7 +11,7 @@ import { failedAuthsFor } from '../gateway/limits.js';
 import type { BrokerAdapterFactory } from '../feed.js';
 import { dashboardSources } from '../http/dashboard-sources.js';
 import { gatewayHttp } from '../http/routes.js';
-import { SIMULATOR_BROKER, gatewaySettings, openConfiguredRegistry, openStores, verifierFor } from '../wiring.js';
+import { SIMULATOR_BROKER, gatewaySettings, openConfiguredRegistry, openStores, tickHistory, verifierFor } from '../wiring.js';
 import type { Logger } from '../observability/logger.js';
 import { Teardown } from '../teardown.js';
 import type { PrimaryChannel } from './channel.js';
@@ -76,6 +76,8 @@ export async function startWorker(init: WorkerInit, { channel, clock, logger }: 
         gatewayHttp(gateway, {
           verifier,
           dashboard: dashboardSources(config, stores, registry, SIMULATOR_BROKER),
+          // The primary records; the workers read what it wrote.
+          history: tickHistory(config),
           // `/metrics` and `/api/status` describe the whole instance: the primary gathers every worker's.
           collect: async (what) => {
             const result = await channel.request({ type: 'collect', what });

@@ -857,6 +857,20 @@ export const OPTIONS = [
     parse: integer(1000),
   }),
   option({
+    key: 'history.ticksMaxRangeHours',
+    env: 'TICKCAST_TICKS_MAX_RANGE_HOURS',
+    default: '24',
+    description: 'Longest time range one `GET /api/ticks` request may ask for, in hours; a longer one is refused with RANGE_TOO_LARGE (ask for it in parts).',
+    parse: integer(1, 24 * 366),
+  }),
+  option({
+    key: 'history.ticksMaxRows',
+    env: 'TICKCAST_TICKS_MAX_ROWS',
+    default: '1000000',
+    description: "Most ticks one `GET /api/ticks` answer holds, and its `limit` when none is given; an answer cut by it says so (docs/history.md, \"Ticks over HTTP\").",
+    parse: integer(1, 100_000_000),
+  }),
+  option({
     key: 'registry.url',
     env: 'TICKCAST_REGISTRY',
     flag: '--registry <url>',

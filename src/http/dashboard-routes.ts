@@ -10,18 +10,17 @@
  *
  * Both want a valid API key in the `X-API-Key` header, checked by the same verifier as WebSocket
  * authentication, and failed attempts count against the caller's address as they do there (a
- * valid key is answered at once; a wrong one past the allowance waits, or gets 429).
+ * valid key is answered at once; a wrong one past the allowance waits, or gets 429: api-key.ts).
  * Errors are JSON in the protocol's envelope: `{"status":"error","code","message"}`.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { isStoreUnreachable } from '../auth/key-verifier.js';
-import { ProtocolErrorCode, ProtocolMessage } from '../errors.js';
+import { ProtocolErrorCode } from '../errors.js';
 import type { Logger } from '../observability/logger.js';
 import type { ListedEntry } from '../registry/registry.js';
-import { type FailedAuths, verifyLimited } from '../gateway/limits.js';
-import { addressKey } from '../gateway/websocket-server.js';
+import type { FailedAuths } from '../gateway/limits.js';
 import type { Identity, KeyVerifier } from '../gateway/request-handler.js';
 import type { AllowedHostsOptions } from './allowed-hosts.js';
+import { withApiKey } from './api-key.js';
 import { type Json, errorBody, sendJson } from './json-reply.js';
 import { StaticFiles } from './static-files.js';
 import { type SymbolSearch, parseSymbolQuery } from './symbol-catalog.js';
@@ -90,38 +89,10 @@ export class DashboardRoutes {
     sendJson(request, response, 200, { status: 'success', data });
   }
 
-  /** Runs `then` with the caller's identity, or answers 401/429 (or 500 if the key store fails). */
+  /** Runs `then` with the caller's identity, or answers 401/429 (api-key.ts). */
   private authorised(request: IncomingMessage, response: ServerResponse, then: (identity: Identity) => void | Promise<void>): void {
-    // Counted as the WebSocket counts it, so both paths share one allowance per client.
-    const address = addressKey(request.socket.remoteAddress);
     const { failedAuths, verifier, logger } = this.options;
-    const key = request.headers['x-api-key'];
-    if (typeof key !== 'string' || key === '') {
-      sendJson(request, response, 401, errorBody(ProtocolErrorCode.AUTHENTICATION_ERROR, `${ProtocolMessage.API_KEY_REQUIRED} (send it in the X-API-Key header)`));
-      return;
-    }
-    // As on the WebSocket: a valid key is answered at once; only wrong keys wait (limits.ts).
-    verifyLimited(failedAuths, address, () => verifier.verify(key))
-      .then(async (checked) => {
-        if (checked.refusedForMs !== undefined) {
-          const seconds = Math.ceil(checked.refusedForMs / 1000);
-          response.setHeader('retry-after', String(seconds));
-          sendJson(request, response, 429, errorBody(ProtocolErrorCode.LIMIT_EXCEEDED, `Too many failed authentications; retry in ${seconds} s`));
-          return;
-        }
-        if (!checked.identity) {
-          sendJson(request, response, 401, errorBody(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.INVALID_API_KEY));
-          return;
-        }
-        await then(checked.identity);
-      })
-      .catch((err: Error) => {
-        logger.error({ err: err.message, path: request.url }, 'dashboard API request failed');
-        if (response.headersSent) return;
-        // The key store is down: a 503 the caller may retry, without naming the database.
-        if (isStoreUnreachable(err)) sendJson(request, response, 503, errorBody(ProtocolErrorCode.AUTHENTICATION_ERROR, ProtocolMessage.KEY_STORE_UNAVAILABLE));
-        else sendJson(request, response, 500, errorBody(ProtocolErrorCode.SERVER_ERROR, err.message));
-      });
+    withApiKey(request, response, { verifier, ...(failedAuths ? { failedAuths } : {}), logger }, 'dashboard API', then);
   }
 }
 

@@ -1,6 +1,7 @@
 /**
  * The gateway's HTTP side, on its WebSocket port: `/healthz`, `/readyz`, `/metrics`,
- * `/api/status` and the dashboard (`/`, `/assets/…`, `/api/symbols`, `/api/instances`). The
+ * `/api/status`, the dashboard (`/`, `/assets/…`, `/api/symbols`, `/api/instances`) and the
+ * recorded ticks of the caller's feed (`/api/ticks`, ticks.ts). The
  * gateway hands each plain HTTP request here; whoever wires a gateway builds these routes for it
  * (GatewayOptions.http), so the gateway imports nothing of HTTP.
  *
@@ -11,12 +12,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../gateway/gateway.js';
 import type { KeyVerifier } from '../gateway/request-handler.js';
+import { NO_FEED } from '../gateway/feeds.js';
+import { userFeedId } from '../gateway/user-feeds.js';
+import { SHARED_FEED_NAME } from '../history/selection.js';
 import type { Logger } from '../observability/logger.js';
+import { SHARED_FEED } from '../protocol/topics.js';
 import { type DashboardSources, DashboardRoutes } from './dashboard-routes.js';
 import { type CollectFigures, serveFigures } from './figures.js';
 import { AllowedHosts, type AllowedHostsOptions } from './allowed-hosts.js';
 import { healthz, readyz } from './health.js';
 import { errorBody, sendJson } from './json-reply.js';
+import { type TickHistory, TickRoutes } from './ticks.js';
 
 /** The error code of a request refused for its `Host` header (HTTP 421). */
 export const HOST_NOT_ALLOWED = 'HOST_NOT_ALLOWED';
@@ -36,11 +42,33 @@ export interface GatewayHttpOptions {
   hosts?: AllowedHostsOptions;
   /** Set in a worker of `--workers N`: `/metrics` and `/api/status` describe the whole instance. */
   collect?: CollectFigures;
+  /** The history store `/api/ticks` reads (the one this process's instance or node records into). */
+  history?: TickHistory;
   logger: Logger;
 }
 
-/** What the routes read from a gateway (a Gateway satisfies it). */
-export type RoutedGateway = Pick<Gateway, 'ready' | 'status' | 'metrics' | 'feeds' | 'failedAuths'>;
+/**
+ * What the routes read from a gateway (a Gateway satisfies it). `feedOf`, when the gateway has it,
+ * is the feed it resolves for a user's subscriptions (their own broker feed, else their broker's).
+ */
+export type RoutedGateway = Pick<Gateway, 'ready' | 'status' | 'metrics' | 'feeds' | 'failedAuths'> & {
+  feedOf?(user: string, broker: string): Promise<string>;
+};
+
+/**
+ * The recorded name of the feed the gateway serves a user's clients live (`shared` for the bare
+ * topics), or undefined when none serves their broker here. Without the gateway's `feedOf`: the
+ * user's own broker feed if it runs in this process, else their broker's route (never another
+ * user's feed: a user feed's id is made from its user's name).
+ */
+export async function recordedFeedOf(gateway: RoutedGateway, user: string, broker: string | null): Promise<string | undefined> {
+  if (broker === null) return undefined;
+  const feed = gateway.feedOf
+    ? await gateway.feedOf(user, broker)
+    : (gateway.feeds.adapter(userFeedId(broker.toLowerCase(), user))?.feed ?? gateway.feeds.route(broker).feed);
+  if (feed === NO_FEED) return undefined;
+  return feed === SHARED_FEED ? SHARED_FEED_NAME : feed;
+}
 
 export function gatewayHttp(gateway: RoutedGateway, options: GatewayHttpOptions): HttpHandler {
   const dashboard = new DashboardRoutes({
@@ -49,6 +77,12 @@ export function gatewayHttp(gateway: RoutedGateway, options: GatewayHttpOptions)
     feedBroker: (broker) => gateway.feeds.route(broker).adapter?.broker,
     // One count per address for the WebSocket and the dashboard's X-API-Key alike.
     ...(gateway.failedAuths ? { failedAuths: gateway.failedAuths } : {}),
+    logger: options.logger,
+  });
+  const ticks = new TickRoutes({
+    history: options.history,
+    feedOf: (identity) => recordedFeedOf(gateway, identity.user, identity.broker),
+    apiKey: { verifier: options.verifier, ...(gateway.failedAuths ? { failedAuths: gateway.failedAuths } : {}), logger: options.logger },
     logger: options.logger,
   });
   const hosts = new AllowedHosts(options.hosts ?? options.dashboard?.hosts ?? {});
@@ -75,6 +109,9 @@ export function gatewayHttp(gateway: RoutedGateway, options: GatewayHttpOptions)
         return true;
       case '/metrics':
         serveFigures(response, 'metrics', gateway, options.collect);
+        return true;
+      case '/api/ticks':
+        ticks.handle(request, response);
         return true;
       default:
         return dashboard.handle(request, response);

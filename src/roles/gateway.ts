@@ -22,6 +22,7 @@ import {
   explainBindFailure,
   gatewaySettings,
   startRecorder,
+  tickHistory,
   openInstance,
   publishEndpoints,
   superviseBridge,
@@ -60,7 +61,7 @@ export async function startGateway(config: Config, options: StartOptions): Promi
       adapters,
       verifier: base.verifier,
       brokerAdapters,
-      http: (gateway) => gatewayHttp(gateway, { verifier: base.verifier, dashboard: dashboardSources(config, base.stores, registry, SIMULATOR_BROKER), logger }),
+      http: (gateway) => gatewayHttp(gateway, { verifier: base.verifier, dashboard: dashboardSources(config, base.stores, registry, SIMULATOR_BROKER), history: tickHistory(config), logger }),
       clock,
       logger,
     });

@@ -17,7 +17,7 @@ import { tuneHeap } from '../gateway/heap-tuning.js';
 import { dashboardSources } from '../http/dashboard-sources.js';
 import { gatewayHttp } from '../http/routes.js';
 import { Gateway } from '../gateway/gateway.js';
-import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, acceptAdapters, explainBindFailure, gatewaySettings, instanceControlKey, openInstance, startRecorder, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
+import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, acceptAdapters, explainBindFailure, gatewaySettings, instanceControlKey, openInstance, startRecorder, tickHistory, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
 import { Teardown } from '../teardown.js';
 import { natsSecurity } from '../nats/security.js';
 import { natsNodeName } from '../nats/node-name.js';
@@ -49,7 +49,7 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
       adapters: [],
       verifier: base.verifier,
       brokerAdapters,
-      http: (gateway) => gatewayHttp(gateway, { verifier: base.verifier, dashboard: dashboardSources(config, base.stores, base.registry, SIMULATOR_BROKER), logger }),
+      http: (gateway) => gatewayHttp(gateway, { verifier: base.verifier, dashboard: dashboardSources(config, base.stores, base.registry, SIMULATOR_BROKER), history: tickHistory(config), logger }),
       clock,
       logger,
     });

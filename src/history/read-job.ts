@@ -1,0 +1,94 @@
+/**
+ * One read of the history store for `GET /api/ticks`, in chunks: what the reader thread
+ * (reader-thread.ts) runs, one chunk each time the gateway asks for more. A chunk is at most
+ * `chunkRows` ticks or about `chunkBytes` of text, whichever comes first, so the thread never
+ * holds more than one chunk however large the answer. Synchronous (SQLite), off the event loop.
+ */
+import { type TickFormat, formatTick } from './tick-format.js';
+import { type DayProblem, type RecordedTick, type TickQuery, TickStore } from './tick-store.js';
+
+export interface ReadRequest {
+  dir: string;
+  query: TickQuery;
+  format: TickFormat;
+  /** Most ticks to send; one more found means the answer was cut (`truncated`). */
+  limit: number;
+  chunkRows?: number;
+  chunkBytes?: number;
+}
+
+/** From the reader thread. */
+export type ReaderMessage =
+  | { type: 'chunk'; text: string; rows: number; damaged: DayProblem[] }
+  | {
+      type: 'end';
+      rows: number;
+      truncated: boolean;
+      damaged: DayProblem[];
+      /** False when the store holds no day at all (recording was never on, or everything was pruned). */
+      stored: boolean;
+    }
+  | { type: 'error'; message: string };
+
+/** To the reader thread: the next chunk, or stop (the client went away). */
+export type ReaderRequest = { type: 'more' } | { type: 'cancel' };
+
+export const CHUNK_ROWS = 1000;
+export const CHUNK_BYTES = 256 * 1024;
+
+export class ReadJob {
+  private readonly ticks: Generator<RecordedTick> | undefined;
+  private readonly stored: boolean;
+  private damaged: DayProblem[] = [];
+  private rows = 0;
+  private truncated = false;
+  private done = false;
+
+  constructor(private readonly request: ReadRequest) {
+    const store = new TickStore({ dir: request.dir, readonly: true });
+    this.stored = store.days().length > 0;
+    this.ticks = this.stored ? store.read(request.query, (problem) => this.damaged.push(problem)) : undefined;
+  }
+
+  /** The next chunk, or the end (after which every call is the end again). */
+  next(): ReaderMessage {
+    const { format, limit } = this.request;
+    const maxRows = this.request.chunkRows ?? CHUNK_ROWS;
+    const maxBytes = this.request.chunkBytes ?? CHUNK_BYTES;
+    let text = '';
+    let rows = 0;
+    while (!this.done && rows < maxRows && text.length < maxBytes) {
+      const next = this.ticks?.next();
+      if (!next || next.done) {
+        this.finish();
+      } else if (this.rows === limit) {
+        // A tick past the limit: the answer is cut before it.
+        this.truncated = true;
+        this.finish();
+      } else {
+        text += formatTick(next.value, format);
+        rows++;
+        this.rows++;
+      }
+    }
+    if (rows > 0) return { type: 'chunk', text, rows, damaged: this.takeDamaged() };
+    return { type: 'end', rows: this.rows, truncated: this.truncated, damaged: this.takeDamaged(), stored: this.stored };
+  }
+
+  /** Stops reading: the day's database is closed now, not at the end of the range. */
+  cancel(): void {
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.ticks?.return(undefined);
+  }
+
+  private takeDamaged(): DayProblem[] {
+    const damaged = this.damaged;
+    this.damaged = [];
+    return damaged;
+  }
+}
