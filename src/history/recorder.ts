@@ -6,13 +6,13 @@
  * stops recording (an alert in the log, `/api/status` and `/metrics`) until a retry finds room,
  * while delivery goes on.
  */
-import { Worker } from 'node:worker_threads';
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
 import type { Mode } from '../protocol/modes.js';
 import { SHARED_FEED } from '../protocol/topics.js';
 import { BatchBuilder, streamRecordKey } from './batch.js';
 import { type RecordSelection, SHARED_FEED_NAME } from './selection.js';
+import { startHistoryThread } from './threads.js';
 import type { WriterReply, WriterRequest } from './writer.js';
 
 /** What the recorder needs of its writer thread (a Worker; tests may give a stand-in). */
@@ -224,9 +224,6 @@ export class Recorder {
   }
 }
 
-/** The writer on its own thread: the built module, or the TypeScript source through tsx (tests). */
 function startWriterThread(dir: string): WriterPort {
-  const here = import.meta.url;
-  const entry = here.endsWith('.ts') ? new URL('./writer-entry.mjs', here) : new URL('./writer-thread.js', here);
-  return new Worker(entry, { workerData: { dir } }) as unknown as WriterPort;
+  return startHistoryThread('writer-thread', { dir }) as unknown as WriterPort;
 }

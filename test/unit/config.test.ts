@@ -66,6 +66,9 @@ describe('defaults', () => {
         slowConsumerMs: 10_000,
         snapshots: true,
         snapshotMaxAgeMs: 60_000,
+        recoveryTicks: 2000,
+        recoveryMaxAgeMs: 60_000,
+        recoveryBytes: 64 * 1024 * 1024,
         allowedOrigins: undefined,
         tlsCert: undefined,
         tlsKey: undefined,
@@ -89,6 +92,7 @@ describe('defaults', () => {
       sharedFeed: 'auto',
       simulator: { rate: 2, symbols: '', seed: undefined, brokers: ['simulator'] },
       auth: { pepper: undefined, fernetSalt: undefined, brokerApiKey: undefined, cacheTtlMs: 36_000_000, devKey: true },
+      history: { record: expect.objectContaining({ any: false, items: [] }), dir: undefined, maxAgeDays: 30, maxBytes: 0, queueTicks: 100_000, ticksMaxRangeHours: 24, ticksMaxRows: 1_000_000 },
       validBrokers: undefined,
       logLevel: 'info',
     });
@@ -182,7 +186,7 @@ describe('flags', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
       'envFile', 'instance', 'dataDir', 'controlKeyFile', 'openalgoDir', 'openalgoBridge', 'bridgeBrokers', 'python', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
-      'transport', 'controlPort', 'bus', 'natsCreds', 'natsNkeySeed', 'natsTokenFile', 'natsCa', 'natsCert', 'natsKey', 'node', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
+      'transport', 'controlPort', 'bus', 'natsCreds', 'natsNkeySeed', 'natsTokenFile', 'natsCa', 'natsCert', 'natsKey', 'node', 'record', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
   });
@@ -196,7 +200,7 @@ describe('flags', () => {
         tlsCert: 'cert.pem', tlsKey: 'key.pem',
         zmqPort: '5556', transport: 'ipc', controlPort: '7000', bus: 'nats://a:4222, nats://b:4222', node: 'node-1',
         natsCreds: 'nats/user.creds', natsNkeySeed: 'nats/user.nk', natsTokenFile: 'nats/token', natsCa: 'nats/ca.pem', natsCert: 'nats/cert.pem', natsKey: 'nats/key.pem',
-        registry: 'redis://127.0.0.1:6390/1', workers: '1',
+        record: 'simulator, NSE:RELIANCE', registry: 'redis://127.0.0.1:6390/1', workers: '1',
         feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', simBrokers: 'paper,demo', busBrokers: 'fyers, Dhan', logLevel: 'debug',
       },
     });
@@ -213,6 +217,7 @@ describe('flags', () => {
       },
       control: { port: 7000 },
       node: 'node-1',
+      history: { record: { any: true, items: ['simulator', 'NSE:RELIANCE'] } },
       registry: { url: 'redis://127.0.0.1:6390/1' },
       workers: 1,
       feed: 'none',
@@ -347,6 +352,8 @@ describe('valid values', () => {
     ['TICKCAST_BRIDGE_BROKERS', 'Zerodha, angel', 'openalgo.bridgeBrokers', ['zerodha', 'angel']],
     ['TICKCAST_BRIDGE_STALE', '1.5', 'openalgo.bridgeStaleMs', 1500],
     ['TICKCAST_SNAPSHOT_MAX_AGE_SECONDS', '2.5', 'ws.snapshotMaxAgeMs', 2500],
+    ['TICKCAST_RECOVERY_TICKS', '0', 'ws.recoveryTicks', 0],
+    ['TICKCAST_RECOVERY_SECONDS', '1.5', 'ws.recoveryMaxAgeMs', 1500],
     ['API_KEY_PEPPER', 'p'.repeat(32), 'auth.pepper', 'p'.repeat(32)],
     ['API_KEY_PEPPER', ` ${'p'.repeat(32)} `, 'auth.pepper', ` ${'p'.repeat(32)} `],
     ['FERNET_SALT', 'a1B2'.repeat(8), 'auth.fernetSalt', 'a1B2'.repeat(8)],
