@@ -486,7 +486,7 @@ export function createAdapters(
 export function gatewaySettings(
   config: Config,
   port: number,
-): Pick<GatewayOptions, 'listener' | 'limits' | 'snapshots' | 'snapshotMaxAgeMs' | 'sharedFeedBrokers' | 'supportedBrokers'> {
+): Pick<GatewayOptions, 'listener' | 'limits' | 'snapshots' | 'snapshotMaxAgeMs' | 'recovery' | 'sharedFeedBrokers' | 'supportedBrokers'> {
   return {
     listener: {
       host: config.ws.host,
@@ -511,6 +511,7 @@ export function gatewaySettings(
     },
     snapshots: config.ws.snapshots,
     snapshotMaxAgeMs: config.ws.snapshotMaxAgeMs,
+    recovery: { ticks: config.ws.recoveryTicks, maxAgeMs: config.ws.recoveryMaxAgeMs, bytes: config.ws.recoveryBytes },
     sharedFeedBrokers: sharedFeedBrokers(config),
     ...(config.validBrokers ? { supportedBrokers: config.validBrokers } : {}),
   };

@@ -22,6 +22,7 @@ import {
   pingRequest,
   readAuthReply,
   readMarketData,
+  readRecovery,
   readSubscribeReply,
   subscribeRequests,
   unsubscribeRequests,
@@ -142,6 +143,14 @@ export class TickcastClient {
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private heartbeatTimer: ReturnType<typeof setInterval> | undefined;
   private flushQueued = false;
+  /** The gateway's `seq_epoch` of the current connection, and of the one being adopted. */
+  private epoch: string | undefined;
+  private adoptedEpoch: string | undefined;
+  /**
+   * After a reconnection: the previous connection's epoch and the (stream|mode) pairs held then,
+   * whose first subscribe asks for what was missed (`since`). Each pair asks once.
+   */
+  private resume: { epoch: string; pending: Set<string> } | undefined;
 
   constructor(options: ClientOptions) {
     this.settings = settingsFrom(options);
@@ -337,13 +346,23 @@ export class TickcastClient {
     adopted = link;
     this.link = link;
     this.current = { broker: outcome.broker, userId: outcome.userId, extensions: outcome.extensions, reconnected: false };
+    this.adoptedEpoch = outcome.seqEpoch;
   }
 
   private established(reconnected: boolean): void {
     this.stateValue = 'connected';
     this.retries = 0;
     this.current = { ...this.current!, reconnected };
-    this.sync.reset(this.subscriptions.held());
+    const held = this.subscriptions.held();
+    // Back after a loss: ask for what was missed, in the numbering the last seqs came in. A
+    // gateway process that is not the same one answers `gap` (reason epoch), never a silent hole.
+    const previousEpoch = this.epoch;
+    this.epoch = this.adoptedEpoch;
+    this.resume =
+      reconnected && previousEpoch !== undefined && this.current.extensions.seq
+        ? { epoch: previousEpoch, pending: new Set(held.map(({ key, mode }) => `${key}|${mode}`)) }
+        : undefined;
+    this.sync.reset(held);
     this.flush();
     this.startHeartbeat();
     this.settleWaiters(undefined);
@@ -439,8 +458,17 @@ export class TickcastClient {
     if (!link || !this.sync.hasWork) return;
     const plan = this.sync.plan((key, mode) => this.subscriptions.holds(key, mode));
     // Subscribes first: a stream moving between modes is then never released upstream in between.
+    const resume = this.resume;
     for (const [mode, instruments] of plan.subscribe) {
-      for (const request of subscribeRequests(instruments, mode)) this.sendSubscribe(link, request, mode);
+      const from = resume && {
+        epoch: resume.epoch,
+        since: (instrument: Instrument): number | undefined => {
+          const key = `${instrument.exchange}:${instrument.symbol}`;
+          if (!resume.pending.delete(`${key}|${mode}`)) return undefined;
+          return this.gaps.lastSeen(key, mode);
+        },
+      };
+      for (const request of subscribeRequests(instruments, mode, undefined, from)) this.sendSubscribe(link, request, mode);
     }
     for (const [mode, instruments] of plan.unsubscribe) {
       for (const request of unsubscribeRequests(instruments, mode)) this.sendUnsubscribe(link, request, mode);
@@ -505,6 +533,10 @@ export class TickcastClient {
       this.events.emit('feed_status', message as unknown as FeedStatusEvent);
       return;
     }
+    if (message.type === 'recovered' || message.type === 'gap') {
+      this.onRecovery(message);
+      return;
+    }
     if (message.type !== 'market_data') return;
     const tick = readMarketData(message);
     if (!tick) {
@@ -525,6 +557,28 @@ export class TickcastClient {
         this.fail(ClientErrorCode.CALLBACK_FAILED, `a ${key} callback threw: ${(error as Error)?.message ?? String(error)}`);
       }
     }
+  }
+
+  /** The gateway's answer to a `since`: everything missed was resent (`recovered`), or not (`gap`). */
+  private onRecovery(message: WireMessage): void {
+    const recovery = readRecovery(message);
+    if (!recovery) {
+      this.fail(ClientErrorCode.PROTOCOL_ERROR, `a malformed ${String(message.type)} message: ${JSON.stringify(message).slice(0, 200)}`);
+      return;
+    }
+    const { exchange, symbol, mode } = recovery;
+    const stream = `${exchange}:${symbol}`;
+    if (!this.subscriptions.holdsStream(stream)) return;
+    if (recovery.type === 'recovered') {
+      const { from, to, count } = recovery;
+      this.events.emit('recovered', { stream, exchange, symbol, mode, from, to, count });
+      return;
+    }
+    const { since, next, reason } = recovery;
+    // Live ticks continue from `next`, in this gateway's numbering: no second report of the jump.
+    this.gaps.expect(stream, mode, next);
+    const expected = since + 1;
+    this.events.emit('gap', { stream, exchange, symbol, mode, reason, expected, received: next, missed: reason === 'history' ? Math.max(0, next - expected) : 0, message: recovery.message });
   }
 
   private fail(code: string, message: string): void {

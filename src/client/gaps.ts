@@ -20,7 +20,17 @@ export class GapTracker {
     this.last.set(id, seq);
     if (previous === undefined || seq <= previous + 1) return undefined;
     const expected = previous + 1;
-    return { stream: key, exchange, symbol, mode, expected, received: seq, missed: seq - expected };
+    return { stream: key, exchange, symbol, mode, reason: 'seq', expected, received: seq, missed: seq - expected };
+  }
+
+  /** The last number seen of a stream's `mode`, if any. */
+  lastSeen(key: string, mode: Mode): number | undefined {
+    return this.last.get(`${key}|${mode}`);
+  }
+
+  /** The next message of the mode will be numbered `next` (a recovery gap: the numbering may have changed). */
+  expect(key: string, mode: Mode, next: number): void {
+    this.last.set(`${key}|${mode}`, next - 1);
   }
 
   forget(key: string): void {

@@ -33,6 +33,8 @@ export type {
   QuoteTick,
   ReconnectOptions,
   ReconnectingEvent,
+  RecoveredEvent,
+  RecoveryGapReason,
   SubscribeResult,
   SubscriptionHandle,
   TickOf,

@@ -52,14 +52,27 @@ function chunked(instruments: readonly Instrument[], itemOf: (instrument: Instru
   return chunks;
 }
 
-/** One or more `subscribe` requests (split so none exceeds the gateway's message limit). */
-export function subscribeRequests(instruments: readonly Instrument[], mode: Mode, maxBytes = MAX_REQUEST_BYTES): WireMessage[] {
-  return chunked(instruments, (i) => ({ symbol: i.symbol, exchange: i.exchange }), maxBytes).map((symbols) => ({
-    action: 'subscribe',
-    symbols,
-    mode,
-    depth: 5,
-  }));
+/** What a reconnecting client asks the gateway to resend: the last seq seen per stream, in an epoch. */
+export interface ResumeFrom {
+  epoch: string;
+  /** The last seq seen of the stream at the request's mode, if the client asks to recover it. */
+  since(instrument: Instrument): number | undefined;
+}
+
+/**
+ * One or more `subscribe` requests (split so none exceeds the gateway's message limit). With
+ * `resume`, items carry `since` (and the request the `epoch`) for the streams it knows a seq of.
+ */
+export function subscribeRequests(instruments: readonly Instrument[], mode: Mode, maxBytes = MAX_REQUEST_BYTES, resume?: ResumeFrom): WireMessage[] {
+  const itemOf = (i: Instrument): WireMessage => {
+    const since = resume?.since(i);
+    return since === undefined ? { symbol: i.symbol, exchange: i.exchange } : { symbol: i.symbol, exchange: i.exchange, since };
+  };
+  return chunked(instruments, itemOf, maxBytes).map((symbols) => {
+    const request: WireMessage = { action: 'subscribe', symbols, mode, depth: 5 };
+    if (resume && symbols.some((item) => item.since !== undefined)) request.epoch = resume.epoch;
+    return request;
+  });
 }
 
 /** `unsubscribe` requests; each item carries its mode, as OpenAlgo reads it per item. */
@@ -77,7 +90,7 @@ export function pingRequest(timestamp: number): WireMessage {
 
 /** Messages the gateway pushes on its own; everything else answers the oldest pending request. */
 export function isPush(message: WireMessage): boolean {
-  return message.type === 'market_data' || message.type === 'feed_status' || message.type === 'order_update';
+  return message.type === 'market_data' || message.type === 'feed_status' || message.type === 'order_update' || message.type === 'recovered' || message.type === 'gap';
 }
 
 const OPEN_BRACE = 0x7b;
@@ -131,7 +144,7 @@ export function errorOf(reply: WireMessage): { code: string; message: string } |
 }
 
 export type AuthOutcome =
-  | { ok: true; broker: string; userId: string; extensions: NegotiatedExtensions }
+  | { ok: true; broker: string; userId: string; extensions: NegotiatedExtensions; /** tickcast's `seq_epoch`, with seq */ seqEpoch?: string }
   | { ok: false; code: string; message: string };
 
 /**
@@ -147,6 +160,7 @@ export function readAuthReply(reply: WireMessage): AuthOutcome {
   const echoed = typeof reply.encoding === 'string';
   return {
     ok: true,
+    ...(typeof reply.seq_epoch === 'string' ? { seqEpoch: reply.seq_epoch } : {}),
     broker: String(reply.broker ?? ''),
     userId: String(reply.user_id ?? ''),
     extensions: echoed
@@ -196,4 +210,21 @@ export function readMarketData(message: WireMessage): { exchange: string; symbol
   if (mode !== 1 && mode !== 2 && mode !== 3) return undefined;
   if (data === null || typeof data !== 'object' || Array.isArray(data)) return undefined;
   return { exchange, symbol, mode, seq: typeof seq === 'number' && Number.isInteger(seq) ? seq : undefined, data: data as Record<string, unknown> };
+}
+
+/** A `recovered` or `gap` message (recovery after reconnect), or undefined when it is malformed. */
+export function readRecovery(
+  message: WireMessage,
+): { type: 'recovered'; exchange: string; symbol: string; mode: Mode; from: number; to: number; count: number } | { type: 'gap'; exchange: string; symbol: string; mode: Mode; since: number; next: number; reason: 'epoch' | 'history' | 'ahead'; message: string } | undefined {
+  const { exchange, symbol, mode } = message;
+  if (typeof exchange !== 'string' || typeof symbol !== 'string' || (mode !== 1 && mode !== 2 && mode !== 3)) return undefined;
+  const int = (value: unknown): value is number => typeof value === 'number' && Number.isInteger(value);
+  if (message.type === 'recovered') {
+    const { from, to, count } = message;
+    if (!int(from) || !int(to) || !int(count)) return undefined;
+    return { type: 'recovered', exchange, symbol, mode, from, to, count };
+  }
+  const { since, next, reason } = message;
+  if (!int(since) || !int(next) || (reason !== 'epoch' && reason !== 'history' && reason !== 'ahead')) return undefined;
+  return { type: 'gap', exchange, symbol, mode, since, next, reason, message: typeof message.message === 'string' ? message.message : '' };
 }

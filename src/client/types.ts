@@ -87,6 +87,8 @@ export interface MarketData<T extends LtpTick = LtpTick> {
   broker: string;
   /** The stream's sequence number (tickcast's `seq` extension), when negotiated. */
   seq?: number;
+  /** Resent after a reconnection: a message missed while disconnected (recovery, tickcast). */
+  recovered?: true;
 }
 
 /** What the gateway answered for one instrument of a subscribe. */
@@ -149,7 +151,16 @@ export interface FeedStatusEvent {
   message?: string;
 }
 
-/** Ticks of a stream were missed: the sequence number jumped from `expected - 1` to `received`. */
+/**
+ * Ticks of a stream were missed. `reason` says how it showed:
+ * - `seq`: the sequence number jumped from `expected - 1` to `received` (conflation under load,
+ *   or messages the gateway could not resend after a reconnection);
+ * - `epoch`, `history`, `ahead`: after a reconnection the gateway could not resend what was
+ *   missed since `expected - 1` (its `gap` message; `message` says why): `epoch` — the numbering
+ *   is another gateway process's (it restarted, or the client reached another worker or node);
+ *   `history` — the gateway no longer holds them; `ahead` — the gateway's numbering of the
+ *   stream restarted. Live ticks follow; the application should resync what it derives from them.
+ */
 export interface GapEvent {
   /** `EXCHANGE:SYMBOL`. */
   stream: string;
@@ -157,10 +168,34 @@ export interface GapEvent {
   symbol: string;
   /** The mode whose messages skipped (each mode of a stream is numbered on its own). */
   mode: Mode;
+  reason: 'seq' | RecoveryGapReason;
+  /** The first number not received. */
   expected: number;
+  /** The number of the next message received (for `epoch` and `ahead` in a new numbering). */
   received: number;
-  /** `received - expected`: how many ticks were missed. */
+  /** How many ticks were missed: `received - expected`; 0 for `epoch` and `ahead`, where it cannot be known. */
   missed: number;
+  /** The gateway's explanation (recovery gaps). */
+  message?: string;
+}
+
+/** Why the gateway could not resend what a reconnecting client missed (see `GapEvent`). */
+export type RecoveryGapReason = 'epoch' | 'history' | 'ahead';
+
+/**
+ * After a reconnection, the gateway resent every tick of a stream's `mode` the client missed,
+ * numbered `from` to `to` (`count` of them, 0 when none was missed), before live ones: they
+ * reached the subscription callbacks as ordinary ticks marked `recovered: true`.
+ */
+export interface RecoveredEvent {
+  /** `EXCHANGE:SYMBOL`. */
+  stream: string;
+  exchange: string;
+  symbol: string;
+  mode: Mode;
+  from: number;
+  to: number;
+  count: number;
 }
 
 export interface ClientErrorShape extends Error {
@@ -175,6 +210,7 @@ export interface ClientEvents {
   reconnecting: ReconnectingEvent;
   feed_status: FeedStatusEvent;
   gap: GapEvent;
+  recovered: RecoveredEvent;
   error: ClientErrorShape;
 }
 

@@ -655,6 +655,29 @@ export const OPTIONS = [
     parse: seconds(false),
   }),
   option({
+    key: 'ws.recoveryTicks',
+    env: 'TICKCAST_RECOVERY_TICKS',
+    default: '2000',
+    description:
+      'Recent ticks kept per stream so a client that negotiated seq and reconnects can be resent exactly what it missed (subscribe with "since"); 0 turns recovery off (such a client is told the gap cannot be filled).',
+    parse: integer(0),
+  }),
+  option({
+    key: 'ws.recoveryMaxAgeMs',
+    env: 'TICKCAST_RECOVERY_SECONDS',
+    default: '60',
+    description: 'Ticks older than this many seconds are not resent by recovery after reconnect: a client away longer is told the gap cannot be filled.',
+    parse: seconds(false),
+  }),
+  option({
+    key: 'ws.recoveryBytes',
+    env: 'TICKCAST_RECOVERY_BYTES',
+    default: '67108864',
+    description:
+      'Payload characters of recent ticks kept for recovery, all streams together; past it the oldest ticks of the least recently updated streams go first.',
+    parse: integer(0),
+  }),
+  option({
     key: 'bus.batch',
     env: 'TICKCAST_BUS_BATCH',
     default: 'true',

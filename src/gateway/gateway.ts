@@ -4,6 +4,7 @@
  */
 import { type Adapter, type BrokerAdapterFactory, streamKey } from '../feed.js';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { randomBytes } from 'node:crypto';
 import type { Clock } from '../clock.js';
 import { GatewayMetrics, type MetricsSource } from '../observability/metrics.js';
 import { OPENALGO_EXTENSIONS, WireEncoder } from '../protocol/encoding.js';
@@ -19,6 +20,7 @@ import type { Recorder } from '../history/recorder.js';
 import { historyStatus } from '../history/figures.js';
 import { BusListener } from './bus-listener.js';
 import { FanOut } from './fan-out.js';
+import type { RecoveryLimits } from './recent-ticks.js';
 import { type KeyVerifier, RequestHandler } from './request-handler.js';
 import type { Session } from './session.js';
 import { SubscriptionIndex } from './subscription-index.js';
@@ -43,6 +45,8 @@ export interface GatewayOptions {
   snapshots?: boolean;
   /** Snapshots only of ticks younger than this, from the feed's current live session (default 60 s). */
   snapshotMaxAgeMs?: number;
+  /** Recent ticks kept per stream for recovery after reconnect (recent-ticks.ts; `ticks: 0` turns it off). */
+  recovery?: Partial<RecoveryLimits>;
   /**
    * Brokers whose users the shared feed (external publishers on OpenAlgo's bare topics) serves
    * when no adapter does: names, or `'*'` for all (default, as OpenAlgo's proxy).
@@ -72,6 +76,11 @@ export class Gateway {
   readonly feeds: Feeds;
   readonly upstream: Upstream;
   readonly fanOut: FanOut;
+  /**
+   * This gateway process's `seq_epoch`: `seq` is numbered here, so a client's numbers mean
+   * something only to the process that gave them (recovery after reconnect).
+   */
+  readonly epoch = randomBytes(8).toString('hex');
   readonly busListener: BusListener;
   readonly listener: ClientListener;
   private readonly handler: RequestHandler;
@@ -104,7 +113,12 @@ export class Gateway {
     const shared = (this.sharedConnections = options.shared?.connections && perKey !== undefined ? new SharedConnections(options.shared.connections, perKey) : undefined);
     const encoder = new WireEncoder();
     const defaultExtensions = { ...OPENALGO_EXTENSIONS, snapshot: options.snapshots ?? true };
-    this.fanOut = new FanOut(this.index, encoder, { clock, brokerOf: (feed) => this.feeds.adapter(feed)?.broker ?? '' });
+    this.fanOut = new FanOut(this.index, encoder, {
+      clock,
+      brokerOf: (feed) => this.feeds.adapter(feed)?.broker ?? '',
+      ...(options.recovery ? { recovery: options.recovery } : {}),
+    });
+    const fanOut = this.fanOut;
     this.handler = new RequestHandler({
       verifier: options.verifier,
       feeds: this.feeds,
@@ -116,6 +130,12 @@ export class Gateway {
       onUserChange: (session, previous) => this.moveUser(session, previous),
       defaultExtensions,
       snapshot: (session, route) => void this.fanOut.snapshot(session, route, (arrivedAt) => this.isCurrent(route.feed, arrivedAt)),
+      recovery: {
+        epoch: this.epoch,
+        start: (session, route) => fanOut.startRecovery(session, route),
+        recover: (session, route, since, marked, mismatch) => fanOut.recover(session, route, since, marked, mismatch),
+        end: (session, route) => fanOut.endRecovery(session, route),
+      },
       joinStatus: (session) => this.joinStatus(session),
       noFeedReason: (user, broker) => this.noFeedReason(user, broker),
       ...(options.limits ? { limits: options.limits } : {}),

@@ -16,6 +16,7 @@
  * last second): one trade's per-mode ticks arrive together, whatever their order.
  */
 import { type Mode, modeBit } from '../protocol/modes.js';
+import type { TickRing } from './recent-ticks.js';
 
 /** A stream with no earlier tick of a mode: lower modes seen this recently count as published. */
 const FIRST_TICK_WINDOW_MS = 1000;
@@ -43,6 +44,8 @@ export class StreamState {
   readonly at = [0, 0, 0];
   /** Characters of the distinct payloads held (what this stream costs the byte budget). */
   bytes = 0;
+  /** The stream's recent ticks, for recovery after reconnect (recent-ticks.ts), if kept. */
+  ring: TickRing | undefined = undefined;
 }
 
 /** A mode's last message, for a snapshot. */
@@ -61,7 +64,11 @@ export class LastValues {
   /** Payload characters held by all streams. */
   private held = 0;
 
-  constructor(limits: LastValuesLimits = {}) {
+  /** `forgotten` is told of each stream dropped (what hangs on it, its ring, goes with it). */
+  constructor(
+    limits: LastValuesLimits = {},
+    private readonly forgotten?: (stream: StreamState) => void,
+  ) {
     this.limits = { ...DEFAULTS, ...limits };
   }
 
@@ -111,11 +118,17 @@ export class LastValues {
     const [id, oldest] = this.streams.entries().next().value!;
     this.streams.delete(id);
     this.held -= oldest.bytes;
+    this.forgotten?.(oldest);
   }
 
   /** Payload characters kept for snapshots. */
   get bytes(): number {
     return this.held;
+  }
+
+  /** A stream's state, if the stream is known (its `seq` and ring: recovery). */
+  stream(feed: string, key: string): StreamState | undefined {
+    return this.streams.get(feed + '\u0000' + key);
   }
 
   /** The last message of a stream at `mode`, if any. */

@@ -12,6 +12,7 @@ import {
   PUBLIC_ACTIONS,
   apiKeyOf,
   checkItem,
+  checkSince,
   parsePing,
   parseSubscribe,
   parseUnsubscribe,
@@ -68,6 +69,17 @@ export interface RequestHandlerOptions {
   defaultExtensions: Extensions;
   /** Sends a new subscriber the stream's last value, if known and current. */
   snapshot(session: Session, route: TickRoute): void;
+  /**
+   * Recovery after reconnect (fan-out.ts `startRecovery`/`recover`) and this gateway process's
+   * `seq_epoch`. Absent: `since` is refused per item.
+   */
+  recovery?: {
+    epoch: string;
+    start(session: Session, route: TickRoute): number | undefined;
+    recover(session: Session, route: TickRoute, since: number, marked: number | undefined, epochMismatch: string | undefined): void;
+    /** Live messages flow again (a recovery that will not run). */
+    end(session: Session, route: TickRoute): void;
+  };
   /** The event a client gets right after authenticating, if its feed is not live (or missing). */
   joinStatus?(session: Session): Reply | undefined;
   /** Why `broker` has no feed here (a session routed to NO_FEED), for its per-symbol errors. */
@@ -90,6 +102,13 @@ export interface RequestHandlerOptions {
 const error = (code: ProtocolErrorCode, message: string): Reply => errorReply({ code, message });
 
 const KEY_NO_LONGER_VALID = 'API key is no longer valid (revoked or replaced); authenticate again with a valid key';
+
+/** A subscribe item asking to recover: the last seq it saw, and whether (and at what seq) its recovery started. */
+interface Recovering {
+  since: number;
+  started: boolean;
+  marked: number | undefined;
+}
 
 /** A reply with how to send it, and what to do right after. */
 class Answer {
@@ -233,9 +252,11 @@ export class RequestHandler {
     if (previousUser !== identity.user) this.options.onUserChange(session, previousUser);
     const { extensions, requested } = negotiated.value;
     session.extensions = extensions;
+    // With seq, the numbering's epoch: what a reconnecting client quotes to recover.
+    const epoch = extensions.seq && this.options.recovery ? { seq_epoch: this.options.recovery.epoch } : {};
     // The auth reply stays JSON text, so a client can read it before switching encodings. A feed
     // that is not live (or missing) is said at once, not only at its next change.
-    return new Answer(authReply(identity.broker, identity.user, requested ? { ...extensions } : undefined), 'json', () => {
+    return new Answer(authReply(identity.broker, identity.user, requested ? { ...extensions, ...epoch } : undefined), 'json', () => {
       const status = this.options.joinStatus?.(session);
       if (status) session.reply(status);
     });
@@ -255,24 +276,37 @@ export class RequestHandler {
     if (limited) return limited;
     const parsed = parseSubscribe(request);
     if (!parsed.ok) return errorReply(parsed.error);
-    const { items, mode, depth, requestId } = parsed.value;
+    const { items, mode, depth, requestId, epoch } = parsed.value;
     const { feed } = session;
+    const { recovery } = this.options;
 
     const maxStreams = this.options.limits?.maxSubscriptions ?? Infinity;
     // Streams this request would add, counted in order: the ones past the limit fail.
     let room = maxStreams - this.options.index.heldBy(session);
+    /** Items asking to recover (`since`), by item: the last seq they saw, and what startRecovery said. */
+    const recoveries: Array<Recovering | undefined> = [];
     const outcomes = await Promise.all(
-      items.map(async (item): Promise<SubscribeOutcome> => {
+      items.map(async (item, i): Promise<SubscribeOutcome> => {
         const checked = checkItem(item);
         if ('message' in checked) return { ...item, ok: false, message: checked.message };
+        const since = checkSince(item.since, epoch, session.extensions.seq);
+        if ('message' in since) return { ...item, ok: false, message: since.message };
+        if (since.since !== undefined && !recovery) return { ...item, ok: false, message: 'since is not supported by this gateway; subscribe without since' };
         const { exchange, symbol } = checked;
         if (feed === NO_FEED) return { ...item, ok: false, message: this.options.noFeedReason?.(session.user!, session.broker) ?? ProtocolMessage.SUBSCRIPTION_FAILED };
         if (!this.options.index.holds(feed, exchange, symbol, session) && room-- <= 0) {
           return { ...item, ok: false, message: `Subscription limit reached (${maxStreams} streams per client)` };
         }
+        const recovering: Recovering | undefined = since.since === undefined ? undefined : (recoveries[i] = { since: since.since, started: false, marked: undefined });
         // A deep-book suffix (`RELIANCE:20`) stays in the symbol and asks the adapter for that depth.
         const result = await this.options.upstream.acquire(feed, exchange, symbol, mode, requestedDepth(symbol, depth), () => {
-          if (!session.closed && session.feed === feed) this.options.index.add(feed, exchange, symbol, mode, session);
+          if (session.closed || session.feed !== feed) return;
+          this.options.index.add(feed, exchange, symbol, mode, session);
+          // From now on live messages of it wait for the recovery (after the reply) to send them.
+          if (recovering && !recovering.started) {
+            recovering.started = true;
+            recovering.marked = recovery!.start(session, { feed, exchange, symbol, key: streamKey(exchange, symbol), mode });
+          }
         });
         if (session.closed || session.feed !== feed) void this.options.upstream.release(feed, exchange, symbol);
         if (!result.ok) return { ...item, ok: false, message: result.message || ProtocolMessage.SUBSCRIPTION_FAILED };
@@ -281,15 +315,27 @@ export class RequestHandler {
       }),
     );
     const reply = subscribeReply(outcomes, session.broker, requestId);
-    if (!session.extensions.snapshot) return reply;
-    // Snapshots follow the reply, as the first ticks would.
+    const snapshots = session.extensions.snapshot;
+    if (!snapshots && recoveries.length === 0) return reply;
+    // Snapshots and recoveries follow the reply, as the first ticks would.
     return new Answer(reply, undefined, () => {
-      for (const outcome of outcomes) {
-        if (!outcome.ok) continue;
+      const recovered = new Set<string>();
+      outcomes.forEach((outcome, i) => {
         const exchange = outcome.exchange as string;
         const symbol = outcome.symbol as string;
-        this.options.snapshot(session, { feed, exchange, symbol, key: streamKey(exchange, symbol), mode: outcome.mode });
-      }
+        const route = { feed, exchange, symbol, key: streamKey(exchange, symbol), mode };
+        const recovering = recoveries[i];
+        if (recovering) {
+          if (!recovering.started) return;
+          // The same stream twice in one request is recovered once.
+          if (!outcome.ok || recovered.has(route.key)) return recovery!.end(session, route);
+          recovered.add(route.key);
+          const mismatch = epoch === recovery!.epoch ? undefined : `epoch ${JSON.stringify(epoch)} is not this gateway process's: it restarted, or this connection reached another worker or node, and seq counts anew here; resync`;
+          recovery!.recover(session, route, recovering.since, recovering.marked, mismatch);
+          return;
+        }
+        if (outcome.ok && snapshots) this.options.snapshot(session, route);
+      });
     });
   }
 

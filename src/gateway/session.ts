@@ -51,6 +51,11 @@ export class Session implements Corkable, OutboxSink {
    */
   variant = '';
   readonly outbox: Outbox;
+  /**
+   * Streams (key → mode mask) whose recovery after reconnect is pending: their live messages are
+   * held back until it is done (fan-out.ts). Undefined when none, as for almost every session.
+   */
+  recovering: Map<string, number> | undefined;
   /** Subscribe/unsubscribe rate limit, made on the first such request. */
   requestBucket: TokenBucket | undefined;
   /**

@@ -8,7 +8,9 @@
  *   before switching). Requests stay JSON.
  * - `batch`: market data produced in one event-loop turn arrives as one frame holding an array
  *   of `market_data` messages (a JSON array, or a MessagePack array).
- * - `seq`: each `market_data` carries `seq`, counting the ticks of its stream, so gaps show.
+ * - `seq`: each `market_data` carries `seq`, counting the ticks of its stream, so gaps show; the
+ *   auth reply then carries `seq_epoch`, with which a reconnecting client asks for what it
+ *   missed (subscribe `since`, docs/protocol.md "Recovery after reconnect").
  * - `snapshot`: the last known value of a stream is sent right after subscribing (default on).
  * Clients that send none of these see exactly OpenAlgo's protocol. Pure: parsing and encoding.
  */
@@ -77,15 +79,18 @@ export class WireEncoder {
     payload: () => unknown,
     broker: string,
     seq: number | undefined,
+    /** Resent by recovery after reconnect: the message says `"recovered": true`. */
+    recovered = false,
   ): Buffer {
     if (encoding === 'msgpack') {
       const message: Record<string, unknown> = { type: 'market_data', symbol, exchange, mode, data: payload(), broker };
       if (seq !== undefined) message.seq = seq;
+      if (recovered) message.recovered = true;
       return this.packr.pack(message);
     }
     return Buffer.from(
       `{"type":"market_data","symbol":${JSON.stringify(symbol)},"exchange":${JSON.stringify(exchange)},` +
-        `"mode":${mode},"data":${payloadJson},"broker":${JSON.stringify(broker)}${seq === undefined ? '' : `,"seq":${seq}`}}`,
+        `"mode":${mode},"data":${payloadJson},"broker":${JSON.stringify(broker)}${seq === undefined ? '' : `,"seq":${seq}`}${recovered ? ',"recovered":true' : ''}}`,
     );
   }
 

@@ -98,3 +98,25 @@ export function feedStatusEvent(feed: string, broker: string, status: string, me
   if (message) event.message = message;
   return event;
 }
+
+/**
+ * tickcast extension (recovery after reconnect): every message of a stream's `mode` from `from`
+ * to `to` was resent (`count` of them, each `"recovered": true`); live messages follow.
+ */
+export function recoveredEvent(symbol: string, exchange: string, mode: Mode, from: number, to: number, count: number): Reply {
+  return { type: 'recovered', symbol, exchange, mode, from, to, count };
+}
+
+export type GapReason = 'epoch' | 'history' | 'ahead';
+
+/**
+ * tickcast extension (recovery after reconnect): what the client missed after `since` cannot be
+ * resent; live messages follow, and the client should resync. `next` is the `seq` of the next
+ * message of the mode the client will get (this gateway process's numbering), `oldest` (reason
+ * `history`) the oldest the gateway still held.
+ */
+export function gapEvent(symbol: string, exchange: string, mode: Mode, since: number, reason: GapReason, message: string, next: number, oldest?: number): Reply {
+  const event: Reply = { type: 'gap', symbol, exchange, mode, since, reason, message, next };
+  if (oldest !== undefined) event.oldest = oldest;
+  return event;
+}

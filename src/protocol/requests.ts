@@ -123,11 +123,18 @@ export interface SymbolItem {
   exchange: unknown;
 }
 
+/** A subscribe item: with `since`, the last `seq` its client saw (recovery after reconnect), as sent. */
+export interface SubscribeItem extends SymbolItem {
+  since?: unknown;
+}
+
 export interface SubscribeRequest {
-  items: SymbolItem[];
+  items: SubscribeItem[];
   mode: Mode;
   depth: unknown;
   requestId: unknown;
+  /** The `seq_epoch` the client's `since` values count in (recovery after reconnect). */
+  epoch: string | undefined;
 }
 
 /**
@@ -164,20 +171,46 @@ export function parseSubscribe(request: JsonObject): Parsed<SubscribeRequest> {
   const mode = normalizeMode(modeValue(Object.hasOwn(request, 'mode') ? request.mode : 'Quote'));
   if (!mode.ok) return fail(ProtocolErrorCode.INVALID_MODE, mode.message);
 
-  let items: SymbolItem[] = [];
+  let items: SubscribeItem[] = [];
   if (pyTruthy(request.symbols)) {
     const list = readSymbolList(request.symbols);
     if (!list.ok) return list;
-    items = list.value.map((item) => ({ symbol: item.symbol, exchange: item.exchange }));
+    items = list.value.map((item) => withSince({ symbol: item.symbol, exchange: item.exchange }, item));
   } else if (pyTruthy(request.symbol) && pyTruthy(request.exchange)) {
-    items = [{ symbol: request.symbol, exchange: request.exchange }];
+    items = [withSince({ symbol: request.symbol, exchange: request.exchange }, request)];
   }
   if (items.length === 0) return fail(ProtocolErrorCode.INVALID_PARAMETERS, ProtocolMessage.NO_SYMBOLS);
+  const epoch = request.epoch ?? undefined;
+  if (epoch !== undefined && (typeof epoch !== 'string' || epoch.length > MAX_NAME_LENGTH)) {
+    return fail(ProtocolErrorCode.INVALID_PARAMETERS, 'epoch must be a string: the seq_epoch of the auth reply');
+  }
 
   return {
     ok: true,
-    value: { items, mode: mode.mode, depth: depthOf(request), requestId: requestIdOf(request) },
+    value: { items, mode: mode.mode, depth: depthOf(request), requestId: requestIdOf(request), epoch },
   };
+}
+
+/** `since` as sent (null counts as absent); checked per item by `checkSince`. */
+function withSince(item: SubscribeItem, from: JsonObject): SubscribeItem {
+  const since = from.since ?? undefined;
+  if (since !== undefined) item.since = since;
+  return item;
+}
+
+/**
+ * A subscribe item's `since`: an integer ≥ 0 (the last `seq` the client saw of the stream at the
+ * request's mode), asked with the request's `epoch`, by a client that negotiated `seq`. Anything
+ * else fails for that item alone, saying what to do.
+ */
+export function checkSince(since: unknown, epoch: string | undefined, seqNegotiated: boolean): { since: number | undefined } | { message: string } {
+  if (since === undefined) return { since: undefined };
+  if (typeof since !== 'number' || !Number.isSafeInteger(since) || since < 0) {
+    return { message: 'since must be an integer >= 0: the last seq received of this stream at this mode' };
+  }
+  if (!seqNegotiated) return { message: 'since needs seq: authenticate with "seq": true, or subscribe without since' };
+  if (epoch === undefined) return { message: 'since needs the request\'s "epoch": the seq_epoch of the auth reply the seq values came with' };
+  return { since };
 }
 
 export interface UnsubscribeItem extends SymbolItem {

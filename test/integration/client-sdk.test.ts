@@ -269,7 +269,8 @@ describe('client SDK gap detection (external publisher)', () => {
   let gw: TestInstance;
   let publisher: ZmqPublisher;
   beforeAll(async () => {
-    gw = await startTestInstance({ TICKCAST_FEED: 'none' });
+    // Recovery off: what a reconnecting client missed cannot be resent, and it must hear so.
+    gw = await startTestInstance({ TICKCAST_FEED: 'none', TICKCAST_RECOVERY_TICKS: '0' });
     publisher = new ZmqPublisher({ endpoint: gw.busEndpoint, batch: false });
     // The publisher's connection is up once the gateway has a value from it.
     while (gw.gateway.fanOut.lastValues.size === 0) {
@@ -310,7 +311,19 @@ describe('client SDK gap detection (external publisher)', () => {
       await waitFor(() => ticks.ticks.some((t) => t.data.ltp === 103), WAIT_MS);
       const after = ticks.ticks.find((t) => t.data.ltp === 103)!;
       expect(ticks.ticks.some((t) => t.data.ltp === 102)).toBe(false);
-      expect(gaps).toEqual([{ stream: 'NSE:GAPTEST', exchange: 'NSE', symbol: 'GAPTEST', mode: 2, expected: before.seq! + 1, received: after.seq!, missed: 1 }]);
+      expect(gaps).toEqual([
+        {
+          stream: 'NSE:GAPTEST',
+          exchange: 'NSE',
+          symbol: 'GAPTEST',
+          mode: 2,
+          reason: 'history',
+          expected: before.seq! + 1,
+          received: after.seq!,
+          missed: 1,
+          message: `messages after seq ${before.seq!} cannot be resent: this gateway keeps no recent ticks; resync`,
+        },
+      ]);
       expect(after.seq).toBe(before.seq! + 2);
     } finally {
       await c.close();

@@ -75,7 +75,7 @@ describe('gaps', () => {
     const gaps = new GapTracker();
     expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 5)).toBeUndefined();
     expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 6)).toBeUndefined();
-    expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 9)).toStrictEqual({ stream: 'NSE:A', exchange: 'NSE', symbol: 'A', mode: 1, expected: 7, received: 9, missed: 2 });
+    expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 9)).toStrictEqual({ stream: 'NSE:A', exchange: 'NSE', symbol: 'A', mode: 1, reason: 'seq', expected: 7, received: 9, missed: 2 });
     expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 9)).toBeUndefined(); // a snapshot repeats the last number
     expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 1)).toBeUndefined(); // the gateway restarted
     expect(gaps.observe('NSE:A', 1, 'NSE', 'A', 2)).toBeUndefined();

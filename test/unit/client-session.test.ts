@@ -191,7 +191,7 @@ describe('TickcastClient (scripted socket)', () => {
     socket.receive(subscribeOk(socket.last('subscribe')!));
     for (const seq of [4, 5, 8, 9]) socket.receive(tick('A', 1, seq));
     expect(seen).toEqual([4, 5, 8, 9]);
-    expect(gaps).toEqual([{ stream: 'NSE:A', exchange: 'NSE', symbol: 'A', mode: 1, expected: 6, received: 8, missed: 2 }]);
+    expect(gaps).toEqual([{ stream: 'NSE:A', exchange: 'NSE', symbol: 'A', mode: 1, reason: 'seq', expected: 6, received: 8, missed: 2 }]);
     expect(errors).toHaveLength(4);
     expect(errors[0]).toBe('CALLBACK_FAILED: a NSE:A callback threw: oops');
   });
@@ -249,6 +249,53 @@ describe('TickcastClient (scripted socket)', () => {
       { action: 'subscribe', symbols: [{ symbol: 'A', exchange: 'NSE' }], mode: 3, depth: 5 },
     ]);
     expect(log).toEqual(['connected false', 'disconnected 1006 true', 'reconnecting 1 100', 'reconnecting 2 200', 'connected true']);
+  });
+
+  it('after a reconnection asks for what it missed (since per stream and mode, the previous epoch) and reports recovered and gap', async () => {
+    const client = makeClient();
+    const recovered: unknown[] = [];
+    const gaps: unknown[] = [];
+    client.on('recovered', (r) => recovered.push(r));
+    client.on('gap', (g) => gaps.push(g));
+    const connected = client.connect();
+    await settle();
+    await accept(sockets[0]!, { ...AUTH_OK, seq_epoch: 'e1' });
+    await connected;
+    const first = sockets[0]!;
+    const seen: Array<[number, number, boolean]> = [];
+    client.subscribe(['NSE:A', 'NSE:B', 'NSE:C'], 'quote', (m) => seen.push([m.mode, m.seq!, m.recovered === true]));
+    await settle();
+    first.receive(subscribeOk(first.last('subscribe')!));
+    first.receive([tick('A', 2, 7), tick('B', 2, 40)]);
+
+    first.drop();
+    await settle(100);
+    await accept(sockets[1]!, { ...AUTH_OK, seq_epoch: 'e1' });
+    const again = sockets[1]!;
+    // C never ticked: nothing to recover, an ordinary subscribe (a snapshot if negotiated).
+    expect(again.last('subscribe')).toEqual({
+      action: 'subscribe',
+      symbols: [{ symbol: 'A', exchange: 'NSE', since: 7 }, { symbol: 'B', exchange: 'NSE', since: 40 }, { symbol: 'C', exchange: 'NSE' }],
+      mode: 2,
+      depth: 5,
+      epoch: 'e1',
+    });
+    again.receive(subscribeOk(again.last('subscribe')!));
+    again.receive([{ ...tick('A', 2, 8), recovered: true }, { ...tick('A', 2, 9), recovered: true }]);
+    again.receive({ type: 'recovered', symbol: 'A', exchange: 'NSE', mode: 2, from: 8, to: 9, count: 2 });
+    again.receive({ type: 'gap', symbol: 'B', exchange: 'NSE', mode: 2, since: 40, reason: 'history', message: 'gone', next: 45 });
+    again.receive([tick('A', 2, 10), tick('B', 2, 45)]);
+    expect(seen).toEqual([[2, 7, false], [2, 40, false], [2, 8, true], [2, 9, true], [2, 10, false], [2, 45, false]]);
+    expect(recovered).toEqual([{ stream: 'NSE:A', exchange: 'NSE', symbol: 'A', mode: 2, from: 8, to: 9, count: 2 }]);
+    // One report of B's gap: the gateway's, not a second one from the jump to 45.
+    expect(gaps).toEqual([{ stream: 'NSE:B', exchange: 'NSE', symbol: 'B', mode: 2, reason: 'history', expected: 41, received: 45, missed: 4, message: 'gone' }]);
+
+    // A gateway that restarted has another epoch: the client still quotes the one its seqs came in.
+    again.drop();
+    await settle(100);
+    await accept(sockets[2]!, { ...AUTH_OK, seq_epoch: 'e2' });
+    expect(sockets[2]!.last('subscribe')).toMatchObject({ epoch: 'e1', symbols: [{ symbol: 'A', since: 10 }, { symbol: 'B', since: 45 }, { symbol: 'C' }] });
+    await client.close();
   });
 
   it('a reply that never comes ends the connection (REQUEST_TIMEOUT) and the client reconnects', async () => {

@@ -221,3 +221,80 @@ describe('FanOut extensions', () => {
     expect(none.frames).toHaveLength(0);
   });
 });
+
+describe('FanOut recovery', () => {
+  const route = (mode: 1 | 2 | 3): TickRoute => ({ feed: 'sim', exchange: 'NSE', symbol: 'TCS', key: streamKey('NSE', 'TCS'), mode });
+  const parsed = (session: FakeSession): Array<Record<string, unknown>> => session.frames.map((frame) => JSON.parse(frame.toString()));
+
+  it('holds live messages back while recovering, then resends everything after since in order, marked recovered', () => {
+    const index = new SubscriptionIndex<Session>();
+    const fanOut = fanOutFor(index);
+    for (let i = 1; i <= 5; i++) fanOut.deliver(route(3), DEPTH);
+    const session = fakeSession('simulator');
+    session.use({ seq: true });
+    index.add('sim', 'NSE', 'TCS', 2, session);
+    expect(fanOut.startRecovery(session, route(2))).toBe(5);
+    // Live ticks while the subscribe is being answered: held back.
+    fanOut.deliver(route(3), DEPTH);
+    fanOut.deliver(route(3), DEPTH);
+    expect(session.frames).toHaveLength(0);
+    fanOut.recover(session, route(2), 3, 5, undefined);
+    const sent = parsed(session);
+    expect(sent.map((m) => [m.type, m.seq, m.recovered])).toEqual([
+      ['market_data', 4, true],
+      ['market_data', 5, true],
+      ['market_data', 6, true],
+      ['market_data', 7, true],
+      ['recovered', undefined, undefined],
+    ]);
+    // Projected to the mode, as live Quote messages are: no book.
+    expect(sent[0]!.mode).toBe(2);
+    expect((sent[0]!.data as Record<string, unknown>).depth).toBeUndefined();
+    expect(sent[4]).toEqual({ type: 'recovered', symbol: 'TCS', exchange: 'NSE', mode: 2, from: 4, to: 7, count: 4 });
+    expect(session.recovering).toBeUndefined();
+    fanOut.deliver(route(3), DEPTH);
+    expect(parsed(session).at(-1)).toMatchObject({ type: 'market_data', seq: 8 });
+    expect(parsed(session).at(-1)!.recovered).toBeUndefined();
+  });
+
+  it('answers gap (epoch, history, ahead) and then sends the live messages it held back', () => {
+    const index = new SubscriptionIndex<Session>();
+    const fanOut = new FanOut(index, new WireEncoder(), { clock: fakeClock(), brokerOf: () => 'simulator', recovery: { ticks: 3 } });
+    for (let i = 1; i <= 10; i++) fanOut.deliver(route(1), LTP);
+    const session = fakeSession('simulator');
+    session.use({ seq: true });
+    index.add('sim', 'NSE', 'TCS', 1, session);
+
+    const marked = fanOut.startRecovery(session, route(1));
+    fanOut.deliver(route(1), LTP);
+    fanOut.recover(session, route(1), 2, marked, undefined);
+    expect(parsed(session)).toEqual([
+      expect.objectContaining({ type: 'gap', mode: 1, since: 2, reason: 'history', next: 11, oldest: 9, message: 'messages after seq 2 are no longer held (held from seq 9); resync' }),
+      expect.objectContaining({ type: 'market_data', seq: 11 }),
+    ]);
+    session.frames.length = 0;
+    fanOut.recover(session, route(1), 99, fanOut.startRecovery(session, route(1)), undefined);
+    expect(parsed(session)).toEqual([expect.objectContaining({ type: 'gap', reason: 'ahead', since: 99, next: 12 })]);
+    session.frames.length = 0;
+    fanOut.recover(session, route(1), 10, fanOut.startRecovery(session, route(1)), 'another process');
+    expect(parsed(session)).toEqual([expect.objectContaining({ type: 'gap', reason: 'epoch', message: 'another process' })]);
+    expect(fanOut.recoveryGaps).toBe(3);
+    expect(session.recovering).toBeUndefined();
+  });
+
+  it('with recovery off (ticks 0) keeps no ring, holds nothing back and answers history', () => {
+    const index = new SubscriptionIndex<Session>();
+    const fanOut = new FanOut(index, new WireEncoder(), { clock: fakeClock(), brokerOf: () => 'simulator', recovery: { ticks: 0 } });
+    fanOut.deliver(route(1), LTP);
+    fanOut.deliver(route(1), LTP);
+    expect(fanOut.recentTicks).toBeUndefined();
+    const session = fakeSession('simulator');
+    session.use({ seq: true });
+    expect(fanOut.startRecovery(session, route(1))).toBeUndefined();
+    fanOut.recover(session, route(1), 1, undefined, undefined);
+    expect(parsed(session)).toEqual([expect.objectContaining({ type: 'gap', reason: 'history', next: 3 })]);
+    session.frames.length = 0;
+    fanOut.recover(session, route(1), 2, undefined, undefined);
+    expect(parsed(session)).toEqual([{ type: 'recovered', symbol: 'TCS', exchange: 'NSE', mode: 1, from: 3, to: 2, count: 0 }]);
+  });
+});

@@ -5,6 +5,7 @@ import {
   apiKeyOf,
   checkItem,
   decodeFrame,
+  checkSince,
   parseSubscribe,
   parseUnsubscribe,
   resolveAction,
@@ -259,5 +260,36 @@ describe('depth of book (deep-book symbol suffixes and the request depth)', () =
     expect(requestedDepth('TCS:50', 20)).toBe(50);
     expect(requestedDepth('RELIANCE', 20)).toBe(20);
     for (const depth of [0, -5, 2.5, '20', null, undefined, true]) expect(requestedDepth('RELIANCE', depth)).toBe(5);
+  });
+});
+
+describe('subscribe since and epoch (recovery after reconnect)', () => {
+  it('reads since per item (or beside a single symbol) and the request epoch', () => {
+    const parsed = parseSubscribe(obj('{"action":"subscribe","symbols":[{"symbol":"A","exchange":"NSE","since":41},{"symbol":"B","exchange":"NSE"},{"symbol":"C","exchange":"NSE","since":null}],"mode":2,"epoch":"e1"}'));
+    expect(parsed.ok && parsed.value).toMatchObject({ epoch: 'e1', items: [{ symbol: 'A', since: 41 }, { symbol: 'B' }, { symbol: 'C' }] });
+    expect(parsed.ok && 'since' in parsed.value.items[1]!).toBe(false);
+    expect(parsed.ok && 'since' in parsed.value.items[2]!).toBe(false);
+    const single = parseSubscribe(obj('{"action":"subscribe","symbol":"A","exchange":"NSE","since":0,"epoch":"e1"}'));
+    expect(single.ok && single.value.items).toEqual([{ symbol: 'A', exchange: 'NSE', since: 0 }]);
+  });
+
+  it('refuses an epoch that is not a string with INVALID_PARAMETERS', () => {
+    for (const epoch of ['7', '{}', 'true', `"${'x'.repeat(200)}"`]) {
+      expect(parseSubscribe(obj(`{"action":"subscribe","symbol":"A","exchange":"NSE","since":1,"epoch":${epoch}}`))).toEqual({
+        ok: false,
+        error: { code: 'INVALID_PARAMETERS', message: 'epoch must be a string: the seq_epoch of the auth reply' },
+      });
+    }
+  });
+
+  it('checks since per item: an integer >= 0, with seq negotiated and an epoch', () => {
+    expect(checkSince(undefined, undefined, false)).toEqual({ since: undefined });
+    expect(checkSince(12, 'e', true)).toEqual({ since: 12 });
+    expect(checkSince(0, 'e', true)).toEqual({ since: 0 });
+    for (const bad of [-1, 1.5, '3', true, {}, [], 2 ** 60]) {
+      expect(checkSince(bad, 'e', true)).toEqual({ message: 'since must be an integer >= 0: the last seq received of this stream at this mode' });
+    }
+    expect(checkSince(3, 'e', false)).toEqual({ message: 'since needs seq: authenticate with "seq": true, or subscribe without since' });
+    expect(checkSince(3, undefined, true)).toMatchObject({ message: expect.stringContaining('"epoch"') });
   });
 });
