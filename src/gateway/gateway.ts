@@ -299,6 +299,14 @@ export class Gateway {
     return folded;
   }
 
+  /**
+   * The feed a user's clients are served, as a subscription resolves it (their own broker feed,
+   * else their broker's route), without starting anything: for reading what it recorded.
+   */
+  async feedOf(user: string, broker: string): Promise<string> {
+    return (await this.userFeeds?.ownFeed(user, broker)) ?? this.feeds.route(broker).feed;
+  }
+
   private metricsSource(): MetricsSource {
     return {
       connections: () => this.listener.sessions.size,

@@ -51,6 +51,25 @@ export class UserFeeds {
    * broker as usual).
    */
   async feedFor(user: string, broker: string): Promise<string | undefined> {
+    const feed = await this.ownFeed(user, broker);
+    if (feed === undefined) return undefined;
+    const name = broker.toLowerCase();
+    if (!this.adapters.has(feed)) {
+      const adapter = this.factory.create(user, name, feed);
+      const refusal = this.register(adapter);
+      if (refusal) throw new Error(refusal);
+      this.adapters.set(feed, adapter);
+      this.logger.info({ user, broker: name, feed }, 'starting a broker feed for the user');
+      await adapter.start();
+    }
+    return feed;
+  }
+
+  /**
+   * The id of the feed of `user`'s own on `broker`, as feedFor decides it, without starting
+   * anything (for reading what it recorded); undefined when they have none.
+   */
+  async ownFeed(user: string, broker: string): Promise<string | undefined> {
     const name = broker.toLowerCase();
     if (!this.factory.brokers.includes(name)) return undefined;
     const feed = userFeedId(name, user);
@@ -62,16 +81,7 @@ export class UserFeeds {
       if (this.adapters.has(feed)) return feed;
       throw error;
     }
-    if (!usable) return undefined;
-    if (!this.adapters.has(feed)) {
-      const adapter = this.factory.create(user, name, feed);
-      const refusal = this.register(adapter);
-      if (refusal) throw new Error(refusal);
-      this.adapters.set(feed, adapter);
-      this.logger.info({ user, broker: name, feed }, 'starting a broker feed for the user');
-      await adapter.start();
-    }
-    return feed;
+    return usable ? feed : undefined;
   }
 
   /** Brokers whose users get a feed of their own here. */

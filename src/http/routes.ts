@@ -13,7 +13,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Gateway } from '../gateway/gateway.js';
 import type { KeyVerifier } from '../gateway/request-handler.js';
 import { NO_FEED } from '../gateway/feeds.js';
-import { userFeedId } from '../gateway/user-feeds.js';
 import { SHARED_FEED_NAME } from '../history/selection.js';
 import type { Logger } from '../observability/logger.js';
 import { SHARED_FEED } from '../protocol/topics.js';
@@ -48,24 +47,19 @@ export interface GatewayHttpOptions {
 }
 
 /**
- * What the routes read from a gateway (a Gateway satisfies it). `feedOf`, when the gateway has it,
- * is the feed it resolves for a user's subscriptions (their own broker feed, else their broker's).
+ * What the routes read from a gateway (a Gateway satisfies it). `feedOf` is the feed it resolves
+ * for a user's subscriptions (their own broker feed, else their broker's).
  */
-export type RoutedGateway = Pick<Gateway, 'ready' | 'status' | 'metrics' | 'feeds' | 'failedAuths'> & {
-  feedOf?(user: string, broker: string): Promise<string>;
-};
+export type RoutedGateway = Pick<Gateway, 'ready' | 'status' | 'metrics' | 'feeds' | 'failedAuths' | 'feedOf'>;
 
 /**
  * The recorded name of the feed the gateway serves a user's clients live (`shared` for the bare
- * topics), or undefined when none serves their broker here. Without the gateway's `feedOf`: the
- * user's own broker feed if it runs in this process, else their broker's route (never another
- * user's feed: a user feed's id is made from its user's name).
+ * topics), or undefined when none serves their broker here. Never another user's feed: a user
+ * feed's id is made from its user's name.
  */
 export async function recordedFeedOf(gateway: RoutedGateway, user: string, broker: string | null): Promise<string | undefined> {
   if (broker === null) return undefined;
-  const feed = gateway.feedOf
-    ? await gateway.feedOf(user, broker)
-    : (gateway.feeds.adapter(userFeedId(broker.toLowerCase(), user))?.feed ?? gateway.feeds.route(broker).feed);
+  const feed = await gateway.feedOf(user, broker);
   if (feed === NO_FEED) return undefined;
   return feed === SHARED_FEED ? SHARED_FEED_NAME : feed;
 }

@@ -15,6 +15,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import type { ReaderMessage, ReaderRequest } from '../../src/history/read-job.js';
 import { type ReaderPort, TickReader } from '../../src/history/reader.js';
 import { type RecordedTick, TickStore } from '../../src/history/tick-store.js';
+import { CredentialStore } from '../../src/auth/credentials.js';
+import { openKeys } from '../../src/wiring.js';
 import { TickRoutes } from '../../src/http/ticks.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { TestClient, waitUntil } from '../helpers/client.js';
@@ -272,6 +274,22 @@ describe('GET /api/ticks on a recording gateway', () => {
       expect(whole.body).not.toContain('alice');
       const alice = await gw.createKey('alice', 'zerodha');
       expect((await get(http, q(range), alice)).body).toBe('');
+
+      // With Zerodha credentials stored, alice's own feed is hers to read, though it is not
+      // running (she has not connected): exactly her ticks. Bob, another Zerodha user, reads none of them.
+      const { db, fernetKey } = await openKeys(gw.config);
+      const credentials = new CredentialStore({ db, fernetKey });
+      credentials.set('alice', 'zerodha', { apiKey: 'kite-app', accessToken: 'alice-token' });
+      credentials.set('bob', 'zerodha', { apiKey: 'kite-app', accessToken: 'bob-token' });
+      db.close();
+      const own = await get(http, q(range), alice);
+      expect(own.headers['x-tickcast-feed']).toBe('zerodha.alice');
+      expectJsonl(own.body.replace(/\{"truncated".*\n$/, ''), stored(dir, 'zerodha.alice', 0, Date.parse('2024-06-01T00:00:00Z')).filter((t) => !new Date(t.receivedAt).toISOString().startsWith('2024-05-03')));
+      expect(gw.gateway.status().user_feeds).toEqual({}); // reading started no broker feed
+      const bob = await gw.createKey('bob', 'zerodha');
+      const bobs = await get(http, q(range), bob);
+      expect(bobs.headers['x-tickcast-feed']).toBe('zerodha.bob');
+      expect(bobs.body).not.toContain('alice');
     } finally {
       await gw.stop();
     }
