@@ -192,7 +192,8 @@ export class FanOut {
   recover(session: Session, route: TickRoute, since: number, marked: number | undefined, epochMismatch: string | undefined): void {
     const { mode } = route;
     try {
-      if (session.closed) return;
+      // Closed, or moved to another feed meanwhile (its subscriptions went along, unrecovered).
+      if (session.closed || session.feed !== route.feed) return;
       const now = this.options.clock.now();
       const stream = this.lastValues.stream(route.feed, route.key);
       const last = stream?.seq[mode - 1] ?? 0;

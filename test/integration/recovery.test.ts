@@ -166,6 +166,36 @@ describe('recovery after reconnect (one gateway)', () => {
   });
 });
 
+describe('recovery after reconnect: ticks flowing fast during the subscribe', () => {
+  it('at 2000 ticks/s, round after round, every seq exactly once across recovery and live', async () => {
+    const gw = await startTestInstance({ TICKCAST_SIM_RATE: '2000' });
+    try {
+      const key = await gw.createKey('fast');
+      const keeper = await TestClient.authenticated(gw.url, key);
+      await keeper.request({ action: 'subscribe', symbols: [{ exchange: 'NSE', symbol: SYMBOL }], mode: 3 });
+      for (let round = 0; round < 5; round++) {
+        const first = await seqClient(gw.url, key);
+        await subscribe(first, 1);
+        await waitUntil(() => dataAt(first.all, 1).length >= 10, 'ticks', WAIT_MS);
+        await first.client.close();
+        const since = lastSeq(first.all, 1);
+        await sleep(100 + round * 50);
+        const again = await seqClient(gw.url, key);
+        await subscribe(again, 1, { since, epoch: first.epoch! });
+        await waitUntil(() => again.all.some((m) => m.type === 'recovered'), 'the recovered message', WAIT_MS);
+        const at = again.all.findIndex((m) => m.type === 'recovered');
+        await waitUntil(() => dataAt(again.all.slice(at), 1).length >= 50, 'live ticks', WAIT_MS);
+        const { count } = checkRecovery(again.all, 1, since);
+        expect(count).toBeGreaterThan(0);
+        await again.client.close();
+      }
+      await keeper.close();
+    } finally {
+      await gw.stop();
+    }
+  });
+});
+
 describe('recovery after reconnect: a short ring', () => {
   it('TICKCAST_RECOVERY_TICKS=5 and a longer absence: gap with reason history, then live', async () => {
     const gw = await startTestInstance({ TICKCAST_SIM_RATE: '200', TICKCAST_RECOVERY_TICKS: '5' });

@@ -1,3 +1,4 @@
+import { unpack } from 'msgpackr';
 import { describe, expect, it } from 'vitest';
 import { FanOut, type TickRoute } from '../../src/gateway/fan-out.js';
 import { type Extensions, OPENALGO_EXTENSIONS, WireEncoder } from '../../src/protocol/encoding.js';
@@ -232,6 +233,7 @@ describe('FanOut recovery', () => {
     for (let i = 1; i <= 5; i++) fanOut.deliver(route(3), DEPTH);
     const session = fakeSession('simulator');
     session.use({ seq: true });
+    session.feed = 'sim';
     index.add('sim', 'NSE', 'TCS', 2, session);
     expect(fanOut.startRecovery(session, route(2))).toBe(5);
     // Live ticks while the subscribe is being answered: held back.
@@ -263,6 +265,7 @@ describe('FanOut recovery', () => {
     for (let i = 1; i <= 10; i++) fanOut.deliver(route(1), LTP);
     const session = fakeSession('simulator');
     session.use({ seq: true });
+    session.feed = 'sim';
     index.add('sim', 'NSE', 'TCS', 1, session);
 
     const marked = fanOut.startRecovery(session, route(1));
@@ -290,11 +293,39 @@ describe('FanOut recovery', () => {
     expect(fanOut.recentTicks).toBeUndefined();
     const session = fakeSession('simulator');
     session.use({ seq: true });
+    session.feed = 'sim';
     expect(fanOut.startRecovery(session, route(1))).toBeUndefined();
     fanOut.recover(session, route(1), 1, undefined, undefined);
     expect(parsed(session)).toEqual([expect.objectContaining({ type: 'gap', reason: 'history', next: 3 })]);
     session.frames.length = 0;
     fanOut.recover(session, route(1), 2, undefined, undefined);
     expect(parsed(session)).toEqual([{ type: 'recovered', symbol: 'TCS', exchange: 'NSE', mode: 1, from: 3, to: 2, count: 0 }]);
+  });
+
+  it('builds recovered messages as live ones for MessagePack and batching clients, and the recovered message with them', () => {
+    const index = new SubscriptionIndex<Session>();
+    const fanOut = fanOutFor(index);
+    for (let i = 1; i <= 3; i++) fanOut.deliver(route(2), QUOTE);
+    const packed = fakeSession('simulator');
+    packed.use({ seq: true, encoding: 'msgpack' });
+    packed.feed = 'sim';
+    const batched = fakeSession('simulator');
+    batched.use({ seq: true, batch: true });
+    batched.feed = 'sim';
+    for (const session of [packed, batched]) {
+      index.add('sim', 'NSE', 'TCS', 2, session);
+      fanOut.recover(session, route(2), 1, fanOut.startRecovery(session, route(2)), undefined);
+    }
+    expect(packed.frames.map((frame) => unpack(frame))).toEqual([
+      expect.objectContaining({ type: 'market_data', mode: 2, seq: 2, recovered: true, data: expect.objectContaining({ ltp: 1418 }) }),
+      expect.objectContaining({ type: 'market_data', seq: 3, recovered: true }),
+      { type: 'recovered', symbol: 'TCS', exchange: 'NSE', mode: 2, from: 2, to: 3, count: 2 },
+    ]);
+    // A batching client gets bare messages (the batch frames them): the same content as JSON.
+    expect(batched.frames.map((frame) => JSON.parse(frame.toString()))).toEqual([
+      expect.objectContaining({ seq: 2, recovered: true }),
+      expect.objectContaining({ seq: 3, recovered: true }),
+      expect.objectContaining({ type: 'recovered', count: 2 }),
+    ]);
   });
 });
