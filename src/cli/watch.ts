@@ -341,7 +341,11 @@ async function watch(run: WatchRun): Promise<number> {
   });
   client.on('gap', (e) => {
     gaps += e.missed;
-    if (!tty) io.err(`tickcast watch: ${e.stream}: ${e.missed} tick(s) missed (seq ${e.expected} expected, ${e.received} received)\n`);
+    if (tty) return;
+    // After a reconnection to another gateway process (or a stream's numbering it no longer has), how many were missed cannot be known.
+    const unknown = e.reason === 'epoch' || e.reason === 'ahead';
+    const what = unknown ? 'ticks missed while reconnecting, how many unknown' : `${e.missed} tick(s) missed`;
+    io.err(`tickcast watch: ${e.stream}: ${what} (${e.message ?? `seq ${e.expected} expected, ${e.received} received`})\n`);
   });
   client.on('error', (e) => {
     if (e.code === 'SUBSCRIBE_FAILED') return; // reported from the subscribe results below

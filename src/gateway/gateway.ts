@@ -325,6 +325,7 @@ export class Gateway {
       adapters: () => this.adapterList(),
       userFeeds: () => this.userFeeds?.counts() ?? {},
       history: () => this.options.recorder?.snapshot(),
+      recovery: () => ({ recoveries: this.fanOut.recoveries, messages: this.fanOut.recoveredMessages, gaps: this.fanOut.recoveryGaps }),
     };
   }
 

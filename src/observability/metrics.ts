@@ -30,6 +30,8 @@ export interface MetricsSource {
   userFeeds(): Record<string, Record<string, number>>;
   /** The recorder's figures, when ticks are recorded. */
   history?(): RecorderFigures | undefined;
+  /** Recoveries after reconnect answered, messages they resent, and those answered with a gap. */
+  recovery?(): { recoveries: number; messages: number; gaps: number };
 }
 
 /**
@@ -176,6 +178,12 @@ export class GatewayMetrics {
       },
     });
     if (source.history) registerHistoryMetrics(registry, source.history);
+    if (source.recovery) {
+      const recovery = source.recovery;
+      totalCounter(registry, 'tickcast_recoveries_total', 'Subscriptions with `since` answered (recovery after reconnect: docs/protocol.md), filled or not.', () => recovery().recoveries);
+      totalCounter(registry, 'tickcast_recovered_messages_total', 'Market-data messages resent by recoveries after reconnect.', () => recovery().messages);
+      totalCounter(registry, 'tickcast_recovery_gaps_total', 'Recoveries answered with a gap (another gateway process, history too short, or ahead).', () => recovery().gaps);
+    }
     this.latency = new Histogram({
       name: 'tickcast_publish_to_send_seconds',
       help: "Time from a tick's publish timestamp to its fan-out (1 in 16 ticks sampled; ms resolution).",

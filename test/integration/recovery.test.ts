@@ -109,6 +109,9 @@ describe('recovery after reconnect (one gateway)', () => {
     }
     // No snapshot for a stream asked with since.
     expect(again.all.find((m) => m.type === 'market_data')!.recovered).toBe(true);
+    const metrics = await (await fetch(`${gw.url.replace('ws://', 'http://')}/metrics`)).text();
+    expect(Number(/^tickcast_recoveries_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(2);
+    expect(Number(/^tickcast_recovered_messages_total (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThan(40);
   });
 
   it('says epoch for another epoch, ahead for a seq beyond the last, and refuses since without seq', async () => {
