@@ -13,6 +13,7 @@ import { LatestValues } from './cache.js';
 import { TickcastClientError } from './client-error.js';
 import { Emitter } from './emitter.js';
 import { GapTracker } from './gaps.js';
+import { HistoryAnswer, historyUrl, httpBaseOf } from './history.js';
 import { parseInstruments, parseMode } from './instruments.js';
 import { Link } from './link.js';
 import {
@@ -36,6 +37,8 @@ import type {
   ConnectedEvent,
   DepthSnapshot,
   FeedStatusEvent,
+  HistoryOptions,
+  HistoryStream,
   Instrument,
   InstrumentInput,
   LtpSnapshot,
@@ -57,6 +60,8 @@ const MODE_NAME: Record<Mode, string> = { 1: 'LTP', 2: 'Quote', 3: 'Depth' };
 
 interface Settings {
   url: string;
+  /** The HTTP base `history()` reads from, without a trailing slash. */
+  httpUrl: string;
   apiKey: string;
   encoding: 'json' | 'msgpack';
   batch: boolean;
@@ -89,8 +94,11 @@ function settingsFrom(options: ClientOptions): Settings {
     if (options[flag] !== undefined && typeof options[flag] !== 'boolean') throw invalid(`${flag} must be true or false`);
   }
   if (options.WebSocket !== undefined && typeof options.WebSocket !== 'function') throw invalid('WebSocket must be a WebSocket constructor');
+  const { httpUrl } = options;
+  if (httpUrl !== undefined && (typeof httpUrl !== 'string' || !/^https?:\/\/[^/]/i.test(httpUrl))) throw invalid(`httpUrl must be an http:// or https:// URL, got ${JSON.stringify(httpUrl)}`);
   return {
     url,
+    httpUrl: httpUrl !== undefined ? httpUrl.replace(/\/+$/, '') : httpBaseOf(url),
     apiKey,
     encoding,
     batch: options.batch ?? true,
@@ -151,6 +159,8 @@ export class TickcastClient {
    * whose first subscribe asks for what was missed (`since`). Each pair asks once.
    */
   private resume: { epoch: string; pending: Set<string> } | undefined;
+  /** `history()` reads in progress, aborted by `close()`. */
+  private readonly historyReads = new Set<AbortController>();
 
   constructor(options: ClientOptions) {
     this.settings = settingsFrom(options);
@@ -220,6 +230,8 @@ export class TickcastClient {
     const closed = new TickcastClientError(ClientErrorCode.CLIENT_CLOSED, 'the client was closed');
     this.settleWaiters(closed);
     this.subscriptions.failAllPending('the client was closed before the gateway answered');
+    for (const read of this.historyReads) read.abort();
+    this.historyReads.clear();
     const link = this.link;
     this.link = undefined;
     this.current = undefined;
@@ -289,6 +301,24 @@ export class TickcastClient {
     const failure = errorOf(reply);
     if (failure) throw new TickcastClientError(failure.code, failure.message);
     return Date.now() - started;
+  }
+
+  /**
+   * One stream's recorded ticks received in [from, to), from the gateway's `GET /api/ticks`,
+   * streamed: `for await (const tick of client.history({ exchange, symbol, from, to }))`. Needs
+   * the API key only, not a connection. The request goes out when iteration starts; the answer
+   * is iterated once, then its `summary` says how it ended (cut by `limit`, damaged days, no
+   * history here). Bad arguments throw INVALID_ARGUMENT here; the gateway's refusals
+   * (INVALID_PARAMETERS, RANGE_TOO_LARGE, HISTORY_BUSY, …) and an answer cut off mid-way
+   * (CONNECTION_LOST) are thrown by the iteration. `close()` aborts reads in progress.
+   */
+  history<M extends ModeInput = 'ltp'>(options: HistoryOptions<M>): HistoryStream<TickOf<M>> {
+    const url = historyUrl(this.settings.httpUrl, options);
+    const endpoint = { baseUrl: this.settings.httpUrl, apiKey: this.settings.apiKey, headersTimeoutMs: this.settings.requestTimeoutMs };
+    return new HistoryAnswer<TickOf<M>>(endpoint, url, (abort) => {
+      this.historyReads.add(abort);
+      return () => this.historyReads.delete(abort);
+    });
   }
 
   // --- connection -----------------------------------------------------------------------------

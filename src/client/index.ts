@@ -20,6 +20,10 @@ export type {
   DisconnectedEvent,
   FeedStatusEvent,
   GapEvent,
+  HistoryOptions,
+  HistoryStream,
+  HistorySummary,
+  HistoryTick,
   Instrument,
   InstrumentInput,
   LtpSnapshot,
@@ -38,6 +42,7 @@ export type {
   SubscribeResult,
   SubscriptionHandle,
   TickOf,
+  TimeInput,
   WebSocketConstructor,
   WebSocketLike,
 } from './types.js';

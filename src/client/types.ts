@@ -274,6 +274,71 @@ export interface ClientOptions {
    * the `ws` package, loaded on first connect.
    */
   WebSocket?: WebSocketConstructor;
+  /**
+   * The gateway's HTTP base URL, for `history()` (`http://host:port`, or with a path prefix behind
+   * a proxy: `/api/ticks` is appended). Default: `url` with ws→http, wss→https, same host and
+   * port, no path.
+   */
+  httpUrl?: string;
+}
+
+/** A time for `history()`: a Date, epoch milliseconds, or ISO 8601 text with `Z` or an offset (or a date alone: that UTC day's start). */
+export type TimeInput = Date | number | string;
+
+/** What `client.history()` reads: one stream's recorded ticks received in [from, to). */
+export interface HistoryOptions<M extends ModeInput = ModeInput> {
+  exchange: string;
+  symbol: string;
+  /** Receive time, inclusive. */
+  from: TimeInput;
+  /** Receive time, exclusive; after `from`, at most the gateway's longest range (24 h by default) later. */
+  to: TimeInput;
+  /** Only ticks recorded from this mode's topic; unset: every mode recorded. */
+  mode?: M;
+  /** Most ticks in the answer (default and ceiling: the gateway's TICKCAST_TICKS_MAX_ROWS). */
+  limit?: number;
+}
+
+/** A recorded tick, as `client.history()` yields it. */
+export interface HistoryTick<T extends LtpTick = LtpTick> {
+  exchange: string;
+  symbol: string;
+  /** The mode of the topic it was recorded from. */
+  mode: Mode;
+  /** The payload exactly as recorded (what live clients got as `data`). */
+  data: T;
+  /** When the gateway received it, epoch ms. */
+  receivedAt: number;
+  /** The broker's time of the trade or update, epoch ms, or null when the payload carried none. */
+  exchangeTs: number | null;
+}
+
+/** How a `history()` answer ended; set on `summary` once the iteration reached the end. */
+export interface HistorySummary {
+  /** Ticks yielded. */
+  count: number;
+  /** The answer was cut by `limit` before the end of the range: ask again from the last `receivedAt` on. */
+  truncated: boolean;
+  /** The limit the gateway applied. */
+  limit: number | undefined;
+  /** Days (`YYYY-MM-DD`, UTC) the gateway could not read: the answer lacks their ticks. */
+  damagedDays: string[];
+  /** The feed whose recording was read (`simulator`, `zerodha.alice`): the caller's own. */
+  feed?: string;
+  /**
+   * Why the answer is empty, when the gateway said: `none` — it holds no recorded day at all
+   * (recording was never on, or retention deleted everything); `no-feed` — no feed here serves
+   * this user's broker.
+   */
+  history?: 'none' | 'no-feed';
+}
+
+/**
+ * `client.history()`'s answer: iterate it once with `for await`; afterwards `summary` says how
+ * it ended (undefined until the iteration reached the end, and when it threw or was left early).
+ */
+export interface HistoryStream<T extends LtpTick = LtpTick> extends AsyncIterable<HistoryTick<T>> {
+  readonly summary: HistorySummary | undefined;
 }
 
 /** `getLtp()`: `{ ltp: { EXCHANGE: { SYMBOL: { timestamp, ltp } } } }`, as OpenAlgo's SDK. */
