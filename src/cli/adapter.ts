@@ -8,6 +8,7 @@ import { isValidFeedId } from '../protocol/topics.js';
 import { type AdapterOptions, type RunningAdapter, startAdapter } from '../roles/adapter.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
+import type { Config } from '../config/options.js';
 import { addConfigFlags, configFrom, EXIT_FAILURE, type Io, UsageError } from './common.js';
 
 const ADAPTER_FLAGS = [
@@ -26,20 +27,10 @@ export function registerAdapterCommand(program: Command, io: Io, setExit: (code:
       .option('--control <endpoint>', "the gateway's control endpoint, instead of looking it up in the registry")
       .option('--wait <seconds>', 'give up if no gateway appears within this many seconds (default: wait)')
       .action(async (flags: Record<string, unknown>) => {
-        // --bus here is the gateway's ZeroMQ endpoint or NATS servers, not only TICKCAST_BUS's NATS URLs.
-        const busFlag = flags.bus === undefined ? undefined : String(flags.bus);
-        const natsFlag = busFlag !== undefined && /^(nats|tls):\/\//i.test(busFlag);
-        // TICKCAST_FEED is the gateway's in-process feed; this process is the feed, so it does not apply.
-        const config = configFrom({ ...flags, bus: natsFlag ? busFlag : undefined, feed: 'none' });
-        const nats = config.bus.nats;
-        if (nats && busFlag !== undefined && !natsFlag) throw new UsageError('--bus names a ZeroMQ endpoint but TICKCAST_BUS is a NATS URL: use one bus');
-        if (nats && flags.control !== undefined) throw new UsageError('--control is for the ZeroMQ bus; on a NATS bus adapters and gateway nodes find each other by subject');
+        const target = gatewayTarget(flags);
+        const { config, nats } = target;
         if (flags.source !== 'simulator') throw new UsageError(`--source "${String(flags.source)}" is not available: expected simulator`);
-        const feedId = String(flags.feedId ?? flags.source);
-        if (!isValidFeedId(feedId)) throw new UsageError(`--feed-id "${feedId}" is not valid: expected 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
-        if (!nats && (flags.bus === undefined) !== (flags.control === undefined)) throw new UsageError('--bus and --control go together');
-        const waitSeconds = flags.wait === undefined ? undefined : Number(flags.wait);
-        if (waitSeconds !== undefined && !(waitSeconds > 0)) throw new UsageError(`--wait "${String(flags.wait)}" is not valid: expected a number of seconds greater than 0`);
+        const feedId = checkFeedId(String(flags.feedId ?? flags.source));
 
         // As `start`: a reader that went away with the Ctrl-C must not stop the graceful stop.
         tolerateClosedStdio();
@@ -56,16 +47,7 @@ export function registerAdapterCommand(program: Command, io: Io, setExit: (code:
             wake();
           },
         };
-        // The role: on a NATS bus the adapter serves every gateway node (loaded only then, so a
-        // ZeroMQ adapter never loads the NATS client); else it feeds the one gateway over ZeroMQ.
-        const adapter: RunningAdapter = nats
-          ? await (await import('../roles/nats-adapter.js')).startNatsAdapter({ ...common, nats })
-          : await startAdapter({
-              ...common,
-              bus: flags.bus as string | undefined,
-              control: flags.control as string | undefined,
-              waitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
-            });
+        const adapter = await runAdapterRole(common, target);
         io.out(`tickcast: adapter "${feedId}" is running for instance "${config.instance}"\n  Bus        ${adapter.bus}${nats ? '  (NATS)' : ''}\n  Control    ${adapter.control}\n`);
         logger.info({ instance: config.instance, feed: feedId }, 'adapter started');
 
@@ -82,4 +64,51 @@ export function registerAdapterCommand(program: Command, io: Io, setExit: (code:
       }),
     ADAPTER_FLAGS,
   );
+}
+
+/** Where an adapter process finds its gateway (what `tickcast adapter` and `tickcast replay` share). */
+export interface GatewayTarget {
+  config: Config;
+  /** NATS servers: the adapter serves every gateway node of the instance. */
+  nats: readonly string[] | undefined;
+  /** The gateway's ZeroMQ endpoints, when given instead of looked up in the registry. */
+  bus: string | undefined;
+  control: string | undefined;
+  waitMs: number | undefined;
+}
+
+/** The configuration and gateway of an adapter process, from its flags; UsageError for flags that cannot go together. */
+export function gatewayTarget(flags: Record<string, unknown>): GatewayTarget {
+  // --bus here is the gateway's ZeroMQ endpoint or NATS servers, not only TICKCAST_BUS's NATS URLs.
+  const busFlag = flags.bus === undefined ? undefined : String(flags.bus);
+  const natsFlag = busFlag !== undefined && /^(nats|tls):\/\//i.test(busFlag);
+  // TICKCAST_FEED is the gateway's in-process feed; this process is the feed, so it does not apply.
+  const config = configFrom({ ...flags, bus: natsFlag ? busFlag : undefined, feed: 'none' });
+  const nats = config.bus.nats;
+  if (nats && busFlag !== undefined && !natsFlag) throw new UsageError('--bus names a ZeroMQ endpoint but TICKCAST_BUS is a NATS URL: use one bus');
+  if (nats && flags.control !== undefined) throw new UsageError('--control is for the ZeroMQ bus; on a NATS bus adapters and gateway nodes find each other by subject');
+  if (!nats && (flags.bus === undefined) !== (flags.control === undefined)) throw new UsageError('--bus and --control go together');
+  const waitSeconds = flags.wait === undefined ? undefined : Number(flags.wait);
+  if (waitSeconds !== undefined && !(waitSeconds > 0)) throw new UsageError(`--wait "${String(flags.wait)}" is not valid: expected a number of seconds greater than 0`);
+  return {
+    config,
+    nats,
+    bus: natsFlag ? undefined : busFlag,
+    control: flags.control === undefined ? undefined : String(flags.control),
+    waitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
+  };
+}
+
+export function checkFeedId(feedId: string): string {
+  if (!isValidFeedId(feedId)) throw new UsageError(`--feed-id "${feedId}" is not valid: expected 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  return feedId;
+}
+
+/**
+ * The adapter role: on a NATS bus it serves every gateway node (loaded only then, so a ZeroMQ
+ * adapter never loads the NATS client); else it feeds the one gateway over ZeroMQ.
+ */
+export async function runAdapterRole(common: AdapterOptions, { nats, bus, control, waitMs }: GatewayTarget): Promise<RunningAdapter> {
+  if (nats) return (await import('../roles/nats-adapter.js')).startNatsAdapter({ ...common, nats });
+  return startAdapter({ ...common, bus, control, waitMs });
 }

@@ -13,14 +13,14 @@ import { systemClock } from '../clock.js';
 import { TickcastError } from '../errors.js';
 import { streamKey } from '../feed.js';
 import { type DayProblem, type TickQuery, TickStore } from '../history/tick-store.js';
-import { isValidFeedId } from '../protocol/topics.js';
-import { type AdapterOptions, type RunningAdapter, startAdapter } from '../roles/adapter.js';
+import type { AdapterOptions, RunningAdapter } from '../roles/adapter.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import { REPLAY_FEED, ReplayAdapter } from '../adapters/replay/replay-adapter.js';
 import { type Parsed, iso, parseList, parseRange, parseSpeed, parseStreams, survey, systemScheduler } from '../adapters/replay/replay-source.js';
 import { historyDir } from '../wiring.js';
-import { addConfigFlags, configFrom, EXIT_FAILURE, EXIT_OK, type Io, UsageError } from './common.js';
+import { checkFeedId, gatewayTarget, runAdapterRole } from './adapter.js';
+import { addConfigFlags, EXIT_FAILURE, EXIT_OK, type Io, UsageError } from './common.js';
 
 const REPLAY_FLAGS = [
   'envFile', 'instance', 'dataDir', 'controlKeyFile', 'registry.url', 'registry.ttlMs', 'simulator.brokers',
@@ -65,25 +65,17 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
       .option('--control <endpoint>', "the gateway's control endpoint, instead of looking it up in the registry")
       .option('--wait <seconds>', 'give up if no gateway appears within this many seconds (default: wait)')
       .action(async (flags: Record<string, unknown>) => {
-        const busFlag = flags.bus === undefined ? undefined : String(flags.bus);
-        const natsFlag = busFlag !== undefined && /^(nats|tls):\/\//i.test(busFlag);
-        const config = configFrom({ ...flags, bus: natsFlag ? busFlag : undefined, feed: 'none' });
-        const nats = config.bus.nats;
-        if (nats && busFlag !== undefined && !natsFlag) throw new UsageError('--bus names a ZeroMQ endpoint but TICKCAST_BUS is a NATS URL: use one bus');
-        if (nats && flags.control !== undefined) throw new UsageError('--control is for the ZeroMQ bus; on a NATS bus adapters and gateway nodes find each other by subject');
-        if (!nats && (flags.bus === undefined) !== (flags.control === undefined)) throw new UsageError('--bus and --control go together');
+        const target = gatewayTarget(flags);
+        const { config, nats } = target;
 
         const range = check(parseRange(String(flags.from), flags.to === undefined ? undefined : String(flags.to)));
         const speed = check(parseSpeed(String(flags.speed)));
         const streams = flags.streams === undefined ? undefined : check(parseStreams(String(flags.streams)));
         const feeds = flags.feeds === undefined ? undefined : check(parseList('--feeds', String(flags.feeds)));
         const brokers = flags.brokers === undefined ? [...config.simulator.brokers] : replayBrokers(String(flags.brokers));
-        const feedId = String(flags.feedId);
-        if (!isValidFeedId(feedId)) throw new UsageError(`--feed-id "${feedId}" is not valid: expected 1 to 64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+        const feedId = checkFeedId(String(flags.feedId));
         const settleSeconds = Number(flags.settle);
         if (!(settleSeconds >= 0) || !Number.isFinite(settleSeconds)) throw new UsageError(`--settle "${String(flags.settle)}" is not valid: expected a number of seconds, 0 or more`);
-        const waitSeconds = flags.wait === undefined ? undefined : Number(flags.wait);
-        if (waitSeconds !== undefined && !(waitSeconds > 0)) throw new UsageError(`--wait "${String(flags.wait)}" is not valid: expected a number of seconds greater than 0`);
 
         tolerateClosedStdio();
         const logger = createLogger(config.logLevel, process.stderr);
@@ -150,14 +142,7 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
         };
         let adapter: RunningAdapter;
         try {
-          adapter = nats
-            ? await (await import('../roles/nats-adapter.js')).startNatsAdapter({ ...common, nats })
-            : await startAdapter({
-                ...common,
-                bus: flags.bus as string | undefined,
-                control: flags.control as string | undefined,
-                waitMs: waitSeconds === undefined ? undefined : waitSeconds * 1000,
-              });
+          adapter = await runAdapterRole(common, target);
         } catch (error) {
           store.close();
           // The usual refusal: the gateway's own simulator serves these brokers. Say how to share.

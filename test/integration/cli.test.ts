@@ -125,7 +125,7 @@ describe('tickcast keys', () => {
     const unknown = await runCli(['keys', 'create', '--user', 'alice', '--broker', 'zerodah'], { dataDir: dir });
     expect(unknown.code, unknown.stderr).toBe(2);
     expect(unknown.stderr).toContain('unknown broker "zerodah"');
-    expect(unknown.stderr).toContain('native brokers (zerodha, angel)');
+    expect(unknown.stderr).toContain('native brokers (zerodha, angel, dhan, upstox, shoonya, flattrade)');
     expect(unknown.stderr).toContain("OpenAlgo's brokers and simulator");
     expect(unknown.stderr).toMatch(/aliceblue, angel, .*fyers.*simulator.*zerodha/);
     expect(unknown.stderr).toContain('tickcast keys create --help');
@@ -134,7 +134,7 @@ describe('tickcast keys', () => {
 
     const help = await runCli(['keys', 'create', '--help'], { dataDir: dir });
     expect(help.code).toBe(0);
-    expect(help.stdout).toContain('zerodha, angel');
+    expect(help.stdout).toMatch(/zerodha,\s+angel,\s+dhan,\s+upstox,\s+shoonya,\s+flattrade/);
     expect(help.stdout).toContain('upstox');
 
     // OpenAlgo's brokers are known, in any case (stored as OpenAlgo spells them), and so is a
