@@ -7,7 +7,8 @@
  * A read hands its chunks to `chunk` one at a time: the thread reads the next only once `more()`
  * is called (after the HTTP response has taken the last), so a slow client slows its read and
  * nothing piles up. `cancel()` stops it (the client went away); a thread that does not stop within
- * `cancelGraceMs` is terminated. A read's slot is free once its thread has exited.
+ * `cancelGraceMs` is terminated. A read's slot is free once its thread has sent the end of the
+ * read (what remains is its exit, which does no more reading) or has exited.
  */
 import type { Worker } from 'node:worker_threads';
 import type { ReadRequest, ReaderMessage, ReaderRequest } from './read-job.js';
@@ -69,9 +70,16 @@ export class TickReader {
     const port = (this.options.startThread ?? ((r: ReadRequest) => startHistoryThread('reader-thread', { ...r })))(request);
     let settled = false;
     let exited = false;
+    let released = false;
+    // A caller that reads again right after an answer must not find the slot still taken.
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      this.active--;
+    };
     port.on('exit', () => {
       exited = true;
-      this.active--;
+      release();
       if (!settled) {
         settled = true;
         handlers.fail(new Error('the history reader stopped before the end of the read'));
@@ -90,6 +98,7 @@ export class TickReader {
           return;
         case 'end':
           settled = true;
+          release();
           handlers.end({ rows: message.rows, truncated: message.truncated, damaged: message.damaged, stored: message.stored });
           return;
         case 'error':

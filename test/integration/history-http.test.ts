@@ -325,6 +325,26 @@ describe('reads on their threads', () => {
     }
   }
 
+  it("frees a read's slot at the end of the read, before its thread has exited", () => {
+    const threads: HeldThread[] = [];
+    const reader = new TickReader({ maxReads: 1, startThread: () => (threads.push(new HeldThread()), threads.at(-1) as unknown as ReaderPort) });
+    const ends: number[] = [];
+    const handlers = { chunk: () => undefined, end: (end: { rows: number }) => void ends.push(end.rows), fail: (error: Error) => { throw error; } };
+    const request = { dir: '/nonexistent', query: { from: 0, to: 1 }, format: 'jsonl', limit: 10 } as never;
+    expect(reader.read(request, handlers)).toBeDefined();
+    expect(reader.read(request, handlers)).toBeUndefined(); // the one slot is taken
+    // The end arrives; the thread has not exited yet.
+    for (const listener of (threads[0] as unknown as { listeners: { message: Array<(m: ReaderMessage) => void> } }).listeners.message) {
+      listener({ type: 'end', rows: 3, truncated: false, damaged: [], stored: true } as ReaderMessage);
+    }
+    expect(threads[0]!.exited).toBe(false);
+    expect(ends).toEqual([3]);
+    expect(reader.running).toBe(0);
+    expect(reader.read(request, handlers)).toBeDefined();
+    threads[0]!.exit(); // its exit later frees nothing twice
+    expect(reader.running).toBe(1);
+  });
+
   it('runs at most 2 at once (503 with Retry-After past that), streams with backpressure, and a client that leaves stops its read', async () => {
     const threads: HeldThread[] = [];
     const reader = new TickReader({
