@@ -294,6 +294,9 @@ class Gateway:
             self.registered = True
             self.registered_msg = msg
             self.send_session({"type": "heartbeat"})  # confirms the registration
+            # As a gateway does, the scenario's replay goes out before the first digest: a digest
+            # sent before it would end the replay with nothing replayed.
+            self.next_hb = time.monotonic() + 0.5
             return
         if t == "reset":
             return
