@@ -24,7 +24,7 @@
  */
 import { ErrorCode, TickcastError } from '../errors.js';
 import type { Database } from '../store/database.js';
-import type { ImportOptions } from './import-zerodha.js';
+import type { ImportOptions, RowResult } from './import-zerodha.js';
 import { type ImportReport, MasterImport, type SymbolRow } from './master.js';
 
 export const ANGEL_FIELDS = ['token', 'symbol', 'name', 'expiry', 'strike', 'lotsize', 'instrumenttype', 'exch_seg', 'tick_size'] as const;
@@ -65,24 +65,38 @@ export async function importAngelJson(db: Database, input: AsyncIterable<Buffer 
   const what = options.source ?? 'the input';
   const job = new MasterImport(db, 'angel');
   try {
-    const reader = new JsonArrayReader(what);
-    const decoder = new TextDecoder('utf-8');
-    let next = 0;
-    const take = (elements: string[]): void => {
-      for (const text of elements) {
-        const index = next++;
-        const result = angelElement(text, index, what);
-        if (result.kind === 'row') job.add(result.row);
-        else job.reject({ index, reason: result.reason });
-      }
-    };
-    for await (const chunk of input) take(reader.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true })));
-    take(reader.push(decoder.decode()));
-    reader.end();
+    await importJsonElements(job, input, new JsonArrayReader(what), (text, index) => angelElement(text, index, what));
     return job.finish(what);
   } finally {
     job.abort();
   }
+}
+
+/**
+ * Feeds a JSON-array master file to `job`: each element's text, with its index, to `element`,
+ * whose row is added, skipped or rejected (with that index). The reader holds at most one
+ * chunk's elements; it refuses what is not a JSON array.
+ */
+export async function importJsonElements(
+  job: MasterImport,
+  input: AsyncIterable<Buffer | string>,
+  reader: JsonArrayReader,
+  element: (text: string, index: number) => RowResult,
+): Promise<void> {
+  const decoder = new TextDecoder('utf-8');
+  let next = 0;
+  const take = (elements: string[]): void => {
+    for (const text of elements) {
+      const index = next++;
+      const result = element(text, index);
+      if (result.kind === 'row') job.add(result.row);
+      else if (result.kind === 'skip') job.skip(result.reason);
+      else job.reject({ index, reason: result.reason });
+    }
+  };
+  for await (const chunk of input) take(reader.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true })));
+  take(reader.push(decoder.decode()));
+  reader.end();
 }
 
 type ElementResult = { kind: 'row'; row: SymbolRow } | { kind: 'reject'; reason: string };

@@ -27,7 +27,7 @@ import { Readable, pipeline } from 'node:stream';
 import zlib from 'node:zlib';
 import { ErrorCode, TickcastError } from '../errors.js';
 import type { Database } from '../store/database.js';
-import { JsonArrayReader } from './import-angel.js';
+import { JsonArrayReader, importJsonElements } from './import-angel.js';
 import type { ImportOptions } from './import-zerodha.js';
 import { type ImportReport, MasterImport, type SymbolRow } from './master.js';
 
@@ -170,21 +170,7 @@ export async function importUpstoxJson(db: Database, input: AsyncIterable<Buffer
   const what = options.source ?? 'the input';
   const job = new MasterImport(db, 'upstox');
   try {
-    const reader = new JsonArrayReader(what, WHAT_FILE);
-    const decoder = new TextDecoder('utf-8');
-    let next = 0;
-    const take = (elements: string[]): void => {
-      for (const text of elements) {
-        const index = next++;
-        const result = upstoxElement(text, index, what);
-        if (result.kind === 'row') job.add(result.row);
-        else if (result.kind === 'skip') job.skip(result.reason);
-        else job.reject({ index, reason: result.reason });
-      }
-    };
-    for await (const chunk of maybeGunzip(input, what)) take(reader.push(typeof chunk === 'string' ? chunk : decoder.decode(chunk, { stream: true })));
-    take(reader.push(decoder.decode()));
-    reader.end();
+    await importJsonElements(job, maybeGunzip(input, what), new JsonArrayReader(what, WHAT_FILE), (text, index) => upstoxElement(text, index, what));
     return job.finish(what);
   } finally {
     job.abort();
