@@ -16,6 +16,7 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Mode } from '../protocol/modes.js';
 import { makePrivateDir } from '../store/data-dir.js';
+import type { StreamSummary } from './store.js';
 
 /** One recorded tick. */
 export interface RecordedTick {
@@ -179,6 +180,47 @@ export class TickStore {
   }
 
   /**
+   * Per stream, what `query` holds (ticks, first and last receive time, highest mode), summed over
+   * its days, without reading the payloads. A day that cannot be read is skipped and reported.
+   */
+  streams(query: TickQuery, onProblem: (problem: DayProblem) => void = () => {}): StreamSummary[] {
+    const summaries = new Map<string, StreamSummary>();
+    if (!(query.to > query.from)) return [];
+    for (const { day, file } of this.days()) {
+      const start = dayStart(day);
+      if (start + MS_PER_DAY <= query.from || start >= query.to) continue;
+      let db: BetterSqlite3.Database | undefined;
+      try {
+        db = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+        const selected = selectTicks(db, query);
+        if (!selected) continue;
+        const rows = db
+          .prepare(`SELECT stream, count(*) AS ticks, min(received_at) AS first, max(received_at) AS last, max(mode) AS max_mode FROM ticks WHERE ${selected.where} GROUP BY stream`)
+          .all(...selected.params) as Array<{ stream: number; ticks: number; first: number; last: number; max_mode: number }>;
+        for (const row of rows) {
+          const stream = selected.streams.get(row.stream);
+          if (!stream) continue;
+          const key = streamKeyOf(stream.feed, stream.exchange, stream.symbol);
+          const summary = summaries.get(key);
+          if (!summary) {
+            summaries.set(key, { ...stream, ticks: row.ticks, first: row.first, last: row.last, maxMode: row.max_mode as Mode });
+            continue;
+          }
+          summary.ticks += row.ticks;
+          summary.first = Math.min(summary.first, row.first);
+          summary.last = Math.max(summary.last, row.last);
+          if (row.max_mode > summary.maxMode) summary.maxMode = row.max_mode as Mode;
+        }
+      } catch (error) {
+        onProblem({ day, message: `the history of ${day} cannot be read: ${(error as Error).message}` });
+      } finally {
+        db?.close();
+      }
+    }
+    return [...summaries.values()].sort((a, b) => compare(a.feed, b.feed) || compare(a.exchange, b.exchange) || compare(a.symbol, b.symbol));
+  }
+
+  /**
    * Deletes whole days, oldest first, while any is older than `maxAgeMs` (by its last instant)
    * or the store is over `maxBytes`; today's file is never deleted. Returns the days deleted.
    */
@@ -272,19 +314,13 @@ export class TickStore {
       return;
     }
     try {
-      const streams = new Map<number, { feed: string; exchange: string; symbol: string }>();
+      let streams: Map<number, StreamName>;
       let rows: Iterable<unknown>;
       try {
-        for (const row of db.prepare('SELECT id, feed, exchange, symbol FROM streams').all() as Array<{ id: number; feed: string; exchange: string; symbol: string }>) {
-          streams.set(row.id, { feed: row.feed, exchange: row.exchange, symbol: row.symbol });
-        }
-        const wanted = [...streams].filter(([, s]) => matchesStreams(s, query)).map(([id]) => id);
-        if (wanted.length === 0) return;
-        const where = ['received_at >= ?', 'received_at < ?'];
-        const params: unknown[] = [query.from, query.to];
-        if (wanted.length < streams.size) where.push(`stream IN (${wanted.join(',')})`);
-        if (query.modes && query.modes.length > 0) where.push(`mode IN (${query.modes.map(Number).join(',')})`);
-        rows = db.prepare(`SELECT stream, received_at, exchange_ts, mode, payload FROM ticks WHERE ${where.join(' AND ')} ORDER BY id`).iterate(...params);
+        const selected = selectTicks(db, query);
+        if (!selected) return;
+        streams = selected.streams;
+        rows = db.prepare(`SELECT stream, received_at, exchange_ts, mode, payload FROM ticks WHERE ${selected.where} ORDER BY id`).iterate(...selected.params);
       } catch (error) {
         onProblem({ day, message: `the history of ${day} cannot be read: ${(error as Error).message}` });
         return;
@@ -302,6 +338,30 @@ export class TickStore {
       db.close();
     }
   }
+}
+
+interface StreamName {
+  feed: string;
+  exchange: string;
+  symbol: string;
+}
+
+/** A day's streams, and the WHERE clause of its ticks that `query` selects (undefined: none of its streams). */
+function selectTicks(db: BetterSqlite3.Database, query: TickQuery): { streams: Map<number, StreamName>; where: string; params: unknown[] } | undefined {
+  const streams = new Map<number, StreamName>();
+  for (const row of db.prepare('SELECT id, feed, exchange, symbol FROM streams').all() as Array<{ id: number } & StreamName>) {
+    streams.set(row.id, { feed: row.feed, exchange: row.exchange, symbol: row.symbol });
+  }
+  const wanted = [...streams].filter(([, s]) => matchesStreams(s, query)).map(([id]) => id);
+  if (wanted.length === 0) return undefined;
+  const where = ['received_at >= ?', 'received_at < ?'];
+  if (wanted.length < streams.size) where.push(`stream IN (${wanted.join(',')})`);
+  if (query.modes && query.modes.length > 0) where.push(`mode IN (${query.modes.map(Number).join(',')})`);
+  return { streams, where: where.join(' AND '), params: [query.from, query.to] };
+}
+
+function compare(a: string, b: string): number {
+  return a < b ? -1 : a > b ? 1 : 0;
 }
 
 function matchesStreams(stream: { feed: string; exchange: string; symbol: string }, query: TickQuery): boolean {
