@@ -34,6 +34,7 @@ import type { KeyRowSource } from './auth/key-verifier.js';
 import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
 import { openOpenAlgoStores } from './store/openalgo-stores.js';
 import { Recorder } from './history/recorder.js';
+import { type HistoryLocation, describeLocation } from './history/store.js';
 import type { TickHistory } from './http/ticks.js';
 import type { OpenAlgoDb } from './store/openalgo-db.js';
 import type { AdapterRoute } from './gateway/feeds.js';
@@ -98,9 +99,14 @@ export function historyDir(config: Config): string {
   return config.history.dir ?? join(instanceDir(config), 'history');
 }
 
+/** Where the history is kept: TICKCAST_HISTORY_URL's PostgreSQL database, else the SQLite day files. */
+export function historyLocation(config: Config): HistoryLocation {
+  return config.history.url === undefined ? { kind: 'sqlite', dir: historyDir(config) } : { kind: 'postgres', url: config.history.url };
+}
+
 /** The history store as `GET /api/ticks` reads it (the store this process's recorder writes), with its read limits. */
 export function tickHistory(config: Config): TickHistory {
-  return { dir: historyDir(config), maxRangeHours: config.history.ticksMaxRangeHours, maxRows: config.history.ticksMaxRows };
+  return { location: historyLocation(config), maxRangeHours: config.history.ticksMaxRangeHours, maxRows: config.history.ticksMaxRows };
 }
 
 /**
@@ -110,10 +116,10 @@ export function tickHistory(config: Config): TickHistory {
 export function startRecorder(config: Config, teardown: Teardown, { clock, logger }: { clock: Clock; logger: Logger }): Recorder | undefined {
   const { record, maxAgeDays, maxBytes, queueTicks } = config.history;
   if (!record.any) return undefined;
-  const dir = historyDir(config);
-  const recorder = new Recorder({ selection: record, dir, clock, logger: logger.child({ part: 'history' }), queueTicks, maxAgeMs: maxAgeDays * 86_400_000, maxBytes });
+  const location = historyLocation(config);
+  const recorder = new Recorder({ selection: record, location, clock, logger: logger.child({ part: 'history' }), queueTicks, maxAgeMs: maxAgeDays * 86_400_000, maxBytes });
   teardown.add(() => recorder.close());
-  logger.info({ record: record.items, dir }, 'recording ticks');
+  logger.info({ record: record.items, store: describeLocation(location) }, 'recording ticks');
   return recorder;
 }
 

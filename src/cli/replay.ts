@@ -12,18 +12,19 @@ import { isRealBroker } from '../brokers.js';
 import { systemClock } from '../clock.js';
 import { TickcastError } from '../errors.js';
 import { streamKey } from '../feed.js';
-import { type DayProblem, type TickQuery, TickStore } from '../history/tick-store.js';
+import { type DayProblem, type HistoryLocation, type TickQuery } from '../history/store.js';
+import { openHistoryStore } from '../history/open-store.js';
 import type { AdapterOptions, RunningAdapter } from '../roles/adapter.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import { REPLAY_FEED, ReplayAdapter } from '../adapters/replay/replay-adapter.js';
 import { type Parsed, iso, parseList, parseRange, parseSpeed, parseStreams, survey, systemScheduler } from '../adapters/replay/replay-source.js';
-import { historyDir } from '../wiring.js';
+import { historyLocation } from '../wiring.js';
 import { checkFeedId, gatewayTarget, runAdapterRole } from './adapter.js';
 import { addConfigFlags, EXIT_FAILURE, EXIT_OK, type Io, UsageError } from './common.js';
 
 const REPLAY_FLAGS = [
-  'envFile', 'instance', 'dataDir', 'controlKeyFile', 'registry.url', 'registry.ttlMs', 'simulator.brokers',
+  'envFile', 'instance', 'dataDir', 'controlKeyFile', 'history.url', 'registry.url', 'registry.ttlMs', 'simulator.brokers',
   'bus.natsCredsFile', 'bus.natsNkeySeedFile', 'bus.natsTokenFile', 'bus.natsCaFile', 'bus.natsCertFile', 'bus.natsKeyFile', 'logLevel',
 ];
 
@@ -58,7 +59,7 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
       .option('--feeds <list>', 'only ticks recorded from these feeds, e.g. simulator,zerodha.alice (default: every feed)')
       .option('--brokers <list>', "brokers whose users the replay serves (default: the simulated brokers, TICKCAST_SIM_BROKERS, as `tickcast adapter`)")
       .option('--feed-id <id>', 'feed id of the replay, unique within the instance', REPLAY_FEED)
-      .option('--history-dir <dir>', "the history store to read (default: TICKCAST_HISTORY_DIR, else `history` in the instance's data directory)")
+      .option('--history-dir <dir>', "the SQLite history store to read (default: TICKCAST_HISTORY_URL's database when set, else TICKCAST_HISTORY_DIR, else `history` in the instance's data directory)")
       .option('--loop', 'start the range again when it is exhausted, until stopped')
       .option('--settle <seconds>', 'begin once subscriptions have been quiet this long after the first one', '0.5')
       .option('--bus <endpoint>', "the gateway's bus endpoint, instead of looking it up in the registry; nats://HOST:PORT[,…] serves every gateway node of the instance over NATS [TICKCAST_BUS]")
@@ -79,8 +80,8 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
 
         tolerateClosedStdio();
         const logger = createLogger(config.logLevel, process.stderr);
-        const dir = flags.historyDir === undefined ? historyDir(config) : String(flags.historyDir);
-        const store = new TickStore({ dir, readonly: true });
+        const location: HistoryLocation = flags.historyDir === undefined ? historyLocation(config) : { kind: 'sqlite', dir: String(flags.historyDir) };
+        const store = await openHistoryStore(location, { readonly: true });
         const query: TickQuery = { from: range.from, to: range.to, ...(streams ? { streams } : {}), ...(feeds ? { feeds } : {}) };
         // A damaged day is said once on stderr and named in the finished status; the other days play.
         const problems = new Map<string, string>();
@@ -89,12 +90,13 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
           problems.set(day, message);
           io.err(`tickcast: replay: ${message}; replaying the other days\n`);
         };
-        const recorded = survey(store.read(query, onProblem), streamKey);
+        const recorded = survey(await store.streams(query, onProblem), streamKey);
         const rangeText = `from ${iso(range.from)} to ${iso(range.to)}${streams ? ` for ${streams.map((s) => `${s.exchange}:${s.symbol}`).join(',')}` : ''}${feeds ? ` from feed ${feeds.join(',')}` : ''}`;
         if (recorded.ticks === 0) {
-          const days = store.days().map((d) => d.day);
+          const days = (await store.days()).map((d) => d.day);
+          await store.close();
           const held = days.length === 0 ? 'it holds no days' : `it holds ${days.length === 1 ? 'the day' : 'the days'} ${summarizeDays(days)}`;
-          io.err(`tickcast: no ticks recorded ${rangeText} in the history store ${dir}: ${held}\n`);
+          io.err(`tickcast: no ticks recorded ${rangeText} in the history store ${store.where}: ${held}\n`);
           setExit(EXIT_FAILURE);
           return;
         }
@@ -144,7 +146,7 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
         try {
           adapter = await runAdapterRole(common, target);
         } catch (error) {
-          store.close();
+          await store.close();
           // The usual refusal: the gateway's own simulator serves these brokers. Say how to share.
           if (error instanceof TickcastError && /is already served by feed/.test(error.message)) {
             throw new TickcastError(error.code, `${error.message}; run the gateway with --feed none (or other --sim-brokers), or give the replay brokers of its own with --brokers`);
@@ -168,7 +170,7 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
           void replay!.finished.then(resolve);
         });
         await adapter.stop();
-        store.close();
+        await store.close();
         if (refused) {
           io.err(`tickcast: the gateway refused this replay: ${refused}\n`);
           setExit(EXIT_FAILURE);

@@ -85,6 +85,24 @@ function registryUrl(): Parser<string> {
   };
 }
 
+/** A PostgreSQL connection URL (`postgres://` or `postgresql://`, with a host and a database). */
+function postgresUrl(): Parser<string> {
+  const expected = 'postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE (or postgresql://)';
+  return (raw) => {
+    const url = raw.trim();
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return fail(expected, `"${withoutCredentials(url).slice(0, 80)}" is not a URL`);
+    }
+    if ((parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') || parsed.hostname === '' || parsed.pathname.length < 2) {
+      return fail(expected, `got "${withoutCredentials(url).slice(0, 80)}"`);
+    }
+    return ok(url);
+  };
+}
+
 /** NATS server URLs, comma-separated: `nats://host:port` (or `tls://` for TLS). */
 function natsUrls(): Parser<readonly string[]> {
   const expected = 'nats://HOST:PORT, or several separated by commas for a cluster (tls:// for TLS)';
@@ -857,6 +875,17 @@ export const OPTIONS = [
     default: undefined,
     description: "Directory of the history store, one SQLite file per UTC day (`ticks-YYYY-MM-DD.db`). Unset: `history` in the instance's data directory.",
     parse: path(),
+  }),
+  option({
+    key: 'history.url',
+    env: 'TICKCAST_HISTORY_URL',
+    flag: '--history-url <url>',
+    default: undefined,
+    // It may carry a password: never echoed.
+    secret: true,
+    description:
+      "A PostgreSQL database to keep the history in instead of the embedded SQLite files (docs/history.md, \"A fleet's store\"): postgres://USER:PASSWORD@HOST:PORT/DATABASE. Its tables are made in the schema tickcast_history, one partition per UTC day (TimescaleDB's hypertable when the extension is there). Messages and logs show it without the password.",
+    parse: postgresUrl(),
   }),
   option({
     key: 'history.maxAgeDays',

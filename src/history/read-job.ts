@@ -2,13 +2,14 @@
  * One read of the history store for `GET /api/ticks`, in chunks: what the reader thread
  * (reader-thread.ts) runs, one chunk each time the gateway asks for more. A chunk is at most
  * `chunkRows` ticks or about `chunkBytes` of text, whichever comes first, so the thread never
- * holds more than one chunk however large the answer. Synchronous (SQLite), off the event loop.
+ * holds more than one chunk however large the answer.
  */
+import { type DayProblem, type HistoryLocation, type HistoryStore, type RecordedTick, type TickQuery } from './store.js';
+import { openHistoryStore } from './open-store.js';
 import { type TickFormat, formatTick } from './tick-format.js';
-import { type DayProblem, type RecordedTick, type TickQuery, TickStore } from './tick-store.js';
 
 export interface ReadRequest {
-  dir: string;
+  location: HistoryLocation;
   query: TickQuery;
   format: TickFormat;
   /** Most ticks to send; one more found means the answer was cut (`truncated`). */
@@ -37,34 +38,47 @@ export const CHUNK_ROWS = 1000;
 export const CHUNK_BYTES = 256 * 1024;
 
 export class ReadJob {
-  private readonly ticks: Generator<RecordedTick> | undefined;
-  private readonly stored: boolean;
   private damaged: DayProblem[] = [];
   private rows = 0;
   private truncated = false;
   private done = false;
 
-  constructor(private readonly request: ReadRequest) {
-    const store = new TickStore({ dir: request.dir, readonly: true });
-    this.stored = store.days().length > 0;
-    this.ticks = this.stored ? store.read(request.query, (problem) => this.damaged.push(problem)) : undefined;
+  private constructor(
+    private readonly request: ReadRequest,
+    private readonly store: HistoryStore,
+    private readonly stored: boolean,
+    private readonly ticks: AsyncGenerator<RecordedTick> | undefined,
+  ) {}
+
+  static async start(request: ReadRequest): Promise<ReadJob> {
+    const store = await openHistoryStore(request.location, { readonly: true });
+    try {
+      const stored = (await store.days()).length > 0;
+      let job: ReadJob | undefined;
+      const ticks = stored ? store.read(request.query, (problem) => job!.damaged.push(problem)) : undefined;
+      job = new ReadJob(request, store, stored, ticks);
+      return job;
+    } catch (error) {
+      await store.close();
+      throw error;
+    }
   }
 
   /** The next chunk, or the end (after which every call is the end again). */
-  next(): ReaderMessage {
+  async next(): Promise<ReaderMessage> {
     const { format, limit } = this.request;
     const maxRows = this.request.chunkRows ?? CHUNK_ROWS;
     const maxBytes = this.request.chunkBytes ?? CHUNK_BYTES;
     let text = '';
     let rows = 0;
     while (!this.done && rows < maxRows && text.length < maxBytes) {
-      const next = this.ticks?.next();
+      const next = await this.ticks?.next();
       if (!next || next.done) {
-        this.finish();
+        await this.finish();
       } else if (this.rows === limit) {
         // A tick past the limit: the answer is cut before it.
         this.truncated = true;
-        this.finish();
+        await this.finish();
       } else {
         text += formatTick(next.value, format);
         rows++;
@@ -75,15 +89,19 @@ export class ReadJob {
     return { type: 'end', rows: this.rows, truncated: this.truncated, damaged: this.takeDamaged(), stored: this.stored };
   }
 
-  /** Stops reading: the day's database is closed now, not at the end of the range. */
-  cancel(): void {
-    this.finish();
+  /** Stops reading: the store is closed now, not at the end of the range. */
+  cancel(): Promise<void> {
+    return this.finish();
   }
 
-  private finish(): void {
+  private async finish(): Promise<void> {
     if (this.done) return;
     this.done = true;
-    this.ticks?.return(undefined);
+    try {
+      await this.ticks?.return(undefined);
+    } finally {
+      await this.store.close();
+    }
   }
 
   private takeDamaged(): DayProblem[] {

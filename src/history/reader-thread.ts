@@ -15,19 +15,20 @@ const send = (message: ReaderMessage): void => {
   port.postMessage(message);
   if (message.type !== 'chunk') port.close();
 };
-const step = (): void => {
+const step = async (): Promise<void> => {
   try {
-    job ??= new ReadJob(workerData as ReadRequest);
-    send(job.next());
+    job ??= await ReadJob.start(workerData as ReadRequest);
+    send(await job.next());
   } catch (error) {
-    job?.cancel();
+    await job?.cancel().catch(() => {});
     send({ type: 'error', message: (error as Error).message });
   }
 };
 
+// The gateway asks for one chunk at a time, after the last was sent: steps never overlap.
 port.on('message', (request: ReaderRequest) => {
-  if (request.type === 'more') return step();
-  job?.cancel();
+  if (request.type === 'more') return void step();
+  void job?.cancel().catch(() => {});
   port.close();
 });
-step();
+void step();

@@ -12,6 +12,7 @@ import type { Mode } from '../protocol/modes.js';
 import { SHARED_FEED } from '../protocol/topics.js';
 import { BatchBuilder, streamRecordKey } from './batch.js';
 import { type RecordSelection, SHARED_FEED_NAME } from './selection.js';
+import type { HistoryLocation } from './store.js';
 import { startHistoryThread } from './threads.js';
 import type { WriterReply, WriterRequest } from './writer.js';
 
@@ -25,8 +26,8 @@ export interface WriterPort {
 
 export interface RecorderOptions {
   selection: RecordSelection;
-  /** The history store's directory. */
-  dir: string;
+  /** Where the history store is. */
+  location: HistoryLocation;
   clock: Clock;
   logger: Logger;
   /** Ticks that may wait for the writer before new ones are shed. */
@@ -43,7 +44,7 @@ export interface RecorderOptions {
   /** After a full disk, recording is tried again this long later (default 60 s). */
   retryFullMs?: number;
   /** Starts the writer thread (default: writer-thread.js on a Worker). */
-  startWriter?: (dir: string) => WriterPort;
+  startWriter?: (location: HistoryLocation) => WriterPort;
 }
 
 export interface RecorderFigures {
@@ -83,7 +84,7 @@ export class Recorder {
 
   constructor(private readonly options: RecorderOptions) {
     this.builder = new BatchBuilder(options.batchTicks ?? 1000);
-    this.writer = (options.startWriter ?? startWriterThread)(options.dir);
+    this.writer = (options.startWriter ?? startWriterThread)(options.location);
     this.writer.on('message', (reply) => this.onReply(reply));
     // A writer thread that died is not restarted: what it was writing is unknown.
     this.writer.on('error', (error) => this.stop(`the history writer failed (${error.message}); restart the gateway to record again`, false));
@@ -224,6 +225,6 @@ export class Recorder {
   }
 }
 
-function startWriterThread(dir: string): WriterPort {
-  return startHistoryThread('writer-thread', { dir }) as unknown as WriterPort;
+function startWriterThread(location: HistoryLocation): WriterPort {
+  return startHistoryThread('writer-thread', { location }) as unknown as WriterPort;
 }

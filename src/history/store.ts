@@ -2,12 +2,51 @@
  * The history store, whatever holds it: the embedded SQLite day files (tick-store.ts) or, for a
  * fleet, PostgreSQL (pg-store.ts, with TimescaleDB when the extension is there). Writers (the
  * recorder's thread) and readers (`GET /api/ticks`, `tickcast replay`, the dashboard's stream
- * list) see only this interface, so a store is chosen in one place (`openHistoryStore`) by its
+ * list) see only this interface, so a store is chosen in one place (open-store.ts) by its
  * location, which is plain data and crosses into worker threads as is.
  */
-import type { DayFile, DayProblem, RecordedTick, TickQuery } from './tick-store.js';
+import type { Mode } from '../protocol/modes.js';
 
-export type { DayProblem, RecordedTick, TickQuery } from './tick-store.js';
+/** One recorded tick. */
+export interface RecordedTick {
+  /** Feed id (`simulator`, `zerodha.alice`; `shared` for OpenAlgo's bare topics). */
+  feed: string;
+  exchange: string;
+  symbol: string;
+  /** The mode of the tick's topic. */
+  mode: Mode;
+  /** When the gateway received it (epoch ms). */
+  receivedAt: number;
+  /** The broker's time of the trade or update (epoch ms), when the payload carries one. */
+  exchangeTs: number | null;
+  /** The JSON payload as it was received (what clients get as `data`). */
+  payload: string;
+}
+
+export interface TickQuery {
+  /** Receive time range, epoch ms, inclusive start and exclusive end. */
+  from: number;
+  to: number;
+  /** Only these streams (each `{feed?, exchange, symbol}`; a missing feed matches every feed). */
+  streams?: ReadonlyArray<{ feed?: string; exchange: string; symbol: string }>;
+  /** Only these feeds. */
+  feeds?: readonly string[];
+  /** Only ticks of these topic modes. */
+  modes?: readonly Mode[];
+}
+
+/** A day file as listed by `days()`. */
+export interface DayFile {
+  day: string;
+  file: string;
+  bytes: number;
+}
+
+/** A day that could not be read, with why; reads skip it and report it here. */
+export interface DayProblem {
+  day: string;
+  message: string;
+}
 
 /** Where the history is kept. */
 export type HistoryLocation =
@@ -57,16 +96,6 @@ export interface HistoryStore {
 export interface OpenOptions {
   /** Read only: never create or write (readers: replay, HTTP, the dashboard). */
   readonly?: boolean;
-}
-
-/** Opens the store at `location` (PostgreSQL's module is loaded only when it is used). */
-export async function openHistoryStore(location: HistoryLocation, options: OpenOptions = {}): Promise<HistoryStore> {
-  if (location.kind === 'postgres') {
-    const { PgHistoryStore } = await import('./pg-store.js');
-    return PgHistoryStore.open(location.url, options);
-  }
-  const { SqliteHistoryStore } = await import('./sqlite-store.js');
-  return new SqliteHistoryStore(location.dir, options);
 }
 
 /** A location for messages: the directory, or the URL with its password taken out. */

@@ -16,48 +16,9 @@ import path from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
 import type { Mode } from '../protocol/modes.js';
 import { makePrivateDir } from '../store/data-dir.js';
-import type { StreamSummary } from './store.js';
+import type { DayFile, DayProblem, RecordedTick, StreamSummary, TickQuery } from './store.js';
 
-/** One recorded tick. */
-export interface RecordedTick {
-  /** Feed id (`simulator`, `zerodha.alice`; `shared` for OpenAlgo's bare topics). */
-  feed: string;
-  exchange: string;
-  symbol: string;
-  /** The mode of the tick's topic. */
-  mode: Mode;
-  /** When the gateway received it (epoch ms). */
-  receivedAt: number;
-  /** The broker's time of the trade or update (epoch ms), when the payload carries one. */
-  exchangeTs: number | null;
-  /** The JSON payload as it was received (what clients get as `data`). */
-  payload: string;
-}
-
-export interface TickQuery {
-  /** Receive time range, epoch ms, inclusive start and exclusive end. */
-  from: number;
-  to: number;
-  /** Only these streams (each `{feed?, exchange, symbol}`; a missing feed matches every feed). */
-  streams?: ReadonlyArray<{ feed?: string; exchange: string; symbol: string }>;
-  /** Only these feeds. */
-  feeds?: readonly string[];
-  /** Only ticks of these topic modes. */
-  modes?: readonly Mode[];
-}
-
-/** A day file as listed by `days()`. */
-export interface DayFile {
-  day: string;
-  file: string;
-  bytes: number;
-}
-
-/** A day that could not be read, with why; reads skip it and report it here. */
-export interface DayProblem {
-  day: string;
-  message: string;
-}
+export type { DayFile, DayProblem, RecordedTick, TickQuery } from './store.js';
 
 const DAY_FILE = /^ticks-(\d{4}-\d{2}-\d{2})\.db$/;
 const SIDECARS = ['', '-wal', '-shm'];

@@ -1,23 +1,31 @@
 /**
- * The history writer's thread: takes the recorder's messages and answers each (writer.ts does
- * the work). Started by recorder.ts with `workerData.dir`.
+ * The history writer's thread: takes the recorder's messages and answers each, one at a time in
+ * the order sent (writer.ts does the work). Started by recorder.ts with `workerData.location`.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { HistoryWriter, type WriterRequest } from './writer.js';
+import type { HistoryLocation } from './store.js';
+import { HistoryWriter, type WriterReply, type WriterRequest } from './writer.js';
 
 const port = parentPort;
 if (!port) throw new Error('the history writer runs as a worker thread');
-const writer = new HistoryWriter(String((workerData as { dir: string }).dir));
-port.on('message', (request: WriterRequest) => {
-  let reply;
+const writer = new HistoryWriter((workerData as { location: HistoryLocation }).location);
+
+const answer = async (request: WriterRequest): Promise<void> => {
+  let reply: WriterReply | { type: 'error'; message: string };
   try {
-    reply = writer.handle(request);
+    reply = await writer.handle(request);
   } catch (error) {
-    // Opening a day file can fail too (a damaged one, a full disk): the recorder is told, never left waiting.
+    // Opening the store can fail too (a damaged day, a full disk, a server away): the recorder is told, never left waiting.
     reply = request.type === 'batch'
       ? { type: 'failed', id: request.batch.id, ticks: request.batch.count, full: false, message: (error as Error).message }
       : { type: 'error', message: (error as Error).message };
   }
   port.postMessage(reply);
   if (request.type === 'close') port.close();
+};
+
+// Requests are answered in order: a batch is never written before the one sent ahead of it.
+let queue = Promise.resolve();
+port.on('message', (request: WriterRequest) => {
+  queue = queue.then(() => answer(request));
 });

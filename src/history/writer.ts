@@ -6,7 +6,8 @@
  */
 import { storageProblem } from '../store/storage-advice.js';
 import { type TickBatch, unpackBatch } from './batch.js';
-import { TickStore, dayOf } from './tick-store.js';
+import { type HistoryLocation, type HistoryStore } from './store.js';
+import { openHistoryStore } from './open-store.js';
 
 export type WriterRequest =
   | { type: 'batch'; batch: TickBatch }
@@ -21,23 +22,26 @@ export type WriterReply =
   | { type: 'pruned'; days: string[] }
   | { type: 'closed' };
 
+/** PostgreSQL's SQLSTATE for a full disk (class 53, insufficient resources). */
+const PG_DISK_FULL = '53100';
+
 export class HistoryWriter {
-  private readonly store: TickStore;
+  private store: Promise<HistoryStore> | undefined;
 
-  constructor(dir: string) {
-    this.store = new TickStore({ dir });
-  }
+  constructor(private readonly location: HistoryLocation) {}
 
-  handle(request: WriterRequest): WriterReply {
+  /** Answers one request; the caller runs them one at a time, in order. */
+  async handle(request: WriterRequest): Promise<WriterReply> {
     switch (request.type) {
       case 'batch':
         return this.write(request.batch);
       case 'prune': {
         const { now, maxAgeMs, maxBytes } = request;
-        return { type: 'pruned', days: this.store.prune({ now, ...(maxAgeMs ? { maxAgeMs } : {}), ...(maxBytes ? { maxBytes } : {}) }) };
+        const store = await this.open();
+        return { type: 'pruned', days: await store.prune({ now, ...(maxAgeMs ? { maxAgeMs } : {}), ...(maxBytes ? { maxBytes } : {}) }) };
       }
       case 'size': {
-        const days = this.store.days();
+        const days = await (await this.open()).days();
         return {
           type: 'size',
           bytes: days.reduce((sum, day) => sum + day.bytes, 0),
@@ -46,21 +50,31 @@ export class HistoryWriter {
         };
       }
       case 'close':
-        this.store.close();
+        if (this.store) await (await this.store.catch(() => undefined))?.close();
         return { type: 'closed' };
     }
   }
 
-  private write(batch: TickBatch): WriterReply {
-    const ticks = unpackBatch(batch);
-    // Past midnight the previous day's file is done: its handle is closed (reopened if a late tick comes).
-    if (ticks.length > 0) this.store.closeDaysBefore(dayOf(ticks[0]!.receivedAt));
+  /** The store, opened on first use; a failed open is tried again by the next request. */
+  private open(): Promise<HistoryStore> {
+    this.store ??= openHistoryStore(this.location).catch((error: unknown) => {
+      this.store = undefined;
+      throw error;
+    });
+    return this.store;
+  }
+
+  private async write(batch: TickBatch): Promise<WriterReply> {
     try {
-      this.store.append(ticks);
+      await (await this.open()).append(unpackBatch(batch));
       return { type: 'written', id: batch.id, ticks: batch.count };
     } catch (error) {
-      const problem = storageProblem(error, this.store.dir);
-      return { type: 'failed', id: batch.id, ticks: batch.count, full: problem === 'full', message: (error as Error).message };
+      return { type: 'failed', id: batch.id, ticks: batch.count, full: this.isDiskFull(error), message: (error as Error).message };
     }
+  }
+
+  private isDiskFull(error: unknown): boolean {
+    if (this.location.kind === 'postgres') return (error as { code?: unknown }).code === PG_DISK_FULL;
+    return storageProblem(error, this.location.dir) === 'full';
   }
 }

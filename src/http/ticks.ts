@@ -18,7 +18,7 @@ import { ProtocolErrorCode } from '../errors.js';
 import type { Identity } from '../gateway/request-handler.js';
 import { CONTENT_TYPE, endLine, prologue } from '../history/tick-format.js';
 import { type ReadEnd, TickReader } from '../history/reader.js';
-import type { DayProblem } from '../history/tick-store.js';
+import type { DayProblem, HistoryLocation } from '../history/store.js';
 import type { Logger } from '../observability/logger.js';
 import { type ApiKeyCheck, withApiKey } from './api-key.js';
 import { errorBody, sendJson } from './json-reply.js';
@@ -26,8 +26,8 @@ import { type TickQueryLimits, type TickRequest, parseTickQuery } from './tick-q
 
 /** The instance's history store as `/api/ticks` reads it. */
 export interface TickHistory extends TickQueryLimits {
-  /** The history store's directory (the one the recorder of this node or instance writes). */
-  dir: string;
+  /** Where the history is (the store the recorder of this node or instance writes). */
+  location: HistoryLocation;
 }
 
 /** Reads one gateway process runs at once; more are refused with 503 and Retry-After. */
@@ -114,7 +114,7 @@ export class TickRoutes {
     };
     const read = this.reader.read(
       {
-        dir: history.dir,
+        location: history.location,
         query: { from: query.from, to: query.to, streams: [{ feed, exchange: query.exchange, symbol: query.symbol }], ...(query.mode ? { modes: [query.mode] } : {}) },
         format: query.format,
         limit: query.limit,

@@ -356,7 +356,7 @@ describe('reads on their threads', () => {
       },
     });
     const routes = new TickRoutes({
-      history: { dir: tempDir(), maxRangeHours: 24, maxRows: 1000 },
+      history: { location: { kind: 'sqlite', dir: tempDir() }, maxRangeHours: 24, maxRows: 1000 },
       feedOf: async () => 'simulator',
       apiKey: { verifier: { verify: async (key) => (key === 'good' ? { user: 'trader', broker: 'simulator' } : null) }, logger: silentLogger() },
       reader,
@@ -414,7 +414,7 @@ describe('reads on their threads', () => {
     const reader = new TickReader({ maxReads: 1 });
     const chunks: string[] = [];
     const end = await new Promise<unknown>((resolve, reject) => {
-      const read = reader.read({ dir, query: { from: at, to: at + 10_000 }, format: 'jsonl', limit: 2000 }, {
+      const read = reader.read({ location: { kind: 'sqlite', dir }, query: { from: at, to: at + 10_000 }, format: 'jsonl', limit: 2000 }, {
         chunk: (text) => {
           chunks.push(text);
           setImmediate(() => read!.more());

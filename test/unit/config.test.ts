@@ -92,7 +92,7 @@ describe('defaults', () => {
       sharedFeed: 'auto',
       simulator: { rate: 2, symbols: '', seed: undefined, brokers: ['simulator'] },
       auth: { pepper: undefined, fernetSalt: undefined, brokerApiKey: undefined, cacheTtlMs: 36_000_000, devKey: true },
-      history: { record: expect.objectContaining({ any: false, items: [] }), dir: undefined, maxAgeDays: 30, maxBytes: 0, queueTicks: 100_000, ticksMaxRangeHours: 24, ticksMaxRows: 1_000_000 },
+      history: { record: expect.objectContaining({ any: false, items: [] }), dir: undefined, url: undefined, maxAgeDays: 30, maxBytes: 0, queueTicks: 100_000, ticksMaxRangeHours: 24, ticksMaxRows: 1_000_000 },
       validBrokers: undefined,
       logLevel: 'info',
     });
@@ -186,7 +186,7 @@ describe('flags', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
       'envFile', 'instance', 'dataDir', 'controlKeyFile', 'openalgoDir', 'openalgoBridge', 'bridgeBrokers', 'python', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
-      'transport', 'controlPort', 'bus', 'natsCreds', 'natsNkeySeed', 'natsTokenFile', 'natsCa', 'natsCert', 'natsKey', 'node', 'record', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
+      'transport', 'controlPort', 'bus', 'natsCreds', 'natsNkeySeed', 'natsTokenFile', 'natsCa', 'natsCert', 'natsKey', 'node', 'record', 'historyUrl', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
   });
@@ -200,7 +200,7 @@ describe('flags', () => {
         tlsCert: 'cert.pem', tlsKey: 'key.pem',
         zmqPort: '5556', transport: 'ipc', controlPort: '7000', bus: 'nats://a:4222, nats://b:4222', node: 'node-1',
         natsCreds: 'nats/user.creds', natsNkeySeed: 'nats/user.nk', natsTokenFile: 'nats/token', natsCa: 'nats/ca.pem', natsCert: 'nats/cert.pem', natsKey: 'nats/key.pem',
-        record: 'simulator, NSE:RELIANCE', registry: 'redis://127.0.0.1:6390/1', workers: '1',
+        record: 'simulator, NSE:RELIANCE', historyUrl: 'postgres://rec:pw@db.example:5432/ticks', registry: 'redis://127.0.0.1:6390/1', workers: '1',
         feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', simBrokers: 'paper,demo', busBrokers: 'fyers, Dhan', logLevel: 'debug',
       },
     });
@@ -217,7 +217,7 @@ describe('flags', () => {
       },
       control: { port: 7000 },
       node: 'node-1',
-      history: { record: { any: true, items: ['simulator', 'NSE:RELIANCE'] } },
+      history: { record: { any: true, items: ['simulator', 'NSE:RELIANCE'] }, url: 'postgres://rec:pw@db.example:5432/ticks' },
       registry: { url: 'redis://127.0.0.1:6390/1' },
       workers: 1,
       feed: 'none',
@@ -467,6 +467,8 @@ describe('secrets are never echoed', () => {
     // URLs that may carry a password: hidden, the detail shows them without credentials.
     ['TICKCAST_BUS', 'tcp://u:hunter2@127.0.0.1:4222', 'TICKCAST_BUS (value hidden, 30 characters) is not valid: expected nats://HOST:PORT, or several separated by commas for a cluster (tls:// for TLS); "tcp://127.0.0.1:4222" is not a nats:// URL with a host'],
     ['TICKCAST_BUS', 'nats://:pw@', 'TICKCAST_BUS (value hidden, 11 characters) is not valid: expected nats://HOST:PORT'],
+    ['TICKCAST_HISTORY_URL', 'mysql://u:hunter2@h/db', 'TICKCAST_HISTORY_URL (value hidden, 22 characters) is not valid: expected postgres://[USER[:PASSWORD]@]HOST[:PORT]/DATABASE (or postgresql://); got "mysql://h/db"'],
+    ['TICKCAST_HISTORY_URL', 'postgres://u:hunter2@h', 'TICKCAST_HISTORY_URL (value hidden, 22 characters) is not valid: expected postgres://'],
     ['TICKCAST_REGISTRY', 'mysql://u:hunter2@h/db', 'TICKCAST_REGISTRY (value hidden, 22 characters) is not valid: expected sqlite:PATH, a file path, or redis://[USER:PASSWORD@]HOST[:PORT][/DB] (rediss:// for TLS); got "mysql://h/db"'],
   ];
 

@@ -101,13 +101,13 @@ describe('batches', () => {
 });
 
 describe('HistoryWriter', () => {
-  it('writes batches and tells a full disk from other failures', () => {
-    const writer = new HistoryWriter(dir);
+  it('writes batches and tells a full disk from other failures', async () => {
+    const writer = new HistoryWriter({ kind: 'sqlite', dir });
     const builder = new BatchBuilder(10);
     builder.add(streamRecordKey('s', 'NSE', 'A'), 1, DAY1, '{"ltp":1}');
-    expect(writer.handle({ type: 'batch', batch: builder.take(1) })).toEqual({ type: 'written', id: 1, ticks: 1 });
-    expect(writer.handle({ type: 'size' })).toMatchObject({ type: 'size', days: 1, oldest: '2026-12-03', newest: '2026-12-03' });
-    expect(writer.handle({ type: 'close' })).toEqual({ type: 'closed' });
+    expect(await writer.handle({ type: 'batch', batch: builder.take(1) })).toEqual({ type: 'written', id: 1, ticks: 1 });
+    expect(await writer.handle({ type: 'size' })).toMatchObject({ type: 'size', days: 1, oldest: '2026-12-03', newest: '2026-12-03' });
+    expect(await writer.handle({ type: 'close' })).toEqual({ type: 'closed' });
   });
 });
 
@@ -139,7 +139,7 @@ describe('Recorder', () => {
   const clock = { now: () => now };
 
   it('records through its writer thread what the selection wants, in order, and writes the rest on close', async () => {
-    const recorder = new Recorder({ selection: selection('simulator'), dir, clock, logger: silentLogger(), queueTicks: 100_000, maxAgeMs: 0, maxBytes: 0, batchTicks: 100, flushMs: 10_000 });
+    const recorder = new Recorder({ selection: selection('simulator'), location: { kind: 'sqlite', dir }, clock, logger: silentLogger(), queueTicks: 100_000, maxAgeMs: 0, maxBytes: 0, batchTicks: 100, flushMs: 10_000 });
     expect(recorder.wants('simulator', 'NSE', 'A')).toBe(true);
     expect(recorder.wants('zerodha.alice', 'NSE', 'A')).toBe(false);
     for (let i = 0; i < 250; i++) {
@@ -161,7 +161,7 @@ describe('Recorder', () => {
       if (request.type === 'batch' && hold) held.push(request);
       return request.type === 'batch' ? { type: 'written', id: request.batch.id, ticks: hold ? 0 : request.batch.count } : { type: 'size', bytes: 0, days: 0 };
     });
-    const recorder = new Recorder({ selection: selection('all'), dir, clock, logger: silentLogger(), queueTicks: 1000, maxAgeMs: 0, maxBytes: 0, batchTicks: 100, startWriter: () => writer });
+    const recorder = new Recorder({ selection: selection('all'), location: { kind: 'sqlite', dir }, clock, logger: silentLogger(), queueTicks: 1000, maxAgeMs: 0, maxBytes: 0, batchTicks: 100, startWriter: () => writer });
     for (let i = 0; i < 1500; i++) recorder.record('simulator', 'NSE', 'A', 1, '{"ltp":1}');
     expect(recorder.snapshot()).toMatchObject({ recorded: 1000, shed: 500 });
     hold = false;
@@ -179,7 +179,7 @@ describe('Recorder', () => {
           ? { type: 'closed' }
           : { type: 'size', bytes: 0, days: 0 },
     );
-    const recorder = new Recorder({ selection: selection('all'), dir, clock, logger: silentLogger(), queueTicks: 1000, maxAgeMs: 0, maxBytes: 0, batchTicks: 10, retryFullMs: 50, startWriter: () => writer });
+    const recorder = new Recorder({ selection: selection('all'), location: { kind: 'sqlite', dir }, clock, logger: silentLogger(), queueTicks: 1000, maxAgeMs: 0, maxBytes: 0, batchTicks: 10, retryFullMs: 50, startWriter: () => writer });
     for (let i = 0; i < 10; i++) recorder.record('simulator', 'NSE', 'A', 1, '{"ltp":1}');
     await until(() => recorder.snapshot().state === 'stopped', 'recording to stop');
     expect(recorder.snapshot()).toMatchObject({ state: 'stopped', reason: 'the disk of the history store is full (SQLITE_FULL: database or disk is full)', failed: 10 });

@@ -121,7 +121,7 @@ describe('ReadJob', () => {
   };
   const tick = (i: number, at: number, symbol = 'RELIANCE'): RecordedTick => ({ feed: 'simulator', exchange: 'NSE', symbol, mode: 1, receivedAt: at, exchangeTs: null, payload: `{"ltp":${i}}` });
 
-  it('reads in chunks of at most chunkRows, stops at the limit and says so', () => {
+  it('reads in chunks of at most chunkRows, stops at the limit and says so', async () => {
     const dir = store();
     const writer = new TickStore({ dir });
     const day = Date.parse('2024-05-02T04:00:00Z');
@@ -129,45 +129,45 @@ describe('ReadJob', () => {
     writer.close();
     const query = { from: day, to: day + 1000, streams: [{ feed: 'simulator', exchange: 'NSE', symbol: 'RELIANCE' }] };
 
-    const whole = new ReadJob({ dir, query, format: 'jsonl', limit: 1000, chunkRows: 10 });
+    const whole = await ReadJob.start({ location: { kind: 'sqlite', dir }, query, format: 'jsonl', limit: 1000, chunkRows: 10 });
     const sizes: number[] = [];
     let text = '';
-    for (let m = whole.next(); m.type === 'chunk'; m = whole.next()) {
+    for (let m = await whole.next(); m.type === 'chunk'; m = await whole.next()) {
       sizes.push(m.rows);
       text += m.text;
     }
     expect(sizes).toEqual([10, 10, 5]);
     expect(text.trim().split('\n').map((l) => JSON.parse(l).data.ltp)).toEqual(Array.from({ length: 25 }, (_, i) => i));
-    expect(whole.next()).toEqual({ type: 'end', rows: 25, truncated: false, damaged: [], stored: true });
+    expect(await whole.next()).toEqual({ type: 'end', rows: 25, truncated: false, damaged: [], stored: true });
 
-    const cut = new ReadJob({ dir, query, format: 'csv', limit: 20, chunkRows: 10 });
-    expect(cut.next()).toMatchObject({ type: 'chunk', rows: 10 });
-    expect(cut.next()).toMatchObject({ type: 'chunk', rows: 10 });
-    expect(cut.next()).toEqual({ type: 'end', rows: 20, truncated: true, damaged: [], stored: true });
+    const cut = await ReadJob.start({ location: { kind: 'sqlite', dir }, query, format: 'csv', limit: 20, chunkRows: 10 });
+    expect(await cut.next()).toMatchObject({ type: 'chunk', rows: 10 });
+    expect(await cut.next()).toMatchObject({ type: 'chunk', rows: 10 });
+    expect(await cut.next()).toEqual({ type: 'end', rows: 20, truncated: true, damaged: [], stored: true });
 
     // Exactly the limit in the range: not cut.
-    const exact = new ReadJob({ dir, query, format: 'csv', limit: 25 });
-    expect(exact.next()).toMatchObject({ type: 'chunk', rows: 25 });
-    expect(exact.next()).toMatchObject({ type: 'end', rows: 25, truncated: false });
+    const exact = await ReadJob.start({ location: { kind: 'sqlite', dir }, query, format: 'csv', limit: 25 });
+    expect(await exact.next()).toMatchObject({ type: 'chunk', rows: 25 });
+    expect(await exact.next()).toMatchObject({ type: 'end', rows: 25, truncated: false });
 
-    const none = new ReadJob({ dir, query: { ...query, from: day + 5000, to: day + 6000 }, format: 'jsonl', limit: 10 });
-    expect(none.next()).toEqual({ type: 'end', rows: 0, truncated: false, damaged: [], stored: true });
+    const none = await ReadJob.start({ location: { kind: 'sqlite', dir }, query: { ...query, from: day + 5000, to: day + 6000 }, format: 'jsonl', limit: 10 });
+    expect(await none.next()).toEqual({ type: 'end', rows: 0, truncated: false, damaged: [], stored: true });
   });
 
-  it('a store with no day says so', () => {
-    const job = new ReadJob({ dir: path.join(store(), 'never-recorded'), query: { from: 0, to: 1 }, format: 'jsonl', limit: 10 });
-    expect(job.next()).toEqual({ type: 'end', rows: 0, truncated: false, damaged: [], stored: false });
+  it('a store with no day says so', async () => {
+    const job = await ReadJob.start({ location: { kind: 'sqlite', dir: path.join(store(), 'never-recorded') }, query: { from: 0, to: 1 }, format: 'jsonl', limit: 10 });
+    expect(await job.next()).toEqual({ type: 'end', rows: 0, truncated: false, damaged: [], stored: false });
   });
 
-  it('cancel closes the day and ends the read', () => {
+  it('cancel closes the day and ends the read', async () => {
     const dir = store();
     const writer = new TickStore({ dir });
     const day = Date.parse('2024-05-02T04:00:00Z');
     writer.append(Array.from({ length: 30 }, (_, i) => tick(i, day + i)));
     writer.close();
-    const job = new ReadJob({ dir, query: { from: day, to: day + 1000 }, format: 'jsonl', limit: 100, chunkRows: 10 });
-    expect(job.next()).toMatchObject({ type: 'chunk', rows: 10 });
-    job.cancel();
-    expect(job.next()).toMatchObject({ type: 'end', rows: 10 });
+    const job = await ReadJob.start({ location: { kind: 'sqlite', dir }, query: { from: day, to: day + 1000 }, format: 'jsonl', limit: 100, chunkRows: 10 });
+    expect(await job.next()).toMatchObject({ type: 'chunk', rows: 10 });
+    await job.cancel();
+    expect(await job.next()).toMatchObject({ type: 'end', rows: 10 });
   });
 });

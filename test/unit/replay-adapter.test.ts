@@ -8,6 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { streamKey } from '../../src/feed.js';
 import { type RecordedTick, TickStore } from '../../src/history/tick-store.js';
+import type { StreamSummary } from '../../src/history/store.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import type { FeedStatusEvent } from '../../src/feed.js';
 import { ReplayAdapter } from '../../src/adapters/replay/replay-adapter.js';
@@ -56,6 +57,22 @@ function recording(count = 30): RecordedTick[] {
   return ticks;
 }
 
+/** What a store's `streams` would answer for these ticks (one feed per stream here). */
+function summarize(ticks: readonly RecordedTick[]): StreamSummary[] {
+  const byStream = new Map<string, StreamSummary>();
+  for (const t of ticks) {
+    const key = `${t.feed}/${t.exchange}:${t.symbol}`;
+    const s = byStream.get(key);
+    if (!s) byStream.set(key, { feed: t.feed, exchange: t.exchange, symbol: t.symbol, ticks: 1, first: t.receivedAt, last: t.receivedAt, maxMode: t.mode });
+    else {
+      s.ticks++;
+      s.last = t.receivedAt;
+      if (t.mode > s.maxMode) s.maxMode = t.mode;
+    }
+  }
+  return [...byStream.values()];
+}
+
 function replayOf(ticks: readonly RecordedTick[], options: { scheduler?: ManualScheduler; read?: () => Iterable<RecordedTick>; speed?: number | 'max'; loop?: boolean } = {}) {
   const publisher = new MemoryPublisher();
   const scheduler = options.scheduler ?? new ManualScheduler();
@@ -65,7 +82,7 @@ function replayOf(ticks: readonly RecordedTick[], options: { scheduler?: ManualS
     broker: 'simulator',
     publisher,
     read: options.read ?? (() => ticks),
-    recorded: survey(options.read?.() ?? ticks, streamKey),
+    recorded: survey(summarize([...(options.read?.() ?? ticks)]), streamKey),
     range: RANGE,
     speed: options.speed ?? 'max',
     scheduler,

@@ -141,10 +141,17 @@ describe('pace', () => {
 });
 
 describe('survey', () => {
-  it('counts each stream, its feeds and the highest mode recorded', () => {
-    const result = survey([tick(0, 10, 'A', 1), tick(1, 20, 'B', 3), { ...tick(2, 30, 'A', 2), feed: 'zerodha.alice' }], streamKey);
-    expect(result).toMatchObject({ ticks: 3, first: 10, last: 30 });
-    expect(result.streams.get(streamKey('NSE', 'A'))).toEqual({ exchange: 'NSE', symbol: 'A', feeds: new Set(['simulator', 'zerodha.alice']), maxMode: 2, ticks: 2 });
+  it('sums each stream over its feeds, with the highest mode recorded and the whole span', () => {
+    const result = survey(
+      [
+        { feed: 'simulator', exchange: 'NSE', symbol: 'A', ticks: 4, first: 10, last: 40, maxMode: 1 },
+        { feed: 'simulator', exchange: 'NSE', symbol: 'B', ticks: 1, first: 20, last: 20, maxMode: 3 },
+        { feed: 'zerodha.alice', exchange: 'NSE', symbol: 'A', ticks: 2, first: 5, last: 30, maxMode: 2 },
+      ],
+      streamKey,
+    );
+    expect(result).toMatchObject({ ticks: 7, first: 5, last: 40 });
+    expect(result.streams.get(streamKey('NSE', 'A'))).toEqual({ exchange: 'NSE', symbol: 'A', feeds: new Set(['simulator', 'zerodha.alice']), maxMode: 2, ticks: 6 });
     expect(result.streams.get(streamKey('NSE', 'B'))?.maxMode).toBe(3);
   });
 });

@@ -27,7 +27,7 @@ export interface ReplayAdapterOptions {
   broker: string;
   publisher: BusPublisher;
   /** A fresh pass over the range's ticks in receive order (called once per pass). */
-  read(): Iterable<RecordedTick>;
+  read(): AsyncIterable<RecordedTick> | Iterable<RecordedTick>;
   /** What the range holds (replay-source.ts `survey`). */
   recorded: Survey;
   /** The range asked for, for messages. */

@@ -10,7 +10,7 @@
  * only on what was read and on `emit`: two runs over the same recording send the same ticks in
  * the same order.
  */
-import type { RecordedTick } from '../../history/tick-store.js';
+import type { RecordedTick, StreamSummary } from '../../history/store.js';
 
 /** Ticks per second multiplier, or as fast as the bus accepts. */
 export type Speed = number | 'max';
@@ -138,7 +138,7 @@ export const systemScheduler: Scheduler = {
 };
 
 export interface PaceOptions {
-  ticks: Iterable<RecordedTick>;
+  ticks: AsyncIterable<RecordedTick> | Iterable<RecordedTick>;
   speed: Speed;
   scheduler: Scheduler;
   /** Sends one tick; returns false if it was not sent (no one wants its stream). */
@@ -170,7 +170,7 @@ export async function pace(options: PaceOptions): Promise<PaceResult> {
   const result: PaceResult = { read: 0, sent: 0, first: undefined, last: undefined, stopped: false };
   let startedAt = 0;
   let sinceYield = 0;
-  for (const tick of options.ticks) {
+  for await (const tick of options.ticks) {
     if (options.stopped?.()) {
       result.stopped = true;
       break;
@@ -221,22 +221,22 @@ export interface Survey {
   streams: Map<string, RecordedStream>;
 }
 
-/** What a range holds, from one pass over its ticks. */
-export function survey(ticks: Iterable<RecordedTick>, keyOf: (exchange: string, symbol: string) => string): Survey {
+/** What a range holds, from the store's per-stream summaries (store.ts `streams`), by stream across feeds. */
+export function survey(summaries: readonly StreamSummary[], keyOf: (exchange: string, symbol: string) => string): Survey {
   const result: Survey = { ticks: 0, first: undefined, last: undefined, streams: new Map() };
-  for (const tick of ticks) {
-    result.ticks++;
-    result.first ??= tick.receivedAt;
-    result.last = tick.receivedAt;
-    const key = keyOf(tick.exchange, tick.symbol);
+  for (const summary of summaries) {
+    result.ticks += summary.ticks;
+    result.first = Math.min(result.first ?? Infinity, summary.first);
+    result.last = Math.max(result.last ?? -Infinity, summary.last);
+    const key = keyOf(summary.exchange, summary.symbol);
     const stream = result.streams.get(key);
     if (!stream) {
-      result.streams.set(key, { exchange: tick.exchange, symbol: tick.symbol, feeds: new Set([tick.feed]), maxMode: tick.mode, ticks: 1 });
+      result.streams.set(key, { exchange: summary.exchange, symbol: summary.symbol, feeds: new Set([summary.feed]), maxMode: summary.maxMode, ticks: summary.ticks });
       continue;
     }
-    stream.ticks++;
-    stream.feeds.add(tick.feed);
-    if (tick.mode > stream.maxMode) stream.maxMode = tick.mode;
+    stream.ticks += summary.ticks;
+    stream.feeds.add(summary.feed);
+    if (summary.maxMode > stream.maxMode) stream.maxMode = summary.maxMode;
   }
   return result;
 }
