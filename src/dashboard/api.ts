@@ -1,3 +1,5 @@
+import type { RecordedAnswer } from './recorded.js';
+
 /**
  * The gateway's HTTP endpoints, fetched relative to the page so the dashboard works at `/` and
  * behind a reverse proxy at any prefix.
@@ -70,4 +72,9 @@ export async function searchSymbols(apiKey: string, query: string, signal?: Abor
 export async function fetchInstances(apiKey: string): Promise<InstanceEntry[]> {
   const body = await getJson<{ data: InstanceEntry[] }>('api/instances', apiKey);
   return body.data;
+}
+
+/** The caller's recorded streams (`/api/history/streams`). */
+export function fetchRecorded(apiKey: string): Promise<RecordedAnswer> {
+  return getJson<RecordedAnswer>('api/history/streams', apiKey);
 }

@@ -5,7 +5,7 @@
  */
 import './styles.css';
 import { FeedStates } from '../client/freshness.js';
-import { ApiError, fetchInstances, fetchMetrics, fetchStatus } from './api.js';
+import { ApiError, fetchInstances, fetchMetrics, fetchRecorded, fetchStatus } from './api.js';
 import { DepthView } from './depth-view.js';
 import { byId, setText } from './dom.js';
 import { type ConnectionState, MarketFeed } from './feed.js';
@@ -14,6 +14,7 @@ import { type Instrument, instrumentKey, parseWatchlist } from './instrument.js'
 import { type Histogram, histogramDelta, parseHistogram, quantile } from './prometheus.js';
 import { type Quote, mergeTick } from './quote.js';
 import { RateMeter } from './rate.js';
+import { RecordedView } from './recorded-view.js';
 import { SearchView } from './search-view.js';
 import { type RowContext, feedLook } from './staleness.js';
 import { WatchView } from './watch-view.js';
@@ -23,6 +24,8 @@ const WATCH_STORAGE = 'tickcast.watchlist';
 const MAX_WATCHED = 50;
 const STATUS_EVERY_MS = 2000;
 const INSTANCES_EVERY_MS = 10_000;
+/** The recorded streams' ranges and rates move slowly: every few seconds is enough. */
+const RECORDED_EVERY_MS = 5000;
 /** Ages in the watch are redrawn this often, ticks or not. */
 const AGES_EVERY_MS = 1000;
 const LATENCY_METRIC = 'tickcast_publish_to_send_seconds';
@@ -42,6 +45,9 @@ class Session {
   private readonly watch: WatchView;
   private readonly depth: DepthView;
   private readonly gateway = new GatewayView();
+  private readonly recorded = new RecordedView(byId<HTMLTableElement>('recorded'), byId('recorded-summary'), byId('recorded-notice'));
+  /** A list request still out: the next poll waits for it rather than piling up. */
+  private recordedPending = false;
   private readonly timers: Array<ReturnType<typeof setInterval>> = [];
   private readonly rateOut = new RateMeter();
   private readonly rateIn = new RateMeter();
@@ -73,7 +79,9 @@ class Session {
     for (const instrument of parseWatchlist(localStorage.getItem(WATCH_STORAGE), MAX_WATCHED)) void this.add(instrument, false);
     void this.poll();
     void this.pollInstances();
+    void this.pollRecorded();
     this.timers.push(setInterval(() => void this.poll(), STATUS_EVERY_MS));
+    this.timers.push(setInterval(() => void this.pollRecorded(), RECORDED_EVERY_MS));
     this.timers.push(setInterval(() => void this.pollInstances(), INSTANCES_EVERY_MS));
     this.timers.push(setInterval(() => this.refreshAges(), AGES_EVERY_MS));
   }
@@ -175,6 +183,18 @@ class Session {
       this.gateway.showInstances(await fetchInstances(this.apiKey));
     } catch (error) {
       this.gateway.showInstances(error instanceof ApiError ? `Instances unavailable: ${error.message}` : 'Instances unavailable.');
+    }
+  }
+
+  private async pollRecorded(): Promise<void> {
+    if (document.hidden || this.recordedPending) return;
+    this.recordedPending = true;
+    try {
+      this.recorded.show(await fetchRecorded(this.apiKey));
+    } catch (error) {
+      this.recorded.showUnavailable(error instanceof ApiError ? error.message : 'the gateway did not answer');
+    } finally {
+      this.recordedPending = false;
     }
   }
 

@@ -80,8 +80,6 @@ export class HistorySummaries {
   private post(request: SummaryRequest): void {
     if (!this.thread) {
       const thread = (this.options.startThread ?? ((location: HistoryLocation) => startHistoryThread('summary-thread', { location })))(this.options.location);
-      // A summary thread never keeps a stopping gateway's process alive.
-      thread.unref?.();
       thread.on('message', (message) => {
         if (thread !== this.thread) return;
         if (message.type === 'summary') {
@@ -99,6 +97,9 @@ export class HistorySummaries {
         this.thread = undefined;
         this.fail(new Error('the history summary thread stopped before answering'));
       });
+      // A summary thread never keeps a stopping gateway's process alive (after the listeners:
+      // adding a message listener refs the thread's port again).
+      thread.unref?.();
       this.thread = thread;
     }
     this.thread.postMessage(request);

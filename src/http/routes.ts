@@ -1,7 +1,8 @@
 /**
  * The gateway's HTTP side, on its WebSocket port: `/healthz`, `/readyz`, `/metrics`,
  * `/api/status`, the dashboard (`/`, `/assets/…`, `/api/symbols`, `/api/instances`) and the
- * recorded ticks of the caller's feed (`/api/ticks`, ticks.ts). The
+ * recorded ticks of the caller's feed (`/api/ticks`, ticks.ts) and its recorded streams
+ * (`/api/history/streams`, history-streams.ts). The
  * gateway hands each plain HTTP request here; whoever wires a gateway builds these routes for it
  * (GatewayOptions.http), so the gateway imports nothing of HTTP.
  *
@@ -20,6 +21,7 @@ import { type DashboardSources, DashboardRoutes } from './dashboard-routes.js';
 import { type CollectFigures, serveFigures } from './figures.js';
 import { AllowedHosts, type AllowedHostsOptions } from './allowed-hosts.js';
 import { healthz, readyz } from './health.js';
+import { HistoryStreamsRoute } from './history-streams.js';
 import { errorBody, sendJson } from './json-reply.js';
 import { type TickHistory, TickRoutes } from './ticks.js';
 
@@ -79,6 +81,14 @@ export function gatewayHttp(gateway: RoutedGateway, options: GatewayHttpOptions)
     apiKey: { verifier: options.verifier, ...(gateway.failedAuths ? { failedAuths: gateway.failedAuths } : {}), logger: options.logger },
     logger: options.logger,
   });
+  const streams = new HistoryStreamsRoute({
+    history: options.history,
+    feedOf: (identity) => recordedFeedOf(gateway, identity.user, identity.broker),
+    // Under `--workers` the primary records: its figures come with the instance's status.
+    recording: async () => (options.collect ? (JSON.parse((await options.collect('status')).body) as { history?: Record<string, unknown> }).history : (gateway.status().history as Record<string, unknown> | undefined)),
+    apiKey: { verifier: options.verifier, ...(gateway.failedAuths ? { failedAuths: gateway.failedAuths } : {}), logger: options.logger },
+    logger: options.logger,
+  });
   const hosts = new AllowedHosts(options.hosts ?? options.dashboard?.hosts ?? {});
   return (request, response) => {
     if (request.method !== 'GET' && request.method !== 'HEAD') return false;
@@ -106,6 +116,9 @@ export function gatewayHttp(gateway: RoutedGateway, options: GatewayHttpOptions)
         return true;
       case '/api/ticks':
         ticks.handle(request, response);
+        return true;
+      case '/api/history/streams':
+        streams.handle(request, response);
         return true;
       default:
         return dashboard.handle(request, response);
