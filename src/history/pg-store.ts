@@ -20,9 +20,10 @@
  *   `timescaleLayout` object below.
  * A database keeps the layout it was created with (read back from the catalog on every open).
  *
- * Appends: one transaction per batch (stream ids upserted, then the ticks in one multi-row
- * INSERT … SELECT FROM unnest(…), one round trip; bench/history-postgres.ts measured it against
- * COPY). Reads page by keyset (`id > last … ORDER BY id LIMIT`), so a long read holds no
+ * Appends: one transaction per batch: stream ids upserted, then the ticks in one
+ * `COPY … FROM STDIN` (pg-copy-streams), in the order given, so ids follow it. COPY took a
+ * 1000-tick batch twice as fast as one multi-row INSERT … SELECT FROM unnest(…)
+ * (bench/history-postgres.ts). Reads page by keyset (`id > last … ORDER BY id LIMIT`), so a long read holds no
  * transaction open and a writer is never blocked by it. A read is not a snapshot: ticks committed
  * while it runs may or may not be in it (the day files behave the same way).
  *
@@ -31,7 +32,10 @@
  * yielded, the failure is reported through `onProblem` (with the day being read) and the read
  * ends, as a day file damaged midway is reported and skipped.
  */
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Mode } from '../protocol/modes.js';
 import { type HistoryStore, type OpenOptions, type StoredDay, type StreamSummary, describeLocation } from './store.js';
 import { type DayProblem, type RecordedTick, type TickQuery, dayOf } from './tick-store.js';
@@ -274,19 +278,7 @@ export class PgHistoryStore implements HistoryStore {
       client.on('error', onBroken);
       await client.query('BEGIN');
       const streams = await this.streamIdsOf(client, ticks);
-      await client.query(
-        `INSERT INTO ${SCHEMA}.ticks (stream, received_at, exchange_ts, mode, payload)
-         SELECT stream, received_at, exchange_ts, mode, payload
-           FROM unnest($1::int[], $2::bigint[], $3::bigint[], $4::smallint[], $5::text[]) WITH ORDINALITY AS t (stream, received_at, exchange_ts, mode, payload, n)
-          ORDER BY n`,
-        [
-          streams,
-          ticks.map((t) => Math.round(t.receivedAt)),
-          ticks.map((t) => (t.exchangeTs === null ? null : Math.round(t.exchangeTs))),
-          ticks.map((t) => t.mode),
-          ticks.map((t) => t.payload),
-        ],
-      );
+      await pipeline(Readable.from([copyText(ticks, streams)]), client.query(copyFrom(`COPY ${SCHEMA}.ticks (stream, received_at, exchange_ts, mode, payload) FROM STDIN`)));
       await client.query('COMMIT');
     } catch (error) {
       // Stream ids upserted in the failed transaction were rolled back, and a day may have been
@@ -529,6 +521,24 @@ function matchesStreams(stream: StreamName, query: TickQuery): boolean {
   if (!query.streams) return true;
   return query.streams.some((s) => s.exchange === stream.exchange && s.symbol === stream.symbol && (s.feed === undefined || s.feed === stream.feed));
 }
+
+/** A batch as `COPY … FROM STDIN` text: tab-separated, one line per tick, \N for NULL. */
+function copyText(ticks: readonly RecordedTick[], streams: readonly number[]): Buffer {
+  let text = '';
+  for (let i = 0; i < ticks.length; i++) {
+    const tick = ticks[i]!;
+    const exchangeTs = tick.exchangeTs === null ? '\\N' : Math.round(tick.exchangeTs);
+    text += `${streams[i]}\t${Math.round(tick.receivedAt)}\t${exchangeTs}\t${Number(tick.mode)}\t${copyField(tick.payload)}\n`;
+  }
+  return Buffer.from(text);
+}
+
+/** A text field of COPY's text format: backslash, tab, newline and carriage return escaped. */
+function copyField(text: string): string {
+  return /[\\\t\n\r]/.test(text) ? text.replace(/[\\\t\n\r]/g, (c) => COPY_ESCAPES[c]!) : text;
+}
+
+const COPY_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** An error's message; a refused connection to a name with several addresses has none of its own. */
 function messageOf(error: unknown): string {

@@ -85,7 +85,8 @@ describe.each(KINDS)('history store contract: $kind', ({ make }) => {
   it('reads back what was appended, in append order, the same on every read', async () => {
     const store = await openStore();
     const first = [tick(T0 + 5), tick(T0 + 1, { symbol: 'TCS', mode: 1, exchangeTs: null }), tick(T0 + 1, { feed: 'other' })];
-    const second = [tick(T0 + 3, { exchange: 'BSE', mode: 3 }), tick(T0 + 2)];
+    // Any text as payload, with what COPY's text format must escape.
+    const second = [tick(T0 + 3, { exchange: 'BSE', mode: 3, payload: 'raw\ttab\nnewline\rreturn \\N back\\slash \u00e9\u{1F600}' }), tick(T0 + 2, { payload: '\\N' }), tick(T0 + 4, { payload: '' })];
     await store.append(first);
     await store.append([]);
     await store.append(second);
@@ -94,6 +95,7 @@ describe.each(KINDS)('history store contract: $kind', ({ make }) => {
     expect(read).toEqual([...first, ...second]);
     expect(await readAll(store, ALL)).toEqual(read);
     expect(read[1]!.exchangeTs).toBeNull();
+    expect(read.slice(3).map((t) => t.payload)).toEqual(['raw\ttab\nnewline\rreturn \\N back\\slash é😀', '\\N', '']);
   });
 
   it('takes `from` inclusive and `to` exclusive', async () => {
