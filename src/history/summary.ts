@@ -24,7 +24,10 @@ const MINUTE = 60_000;
 
 /** One recorded stream over the whole store, with its recent rate. */
 export interface RecordedStream extends StreamSummary {
-  /** Ticks per second recorded over the last `rateWindowMs` (0 when the stream is idle). */
+  /**
+   * Ticks per second recorded over the last `rateWindowMs`, or since the stream's first tick if
+   * that is more recent; 0 when the stream is idle.
+   */
   rate: number;
 }
 
@@ -129,9 +132,12 @@ export class SummaryCache {
       }
       this.summed = [];
     }
-    const seconds = this.rateWindowMs / 1000;
     const streams = [...total.entries()]
-      .map(([key, summary]): RecordedStream => ({ ...summary, rate: (recent.get(key)?.ticks ?? 0) / seconds }))
+      .map(([key, summary]): RecordedStream => {
+        // A stream recorded for less than the window is measured over the time it has been (1 s at least).
+        const span = Math.min(this.rateWindowMs, Math.max(1000, now - summary.first)) / 1000;
+        return { ...summary, rate: (recent.get(key)?.ticks ?? 0) / span };
+      })
       .sort(byStream);
     return { at: now, days, streams, damaged: dedupe(damaged), rateWindowMs: this.rateWindowMs };
   }

@@ -1,7 +1,7 @@
 /**
  * The dashboard end to end, in headless Chromium against a real gateway with the simulator:
  * sign in, search and subscribe, prices that move and flash, the depth ladder, the gateway
- * panel, ages and stale marks, the feed going down and back. Screenshots are left in
+ * panel, the recorded streams, ages and stale marks, the feed going down and back. Screenshots are left in
  * test-artifacts/ (dashboard.png, dashboard-stale.png, dashboard-feed-down.png) for a person to look at.
  *
  * Needs Debian's chromium (`apt-get install chromium`), or CHROMIUM_PATH naming another build;
@@ -36,7 +36,8 @@ beforeAll(async () => {
   }
   // The page is served from dist/dashboard: bundle the current sources (esbuild takes well under a second).
   execFileSync(process.execPath, [join(ROOT, 'scripts', 'build-dashboard.mjs')], { stdio: 'inherit' });
-  gw = await startTestInstance({ TICKCAST_SIM_RATE: '10' });
+  // Recording on, so the Recorded card has the streams the page subscribes to.
+  gw = await startTestInstance({ TICKCAST_SIM_RATE: '10', TICKCAST_RECORD: 'all' });
   http = gw.url.replace('ws://', 'http://');
   key = await gw.createKey('e2e');
   profile = mkdtempSync(join(tmpdir(), 'tickcast-chromium-'));
@@ -175,6 +176,29 @@ describe('dashboard', () => {
     expect(await page.locator('#gw-adapters li[data-feed="simulator"]').textContent()).toContain('live');
     await until(() => page.locator('#gw-rate-out').textContent(), (t) => Number((t ?? '').replace(/,/g, '')) > 0);
     await until(() => page.locator('#gw-instances li').first().textContent(), (t) => (t ?? '').includes(`${gw.config.instance} · gateway`));
+  });
+
+  it('lists the recorded streams with their range, ticks and a live rate', async () => {
+    const row = page.locator('#recorded tr[data-stream="simulator/NSE:RELIANCE"]');
+    await row.waitFor({ timeout: 15_000 });
+    expect(await page.locator('#recorded').isVisible()).toBe(true);
+    expect(await page.locator('#recorded-summary').textContent()).toMatch(/^Recording · 1 day held$/);
+    const time = '\\d{2}:\\d{2}:\\d{2}';
+    expect(await row.locator('.c-range .range').textContent()).toMatch(new RegExp(`^${time} – ${time}$`));
+    expect(await row.locator('.c-range .duration').textContent()).toMatch(/^\d+s$|^\d+m \d{2}s$/);
+    const ticks = await until(() => row.locator('td.c-ticks').textContent(), (t) => Number((t ?? '').replace(/,/g, '')) > 0);
+    expect(ticks).toMatch(/^\d[\d,]*$/);
+    await until(() => row.locator('td.c-rate').textContent(), (t) => Number(t) > 0);
+    // Sorted by feed, exchange, symbol.
+    const streams = await page.locator('#recorded tbody tr').evaluateAll((rows) => rows.map((r) => r.getAttribute('data-stream')));
+    expect(streams.indexOf('simulator/NSE:RELIANCE')).toBeLessThan(streams.indexOf('simulator/NSE:TCS'));
+    // A click on Ticks sorts by ticks, most first.
+    await page.click('#recorded th[data-sort="ticks"] button');
+    expect(await page.locator('#recorded th[data-sort="ticks"]').getAttribute('aria-sort')).toBe('descending');
+    const counts = await page.locator('#recorded tbody td.c-ticks').evaluateAll((cells) => cells.map((c) => Number((c.textContent ?? '').replace(/,/g, ''))));
+    expect(counts).toEqual([...counts].sort((a, b) => b - a));
+    await page.click('#recorded th[data-sort="stream"] button');
+    expect(await page.locator('#recorded-notice').isVisible()).toBe(false);
   });
 
   it('keeps the session and the watchlist across a reload', async () => {

@@ -33,7 +33,7 @@ const at = (iso: string): number => Date.parse(iso);
 async function truth(store: HistoryStore, now: number): Promise<Array<Record<string, unknown>>> {
   const all = await store.streams({ from: 0, to: now + 86_400_000 });
   const recent = await store.streams({ from: now - 60_000, to: now + 86_400_000 });
-  return all.map((s) => ({ ...s, rate: (recent.find((r) => r.feed === s.feed && r.symbol === s.symbol)?.ticks ?? 0) / 60 }));
+  return all.map((s) => ({ ...s, rate: (recent.find((r) => r.feed === s.feed && r.symbol === s.symbol)?.ticks ?? 0) / (Math.min(60_000, Math.max(1000, now - s.first)) / 1000) }));
 }
 
 /** A store whose reads are counted (the ranges asked for). */
@@ -150,6 +150,16 @@ describe('SummaryCache', () => {
     ranges.length = 0;
     expect((await cache.summarise(at('2024-05-05T00:00:05Z'))).damaged.map((d) => d.day)).toEqual(['2024-05-02']);
     expect(ranges.length).toBe(1); // the damaged day again; the good one from the cache
+  });
+
+  it('measures a stream younger than the rate window over the time it has been recorded', async () => {
+    const dir = tempDir();
+    const writer = new TickStore({ dir });
+    const now = at('2024-05-03T10:00:00Z');
+    writer.append(Array.from({ length: 20 }, (_, i) => tick('simulator', 'RELIANCE', now - 10_000 + i * 500)));
+    writer.close();
+    const [stream] = (await new SummaryCache(new SqliteHistoryStore(dir, { readonly: true })).summarise(now)).streams;
+    expect(stream!.rate).toBeCloseTo(2, 6); // 20 ticks in its 10 s
   });
 
   it('answers an empty store with no days and no streams', async () => {
