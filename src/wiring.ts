@@ -33,6 +33,7 @@ import { type CredentialReader, CredentialStore } from './auth/credentials.js';
 import type { KeyRowSource } from './auth/key-verifier.js';
 import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
 import { openOpenAlgoStores } from './store/openalgo-stores.js';
+import { RecordingHolds, recordingHolds } from './history/holds.js';
 import { Recorder } from './history/recorder.js';
 import { type HistoryLocation, describeLocation } from './history/store.js';
 import type { TickHistory } from './http/ticks.js';
@@ -112,14 +113,19 @@ export function tickHistory(config: Config): TickHistory {
 /**
  * The recorder of the ticks TICKCAST_RECORD selects, writing to the history store on its own
  * thread; undefined when nothing is recorded. Closed (its last batch written) by `teardown`.
+ * The streams the selection names are its `holds`: whoever drives this process's upstream (the
+ * gateway, or the primary's hub) holds them, so they are recorded without a client; a stream
+ * named for every feed is held on the process's own simulator, when it runs one.
  */
 export function startRecorder(config: Config, teardown: Teardown, { clock, logger }: { clock: Clock; logger: Logger }): Recorder | undefined {
   const { record, maxAgeDays, maxBytes, queueTicks } = config.history;
   if (!record.any) return undefined;
   const location = historyLocation(config);
-  const recorder = new Recorder({ selection: record, location, clock, logger: logger.child({ part: 'history' }), queueTicks, maxAgeMs: maxAgeDays * 86_400_000, maxBytes });
+  const history = logger.child({ part: 'history' });
+  const holds = new RecordingHolds(recordingHolds(record, config.feed === 'simulator' ? SIMULATOR_FEED : undefined), history);
+  const recorder = new Recorder({ selection: record, location, clock, logger: history, queueTicks, maxAgeMs: maxAgeDays * 86_400_000, maxBytes, holds });
   teardown.add(() => recorder.close());
-  logger.info({ record: record.items, store: describeLocation(location) }, 'recording ticks');
+  logger.info({ record: record.items, store: describeLocation(location), held: holds.figures().map((hold) => hold.stream) }, 'recording ticks');
   return recorder;
 }
 

@@ -3,11 +3,15 @@
  * the union of the workers' interest. Each worker is one subscriber of the hub's subscription
  * index (holding one mode per stream, the highest its own clients want), so the same Upstream
  * that keeps a single-process gateway's adapters in step keeps them in step here, replays after
- * an adapter restart included. A worker that exits has its interest released.
+ * an adapter restart included. A worker that exits has its interest released. The streams the
+ * primary's recorder holds (history/holds.ts) are one more subscriber there, so the union the
+ * adapters are subscribed to includes them and the recording tap hears them without a client.
  */
 import { type FeedStatus, type SubscribeResult, feedStreamKey } from '../feed.js';
 import { type AdapterRoute, Feeds } from '../gateway/feeds.js';
 import { SubscriptionIndex } from '../gateway/subscription-index.js';
+import { StreamHolder, holdPort } from '../gateway/stream-holds.js';
+import type { RecordingHolds } from '../history/holds.js';
 import { Upstream } from '../gateway/upstream.js';
 import type { Logger } from '../observability/logger.js';
 import type { Mode } from '../protocol/modes.js';
@@ -18,11 +22,15 @@ export interface HubOptions {
   logger: Logger;
   /** Called when an adapter's status changes (to tell the workers). */
   onStatus: (feed: string, status: FeedStatus, message?: string) => void;
+  /** The streams the primary's recorder holds, from `startHolds` on. */
+  holds?: RecordingHolds;
 }
 
 export class Hub {
   readonly feeds: Feeds;
-  readonly index = new SubscriptionIndex<number>();
+  readonly index = new SubscriptionIndex<number | StreamHolder>();
+  /** The primary's own subscriber of the streams held for recording. */
+  private readonly holder = new StreamHolder();
   readonly upstream: Upstream;
   /** worker → stream key → the mode it holds. */
   private readonly held = new Map<number, Map<string, Mode>>();
@@ -45,8 +53,18 @@ export class Hub {
     const refusal = this.feeds.add(route);
     if (refusal) return refusal;
     if (listed) this.routes.set(route.adapter.feed, route);
-    route.adapter.onStatus(({ status, message }) => this.options.onStatus(route.adapter.feed, status, message));
+    const { adapter } = route;
+    adapter.onStatus(({ status, message }) => {
+      this.options.onStatus(adapter.feed, status, message);
+      if (status === 'live') this.options.holds?.feedUp(adapter.feed);
+    });
+    if (adapter.status() === 'live') this.options.holds?.feedUp(adapter.feed);
     return undefined;
+  }
+
+  /** Holds the recorded streams (once the adapters have started). */
+  startHolds(): void {
+    this.options.holds?.attach(holdPort(this.feeds, this.upstream, this.index, this.holder));
   }
 
   /** Feeds workers route clients by (user feeds are created on demand and not listed). */
@@ -94,8 +112,10 @@ export class Hub {
   }
 
   /** Re-sends every wanted stream of a feed whose adapter (re)started holding nothing. */
-  replay(feed: string): Promise<void> {
-    return this.upstream.replay(feed);
+  async replay(feed: string): Promise<void> {
+    await this.upstream.replay(feed);
+    // Streams held for recording that it refused before are tried again on the fresh adapter.
+    this.options.holds?.feedUp(feed);
   }
 
   async stop(logger: Logger): Promise<void> {

@@ -107,6 +107,7 @@ export class WorkerPool implements AdapterHost {
   /** Starts the adapters, then the workers one by one (the first fixes the port when it was 0). */
   async start(): Promise<number> {
     for (const adapter of this.options.hub.feeds.adapters()) await adapter.start();
+    this.options.hub.startHolds();
     for (const slot of this.slots) this.port = await this.fork(slot);
     return this.port;
   }

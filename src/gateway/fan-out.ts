@@ -19,6 +19,7 @@ import { type GapReason, type Reply, gapEvent, recoveredEvent } from '../protoco
 import { LastValues, type LastValuesLimits } from './last-values.js';
 import { RECOVERY_DEFAULTS, RecentTicks, type RecentTick, type RecoveryLimits } from './recent-ticks.js';
 import type { Session } from './session.js';
+import { StreamHolder } from './stream-holds.js';
 import type { SubscriptionIndex, Subscribers } from './subscription-index.js';
 
 /** Where a tick goes: its feed, stream and mode (a parsed, memoised bus topic). */
@@ -112,7 +113,7 @@ export class FanOut {
   recoveryGaps = 0;
 
   constructor(
-    private readonly index: SubscriptionIndex<Session>,
+    private readonly index: SubscriptionIndex<Session | StreamHolder>,
     private readonly encoder: WireEncoder,
     private readonly options: FanOutOptions,
   ) {
@@ -137,9 +138,11 @@ export class FanOut {
     }
   }
 
-  private deliverTo(subscribers: Subscribers<Session>, delivery: Delivery, modes: number): number {
+  private deliverTo(subscribers: Subscribers<Session | StreamHolder>, delivery: Delivery, modes: number): number {
     let delivered = 0;
     for (const [session, mask] of subscribers) {
+      // A stream held for recording: the gateway itself holds it, nobody is sent anything.
+      if (session instanceof StreamHolder) continue;
       let wanted = mask & modes;
       if (wanted === 0) continue;
       // A recovery pending for this stream: its live messages are in the ring and go with it.

@@ -24,6 +24,7 @@ import type { RecoveryLimits } from './recent-ticks.js';
 import { type KeyVerifier, RequestHandler } from './request-handler.js';
 import type { Session } from './session.js';
 import { SubscriptionIndex } from './subscription-index.js';
+import { StreamHolder, holdPort } from './stream-holds.js';
 import { Upstream } from './upstream.js';
 import { type ConnectionLedger, type FailedAuths, failedAuthsFor } from './limits.js';
 import { SharedConnections } from './shared-connections.js';
@@ -72,7 +73,9 @@ export interface GatewayOptions {
 }
 
 export class Gateway {
-  readonly index = new SubscriptionIndex<Session>();
+  readonly index = new SubscriptionIndex<Session | StreamHolder>();
+  /** The gateway's own subscriber of the streams it holds for recording (stream-holds.ts). */
+  private readonly holder = new StreamHolder();
   readonly feeds: Feeds;
   readonly upstream: Upstream;
   readonly fanOut: FanOut;
@@ -190,6 +193,7 @@ export class Gateway {
     if (refusal) return refusal;
     this.watch(route.adapter);
     const { adapter } = route;
+    if (adapter.status() === 'live') this.options.recorder?.holds.feedUp(adapter.feed);
     for (const session of this.listener.sessions) {
       if (!session.authenticated) continue;
       const { feed } = this.feeds.route(session.broker);
@@ -219,6 +223,7 @@ export class Gateway {
       // Values from before a drop are not the live price: snapshots only from after this.
       state.liveSince = status === 'live' ? this.options.clock.now() : undefined;
       this.options.logger.info({ feed: adapter.feed, status, message }, 'feed status changed');
+      if (status === 'live') this.options.recorder?.holds.feedUp(adapter.feed);
       const event = this.statusEvent(adapter);
       for (const session of this.listener.sessions) {
         if (session.authenticated && session.feed === adapter.feed) session.reply(event);
@@ -307,11 +312,16 @@ export class Gateway {
     return (await this.userFeeds?.ownFeed(user, broker)) ?? this.feeds.route(broker).feed;
   }
 
+  /** (client, stream) pairs: the streams held for recording are no client's. */
+  private clientSubscriptions(): number {
+    return this.index.heldCount - this.index.heldBy(this.holder);
+  }
+
   private metricsSource(): MetricsSource {
     return {
       connections: () => this.listener.sessions.size,
       authenticated: () => [...this.listener.sessions].filter((s) => s.authenticated).length,
-      subscriptions: () => this.index.heldCount,
+      subscriptions: () => this.clientSubscriptions(),
       streams: () => this.index.streamCount,
       upstreamStreams: () => this.upstream.size,
       ticksIn: () => this.publicByFeed(this.busListener.ticksByFeed),
@@ -351,7 +361,7 @@ export class Gateway {
       ready: this.ready(),
       connections: this.listener.sessions.size,
       authenticated: [...this.listener.sessions].filter((s) => s.authenticated).length,
-      subscriptions: this.index.heldCount,
+      subscriptions: this.clientSubscriptions(),
       streams: this.index.streamCount,
       upstream_streams: this.upstream.size,
       adapters: this.adapterList(),
@@ -392,8 +402,10 @@ export class Gateway {
   }
 
   /** Re-sends every wanted stream of a feed whose adapter (re)started holding nothing. */
-  replay(feed: string): Promise<void> {
-    return this.upstream.replay(feed);
+  async replay(feed: string): Promise<void> {
+    await this.upstream.replay(feed);
+    // Streams held for recording that it refused before are tried again on the fresh adapter.
+    this.options.recorder?.holds.feedUp(feed);
   }
 
   private moveUser(session: Session, previous: string | null, leaving = false): void {
@@ -413,6 +425,7 @@ export class Gateway {
   /** Starts adapters, then the client listener. Resolves with the WebSocket port. */
   async start(): Promise<number> {
     for (const adapter of this.feeds.adapters()) await adapter.start();
+    this.options.recorder?.holds.attach(holdPort(this.feeds, this.upstream, this.index, this.holder));
     return this.listener.listen();
   }
 

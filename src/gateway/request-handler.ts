@@ -41,6 +41,7 @@ import { type FailedAuths, TokenBucket, verifyLimited } from './limits.js';
 import type { Session } from './session.js';
 import { addressKey } from './websocket-server.js';
 import type { SubscriptionIndex } from './subscription-index.js';
+import type { StreamHolder } from './stream-holds.js';
 import { streamKey } from '../feed.js';
 import type { Upstream } from './upstream.js';
 
@@ -58,7 +59,8 @@ export interface RequestHandlerOptions {
   verifier: KeyVerifier;
   feeds: Feeds;
   upstream: Upstream;
-  index: SubscriptionIndex<Session>;
+  /** Sessions, and the gateway's own holder of recorded streams (never touched here). */
+  index: SubscriptionIndex<Session | StreamHolder>;
   clock: Clock;
   logger: Logger;
   /** `get_supported_brokers`' list. */

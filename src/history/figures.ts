@@ -2,12 +2,13 @@
 import type { RecorderFigures } from './recorder.js';
 
 export function historyStatus(figures: RecorderFigures): Record<string, unknown> {
-  const { state, reason, selection, recorded, written, shed, failed, queued, bytes, days, oldest, newest } = figures;
+  const { state, reason, selection, recorded, written, shed, failed, queued, bytes, days, oldest, newest, holds } = figures;
   return {
     state,
     ...(reason !== undefined ? { reason } : {}),
     record: selection,
     ticks: { recorded, written, shed, failed, queued },
     disk: { bytes, days, ...(oldest ? { oldest } : {}), ...(newest ? { newest } : {}) },
+    ...(holds ? { holds } : {}),
   };
 }

@@ -11,6 +11,7 @@ import type { Logger } from '../observability/logger.js';
 import type { Mode } from '../protocol/modes.js';
 import { SHARED_FEED } from '../protocol/topics.js';
 import { BatchBuilder, streamRecordKey } from './batch.js';
+import { type HoldFigure, RecordingHolds } from './holds.js';
 import { type RecordSelection, SHARED_FEED_NAME } from './selection.js';
 import type { HistoryLocation } from './store.js';
 import { startHistoryThread } from './threads.js';
@@ -45,6 +46,8 @@ export interface RecorderOptions {
   retryFullMs?: number;
   /** Starts the writer thread (default: writer-thread.js on a Worker). */
   startWriter?: (location: HistoryLocation) => WriterPort;
+  /** The streams held upstream so they are recorded without a client (holds.ts); none by default. */
+  holds?: RecordingHolds;
 }
 
 export interface RecorderFigures {
@@ -64,11 +67,15 @@ export interface RecorderFigures {
   days: number;
   oldest?: string;
   newest?: string;
+  /** The streams held for recording and their state, when the selection names any. */
+  holds?: HoldFigure[];
 }
 
 const SHED_LOG_MS = 10_000;
 
 export class Recorder {
+  /** Held by whichever part of the process drives upstream (the gateway, or the primary's hub). */
+  readonly holds: RecordingHolds;
   private readonly builder: BatchBuilder;
   private readonly writer: WriterPort;
   private readonly timers: NodeJS.Timeout[] = [];
@@ -83,6 +90,7 @@ export class Recorder {
   private readonly figures = { recorded: 0, written: 0, shed: 0, failed: 0, bytes: 0, days: 0, oldest: undefined as string | undefined, newest: undefined as string | undefined };
 
   constructor(private readonly options: RecorderOptions) {
+    this.holds = options.holds ?? new RecordingHolds([], options.logger);
     this.builder = new BatchBuilder(options.batchTicks ?? 1000);
     this.writer = (options.startWriter ?? startWriterThread)(options.location);
     this.writer.on('message', (reply) => this.onReply(reply));
@@ -127,6 +135,7 @@ export class Recorder {
       days,
       ...(oldest ? { oldest } : {}),
       ...(newest ? { newest } : {}),
+      ...(this.holds.size > 0 ? { holds: this.holds.figures() } : {}),
     };
   }
 

@@ -12,7 +12,8 @@
  * | `FEED/EXCHANGE:SYMBOL`   | that stream in that feed (the feed may be a `PREFIX*`)         |
  *
  * The shared feed (OpenAlgo's bare topics) is called `shared`. `off` (or an empty value) records
- * nothing.
+ * nothing. The items that name streams are also listed (`streams`): the gateway holds those
+ * upstream while it records (holds.ts).
  */
 import { SHARED_FEED, isValidFeedId } from '../protocol/topics.js';
 
@@ -25,6 +26,20 @@ export interface RecordSelection {
   /** The items as given, normalised, for logs and /api/status. */
   readonly items: readonly string[];
   matches(feed: string, exchange: string, symbol: string): boolean;
+  /** The items that name a stream (`NSE:RELIANCE`, `FEED/NSE:RELIANCE`), in the order given. */
+  readonly streams: readonly NamedStream[];
+}
+
+/** An item naming one stream, in one feed, every feed or the feeds of a PREFIX*. */
+export interface NamedStream {
+  /**
+   * The feed: its name as written (`simulator`, `zerodha.alice`, `shared`), `undefined` for every
+   * feed (`NSE:RELIANCE`), or a `PREFIX*` pattern as written (`zerodha.*`, `*`).
+   */
+  readonly feed: string | undefined;
+  readonly pattern: boolean;
+  readonly exchange: string;
+  readonly symbol: string;
 }
 
 type FeedMatch = (feed: string) => boolean;
@@ -32,6 +47,8 @@ type FeedMatch = (feed: string) => boolean;
 interface Item {
   feed: FeedMatch;
   stream?: { exchange: string; symbol: string };
+  /** The feed as written, when the item has one. */
+  feedText?: string;
 }
 
 const EXCHANGE = /^[A-Z][A-Z0-9_]{0,31}$/;
@@ -45,19 +62,25 @@ export function parseRecordSelection(raw: string): { ok: true; selection: Record
     .map((part) => part.trim())
     .filter((part) => part !== '');
   if (parts.length === 0 || (parts.length === 1 && parts[0]!.toLowerCase() === 'off')) {
-    return { ok: true, selection: { any: false, items: [], matches: () => false } };
+    return { ok: true, selection: { any: false, items: [], matches: () => false, streams: [] } };
   }
   const items: Item[] = [];
+  const streams: NamedStream[] = [];
   for (const part of parts) {
     const item = parseItem(part);
     if (typeof item === 'string') return { ok: false, error: `"${part}": ${item}` };
     items.push(item);
+    if (item.stream) {
+      const { feedText } = item;
+      streams.push({ feed: feedText, pattern: feedText?.endsWith('*') ?? false, ...item.stream });
+    }
   }
   return {
     ok: true,
     selection: {
       any: true,
       items: parts,
+      streams,
       matches(feed, exchange, symbol) {
         const name = feed === SHARED_FEED ? SHARED_FEED_NAME : feed;
         return items.some((item) => item.feed(name) && (!item.stream || (item.stream.exchange === exchange && item.stream.symbol === symbol)));
@@ -85,7 +108,7 @@ function parseItem(part: string): Item | string {
   if (colon < 0 || !EXCHANGE.test(exchange) || !SYMBOL.test(symbol)) {
     return 'expected EXCHANGE:SYMBOL, as in NSE:RELIANCE';
   }
-  return { feed, stream: { exchange, symbol } };
+  return { feed, stream: { exchange, symbol }, ...(feedText !== undefined ? { feedText } : {}) };
 }
 
 function parseFeed(text: string): FeedMatch | string {

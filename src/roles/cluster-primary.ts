@@ -52,6 +52,8 @@ export async function startCluster(config: Config, options: StartOptions): Promi
     const hub = new Hub({
       adapters,
       logger,
+      // The primary holds what the recorder names, so the tap above hears it without a client.
+      ...(recorder ? { holds: recorder.holds } : {}),
       onStatus: (feed, status, message) => {
         logger.info({ feed, status, message }, 'feed status changed');
         pool?.broadcast(message === undefined ? { type: 'status', feed, status } : { type: 'status', feed, status, message });
