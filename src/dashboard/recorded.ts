@@ -151,7 +151,7 @@ export function recordedLook(answer: RecordedAnswer, sort: Sort, time: TimeOptio
   let notice = '';
   if (answer.history === 'no-feed') notice = answer.message ?? 'No feed serves your broker here, so nothing of yours is recorded.';
   else if (answer.history === 'none') notice = answer.message ?? 'The history store holds nothing.';
-  else if (rows.length === 0) notice = answer.recording?.state === 'recording' ? 'None of your streams is recorded yet: ticks are recorded once a selected stream is subscribed.' : 'None of your streams is recorded.';
+  else if (rows.length === 0) notice = answer.recording?.state === 'recording' ? 'None of your streams is recorded yet: the selected streams appear once their feed delivers ticks.' : 'None of your streams is recorded.';
   if (answer.damaged_days && answer.damaged_days.length > 0) {
     notice = `${notice ? `${notice} ` : ''}Days that could not be read: ${answer.damaged_days.join(', ')}.`;
   }

@@ -89,7 +89,7 @@ export function streamsAnswer(summary: StoreSummary, feed: string, filter: Strea
   return {
     status: 'success',
     history: stored ? 'recorded' : 'none',
-    ...(stored ? {} : { message: recording.state === 'recording' ? 'Nothing is recorded yet: ticks are recorded once a client subscribes to a selected stream' : 'The history store holds nothing: recording was never on here, or every day was deleted' }),
+    ...(stored ? {} : { message: recording.state === 'recording' ? 'Nothing is recorded yet: the selected streams appear once their feeds deliver ticks' : 'The history store holds nothing: recording was never on here, or every day was deleted' }),
     feed,
     recording,
     store: storeFigures(summary),
