@@ -239,17 +239,17 @@ export class PgHistoryStore implements HistoryStore {
     // A pooled connection that breaks while idle is only dropped; the next query reconnects.
     pool.on('error', () => {});
     try {
-      const client = await pool.connect().catch((error: Error) => {
-        throw new Error(`the history database at ${where} cannot be reached: ${hide(messageOf(error))}`);
-      });
-      let layout: Layout;
-      try {
-        layout = (await existingLayout(client)) ?? (readonly ? partitionLayout : await createTables(client));
-      } catch (error) {
-        throw new Error(`the history database at ${where} cannot be ${readonly ? 'read' : 'set up'}: ${hide(messageOf(error))}`);
-      } finally {
-        client.release();
-      }
+      const layout = await withClient(
+        pool,
+        async (client) => {
+          try {
+            return (await existingLayout(client)) ?? (readonly ? partitionLayout : await createTables(client));
+          } catch (error) {
+            throw new Error(`the history database at ${where} cannot be ${readonly ? 'read' : 'set up'}: ${hide(messageOf(error))}`);
+          }
+        },
+        (error) => new Error(`the history database at ${where} cannot be reached: ${hide(messageOf(error))}`),
+      );
       return new PgHistoryStore(pool, where, layout.name, layout, readonly, password);
     } catch (error) {
       await pool.end().catch(() => {});
@@ -260,11 +260,6 @@ export class PgHistoryStore implements HistoryStore {
   async append(ticks: readonly RecordedTick[]): Promise<void> {
     if (this.readonly) throw new Error('the history store was opened read-only');
     if (ticks.length === 0) return;
-    let client: pg.PoolClient | undefined;
-    let broken: Error | undefined;
-    const onBroken = (error: Error): void => {
-      broken = error;
-    };
     try {
       for (const tick of ticks) {
         const day = dayOf(tick.receivedAt);
@@ -272,24 +267,23 @@ export class PgHistoryStore implements HistoryStore {
         await this.layoutOps.prepareDay(this.pool, day);
         this.preparedDays.add(day);
       }
-      client = await this.pool.connect();
-      // A checked-out connection has no listener of the pool's: one breaking here must not
-      // become an uncaught 'error' event (the query in progress fails on its own).
-      client.on('error', onBroken);
-      await client.query('BEGIN');
-      const streams = await this.streamIdsOf(client, ticks);
-      await pipeline(Readable.from([copyText(ticks, streams)]), client.query(copyFrom(`COPY ${SCHEMA}.ticks (stream, received_at, exchange_ts, mode, payload) FROM STDIN`)));
-      await client.query('COMMIT');
+      await withClient(this.pool, async (client) => {
+        await client.query('BEGIN');
+        try {
+          const streams = await this.streamIdsOf(client, ticks);
+          await pipeline(Readable.from([copyText(ticks, streams)]), client.query(copyFrom(`COPY ${SCHEMA}.ticks (stream, received_at, exchange_ts, mode, payload) FROM STDIN`)));
+          await client.query('COMMIT');
+        } catch (error) {
+          await client.query('ROLLBACK').catch(() => {});
+          throw error;
+        }
+      });
     } catch (error) {
       // Stream ids upserted in the failed transaction were rolled back, and a day may have been
       // pruned by another process: forget both, they are looked up again next time.
       this.streamIds.clear();
       this.preparedDays.clear();
-      if (client) await client.query('ROLLBACK').catch((rollback: Error) => (broken = rollback));
       throw new Error(`the history database at ${this.where} did not store ${ticks.length} ticks: ${this.hide(messageOf(error))}`);
-    } finally {
-      client?.off('error', onBroken);
-      client?.release(broken);
     }
   }
 
@@ -297,7 +291,8 @@ export class PgHistoryStore implements HistoryStore {
     const range = rangeOf(query);
     if (!range) return;
     let yielded = false;
-    let day = dayOf(range.from);
+    /** Receive time of the last tick yielded: its day is the one a failure is reported on. */
+    let at = range.from;
     try {
       let names = await this.streamNames();
       const wanted = (id: number): StreamName | undefined => {
@@ -323,7 +318,7 @@ export class PgHistoryStore implements HistoryStore {
             stream = wanted(row.stream);
           }
           if (!stream) continue;
-          day = dayOf(row.received_at);
+          at = row.received_at;
           yielded = true;
           yield { ...stream, mode: row.mode as Mode, receivedAt: row.received_at, exchangeTs: row.exchange_ts, payload: row.payload };
         }
@@ -334,6 +329,7 @@ export class PgHistoryStore implements HistoryStore {
       if (MISSING.has(sqlState(error) ?? '')) return;
       const message = this.hide(messageOf(error));
       if (!yielded) throw new Error(`the history database at ${this.where} cannot be read: ${message}`);
+      const day = dayOf(at);
       onProblem({ day, message: `the history of ${day} could not be read to the end (after some ticks were read): ${message}` });
     }
   }
@@ -449,6 +445,31 @@ export class PgHistoryStore implements HistoryStore {
   private async streamNames(): Promise<Map<number, StreamName>> {
     const { rows } = await this.pool.query<{ id: number } & StreamName>(`SELECT id, feed, exchange, symbol FROM ${SCHEMA}.streams`);
     return new Map(rows.map((row) => [row.id, { feed: row.feed, exchange: row.exchange, symbol: row.symbol }]));
+  }
+}
+
+/**
+ * Runs `fn` on a connection of the pool. While checked out, a connection has no listener of the
+ * pool's: one breaking here must not become an uncaught 'error' event (the query in progress
+ * fails by itself), and a broken one is not put back.
+ */
+async function withClient<T>(pool: pg.Pool, fn: (client: pg.PoolClient) => Promise<T>, connectError: (error: unknown) => Error = (e) => e as Error): Promise<T> {
+  let client: pg.PoolClient;
+  try {
+    client = await pool.connect();
+  } catch (error) {
+    throw connectError(error);
+  }
+  let broken: Error | undefined;
+  const onError = (error: Error): void => {
+    broken = error;
+  };
+  client.on('error', onError);
+  try {
+    return await fn(client);
+  } finally {
+    client.off('error', onError);
+    client.release(broken);
   }
 }
 

@@ -291,6 +291,19 @@ describe('PostgreSQL history store', () => {
     expect(await admin(`SELECT count(*)::int AS n FROM tickcast_history.streams`)).toEqual([{ n: 14 }]);
   });
 
+  it('stores nothing of a batch that fails, and forgets the stream ids that failure rolled back', async () => {
+    const store = await openStore();
+    await store.append([tick(T0, { symbol: 'OLD' })]);
+    // PostgreSQL text cannot hold NUL: the COPY fails after the new stream was upserted.
+    await expect(store.append([tick(T0 + 1, { symbol: 'NEW' }), tick(T0 + 2, { payload: 'bad\u0000' })])).rejects.toThrow(/did not store 2 ticks/);
+    expect((await readAll(store, ALL)).map((t) => t.symbol)).toEqual(['OLD']);
+    // The id NEW was given is not in the table: a store still holding it would write ticks
+    // that belong to no stream.
+    await store.append([tick(T0 + 4, { symbol: 'NEW' })]);
+    expect((await readAll(store, ALL)).map((t) => `${t.symbol}@${t.receivedAt - T0}`)).toEqual(['OLD@0', 'NEW@4']);
+    expect((await store.streams(ALL)).map((s) => s.symbol)).toEqual(['NEW', 'OLD']);
+  });
+
   it('names the URL, without its password, when the database cannot be reached', async () => {
     const secret = 'sEcr3t-pw';
     const refused = `postgresql://someone:${secret}@127.0.0.1:1/nowhere`;
