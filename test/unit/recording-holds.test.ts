@@ -190,10 +190,15 @@ class KeepingAdapter implements Adapter {
     this.held.delete(stream.symbol);
   }
   status(): FeedStatus {
-    return 'live';
+    return this.current;
   }
   onStatus(listener: (event: FeedStatusEvent) => void): void {
     this.listeners.push(listener);
+  }
+  current: FeedStatus = 'live';
+  emit(status: FeedStatus): void {
+    this.current = status;
+    for (const listener of this.listeners) listener({ feed: this.feed, status });
   }
 }
 
@@ -223,5 +228,28 @@ describe('the primary’s hub holds the recorded streams', () => {
     await settle();
     expect(adapter.held.get('RELIANCE')).toBe(3);
     expect(adapter.calls.sort()).toEqual(['sub BAD 3', 'sub RELIANCE 3']);
+  });
+
+  it('a user’s own feed is held only once it is there and live, never started for it', async () => {
+    const holds = new RecordingHolds(recordingHolds(selection('zerodha.alice/NSE:INFY')), silentLogger());
+    const hub = new Hub({ adapters: [], logger: silentLogger(), onStatus: () => {}, holds });
+    hub.startHolds();
+    await settle();
+    expect(holds.figures()[0]!.state).toBe('waiting');
+    // The user's first client starts their feed: registered while it connects, then live.
+    const feed = new KeepingAdapter('zerodha.alice');
+    feed.current = 'reconnecting';
+    hub.add({ adapter: feed, brokers: [] }, false);
+    await settle();
+    expect(feed.calls).toEqual([]);
+    feed.emit('live');
+    await settle();
+    expect(feed.held.get('INFY')).toBe(3);
+    expect(holds.figures()).toEqual([{ stream: 'zerodha.alice/NSE:INFY', state: 'held' }]);
+    // Down and live again (a reconnect): confirmed, not asked twice.
+    feed.emit('down');
+    feed.emit('live');
+    await settle();
+    expect(feed.calls).toEqual(['sub INFY 3']);
   });
 });
