@@ -22,10 +22,15 @@
  *
  * Appends: one transaction per batch: stream ids upserted, then the ticks in one
  * `COPY … FROM STDIN` (pg-copy-streams), in the order given, so ids follow it. COPY took a
- * 1000-tick batch twice as fast as one multi-row INSERT … SELECT FROM unnest(…)
- * (bench/history-postgres.ts). Reads page by keyset (`id > last … ORDER BY id LIMIT`), so a long read holds no
- * transaction open and a writer is never blocked by it. A read is not a snapshot: ticks committed
- * while it runs may or may not be in it (the day files behave the same way).
+ * 1000-tick batch 1.6–1.9 times as fast as one multi-row INSERT … SELECT FROM unnest(…)
+ * (bench/history-postgres.ts). A day's partition is created before that transaction, so a batch
+ * that fails may leave its day empty (as a day file is created before its first write). Payloads
+ * cannot hold NUL (PostgreSQL text cannot): such a batch fails whole; JSON never has one.
+ *
+ * Reads page by keyset (`id > last … ORDER BY id LIMIT`), so a long read holds no transaction
+ * (and no lock a partition's creation or drop would wait for). A read is not a snapshot: ticks
+ * committed while it runs may or may not be in it, and with two writers a tick whose id is below
+ * the page already read but which commits later is missed by that read (not by the next).
  *
  * Failures: opening fails with an Error naming the URL (without its password). A read that fails
  * before it has yielded a tick throws, as when the whole store is unreachable; once ticks were
@@ -379,6 +384,7 @@ export class PgHistoryStore implements HistoryStore {
   }
 
   async prune({ now, maxAgeMs, maxBytes }: { now: number; maxAgeMs?: number; maxBytes?: number }): Promise<string[]> {
+    // Deleting is writing: a read-only store refuses it.
     if (this.readonly) throw new Error('the history store was opened read-only');
     const today = dayOf(now);
     const days = await this.days();
