@@ -586,7 +586,7 @@ export const OPTIONS = [
     env: 'TICKCAST_ALLOWED_ORIGINS',
     default: undefined,
     description:
-      'Comma-separated browser origins allowed to connect (e.g. https://trade.example.com); a browser from any other origin is refused with HTTP 403. Unset: any origin, as OpenAlgo. Clients that send no Origin (SDKs, scripts) are always allowed.',
+      'Comma-separated browser origins allowed to connect (e.g. https://trade.example.com); a browser from any other origin is refused with HTTP 403, and gets no CORS headers from the API-key endpoints (/api/ticks, /api/history/streams, /api/symbols, /api/instances). Unset: any origin, as OpenAlgo. Clients that send no Origin (SDKs, scripts) are always allowed.',
     parse: list(),
   }),
   option({

@@ -32,6 +32,8 @@ export interface DashboardSources {
   instances?: () => Promise<ListedEntry[]>;
   /** Host names the routes answer to, from the instance's configuration (allowed-hosts.ts). */
   hosts?: AllowedHostsOptions;
+  /** Browser origins that may call the API-key endpoints (cors.ts; TICKCAST_ALLOWED_ORIGINS); undefined: any. */
+  origins?: readonly string[];
   /** The built dashboard's directory (default: this package's dist/dashboard). */
   dir?: string;
 }

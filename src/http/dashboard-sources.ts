@@ -30,5 +30,6 @@ export function dashboardSources(
     // The registry may hold every instance of the host or fleet; a key holder sees only their own.
     instances: async () => (await registry.list()).filter((e) => e.instance === config.instance),
     hosts: allowedHostsOf(config),
+    origins: config.ws.allowedOrigins,
   };
 }

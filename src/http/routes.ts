@@ -7,7 +7,8 @@
  * (GatewayOptions.http), so the gateway imports nothing of HTTP.
  *
  * Every route but the health checks first checks the `Host` header (allowed-hosts.ts), so a page
- * of another site that rebinds its name to this machine cannot read them: 421 otherwise.
+ * of another site that rebinds its name to this machine cannot read them: 421 otherwise. The
+ * API-key endpoints answer pages of other origins (cors.ts), with the WebSocket's origin list.
  * WebSocket upgrades never come here; browsers' origins are checked there (TICKCAST_ALLOWED_ORIGINS).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
@@ -18,6 +19,7 @@ import { SHARED_FEED_NAME } from '../history/selection.js';
 import type { Logger } from '../observability/logger.js';
 import { SHARED_FEED } from '../protocol/topics.js';
 import { type DashboardSources, DashboardRoutes } from './dashboard-routes.js';
+import { CORS_PATHS, Cors } from './cors.js';
 import { type CollectFigures, serveFigures } from './figures.js';
 import { AllowedHosts, type AllowedHostsOptions } from './allowed-hosts.js';
 import { healthz, readyz } from './health.js';
@@ -90,9 +92,11 @@ export function gatewayHttp(gateway: RoutedGateway, options: GatewayHttpOptions)
     logger: options.logger,
   });
   const hosts = new AllowedHosts(options.hosts ?? options.dashboard?.hosts ?? {});
+  const cors = new Cors(options.dashboard?.origins);
   return (request, response) => {
-    if (request.method !== 'GET' && request.method !== 'HEAD') return false;
-    const path = (request.url ?? '/').split('?')[0];
+    const path = (request.url ?? '/').split('?')[0]!;
+    const preflight = request.method === 'OPTIONS' && CORS_PATHS.has(path);
+    if (request.method !== 'GET' && request.method !== 'HEAD' && !preflight) return false;
     // Liveness and readiness carry no data and probes send whatever Host they were given.
     switch (path) {
       case '/healthz':
@@ -107,6 +111,11 @@ export function gatewayHttp(gateway: RoutedGateway, options: GatewayHttpOptions)
       sendJson(request, response, 421, errorBody(HOST_NOT_ALLOWED, refusal));
       return true;
     }
+    if (preflight) {
+      cors.preflight(request, response);
+      return true;
+    }
+    if (CORS_PATHS.has(path)) cors.decorate(request, response);
     switch (path) {
       case '/api/status':
         serveFigures(response, 'status', gateway, options.collect);

@@ -36,6 +36,55 @@ describe('Origin allow-list', () => {
   });
 });
 
+describe('Cross-origin API calls (CORS)', () => {
+  const httpOf = (gw: TestInstance) => gw.url.replace(/^ws:/, 'http:').replace(/\/$/, '');
+  const preflight = (gw: TestInstance, path: string, origin: string) =>
+    fetch(`${httpOf(gw)}${path}`, { method: 'OPTIONS', headers: { origin, 'access-control-request-method': 'GET', 'access-control-request-headers': 'x-api-key' } });
+
+  it('lets a listed origin read the API-key endpoints with its key, and nothing more; other origins get no CORS headers', async () => {
+    const gw = await startTestInstance({ TICKCAST_ALLOWED_ORIGINS: 'https://trade.example.com' });
+    running.push(gw);
+    const key = await gw.createKey('corsy');
+
+    const allowed = await preflight(gw, '/api/ticks', 'https://trade.example.com');
+    expect(allowed.status).toBe(204);
+    expect(allowed.headers.get('access-control-allow-origin')).toBe('https://trade.example.com');
+    expect(allowed.headers.get('access-control-allow-headers')).toMatch(/x-api-key/i);
+    expect(allowed.headers.get('vary')).toBe('Origin');
+    expect((await preflight(gw, '/api/ticks', 'https://evil.example.net')).status).toBe(403);
+    // Only the API-key endpoints answer a preflight; the rest are not offered cross-origin.
+    expect((await preflight(gw, '/api/status', 'https://trade.example.com')).headers.get('access-control-allow-origin')).toBeNull();
+
+    const from = Date.now() - 60_000;
+    const query = `/api/ticks?exchange=NSE&symbol=RELIANCE&from=${from}&to=${from + 60_000}`;
+    const read = await fetch(`${httpOf(gw)}${query}`, { headers: { origin: 'https://trade.example.com', 'x-api-key': key } });
+    expect(read.status).toBe(200);
+    expect(read.headers.get('access-control-allow-origin')).toBe('https://trade.example.com');
+    expect(read.headers.get('access-control-expose-headers')).toMatch(/X-Tickcast-History/);
+    await read.text();
+    const other = await fetch(`${httpOf(gw)}${query}`, { headers: { origin: 'https://evil.example.net', 'x-api-key': key } });
+    expect(other.headers.get('access-control-allow-origin')).toBeNull();
+    await other.text();
+    // A key is still needed: CORS lends a page no access of its own.
+    const keyless = await fetch(`${httpOf(gw)}${query}`, { headers: { origin: 'https://trade.example.com' } });
+    expect(keyless.status).toBe(401);
+    expect(keyless.headers.get('access-control-allow-origin')).toBe('https://trade.example.com');
+    await keyless.text();
+  });
+
+  it('with no origin list, any page may call them (as the WebSocket accepts any origin)', async () => {
+    const gw = await startTestInstance();
+    running.push(gw);
+    const answer = await preflight(gw, '/api/history/streams', 'https://anywhere.example.org');
+    expect(answer.status).toBe(204);
+    expect(answer.headers.get('access-control-allow-origin')).toBe('*');
+    const symbols = await fetch(`${httpOf(gw)}/api/symbols?q=REL`, { headers: { origin: 'https://anywhere.example.org', 'x-api-key': await gw.createKey('any') } });
+    expect(symbols.status).toBe(200);
+    expect(symbols.headers.get('access-control-allow-origin')).toBe('*');
+    await symbols.text();
+  });
+});
+
 describe('TLS', () => {
   it('serves wss:// and https:// with the configured certificate', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'tickcast-tls-'));
