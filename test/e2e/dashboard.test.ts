@@ -1,7 +1,8 @@
 /**
  * The dashboard end to end, in headless Chromium against a real gateway with the simulator:
  * sign in, search and subscribe, prices that move and flash, the depth ladder, the gateway
- * panel, the recorded streams, ages and stale marks, the feed going down and back. Screenshots are left in
+ * panel, the recorded streams, ages and stale marks, the feed going down and back, and a page of
+ * another origin reading the history API (CORS). Screenshots are left in
  * test-artifacts/ (dashboard.png, dashboard-stale.png, dashboard-feed-down.png) for a person to look at.
  *
  * Needs Debian's chromium (`apt-get install chromium`), or CHROMIUM_PATH naming another build;
@@ -10,6 +11,8 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type BrowserContext, type Page, chromium } from 'playwright-core';
@@ -271,5 +274,49 @@ describe('dashboard', () => {
     const before = await ltpCell('NSE:RELIANCE').textContent();
     await until(() => ltpCell('NSE:RELIANCE').textContent(), (t) => PRICE.test(t ?? '') && t !== before);
     expect(pageErrors).toEqual([]);
+  });
+});
+
+describe('a page of another origin', () => {
+  it('reads the caller’s recorded streams and ticks with its key (CORS), and nothing that is not offered cross-origin', async () => {
+    // A page served from elsewhere: another port is another origin to the browser.
+    const other = createServer((_request, response) => {
+      response.writeHead(200, { 'content-type': 'text/html' });
+      response.end('<!doctype html><title>strategy</title>');
+    });
+    await new Promise<void>((resolve) => other.listen(0, '127.0.0.1', resolve));
+    const strategy = await context.newPage();
+    try {
+      await strategy.goto(`http://127.0.0.1:${(other.address() as AddressInfo).port}/`);
+      const answer = await strategy.evaluate(
+        async ({ base, apiKey }) => {
+          const streams = await fetch(`${base}/api/history/streams`, { headers: { 'x-api-key': apiKey } });
+          const body = (await streams.json()) as { data: Array<{ exchange: string; symbol: string; ticks: number }> };
+          const to = Date.now();
+          const ticks = await fetch(`${base}/api/ticks?exchange=NSE&symbol=RELIANCE&from=${to - 3_600_000}&to=${to}`, { headers: { 'x-api-key': apiKey } });
+          const lines = (await ticks.text()).trim().split('\n');
+          let status: string;
+          try {
+            status = String((await fetch(`${base}/api/status`)).status);
+          } catch (error) {
+            status = `refused: ${(error as Error).name}`;
+          }
+          return { streams: streams.status, recorded: body.data.map((s) => `${s.exchange}:${s.symbol}`), ticks: ticks.status, lines: lines.length, first: lines[0], status };
+        },
+        { base: http.replace(/\/$/, ''), apiKey: key },
+      );
+      expect(answer.streams).toBe(200);
+      expect(answer.recorded).toContain('NSE:RELIANCE');
+      expect(answer.ticks).toBe(200);
+      expect(answer.lines).toBeGreaterThan(1);
+      expect(JSON.parse(answer.first!)).toMatchObject({ exchange: 'NSE', symbol: 'RELIANCE' });
+      // The browser withholds what the gateway does not offer to other origins.
+      expect(answer.status).toBe('refused: TypeError');
+    } finally {
+      await strategy.close();
+      // The browser keeps its connection to the page's server alive: close it too.
+      other.closeAllConnections();
+      await new Promise((resolve) => other.close(resolve));
+    }
   });
 });
