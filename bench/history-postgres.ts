@@ -19,12 +19,9 @@
  *
  *   npm run bench:history-postgres -- [--runs 5] [--ticks 200000] [--batch 1000] [--streams 500]
  *
- * Measured with the defaults (2 cpus shared with other work, so single runs vary by ±40 %;
- * PostgreSQL 15 on the same machine, fsync and synchronous_commit on), median ticks/s of 5 runs
- * of 1,000-tick batches of 396-byte payloads, in two sittings:
- *   sqlite 56,311 / COPY 60,965 / unnest 30,387   (COPY ÷ unnest per run: 1.67–2.15)
- *   sqlite 58,033 / COPY 43,043 / unnest 30,243   (COPY ÷ unnest, median of per-run ratios: 1.61)
- * COPY was faster than unnest in 14 of 15 runs, hence the store's COPY.
+ * Also, per run of `sqlite` and `pg-store`: bytes on disk per tick, and the time to read one
+ * stream's ticks of the day (SYM7, ~400 ticks) back through the HistoryStore interface, as
+ * `/api/ticks` and replay do. docs/history.md ("A fleet's store") has the figures.
  */
 import crypto from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -32,7 +29,9 @@ import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import pg from 'pg';
+import { openHistoryStore } from '../src/history/open-store.js';
 import { PgHistoryStore } from '../src/history/pg-store.js';
+import type { HistoryLocation } from '../src/history/store.js';
 import { type RecordedTick, TickStore } from '../src/history/tick-store.js';
 import type { Mode } from '../src/protocol/modes.js';
 
@@ -207,7 +206,31 @@ async function openWriter(candidate: Candidate, url: string, dir: string): Promi
   };
 }
 
-async function run(candidate: Candidate, url: string, batches: RecordedTick[][]): Promise<number> {
+interface RunResult {
+  rate: number;
+  /** Bytes on disk per stored tick (the day files with their WAL; the day's partition with its indexes and TOAST). */
+  bytesPerTick: number;
+  /** One stream's ticks of the day read back through the HistoryStore interface, ms. */
+  readMs: number;
+}
+
+/** Bytes per tick and the time to read one stream's day, through the store as readers open it. */
+async function readBack(location: HistoryLocation, stored: number): Promise<{ bytesPerTick: number; readMs: number }> {
+  const store = await openHistoryStore(location, { readonly: true });
+  try {
+    const bytes = (await store.days()).reduce((sum, day) => sum + day.bytes, 0);
+    const t0 = performance.now();
+    let read = 0;
+    for await (const _ of store.read({ from: 0, to: Number.MAX_SAFE_INTEGER, streams: [{ exchange: 'NSE', symbol: 'SYM7' }] })) read++;
+    const readMs = performance.now() - t0;
+    if (read === 0) throw new Error(`${location.kind}: the stream read back empty`);
+    return { bytesPerTick: bytes / stored, readMs };
+  } finally {
+    await store.close();
+  }
+}
+
+async function run(candidate: Candidate, url: string, batches: RecordedTick[][]): Promise<RunResult> {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'tickcast-history-pg-'));
   // Each run on fresh tables.
   const reset = new pg.Client({ connectionString: url });
@@ -227,9 +250,12 @@ async function run(candidate: Candidate, url: string, batches: RecordedTick[][])
     const stored = await writer.count();
     const expected = batches.reduce((sum, b) => sum + b.length, 0);
     if (stored !== expected) throw new Error(`${candidate}: ${stored} ticks stored, ${expected} appended`);
-    return ticks / seconds;
-  } finally {
     await writer.close();
+    // The unnest writer stores what the store does: its size and reads are the store's.
+    const back = candidate === 'pg-unnest' ? { bytesPerTick: NaN, readMs: NaN } : await readBack(candidate === 'sqlite' ? { kind: 'sqlite', dir } : { kind: 'postgres', url }, stored);
+    return { rate: ticks / seconds, ...back };
+  } finally {
+    await writer.close().catch(() => {});
     rmSync(dir, { recursive: true, force: true });
   }
 }
@@ -255,12 +281,16 @@ try {
       `(node ${process.version}, ${os.cpus().length} cpus; ${settings}; sqlite synchronous=FULL)`,
   );
   const results = new Map<Candidate, number[]>(CANDIDATES.map((c) => [c, []]));
+  const sizes = new Map<Candidate, number[]>(CANDIDATES.map((c) => [c, []]));
+  const reads = new Map<Candidate, number[]>(CANDIDATES.map((c) => [c, []]));
   for (let r = 0; r < RUNS; r++) {
     const order = CANDIDATES.map((_, i) => CANDIDATES[(i + r) % CANDIDATES.length]!);
     const line: string[] = [];
     for (const candidate of order) {
-      const rate = await run(candidate, url, batches);
+      const { rate, bytesPerTick, readMs } = await run(candidate, url, batches);
       results.get(candidate)!.push(rate);
+      sizes.get(candidate)!.push(bytesPerTick);
+      reads.get(candidate)!.push(readMs);
       line.push(`${candidate} ${fmt(rate)}`);
     }
     console.log(`run ${r + 1}: ${line.join(', ')} ticks/s`);
@@ -269,10 +299,12 @@ try {
     const base = results.get(to)!;
     return median(results.get(candidate)!.map((v, i) => v / base[i]!));
   };
-  console.log(`\n| store | ingest ticks/s (median of ${RUNS}) | ÷ sqlite | ÷ pg-unnest |`);
-  console.log('|---|---|---|---|');
+  console.log(`\n| store | ingest ticks/s (median of ${RUNS}) | ÷ sqlite | ÷ pg-unnest | bytes per tick | one stream's day read (${fmt(TICKS / STREAMS)} ticks), ms |`);
+  console.log('|---|---|---|---|---|---|');
   for (const candidate of CANDIDATES) {
-    console.log(`| ${candidate} | ${fmt(median(results.get(candidate)!))} | ${fmt(ratio(candidate, 'sqlite'), 2)} | ${fmt(ratio(candidate, 'pg-unnest'), 2)} |`);
+    console.log(
+      `| ${candidate} | ${fmt(median(results.get(candidate)!))} | ${fmt(ratio(candidate, 'sqlite'), 2)} | ${fmt(ratio(candidate, 'pg-unnest'), 2)} | ${fmt(median(sizes.get(candidate)!))} | ${fmt(median(reads.get(candidate)!), 1)} |`,
+    );
   }
   console.log('(ratios: medians of the per-run ratios)');
 } finally {
