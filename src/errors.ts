@@ -31,6 +31,8 @@ export const ProtocolErrorCode = {
   RANGE_TOO_LARGE: 'RANGE_TOO_LARGE',
   /** tickcast (`GET /api/ticks`, HTTP 503 with Retry-After): this gateway process is already running its most reads. */
   HISTORY_BUSY: 'HISTORY_BUSY',
+  /** tickcast (`GET /api/ticks`, `/api/history/streams`, HTTP 503 with Retry-After): the history store cannot be reached (its PostgreSQL server is away). */
+  HISTORY_UNAVAILABLE: 'HISTORY_UNAVAILABLE',
 } as const;
 export type ProtocolErrorCode = (typeof ProtocolErrorCode)[keyof typeof ProtocolErrorCode];
 

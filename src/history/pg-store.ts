@@ -42,7 +42,7 @@ import { pipeline } from 'node:stream/promises';
 import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Mode } from '../protocol/modes.js';
-import { type HistoryStore, type OpenOptions, type StoredDay, type StreamSummary, describeLocation } from './store.js';
+import { type HistoryStore, HistoryStoreError, type OpenOptions, type StoreFault, type StoredDay, type StreamSummary, describeLocation } from './store.js';
 import { type DayProblem, type RecordedTick, type TickQuery, dayOf } from './tick-store.js';
 
 export type PgLayout = 'partitions' | 'timescaledb';
@@ -82,6 +82,27 @@ const MISSING = new Set(['42P01', '3F000']);
 
 function sqlState(error: unknown): string | undefined {
   return (error as { code?: unknown }).code as string | undefined;
+}
+
+/** Socket errors of a server that is away (a connection to a host's names may fail with several at once). */
+const AWAY = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH', 'ETIMEDOUT', 'EPIPE']);
+
+/**
+ * Whether a failure means writing is pointless for now: the server's disk is full (SQLSTATE
+ * 53100), or the server cannot be reached or will not take a connection now (a connection
+ * exception, class 08; the server shutting down or starting, 57P01–57P03; too many connections,
+ * 53300; the database not accepting connections, 55000 with that message; a socket error; pg's
+ * connect timeout or a connection ended).
+ */
+export function pgFault(error: unknown): StoreFault | undefined {
+  if (error instanceof HistoryStoreError) return error.fault;
+  const code = sqlState(error);
+  if (code === '53100') return 'full';
+  if (code !== undefined && (code.startsWith('08') || ['57P01', '57P02', '57P03', '53300'].includes(code) || AWAY.has(code))) return 'unreachable';
+  if (code === '55000' && /not currently accepting connections/.test(messageOf(error))) return 'unreachable';
+  const { errors } = error as { errors?: unknown[] };
+  if (Array.isArray(errors) && errors.length > 0 && errors.every((e) => AWAY.has(sqlState(e) ?? ''))) return 'unreachable';
+  return /timeout exceeded when trying to connect|Connection terminated/i.test(messageOf(error)) ? 'unreachable' : undefined;
 }
 
 /** How the ticks table is split into days: the part that differs between the two layouts. */
@@ -253,7 +274,7 @@ export class PgHistoryStore implements HistoryStore {
             throw new Error(`the history database at ${where} cannot be ${readonly ? 'read' : 'set up'}: ${hide(messageOf(error))}`);
           }
         },
-        (error) => new Error(`the history database at ${where} cannot be reached: ${hide(messageOf(error))}`),
+        (error) => new HistoryStoreError(`the history database at ${where} cannot be reached: ${hide(messageOf(error))}`, 'unreachable'),
       );
       return new PgHistoryStore(pool, where, layout.name, layout, readonly, password);
     } catch (error) {
@@ -288,7 +309,7 @@ export class PgHistoryStore implements HistoryStore {
       // pruned by another process: forget both, they are looked up again next time.
       this.streamIds.clear();
       this.preparedDays.clear();
-      throw new Error(`the history database at ${this.where} did not store ${ticks.length} ticks: ${this.hide(messageOf(error))}`);
+      throw new HistoryStoreError(`the history database at ${this.where} did not store ${ticks.length} ticks: ${this.hide(messageOf(error))}`, pgFault(error));
     }
   }
 
@@ -333,7 +354,7 @@ export class PgHistoryStore implements HistoryStore {
     } catch (error) {
       if (MISSING.has(sqlState(error) ?? '')) return;
       const message = this.hide(messageOf(error));
-      if (!yielded) throw new Error(`the history database at ${this.where} cannot be read: ${message}`);
+      if (!yielded) throw new HistoryStoreError(`the history database at ${this.where} cannot be read: ${message}`, pgFault(error));
       const day = dayOf(at);
       onProblem({ day, message: `the history of ${day} could not be read to the end (after some ticks were read): ${message}` });
     }
@@ -366,7 +387,7 @@ export class PgHistoryStore implements HistoryStore {
       ));
     } catch (error) {
       if (MISSING.has(sqlState(error) ?? '')) return [];
-      throw new Error(`the history database at ${this.where} cannot be read: ${this.hide(messageOf(error))}`);
+      throw new HistoryStoreError(`the history database at ${this.where} cannot be read: ${this.hide(messageOf(error))}`, pgFault(error));
     }
     // Sorted here, as the day files' summaries are, not by the database's collation.
     return rows
@@ -379,7 +400,7 @@ export class PgHistoryStore implements HistoryStore {
       return await this.layoutOps.days(this.pool);
     } catch (error) {
       if (MISSING.has(sqlState(error) ?? '')) return [];
-      throw new Error(`the history database at ${this.where} cannot be read: ${this.hide(messageOf(error))}`);
+      throw new HistoryStoreError(`the history database at ${this.where} cannot be read: ${this.hide(messageOf(error))}`, pgFault(error));
     }
   }
 

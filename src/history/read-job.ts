@@ -4,7 +4,7 @@
  * `chunkRows` ticks or about `chunkBytes` of text, whichever comes first, so the thread never
  * holds more than one chunk however large the answer.
  */
-import { type DayProblem, type HistoryLocation, type HistoryStore, type RecordedTick, type TickQuery } from './store.js';
+import { type DayProblem, type HistoryLocation, type HistoryStore, type RecordedTick, type StoreFault, type TickQuery } from './store.js';
 import { openHistoryStore } from './open-store.js';
 import { type TickFormat, formatTick } from './tick-format.js';
 
@@ -29,7 +29,7 @@ export type ReaderMessage =
       /** False when the store holds no day at all (recording was never on, or everything was pruned). */
       stored: boolean;
     }
-  | { type: 'error'; message: string };
+  | { type: 'error'; message: string; fault?: StoreFault };
 
 /** To the reader thread: the next chunk, or stop (the client went away). */
 export type ReaderRequest = { type: 'more' } | { type: 'cancel' };

@@ -6,6 +6,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { ReadJob, type ReadRequest, type ReaderMessage, type ReaderRequest } from './read-job.js';
+import { faultField } from './store.js';
 
 const port = parentPort;
 if (!port) throw new Error('the history reader runs as a worker thread');
@@ -21,7 +22,7 @@ const step = async (): Promise<void> => {
     send(await job.next());
   } catch (error) {
     await job?.cancel().catch(() => {});
-    send({ type: 'error', message: (error as Error).message });
+    send({ type: 'error', message: (error as Error).message, ...faultField(error) });
   }
 };
 

@@ -12,7 +12,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import type { ReadRequest, ReaderMessage, ReaderRequest } from './read-job.js';
-import type { DayProblem } from './tick-store.js';
+import { type DayProblem, HistoryStoreError } from './store.js';
 import { startHistoryThread } from './threads.js';
 
 /** What the reader needs of a reader thread (a Worker; tests may give a stand-in). */
@@ -103,7 +103,7 @@ export class TickReader {
           return;
         case 'error':
           settled = true;
-          handlers.fail(new Error(message.message));
+          handlers.fail(new HistoryStoreError(message.message, message.fault));
           return;
       }
     });

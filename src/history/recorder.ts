@@ -2,9 +2,9 @@
  * The recorder: the gateway's side of recording. Each tick the bus delivers is offered to it
  * (`record`, on the fan-out's path, so it only appends to a batch); full batches, or whatever
  * waits after `flushMs`, go to the writer thread as columns. It never waits for the writer:
- * past `queueTicks` ticks unwritten, new ticks are shed (counted and logged), and a full disk
- * stops recording (an alert in the log, `/api/status` and `/metrics`) until a retry finds room,
- * while delivery goes on.
+ * past `queueTicks` ticks unwritten, new ticks are shed (counted and logged), and a full disk or
+ * a store that cannot be reached stops recording (an alert in the log, `/api/status` and
+ * `/metrics`) until a retry a minute later, while delivery goes on.
  */
 import type { Clock } from '../clock.js';
 import type { Logger } from '../observability/logger.js';
@@ -42,8 +42,8 @@ export interface RecorderOptions {
   flushMs?: number;
   /** Retention and disk figures are refreshed this often (default 60 s). */
   pruneEveryMs?: number;
-  /** After a full disk, recording is tried again this long later (default 60 s). */
-  retryFullMs?: number;
+  /** After a full disk or an unreachable store, recording is tried again this long later (default 60 s). */
+  retryMs?: number;
   /** Starts the writer thread (default: writer-thread.js on a Worker). */
   startWriter?: (location: HistoryLocation) => WriterPort;
   /** The streams held upstream so they are recorded without a client (holds.ts); none by default. */
@@ -194,7 +194,7 @@ export class Recorder {
       if (this.stoppedFor !== reason) return; // stopped for good meanwhile
       this.stoppedFor = undefined;
       this.options.logger.info('recording again');
-    }, this.options.retryFullMs ?? 60_000);
+    }, this.options.retryMs ?? 60_000);
     again.unref();
     this.timers.push(again);
   }
@@ -208,9 +208,11 @@ export class Recorder {
       case 'failed':
         this.queued -= reply.ticks;
         this.figures.failed += reply.ticks;
-        if (reply.full) {
+        if (reply.fault === 'full') {
           this.stop(`the disk of the history store is full (${reply.message})`);
           this.prune(); // retention may free room, and the figures show the disk as it is
+        } else if (reply.fault === 'unreachable') {
+          this.stop(`the history store cannot be reached (${reply.message})`);
         } else {
           this.options.logger.error({ err: reply.message, ticks: reply.ticks }, 'a batch of ticks could not be recorded');
         }

@@ -48,6 +48,28 @@ export interface DayProblem {
   message: string;
 }
 
+/**
+ * A failure after which writing is pointless for a while: recording stops, says why, and is tried
+ * again later (recorder.ts), instead of failing every batch into it.
+ */
+export type StoreFault = 'full' | 'unreachable';
+
+/** A store's error, with the fault it is when it is one. */
+export class HistoryStoreError extends Error {
+  constructor(
+    message: string,
+    readonly fault?: StoreFault,
+  ) {
+    super(message);
+    this.name = 'HistoryStoreError';
+  }
+}
+
+/** A failure's fault as a message field (`{ fault }`, or nothing), for errors sent across a thread. */
+export function faultField(error: unknown): { fault?: StoreFault } {
+  return error instanceof HistoryStoreError && error.fault ? { fault: error.fault } : {};
+}
+
 /** Where the history is kept. */
 export type HistoryLocation =
   | { kind: 'sqlite'; dir: string }

@@ -9,7 +9,7 @@
  * every held day, the next ones only what is still being written.
  */
 import type { Worker } from 'node:worker_threads';
-import type { HistoryLocation } from './store.js';
+import { type HistoryLocation, HistoryStoreError } from './store.js';
 import type { StoreSummary, SummaryMessage, SummaryRequest } from './summary.js';
 import { startHistoryThread } from './threads.js';
 
@@ -86,7 +86,7 @@ export class HistorySummaries {
           this.last = message.summary;
           this.settle()?.resolve(message.summary);
         } else {
-          this.settle()?.reject(new Error(message.message));
+          this.settle()?.reject(new HistoryStoreError(message.message, message.fault));
         }
       });
       thread.on('error', (error) => {

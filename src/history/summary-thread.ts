@@ -5,7 +5,7 @@
  * summaries.ts with the store's location as `workerData`; `close` closes the store and ends it.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import type { HistoryLocation, HistoryStore } from './store.js';
+import { type HistoryLocation, type HistoryStore, faultField } from './store.js';
 import { openHistoryStore } from './open-store.js';
 import { SummaryCache, type SummaryMessage, type SummaryRequest } from './summary.js';
 
@@ -35,7 +35,7 @@ port.on('message', (request: SummaryRequest) => {
       const { cache } = await open();
       message = { type: 'summary', summary: await cache.summarise(request.now) };
     } catch (error) {
-      message = { type: 'error', message: (error as Error).message };
+      message = { type: 'error', message: (error as Error).message, ...faultField(error) };
     }
     port.postMessage(message);
   });

@@ -17,7 +17,7 @@
  * Any HistoryStore works (the SQLite day files, PostgreSQL); its work runs on the summary
  * thread (summary-thread.ts), never on the gateway's event loop.
  */
-import type { DayProblem, HistoryStore, StoredDay, StreamSummary } from './store.js';
+import type { DayProblem, HistoryStore, StoreFault, StoredDay, StreamSummary } from './store.js';
 
 const MS_PER_DAY = 86_400_000;
 const MINUTE = 60_000;
@@ -204,4 +204,4 @@ function dedupe(problems: DayProblem[]): DayProblem[] {
 export type SummaryRequest = { type: 'summarise'; now: number } | { type: 'close' };
 
 /** From the summary thread, one per `summarise`. */
-export type SummaryMessage = { type: 'summary'; summary: StoreSummary } | { type: 'error'; message: string };
+export type SummaryMessage = { type: 'summary'; summary: StoreSummary } | { type: 'error'; message: string; fault?: StoreFault };

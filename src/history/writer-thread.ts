@@ -17,7 +17,7 @@ const answer = async (request: WriterRequest): Promise<void> => {
   } catch (error) {
     // Opening the store can fail too (a damaged day, a full disk, a server away): the recorder is told, never left waiting.
     reply = request.type === 'batch'
-      ? { type: 'failed', id: request.batch.id, ticks: request.batch.count, full: false, message: (error as Error).message }
+      ? { type: 'failed', id: request.batch.id, ticks: request.batch.count, message: (error as Error).message }
       : { type: 'error', message: (error as Error).message };
   }
   port.postMessage(reply);

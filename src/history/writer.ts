@@ -6,7 +6,7 @@
  */
 import { storageProblem } from '../store/storage-advice.js';
 import { type TickBatch, unpackBatch } from './batch.js';
-import { type HistoryLocation, type HistoryStore } from './store.js';
+import { type HistoryLocation, type HistoryStore, HistoryStoreError, type StoreFault } from './store.js';
 import { openHistoryStore } from './open-store.js';
 
 export type WriterRequest =
@@ -17,13 +17,10 @@ export type WriterRequest =
 
 export type WriterReply =
   | { type: 'written'; id: number; ticks: number }
-  | { type: 'failed'; id: number; ticks: number; full: boolean; message: string }
+  | { type: 'failed'; id: number; ticks: number; fault?: StoreFault; message: string }
   | { type: 'size'; bytes: number; days: number; oldest?: string; newest?: string }
   | { type: 'pruned'; days: string[] }
   | { type: 'closed' };
-
-/** PostgreSQL's SQLSTATE for a full disk (class 53, insufficient resources). */
-const PG_DISK_FULL = '53100';
 
 export class HistoryWriter {
   private store: Promise<HistoryStore> | undefined;
@@ -69,12 +66,13 @@ export class HistoryWriter {
       await (await this.open()).append(unpackBatch(batch));
       return { type: 'written', id: batch.id, ticks: batch.count };
     } catch (error) {
-      return { type: 'failed', id: batch.id, ticks: batch.count, full: this.isDiskFull(error), message: (error as Error).message };
+      const fault = this.faultOf(error);
+      return { type: 'failed', id: batch.id, ticks: batch.count, ...(fault ? { fault } : {}), message: (error as Error).message };
     }
   }
 
-  private isDiskFull(error: unknown): boolean {
-    if (this.location.kind === 'postgres') return (error as { code?: unknown }).code === PG_DISK_FULL;
-    return storageProblem(error, this.location.dir) === 'full';
+  private faultOf(error: unknown): StoreFault | undefined {
+    if (error instanceof HistoryStoreError) return error.fault;
+    return this.location.kind === 'sqlite' && storageProblem(error, this.location.dir) === 'full' ? 'full' : undefined;
   }
 }

@@ -19,6 +19,7 @@ import type { RecordedStream, StoreSummary } from '../history/summary.js';
 import type { Logger } from '../observability/logger.js';
 import { MODE_LABEL } from '../protocol/modes.js';
 import { type ApiKeyCheck, withApiKey } from './api-key.js';
+import { sendReadFailure } from './history-failure.js';
 import { type Json, errorBody, sendJson } from './json-reply.js';
 
 const RETRY_AFTER_S = 2;
@@ -147,7 +148,7 @@ export class HistoryStreamsRoute {
         summary = await this.withinWait(this.summarise());
       } catch (error) {
         this.options.logger.error({ err: (error as Error).message }, 'the recorded streams could not be summed');
-        sendJson(request, response, 500, errorBody(ProtocolErrorCode.SERVER_ERROR, 'The history could not be read; the gateway log says why'));
+        sendReadFailure(request, response, error);
         return;
       }
       if (response.destroyed) return;

@@ -21,6 +21,7 @@ import { type ReadEnd, TickReader } from '../history/reader.js';
 import type { DayProblem, HistoryLocation } from '../history/store.js';
 import type { Logger } from '../observability/logger.js';
 import { type ApiKeyCheck, withApiKey } from './api-key.js';
+import { sendReadFailure } from './history-failure.js';
 import { errorBody, sendJson } from './json-reply.js';
 import { type TickQueryLimits, type TickRequest, parseTickQuery } from './tick-query.js';
 
@@ -143,7 +144,7 @@ export class TickRoutes {
           logger.error({ err: error.message, feed, exchange: query.exchange, symbol: query.symbol }, 'a history read failed');
           // Once ticks have gone out, the answer is cut off unfinished, so the client cannot take it for whole.
           if (started) response.destroy(error);
-          else sendJson(request, response, 500, errorBody(ProtocolErrorCode.SERVER_ERROR, 'The history could not be read; the gateway log says why'));
+          else sendReadFailure(request, response, error);
         },
       },
     );
@@ -158,3 +159,4 @@ export class TickRoutes {
     });
   }
 }
+

@@ -9,7 +9,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { PgHistoryStore } from '../../src/history/pg-store.js';
+import { BatchBuilder, streamRecordKey } from '../../src/history/batch.js';
+import { PgHistoryStore, pgFault } from '../../src/history/pg-store.js';
+import { HistoryStoreError } from '../../src/history/store.js';
+import { HistoryWriter } from '../../src/history/writer.js';
 import { openHistoryStore } from '../../src/history/open-store.js';
 import type { DayProblem, HistoryLocation, HistoryStore, RecordedTick, TickQuery } from '../../src/history/store.js';
 import type { Mode } from '../../src/protocol/modes.js';
@@ -321,6 +324,38 @@ describe('PostgreSQL history store', () => {
 
     await expect(PgHistoryStore.open('not a url', {})).rejects.toThrow(/^the history database URL postgres:\/\/\(unparseable url\) is not a PostgreSQL URL/);
     await expect(PgHistoryStore.open(`mysql://root:${secret}@127.0.0.1/db`, {})).rejects.toThrow(/^the history database URL mysql:\/\/root:\*\*\*@127\.0\.0\.1\/db is not a PostgreSQL URL/);
+  });
+
+  it('tells a server away and a full disk from other failures, so recording stops instead of failing every batch', async () => {
+    // The store's errors when the server cannot be reached say so.
+    const refused = await PgHistoryStore.open('postgresql://someone:pw@127.0.0.1:1/nowhere', {}).catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(HistoryStoreError);
+    expect((refused as HistoryStoreError).fault).toBe('unreachable');
+    // The recorder's writer reports the fault with the failed batch.
+    const writer = new HistoryWriter({ kind: 'postgres', url: 'postgresql://someone:pw@127.0.0.1:1/nowhere' });
+    const builder = new BatchBuilder(10);
+    builder.add(streamRecordKey('simulator', 'NSE', 'A'), 1, T0, '{"ltp":1}');
+    expect(await writer.handle({ type: 'batch', batch: builder.take(1) })).toMatchObject({ type: 'failed', id: 1, ticks: 1, fault: 'unreachable' });
+    // PostgreSQL's own codes, as its errors carry them.
+    const coded = (code: string, message = 'x') => Object.assign(new Error(message), { code });
+    expect(pgFault(coded('53100', 'could not extend file: No space left on device'))).toBe('full');
+    for (const code of ['08006', '08001', '57P01', '57P03', '53300', 'ECONNREFUSED', 'ENOTFOUND']) expect(pgFault(coded(code)), code).toBe('unreachable');
+    expect(pgFault(Object.assign(new AggregateError([coded('ECONNREFUSED'), coded('ECONNREFUSED')], ''), {}))).toBe('unreachable');
+    expect(pgFault(new Error('timeout exceeded when trying to connect'))).toBe('unreachable');
+    for (const code of ['23505', '22021', '42P01', '55000']) expect(pgFault(coded(code)), code).toBeUndefined();
+    // A failed append carries its fault: a store whose database stopped taking connections mid-run.
+    const store = await PgHistoryStore.open(db.owner, {});
+    await store.append([tick(T0)]);
+    await withPgAdmin((admin) => admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [db.name]));
+    await withPgAdmin((admin) => admin.query(`ALTER DATABASE ${db.name} WITH ALLOW_CONNECTIONS false`));
+    try {
+      const failed = await store.append([tick(T0 + 1)]).catch((e: unknown) => e);
+      expect(failed).toBeInstanceOf(HistoryStoreError);
+      expect((failed as HistoryStoreError).fault, (failed as Error).message).toBe('unreachable');
+    } finally {
+      await withPgAdmin((admin) => admin.query(`ALTER DATABASE ${db.name} WITH ALLOW_CONNECTIONS true`));
+      await store.close();
+    }
   });
 
   it('hides the password in `where` and in the error of a role that may not create its tables', async () => {

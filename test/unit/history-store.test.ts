@@ -168,27 +168,55 @@ describe('Recorder', () => {
     void recorder.close();
   });
 
-  it('stops recording on a full disk, says why, and tries again later', async () => {
-    let full = true;
+  const faults = [
+    { fault: 'full' as const, message: 'SQLITE_FULL: database or disk is full', reason: 'the disk of the history store is full (SQLITE_FULL: database or disk is full)' },
+    {
+      fault: 'unreachable' as const,
+      message: 'the history database at postgres://rec:***@db:5432/h cannot be reached: connect ECONNREFUSED',
+      reason: 'the history store cannot be reached (the history database at postgres://rec:***@db:5432/h cannot be reached: connect ECONNREFUSED)',
+    },
+  ];
+  for (const { fault, message, reason } of faults) {
+    it(`stops recording on a fault (${fault}), says why, and tries again later`, async () => {
+      let failing = true;
+      const writer = inlineWriter((request) =>
+        request.type === 'batch'
+          ? failing
+            ? { type: 'failed', id: request.batch.id, ticks: request.batch.count, fault, message }
+            : { type: 'written', id: request.batch.id, ticks: request.batch.count }
+          : request.type === 'close'
+            ? { type: 'closed' }
+            : { type: 'size', bytes: 0, days: 0 },
+      );
+      const recorder = new Recorder({ selection: selection('all'), location: { kind: 'sqlite', dir }, clock, logger: silentLogger(), queueTicks: 1000, maxAgeMs: 0, maxBytes: 0, batchTicks: 10, retryMs: 50, startWriter: () => writer });
+      for (let i = 0; i < 10; i++) recorder.record('simulator', 'NSE', 'A', 1, '{"ltp":1}');
+      await until(() => recorder.snapshot().state === 'stopped', 'recording to stop');
+      expect(recorder.snapshot()).toMatchObject({ state: 'stopped', reason, failed: 10 });
+      // Stopped: nothing more is sent to the writer until the retry.
+      const batches = writer.requests.filter((r) => r.type === 'batch').length;
+      for (let i = 0; i < 20; i++) recorder.record('simulator', 'NSE', 'A', 1, '{"ltp":1}');
+      expect(recorder.snapshot().shed).toBe(20);
+      expect(writer.requests.filter((r) => r.type === 'batch').length).toBe(batches);
+      failing = false;
+      await until(() => recorder.snapshot().state === 'recording', 'recording to resume');
+      for (let i = 0; i < 10; i++) recorder.record('simulator', 'NSE', 'A', 1, '{"ltp":1}');
+      await until(() => recorder.snapshot().written === 10, 'a batch written after the retry');
+      await recorder.close();
+    });
+  }
+
+  it('a failure that is no fault is counted and logged, and recording goes on', async () => {
     const writer = inlineWriter((request) =>
       request.type === 'batch'
-        ? full
-          ? { type: 'failed', id: request.batch.id, ticks: request.batch.count, full: true, message: 'SQLITE_FULL: database or disk is full' }
-          : { type: 'written', id: request.batch.id, ticks: request.batch.count }
+        ? { type: 'failed', id: request.batch.id, ticks: request.batch.count, message: 'a constraint failed' }
         : request.type === 'close'
           ? { type: 'closed' }
           : { type: 'size', bytes: 0, days: 0 },
     );
-    const recorder = new Recorder({ selection: selection('all'), location: { kind: 'sqlite', dir }, clock, logger: silentLogger(), queueTicks: 1000, maxAgeMs: 0, maxBytes: 0, batchTicks: 10, retryFullMs: 50, startWriter: () => writer });
-    for (let i = 0; i < 10; i++) recorder.record('simulator', 'NSE', 'A', 1, '{"ltp":1}');
-    await until(() => recorder.snapshot().state === 'stopped', 'recording to stop');
-    expect(recorder.snapshot()).toMatchObject({ state: 'stopped', reason: 'the disk of the history store is full (SQLITE_FULL: database or disk is full)', failed: 10 });
-    recorder.record('simulator', 'NSE', 'A', 1, '{"ltp":1}');
-    expect(recorder.snapshot().shed).toBe(1);
-    full = false;
-    await until(() => recorder.snapshot().state === 'recording', 'recording to resume');
-    for (let i = 0; i < 10; i++) recorder.record('simulator', 'NSE', 'A', 1, '{"ltp":1}');
-    await until(() => recorder.snapshot().written === 10, 'a batch written after the retry');
+    const recorder = new Recorder({ selection: selection('all'), location: { kind: 'sqlite', dir }, clock, logger: silentLogger(), queueTicks: 1000, maxAgeMs: 0, maxBytes: 0, batchTicks: 10, retryMs: 50, startWriter: () => writer });
+    for (let i = 0; i < 20; i++) recorder.record('simulator', 'NSE', 'A', 1, '{"ltp":1}');
+    await until(() => recorder.snapshot().failed === 20, 'two batches failed');
+    expect(recorder.snapshot()).toMatchObject({ state: 'recording', shed: 0 });
     await recorder.close();
   });
 });
