@@ -18,7 +18,7 @@ import type { AdapterOptions, RunningAdapter } from '../roles/adapter.js';
 import { tolerateClosedStdio } from '../observability/closed-output.js';
 import { createLogger } from '../observability/logger.js';
 import { REPLAY_FEED, ReplayAdapter } from '../adapters/replay/replay-adapter.js';
-import { type Parsed, iso, parseList, parseRange, parseSpeed, parseStreams, survey, systemScheduler } from '../adapters/replay/replay-source.js';
+import { type Parsed, iso, parseList, parseMaxGap, parseRange, parseSpeed, parseStreams, survey, systemScheduler } from '../adapters/replay/replay-source.js';
 import { historyLocation } from '../wiring.js';
 import { checkFeedId, gatewayTarget, runAdapterRole } from './adapter.js';
 import { addConfigFlags, EXIT_FAILURE, EXIT_OK, type Io, UsageError } from './common.js';
@@ -55,6 +55,7 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
       .requiredOption('--from <time>', 'start of the range: an ISO 8601 date (a whole UTC day), a date and time with a zone (2024-01-02T09:15:00+05:30) or epoch ms')
       .option('--to <time>', 'end of the range (exclusive; a date includes that day); default with a --from date: that day')
       .option('--speed <n|max>', 'recorded pace multiplier (1 real time, 10 ten times faster) or max (as fast as the bus takes them)', '1')
+      .option('--max-gap <seconds|none>', 'a quiet spell in the recording longer than this (a night, a weekend) is replayed as this long, before the speed applies; none keeps every gap', '300')
       .option('--streams <list>', 'only these streams: EXCHANGE:SYMBOL[,…] (default: every recorded stream)')
       .option('--feeds <list>', 'only ticks recorded from these feeds, e.g. simulator,zerodha.alice (default: every feed)')
       .option('--brokers <list>', "brokers whose users the replay serves (default: the simulated brokers, TICKCAST_SIM_BROKERS, as `tickcast adapter`)")
@@ -71,6 +72,7 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
 
         const range = check(parseRange(String(flags.from), flags.to === undefined ? undefined : String(flags.to)));
         const speed = check(parseSpeed(String(flags.speed)));
+        const maxGapMs = check(parseMaxGap(String(flags.maxGap)));
         const streams = flags.streams === undefined ? undefined : check(parseStreams(String(flags.streams)));
         const feeds = flags.feeds === undefined ? undefined : check(parseList('--feeds', String(flags.feeds)));
         const brokers = flags.brokers === undefined ? [...config.simulator.brokers] : replayBrokers(String(flags.brokers));
@@ -131,6 +133,7 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
               recorded,
               range,
               speed,
+              maxGapMs,
               scheduler: systemScheduler,
               logger: logger.child({ feed: feedId }),
               settleMs: settleSeconds * 1000,
@@ -156,7 +159,7 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
         io.out(
           `tickcast: replay "${feedId}" is running for instance "${config.instance}"\n` +
             `  Range      ${rangeText}: ${recorded.ticks} ticks of ${recorded.streams.size} streams, ${iso(recorded.first!)} to ${iso(recorded.last!)}\n` +
-            `  Speed      ${speed === 'max' ? 'max' : `${speed}x`}${flags.loop === true ? ', looping' : ''}\n` +
+            `  Speed      ${speed === 'max' ? 'max' : `${speed}x`}${flags.loop === true ? ', looping' : ''}${speed !== 'max' && Number.isFinite(maxGapMs) ? `, quiet spells over ${maxGapMs / 1000} s shortened to it` : ''}\n` +
             `  Brokers    ${brokers.join(', ')}\n` +
             `  Bus        ${adapter.bus}${nats ? '  (NATS)' : ''}\n  Control    ${adapter.control}\n` +
             `  It begins when a client subscribes to a recorded stream.\n`,

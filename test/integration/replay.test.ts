@@ -170,6 +170,7 @@ describe('tickcast replay', () => {
       [['--from', '2024-01-02T09:15'], /has no time zone/],
       [['--from', DAY, '--brokers', 'zerodha'], /zerodha: is a real broker/],
       [['--from', DAY, '--streams', 'RELIANCE'], /--streams "RELIANCE" is not EXCHANGE:SYMBOL/],
+      [['--from', DAY, '--max-gap', '-5'], /--max-gap "-5" is not valid: expected seconds of recorded time/],
     ];
     for (const [args, message] of cases) {
       const result = await runCli(['replay', ...args], { dataDir: dir });

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { streamKey } from '../../src/feed.js';
 import type { RecordedTick } from '../../src/history/tick-store.js';
-import { type Scheduler, pace, parseRange, parseSpeed, parseStreams, parseTime, survey } from '../../src/adapters/replay/replay-source.js';
+import { type Scheduler, pace, parseMaxGap, parseRange, parseSpeed, parseStreams, parseTime, survey } from '../../src/adapters/replay/replay-source.js';
 
 /** A clock that only moves when something sleeps: every sleep returns at once, `ms` later. */
 class VirtualScheduler implements Scheduler {
@@ -65,6 +65,20 @@ describe('parseRange', () => {
     expect(!noTo.ok && noTo.message).toMatch(/^--to is required/);
     const bad = parseRange('2024-01-02', 'soon');
     expect(!bad.ok && bad.message).toMatch(/^--to "soon" is not a time/);
+  });
+});
+
+describe('parseMaxGap', () => {
+  it('reads seconds of recorded time, or none, and refuses the rest with the reason', () => {
+    expect(parseMaxGap('300')).toEqual({ ok: true, value: 300_000 });
+    expect(parseMaxGap('0.5s')).toEqual({ ok: true, value: 500 });
+    expect(parseMaxGap('0')).toEqual({ ok: true, value: 0 });
+    expect(parseMaxGap('none')).toEqual({ ok: true, value: Infinity });
+    for (const bad of ['-1', '', 'soon', 'Infinity']) {
+      const parsed = parseMaxGap(bad);
+      expect(parsed.ok, bad).toBe(false);
+      if (!parsed.ok) expect(parsed.message).toContain('expected seconds of recorded time');
+    }
   });
 });
 
@@ -128,6 +142,27 @@ describe('pace', () => {
     let n = 0;
     const stopped = await pace({ ticks, speed: 'max', scheduler, emit: () => true, stopped: () => ++n > 2 });
     expect(stopped).toMatchObject({ read: 2, sent: 2, stopped: true });
+  });
+
+  it('replays a quiet spell longer than maxGapMs (a night, a clock that jumped ahead) as maxGapMs', async () => {
+    const scheduler = new VirtualScheduler();
+    const night = [tick(0, 1000), tick(1, 2000), tick(2, 2000 + 18 * 3_600_000), tick(3, 2000 + 18 * 3_600_000 + 500)];
+    const sentAt: number[] = [];
+    await pace({ ticks: night, speed: 10, maxGapMs: 60_000, scheduler, emit: () => (sentAt.push(scheduler.now()), true) });
+    // 1 s, then 18 h counted as 60 s, then 0.5 s: all at 10x.
+    expect(sentAt).toEqual([0, 100, 6100, 6150]);
+    const kept = new VirtualScheduler();
+    await pace({ ticks: night, speed: 10, scheduler: kept, emit: () => true });
+    expect(kept.now()).toBe((18 * 3_600_000 + 1500) / 10);
+  });
+
+  it('sends a tick recorded after the clock jumped back at once, and keeps the spacing after it', async () => {
+    const scheduler = new VirtualScheduler();
+    const jumped = [tick(0, 10_000), tick(1, 11_000), tick(2, 5_000), tick(3, 5_400), tick(4, 6_000)];
+    const sentAt: number[] = [];
+    await pace({ ticks: jumped, speed: 1, scheduler, emit: () => (sentAt.push(scheduler.now()), true) });
+    // Without the clamp, ticks 2–4 would all be "late" and go out in a burst at 1000.
+    expect(sentAt).toEqual([0, 1000, 1000, 1400, 2000]);
   });
 
   it('sends the same ticks in the same order on every run', async () => {

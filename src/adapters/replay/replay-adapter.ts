@@ -33,6 +33,8 @@ export interface ReplayAdapterOptions {
   /** The range asked for, for messages. */
   range: { from: number; to: number };
   speed: Speed;
+  /** Longest recorded spacing kept between two ticks, ms (replay-source.ts `pace`); default every one. */
+  maxGapMs?: number;
   scheduler: Scheduler;
   logger: Logger;
   /** Quiet time after the last subscription before the replay begins (default 500 ms; at most 10× this after the first). */
@@ -163,6 +165,7 @@ export class ReplayAdapter implements Adapter {
         const pass = await pace({
           ticks: this.options.read(),
           speed: this.options.speed,
+          ...(this.options.maxGapMs !== undefined ? { maxGapMs: this.options.maxGapMs } : {}),
           scheduler,
           emit: (tick) => this.emit(tick),
           stopped: () => this.stopped,

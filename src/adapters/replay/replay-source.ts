@@ -3,8 +3,10 @@
  * recorded ticks onto the bus.
  *
  * Pacing keeps the recorded spacing divided by the speed: the first tick goes out at once and
- * tick i when `(receivedAt_i − receivedAt_0) / speed` has passed since, on one monotonic clock
- * (late ticks are sent at once, never skipped, so a stalled loop delays but loses nothing).
+ * each next one when its spacing from the one before, divided by the speed, has passed, summed on
+ * one monotonic clock (late ticks are sent at once, never skipped, so a stalled loop delays but
+ * loses nothing). A spacing longer than `maxGapMs` (a night, a weekend, a clock that jumped
+ * forward while recording) counts as `maxGapMs`; one below zero (a clock that jumped back) as 0.
  * `max` sends ticks as fast as the bus takes them, yielding to the event loop after every chunk
  * so the publisher drains as it goes. The ticks, their order and which of them are sent depend
  * only on what was read and on `emit`: two runs over the same recording send the same ticks in
@@ -94,6 +96,17 @@ export function parseSpeed(text: string): Parsed<Speed> {
   return { ok: true, value: speed };
 }
 
+/** `--max-gap`: seconds of recorded time (0 or more), or `none` to keep every gap; in ms. */
+export function parseMaxGap(text: string): Parsed<number> {
+  const given = text.trim().toLowerCase();
+  if (given === 'none') return { ok: true, value: Infinity };
+  const seconds = given === '' ? NaN : Number(given.replace(/s$/, ''));
+  if (!Number.isFinite(seconds) || seconds < 0) {
+    return { ok: false, message: `--max-gap "${text}" is not valid: expected seconds of recorded time (0 or more), or none to keep every gap` };
+  }
+  return { ok: true, value: seconds * 1000 };
+}
+
 /** `NSE:RELIANCE,NSE:INFY` as streams (split at the first colon). */
 export function parseStreams(text: string): Parsed<Array<{ exchange: string; symbol: string }>> {
   const entries = text.split(',').map((entry) => entry.trim()).filter((entry) => entry !== '');
@@ -147,6 +160,8 @@ export interface PaceOptions {
   stopped?(): boolean;
   /** Ticks sent back to back before yielding to the event loop (default 256, one bus batch). */
   chunk?: number;
+  /** Longest recorded spacing kept, ms (default: every spacing kept). */
+  maxGapMs?: number;
 }
 
 export interface PaceResult {
@@ -167,8 +182,12 @@ const DEFAULT_CHUNK = 256;
 export async function pace(options: PaceOptions): Promise<PaceResult> {
   const { speed, scheduler, emit } = options;
   const chunk = options.chunk ?? DEFAULT_CHUNK;
+  const maxGap = options.maxGapMs ?? Infinity;
   const result: PaceResult = { read: 0, sent: 0, first: undefined, last: undefined, stopped: false };
   let startedAt = 0;
+  /** Recorded time since the first tick, each spacing clamped to [0, maxGap]. */
+  let elapsed = 0;
+  let previous = 0;
   let sinceYield = 0;
   for await (const tick of options.ticks) {
     if (options.stopped?.()) {
@@ -177,10 +196,13 @@ export async function pace(options: PaceOptions): Promise<PaceResult> {
     }
     if (result.first === undefined) {
       result.first = tick.receivedAt;
+      previous = tick.receivedAt;
       startedAt = scheduler.now();
     }
+    elapsed += Math.min(Math.max(tick.receivedAt - previous, 0), maxGap);
+    previous = tick.receivedAt;
     if (speed !== 'max') {
-      const wait = startedAt + (tick.receivedAt - result.first) / speed - scheduler.now();
+      const wait = startedAt + elapsed / speed - scheduler.now();
       // Timers are whole milliseconds: what is due within one goes out now.
       if (wait >= 1) {
         await scheduler.sleep(wait);
