@@ -50,6 +50,23 @@ describe('TickStore', () => {
     expect(all(new TickStore({ dir, readonly: true }), { from: 0, to: DAY2 + 1 })).toEqual(ticks);
   });
 
+  it('keeps ticks recorded while the clock jumped back, in the order received, on every read', () => {
+    const store = new TickStore({ dir });
+    const hour = 3_600_000;
+    // 05:00, 05:00:01, then the clock is set back an hour (04:00:02), and then across midnight back (the day before).
+    const at = [DAY1 + hour, DAY1 + hour + 1000, DAY1 + 2000, DAY1 + 3000, DAY1 - 5 * hour];
+    store.append(at.map((t, i) => tick('simulator', 'RELIANCE', t, 100 + i)));
+    store.close();
+    const reader = new TickStore({ dir, readonly: true });
+    const prices = (from: number, to: number) => [...reader.read({ from, to })].map((t) => JSON.parse(t.payload).ltp as number);
+    // Within a day, the order received; the tick that fell into the day before is that day's.
+    expect(prices(DAY1 - 6 * hour, DAY1 + 2 * hour)).toEqual([104, 100, 101, 102, 103]);
+    expect(prices(DAY1 - 6 * hour, DAY1 + 2 * hour)).toEqual(prices(DAY1 - 6 * hour, DAY1 + 2 * hour));
+    // A range is by receive time, whatever the order: the hour before the jump holds only the jumped ticks.
+    expect(prices(DAY1, DAY1 + hour)).toEqual([102, 103]);
+    expect(reader.days().map((d) => d.day)).toEqual(['2026-12-02', '2026-12-03']);
+  });
+
   it('reports a damaged day and reads the others', () => {
     const store = new TickStore({ dir });
     store.append([tick('simulator', 'A', DAY1, 1), tick('simulator', 'A', DAY2, 2)]);
