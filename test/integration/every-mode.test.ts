@@ -8,17 +8,16 @@
 import { createReadStream } from 'node:fs';
 import { unpack } from 'msgpackr';
 import WebSocket from 'ws';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { ZmqPublisher } from '../../src/bus/zeromq.js';
 import { openKeys } from '../../src/wiring.js';
 import { importZerodhaCsv } from '../../src/symbols/import-zerodha.js';
-import { killSpawnedProcesses, makeTempDir, removeDir, runCli, startAdapterCliProcess, startGatewayProcess } from '../helpers/cli.js';
+import { killSpawnedProcesses, makeTempDir, removeDir, startAdapterCliProcess, startGatewayProcess } from '../helpers/cli.js';
 import { type Message, TestClient, waitUntil } from '../helpers/client.js';
 import { FakeKite, kiteFrame, kitePacket } from '../helpers/fake-kite.js';
-import { type TestInstance, TEST_PEPPER, startTestInstance } from '../helpers/instance.js';
-import { type NatsServer, startNatsServer } from '../helpers/nats-server.js';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+import { type TestInstance, startTestInstance } from '../helpers/instance.js';
+import { createKeyWithCli, startSimAdapter, useNatsFleet } from '../helpers/nats-fleet.js';
 
 const LTP_KEYS = ['exchange', 'ltp', 'ltt', 'mode', 'symbol', 'timestamp'];
 const WAIT_MS = 20_000;
@@ -248,33 +247,16 @@ describe('every mode a client holds', () => {
   });
 
   describe('on a NATS bus', () => {
-    let nats: NatsServer;
-    let redis: RedisServer;
-    beforeAll(async () => {
-      [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
-    });
-    afterAll(async () => {
-      await Promise.all([nats?.stop(), redis?.stop()]);
-    });
+    const fleet = useNatsFleet();
 
     it('a gateway node fed by an adapter process', async () => {
       const dir = makeTempDir();
-      const env = {
-        TICKCAST_INSTANCE: 'modes',
-        TICKCAST_REGISTRY: `${redis.url}/0`,
-        TICKCAST_BUS: nats.url,
-        TICKCAST_FEED: 'none',
-        TICKCAST_DEV_KEY: 'false',
-        API_KEY_PEPPER: TEST_PEPPER,
-        TICKCAST_SIM_RATE: '20',
-      };
+      const env = fleet().env('modes', { TICKCAST_SIM_RATE: '20' });
       try {
-        const created = await runCli(['keys', 'create', '--user', 'trader', '--json'], { dataDir: dir, env });
-        expect(created.code, created.stderr).toBe(0);
-        const adapter = startAdapterCliProcess({ dataDir: dir, env, args: ['--feed-id', 'sim'] });
-        await adapter.ready;
+        const apiKey = await createKeyWithCli(dir, env);
+        await startSimAdapter(dir, env);
         const gw = await startGatewayProcess({ dataDir: dir, env });
-        await everyMode({ url: gw.url, apiKey: JSON.parse(created.stdout).api_key, exchange: 'NSE', symbol: 'RELIANCE', broker: 'simulator' });
+        await everyMode({ url: gw.url, apiKey, exchange: 'NSE', symbol: 'RELIANCE', broker: 'simulator' });
       } finally {
         await killSpawnedProcesses();
         removeDir(dir);

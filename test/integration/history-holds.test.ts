@@ -7,14 +7,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { TickStore } from '../../src/history/tick-store.js';
 import type { RecordedTick } from '../../src/history/store.js';
 import { TestClient, waitUntil } from '../helpers/client.js';
-import { killSpawnedProcesses, makeTempDir, removeDir, runCli, startAdapterCliProcess, startGatewayProcess } from '../helpers/cli.js';
-import { TEST_PEPPER, startTestInstance } from '../helpers/instance.js';
-import { type NatsServer, startNatsServer } from '../helpers/nats-server.js';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+import { killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess } from '../helpers/cli.js';
+import { startTestInstance } from '../helpers/instance.js';
+import { startSimAdapter, useNatsFleet } from '../helpers/nats-fleet.js';
 
 const dirs: string[] = [];
 function historyDir(): string {
@@ -115,33 +114,17 @@ describe('recording holds', () => {
   });
 
   describe('on a NATS bus', () => {
-    let nats: NatsServer;
-    let redis: RedisServer;
-    beforeAll(async () => {
-      [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
-    });
-    afterAll(async () => {
-      await Promise.all([nats?.stop(), redis?.stop()]);
-    });
+    const fleet = useNatsFleet();
 
     it('a gateway node holds its named stream on an adapter process’s feed once it joins, and records it with no client', async () => {
       const data = makeTempDir();
       const dir = historyDir();
-      const env = {
-        TICKCAST_INSTANCE: 'held',
-        TICKCAST_REGISTRY: `${redis.url}/0`,
-        TICKCAST_BUS: nats.url,
-        TICKCAST_FEED: 'none',
-        TICKCAST_DEV_KEY: 'false',
-        API_KEY_PEPPER: TEST_PEPPER,
-        TICKCAST_SIM_RATE: '50',
-      };
+      const env = fleet().env('held');
       try {
         // The node starts first: its hold waits for the feed.
         const gw = await startGatewayProcess({ dataDir: data, env: { ...env, TICKCAST_RECORD: 'sim/NSE:RELIANCE,NSE:TCS', TICKCAST_HISTORY_DIR: dir } });
         expect((await statusOf(gw.url)).history.holds).toEqual([{ stream: 'sim/NSE:RELIANCE', state: 'waiting', message: 'waiting for feed sim to be live here' }]);
-        const adapter = startAdapterCliProcess({ dataDir: data, env, args: ['--feed-id', 'sim'] });
-        await adapter.ready;
+        await startSimAdapter(data, env);
         const history = await writtenAtLeast(gw.url, 20);
         expect(history.holds).toEqual([{ stream: 'sim/NSE:RELIANCE', state: 'held' }]);
         expect(await gw.stop('SIGTERM')).toBe(0);

@@ -12,17 +12,17 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_INSTANCE } from '../../src/endpoints.js';
 import { openHistoryStore } from '../../src/history/open-store.js';
 import type { RecordedTick, TickQuery } from '../../src/history/store.js';
 import { historyDir } from '../../src/wiring.js';
 import { type Message, TestClient, sleep, waitUntil } from '../helpers/client.js';
-import { REPO_ROOT, TICKCAST_BIN, killSpawnedProcesses, makeTempDir, removeDir, runCli, startAdapterCliProcess, startGatewayProcess, tickcastEnv } from '../helpers/cli.js';
-import { TEST_PEPPER, startTestInstance } from '../helpers/instance.js';
-import { type NatsServer, freePort, startNatsServer } from '../helpers/nats-server.js';
+import { REPO_ROOT, TICKCAST_BIN, killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess, tickcastEnv } from '../helpers/cli.js';
+import { startTestInstance } from '../helpers/instance.js';
+import { createKeyWithCli, startSimAdapter, useNatsFleet } from '../helpers/nats-fleet.js';
+import { freePort } from '../helpers/nats-server.js';
 import { type PgTestDatabase, createPgTestDatabase, pgUrl } from '../helpers/openalgo-db.js';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
 
 const WAIT_MS = 15_000;
 const PASSWORD = 'secretpw';
@@ -271,32 +271,14 @@ describe('PostgreSQL history: --workers 2', () => {
 });
 
 describe('PostgreSQL history: on a NATS bus', () => {
-  let nats: NatsServer;
-  let redis: RedisServer;
-  beforeAll(async () => {
-    [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
-  });
-  afterAll(async () => {
-    await Promise.all([nats?.stop(), redis?.stop()]);
-  });
+  const fleet = useNatsFleet();
 
   it('a gateway node records what reaches it from an adapter process, and lists it', async () => {
     const { url } = await freshDatabase();
     const data = tempDir();
-    const env = {
-      TICKCAST_INSTANCE: 'pgrecorded',
-      TICKCAST_REGISTRY: `${redis.url}/0`,
-      TICKCAST_BUS: nats.url,
-      TICKCAST_FEED: 'none',
-      TICKCAST_DEV_KEY: 'false',
-      API_KEY_PEPPER: TEST_PEPPER,
-      TICKCAST_SIM_RATE: '50',
-    };
-    const created = await runCli(['keys', 'create', '--user', 'trader', '--json'], { dataDir: data, env });
-    expect(created.code, created.stderr).toBe(0);
-    const key = JSON.parse(created.stdout).api_key as string;
-    const adapter = startAdapterCliProcess({ dataDir: data, env, args: ['--feed-id', 'sim'] });
-    await adapter.ready;
+    const env = fleet().env('pgrecorded');
+    const key = await createKeyWithCli(data, env);
+    await startSimAdapter(data, env);
     const gw = await startGatewayProcess({ dataDir: data, env: { ...env, TICKCAST_RECORD: 'sim', TICKCAST_HISTORY_URL: url } });
     const http = httpOf(gw.url);
     const { client, received } = await receive(gw.url, key, 10);

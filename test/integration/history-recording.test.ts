@@ -8,13 +8,12 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import BetterSqlite3 from 'better-sqlite3';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { TickStore } from '../../src/history/tick-store.js';
 import { TestClient, waitUntil } from '../helpers/client.js';
-import { killSpawnedProcesses, makeTempDir, removeDir, runCli, startAdapterCliProcess, startGatewayProcess } from '../helpers/cli.js';
-import { TEST_PEPPER, startTestInstance } from '../helpers/instance.js';
-import { type NatsServer, startNatsServer } from '../helpers/nats-server.js';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+import { killSpawnedProcesses, makeTempDir, removeDir, startGatewayProcess } from '../helpers/cli.js';
+import { startTestInstance } from '../helpers/instance.js';
+import { createKeyWithCli, startSimAdapter, useNatsFleet } from '../helpers/nats-fleet.js';
 
 const dirs: string[] = [];
 function historyDir(): string {
@@ -148,34 +147,17 @@ describe('recording', () => {
   });
 
   describe('on a NATS bus', () => {
-    let nats: NatsServer;
-    let redis: RedisServer;
-    beforeAll(async () => {
-      [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
-    });
-    afterAll(async () => {
-      await Promise.all([nats?.stop(), redis?.stop()]);
-    });
+    const fleet = useNatsFleet();
 
     it('a gateway node records what reaches it from an adapter process', async () => {
       const data = makeTempDir();
       const dir = historyDir();
-      const env = {
-        TICKCAST_INSTANCE: 'recorded',
-        TICKCAST_REGISTRY: `${redis.url}/0`,
-        TICKCAST_BUS: nats.url,
-        TICKCAST_FEED: 'none',
-        TICKCAST_DEV_KEY: 'false',
-        API_KEY_PEPPER: TEST_PEPPER,
-        TICKCAST_SIM_RATE: '50',
-      };
+      const env = fleet().env('recorded');
       try {
-        const created = await runCli(['keys', 'create', '--user', 'trader', '--json'], { dataDir: data, env });
-        expect(created.code, created.stderr).toBe(0);
-        const adapter = startAdapterCliProcess({ dataDir: data, env, args: ['--feed-id', 'sim'] });
-        await adapter.ready;
+        const apiKey = await createKeyWithCli(data, env);
+        await startSimAdapter(data, env);
         const gw = await startGatewayProcess({ dataDir: data, env: { ...env, TICKCAST_RECORD: 'sim', TICKCAST_HISTORY_DIR: dir } });
-        const { client, received } = await receive(gw.url, JSON.parse(created.stdout).api_key, 10);
+        const { client, received } = await receive(gw.url, apiKey, 10);
         const got = received();
         await client.close();
         expect(await gw.stop('SIGTERM')).toBe(0);

@@ -8,15 +8,14 @@ import fs from 'node:fs';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { CredentialStore } from '../../src/auth/credentials.js';
 import { TickStore } from '../../src/history/tick-store.js';
 import { openKeys } from '../../src/wiring.js';
 import { TestClient, waitUntil } from '../helpers/client.js';
-import { killSpawnedProcesses, makeTempDir, removeDir, runCli, startAdapterCliProcess, startGatewayProcess } from '../helpers/cli.js';
-import { TEST_PEPPER, startTestInstance } from '../helpers/instance.js';
-import { type NatsServer, startNatsServer } from '../helpers/nats-server.js';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+import { killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess } from '../helpers/cli.js';
+import { startTestInstance } from '../helpers/instance.js';
+import { createKeyWithCli, startSimAdapter, useNatsFleet } from '../helpers/nats-fleet.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -205,33 +204,15 @@ describe('--workers 2', () => {
 });
 
 describe('on a NATS bus', () => {
-  let nats: NatsServer;
-  let redis: RedisServer;
-  beforeAll(async () => {
-    [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
-  });
-  afterAll(async () => {
-    await Promise.all([nats?.stop(), redis?.stop()]);
-  });
+  const fleet = useNatsFleet();
 
   it('a gateway node lists what it records from an adapter process', async () => {
     const data = makeTempDir();
     const dir = tempDir();
-    const env = {
-      TICKCAST_INSTANCE: 'listed',
-      TICKCAST_REGISTRY: `${redis.url}/0`,
-      TICKCAST_BUS: nats.url,
-      TICKCAST_FEED: 'none',
-      TICKCAST_DEV_KEY: 'false',
-      API_KEY_PEPPER: TEST_PEPPER,
-      TICKCAST_SIM_RATE: '50',
-    };
+    const env = fleet().env('listed');
     try {
-      const created = await runCli(['keys', 'create', '--user', 'trader', '--json'], { dataDir: data, env });
-      expect(created.code, created.stderr).toBe(0);
-      const key = JSON.parse(created.stdout).api_key as string;
-      const adapter = startAdapterCliProcess({ dataDir: data, env, args: ['--feed-id', 'sim'] });
-      await adapter.ready;
+      const key = await createKeyWithCli(data, env);
+      await startSimAdapter(data, env);
       const started = Date.now() - 1000;
       const gw = await startGatewayProcess({ dataDir: data, env: { ...env, TICKCAST_RECORD: 'sim', TICKCAST_HISTORY_DIR: dir } });
       const client = await recordSome(gw.url, key, ['RELIANCE'], 10);

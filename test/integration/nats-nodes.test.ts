@@ -20,28 +20,18 @@ import {
   startGatewayProcess,
 } from '../helpers/cli.js';
 import { type Message, TestClient, sleep } from '../helpers/client.js';
-import { type NatsServer, startNatsServer } from '../helpers/nats-server.js';
-import { type RedisServer, startRedisServer } from '../helpers/redis-server.js';
+import { createKeyWithCli, useNatsFleet } from '../helpers/nats-fleet.js';
 
-const PEPPER = 'test-pepper-0123456789abcdef0123456789';
 /** Symbols with dots (NATS's token separator) and & ride along, to cross the bus escaped and come back whole. */
 const SYMBOLS = 'NSE:TCS,NSE:INFY,NSE:RELIANCE,NSE:M&M,NSE:BRK.B,NSE:A.B.C';
 
-let nats: NatsServer;
-let redis: RedisServer;
+const bus = useNatsFleet();
 let dataDir: string;
 let env: Record<string, string>;
 let apiKey: string;
 let prefix = 0;
 const clients: TestClient[] = [];
 const links: NatsLink[] = [];
-
-beforeAll(async () => {
-  [nats, redis] = await Promise.all([startNatsServer(), startRedisServer()]);
-});
-afterAll(async () => {
-  await Promise.all([nats?.stop(), redis?.stop()]);
-});
 
 beforeAll(() => {
   dataDir = makeTempDir('tickcast-nats-');
@@ -57,21 +47,8 @@ afterEach(async () => {
 /** Each test its own instance name and Redis prefix-free namespace: nothing leaks between tests. */
 async function fleet(): Promise<{ instance: string }> {
   const instance = `scale${++prefix}`;
-  env = {
-    TICKCAST_INSTANCE: instance,
-    TICKCAST_REGISTRY: `${redis.url}/0`,
-    TICKCAST_REGISTRY_TTL_SECONDS: '3',
-    TICKCAST_BUS: nats.url,
-    TICKCAST_FEED: 'none',
-    TICKCAST_DEV_KEY: 'false',
-    API_KEY_PEPPER: PEPPER,
-    TICKCAST_SIM_SYMBOLS: SYMBOLS,
-    TICKCAST_SIM_RATE: '10',
-    TICKCAST_SIM_SEED: '7',
-  };
-  const created = await runCli(['keys', 'create', '--user', 'trader', '--json'], { dataDir, env });
-  expect(created.code, created.stderr).toBe(0);
-  apiKey = JSON.parse(created.stdout).api_key;
+  env = bus().env(instance, { TICKCAST_REGISTRY_TTL_SECONDS: '3', TICKCAST_SIM_SYMBOLS: SYMBOLS, TICKCAST_SIM_RATE: '10', TICKCAST_SIM_SEED: '7' });
+  apiKey = await createKeyWithCli(dataDir, env);
   return { instance };
 }
 
@@ -125,7 +102,7 @@ async function waitUntil(condition: () => boolean, what: string, timeoutMs = 15_
 
 /** A raw NATS subscriber counting the instance's ticks per symbol, as they cross the bus. */
 async function busWatcher(instance: string): Promise<{ counts: Map<string, number>; last: Map<string, number> }> {
-  const link = await NatsLink.connect({ servers: [nats.url], name: 'test watcher', logger: silentLogger() });
+  const link = await NatsLink.connect({ servers: [bus().nats.url], name: 'test watcher', logger: silentLogger() });
   links.push(link);
   const subjects = new Subjects(instance);
   const counts = new Map<string, number>();
@@ -172,7 +149,7 @@ describe('gateway nodes on a NATS bus', () => {
     expect(listed.code, listed.stderr).toBe(0);
     const entries = (JSON.parse(listed.stdout) as Array<Record<string, any>>).filter((e) => e.instance === instance && e.alive);
     expect(entries.map((e) => `${e.role} ${e.name}`).sort()).toEqual(['adapter sim', 'gateway node-a', 'gateway node-b']);
-    expect(entries.find((e) => e.name === 'node-a')!.endpoints).toMatchObject({ ws: a.url, bus: nats.url, control: null });
+    expect(entries.find((e) => e.name === 'node-a')!.endpoints).toMatchObject({ ws: a.url, bus: bus().nats.url, control: null });
     const table = await runCli(['instances'], { dataDir, env });
     expect(table.stdout).toMatch(new RegExp(`${instance}: 2 gateway nodes on 1 host`));
   });
@@ -230,7 +207,7 @@ describe('gateway nodes on a NATS bus', () => {
     const seenB = record(cb);
     await waitUntil(() => seenA.length > 3 && seenB.length > 3, 'ticks before the restart');
 
-    await nats.restart({ downMs: 500 });
+    await bus().nats.restart({ downMs: 500 });
     const restartedAt = Date.now();
     await waitUntil(() => seenA.some((m) => m.data.timestamp > restartedAt) && seenB.some((m) => m.data.timestamp > restartedAt), 'ticks after the restart');
     expect(seenB.every((m) => m.symbol === 'M&M')).toBe(true);
