@@ -35,6 +35,8 @@ import type { AsyncSymbolLookup } from './symbols/openalgo-master.js';
 import { openOpenAlgoStores } from './store/openalgo-stores.js';
 import { RecordingHolds, recordingHolds } from './history/holds.js';
 import { Recorder } from './history/recorder.js';
+import { FrameRecorder } from './history/frame-recorder.js';
+import type { FrameSink } from './adapters/session/frame-sink.js';
 import { type HistoryLocation, describeLocation } from './history/store.js';
 import type { TickHistory } from './http/ticks.js';
 import type { OpenAlgoDb } from './store/openalgo-db.js';
@@ -108,6 +110,22 @@ export function historyLocation(config: Config): HistoryLocation {
 /** The history store as `GET /api/ticks` reads it (the store this process's recorder writes), with its read limits. */
 export function tickHistory(config: Config): TickHistory {
   return { location: historyLocation(config), maxRangeHours: config.history.ticksMaxRangeHours, maxRows: config.history.ticksMaxRows };
+}
+
+/**
+ * The recorder of the native broker sockets' raw frames (TICKCAST_RECORD_FRAMES), writing
+ * `frames-YYYY-MM-DD.db` in the SQLite history directory on its own thread (always there: the
+ * PostgreSQL store holds no frames); undefined when off. Closed by `teardown`, after whatever
+ * was added to it later (the feeds whose frames it takes) has stopped.
+ */
+export function startFrameRecorder(config: Config, teardown: Teardown, { clock, logger }: { clock: Clock; logger: Logger }): FrameRecorder | undefined {
+  const { recordFrames, maxAgeDays, maxBytes } = config.history;
+  if (recordFrames === 'off') return undefined;
+  const dir = historyDir(config);
+  const frames = new FrameRecorder({ brokers: recordFrames, dir, clock, logger: logger.child({ part: 'frames' }), maxAgeMs: maxAgeDays * 86_400_000, maxBytes });
+  teardown.add(() => frames.close());
+  logger.info({ brokers: recordFrames === 'all' ? 'all' : recordFrames, dir }, 'recording broker frames');
+  return frames;
 }
 
 /**
@@ -354,9 +372,10 @@ export function userBrokerFeeds(
   config: Config,
   stores: Pick<InstanceStores, 'symbols' | 'credentials' | 'openalgo'>,
   publisher: BusPublisher,
-  { logger, clock }: { logger: Logger; clock: Clock },
+  { logger, clock, frames }: { logger: Logger; clock: Clock; frames?: FrameSink | undefined },
 ): BrokerAdapterFactory {
   return brokerAdapterFactory({
+    ...(frames ? { frames } : {}),
     symbols: stores.symbols,
     credentials: stores.credentials,
     managedByOpenAlgo: stores.openalgo !== undefined,
@@ -463,7 +482,7 @@ export function createAdapters(
   base: Pick<InstanceBase, 'stores'>,
   teardown: Teardown,
   { logger, clock }: { logger: Logger; clock: Clock },
-): { adapters: AdapterRoute[]; instruments: number; brokerAdapters: BrokerAdapterFactory; bridge: OpenAlgoBridge | undefined } {
+): { adapters: AdapterRoute[]; instruments: number; brokerAdapters: BrokerAdapterFactory; bridge: OpenAlgoBridge | undefined; frames: FrameRecorder | undefined } {
   const publisherFor = (what: string): BusPublisher => {
     if (typeof bus !== 'string') return bus();
     const publisher = new ZmqPublisher({
@@ -488,10 +507,12 @@ export function createAdapters(
 
   // Users with stored Zerodha or Angel credentials get their own broker feed (one publisher for all).
   const brokerPublisher = publisherFor('broker feeds');
-  const native = userBrokerFeeds(config, base.stores, brokerPublisher, { logger, clock });
+  // Added to the teardown before the gateway that stops the feeds: closed after them, with their last frames.
+  const frames = startFrameRecorder(config, teardown, { clock, logger });
+  const native = userBrokerFeeds(config, base.stores, brokerPublisher, { logger, clock, frames });
   // Users of every other broker OpenAlgo streams for: OpenAlgo's own adapters, through the bridge.
   const bridge = openAlgoBridge(config, base.stores.credentials, base.stores.openalgo !== undefined, { logger, clock });
-  return { adapters, instruments, brokerAdapters: bridge ? withBridge(native, bridge.feeds) : native, bridge };
+  return { adapters, instruments, brokerAdapters: bridge ? withBridge(native, bridge.feeds) : native, bridge, frames };
 }
 
 /** The gateway options that come straight from configuration (the same in every worker). */

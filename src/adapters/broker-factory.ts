@@ -14,6 +14,8 @@ import type { Adapter, BrokerAdapterFactory } from '../feed.js';
 import { AngelAdapter } from './angel/angel-adapter.js';
 import type { BrokerFeedOptions, BrokerInstrument, BrokerName, SymbolLookup } from './broker.js';
 import { DhanAdapter } from './dhan/dhan-adapter.js';
+import type { SessionOptions } from './session/broker-feed.js';
+import type { FrameSink } from './session/frame-sink.js';
 import { NorenAdapter } from './noren/noren-adapter.js';
 import { UpstoxAdapter } from './upstox/upstox-adapter.js';
 import { KiteAdapter } from './zerodha/kite-adapter.js';
@@ -29,13 +31,15 @@ export interface BrokerFactoryOptions {
   urls?: BrokerUrls;
   /** Set when the users' broker sessions are OpenAlgo's (DATABASE_URL): says so in messages. */
   managedByOpenAlgo?: boolean;
+  /** Where the feeds' raw broker messages are recorded (TICKCAST_RECORD_FRAMES); none by default. */
+  frames?: FrameSink;
 }
 
 /** Each broker's feed URL, and Dhan's second socket (its 20-level depth feed). */
 export type BrokerUrls = Partial<Record<BrokerName, string>> & { dhanDepth?: string };
 
 /** Each native broker's adapter (`url`, when given, replaces the adapter's default). */
-const NATIVE_FEEDS: Readonly<Record<BrokerName, (options: BrokerFeedOptions, urls: BrokerUrls) => Adapter>> = {
+const NATIVE_FEEDS: Readonly<Record<BrokerName, (options: BrokerFeedOptions & SessionOptions, urls: BrokerUrls) => Adapter>> = {
   zerodha: (options) => new KiteAdapter(options),
   angel: (options) => new AngelAdapter(options),
   dhan: (options, urls) => new DhanAdapter({ ...options, ...(urls.dhanDepth ? { depthUrl: urls.dhanDepth } : {}) }),
@@ -98,7 +102,7 @@ export function credentialChecks(
 }
 
 export function brokerAdapterFactory(options: BrokerFactoryOptions): BrokerAdapterFactory {
-  const { symbols, credentials, publisher, clock, logger, urls = {} } = options;
+  const { symbols, credentials, publisher, clock, logger, urls = {}, frames } = options;
   const perSubscribe = 'lookupAsync' in symbols ? symbols : undefined;
   // Subscribes are rare: checking for an import made since (`tickcast symbols import` in another
   // process) costs one small query each.
@@ -127,6 +131,7 @@ export function brokerAdapterFactory(options: BrokerFactoryOptions): BrokerAdapt
             publisher,
             clock,
             logger: logger.child({ feed }),
+            ...(frames ? { frames } : {}),
           },
           urls,
         );

@@ -20,8 +20,11 @@ export const DECODE_BROKERS = ['zerodha', 'angel', 'dhan', 'upstox', 'shoonya', 
 type Broker = (typeof DECODE_BROKERS)[number];
 
 type Decoded = { lines: string[]; warnings?: string[] } | { error: string };
-/** Decodes one captured frame (state kept between the frames of a run, for Noren). */
-export type FrameDecoder = (frame: Buffer) => Decoded;
+/**
+ * Decodes one captured frame (state kept between the frames of a run, for Noren). `binary` is the
+ * WebSocket frame type when it is known (recorded frames); a pasted capture's is guessed.
+ */
+export type FrameDecoder = (frame: Buffer, binary?: boolean) => Decoded;
 
 /** Hex with optional spaces, colons or a 0x prefix, as people paste it from captures. */
 function parseHex(text: string): Buffer | string {
@@ -40,8 +43,11 @@ function looksLikeText(frame: Buffer): boolean {
 
 const line = (value: unknown): string => JSON.stringify(value);
 
-function kiteFrame(frame: Buffer): Decoded {
-  const decoded = looksLikeText(frame) ? decodeKiteText(frame.toString('utf8')) : decodeKiteBinary(frame);
+/** Whether to read `frame` as a text frame. */
+const isText = (frame: Buffer, binary: boolean | undefined): boolean => (binary === undefined ? looksLikeText(frame) : !binary);
+
+function kiteFrame(frame: Buffer, binary?: boolean): Decoded {
+  const decoded = isText(frame, binary) ? decodeKiteText(frame.toString('utf8')) : decodeKiteBinary(frame);
   switch (decoded.kind) {
     case 'ticks': {
       const lines = decoded.ticks.map((tick) => line(tickJson(tick)));
@@ -58,8 +64,8 @@ function kiteFrame(frame: Buffer): Decoded {
   }
 }
 
-function angelFrame(frame: Buffer): Decoded {
-  const decoded = looksLikeText(frame) ? decodeAngelText(frame.toString('utf8')) : decodeAngelBinary(frame);
+function angelFrame(frame: Buffer, binary?: boolean): Decoded {
+  const decoded = isText(frame, binary) ? decodeAngelText(frame.toString('utf8')) : decodeAngelBinary(frame);
   switch (decoded.kind) {
     case 'tick':
       return { lines: [line(tickJson(decoded.tick))] };
@@ -73,8 +79,8 @@ function angelFrame(frame: Buffer): Decoded {
 }
 
 /** Dhan: a live-feed message, or else a message of its 20-level depth feed (each side on its own line). */
-function dhanFrame(frame: Buffer): Decoded {
-  if (looksLikeText(frame)) {
+function dhanFrame(frame: Buffer, binary?: boolean): Decoded {
+  if (isText(frame, binary)) {
     const decoded = decodeDhanText(frame.toString('utf8'));
     return decoded.kind === 'text' ? { lines: [line({ text: decoded.text })] } : { error: decoded.reason };
   }

@@ -10,6 +10,7 @@ import { storageProblem } from '../store/storage-advice.js';
 import { registerAdapterCommand } from './adapter.js';
 import { registerBridgeCommand } from './openalgo-bridge.js';
 import { registerDecodeCommand } from './decode.js';
+import { registerFramesCommand } from './frames.js';
 import { registerInstanceCommands } from './instances.js';
 import { registerCredentialCommands } from './credentials.js';
 import { registerKeyCommands } from './keys.js';
@@ -45,6 +46,7 @@ export function buildProgram(io: Io, setExit: (code: number) => void): Command {
   registerAdapterCommand(program, io, setExit);
   registerBridgeCommand(program, io, setExit);
   registerDecodeCommand(program, io, setExit);
+  registerFramesCommand(program, io, setExit);
   registerInstanceCommands(program, io);
   registerKeyCommands(program, io, setExit);
   registerReplayCommand(program, io, setExit);

@@ -320,6 +320,22 @@ function recordSelection(): Parser<RecordSelection> {
   };
 }
 
+/** What TICKCAST_RECORD_FRAMES records: nothing, every native broker's sockets, or those of the brokers named. */
+export type FrameRecording = 'off' | 'all' | readonly string[];
+
+function frameRecording(): Parser<FrameRecording> {
+  const expected = `off, on, or a comma-separated list of native brokers (${NATIVE_BROKERS.join(', ')})`;
+  return (raw) => {
+    const word = raw.trim().toLowerCase();
+    if (word === 'off' || word === '') return ok('off');
+    if (word === 'on' || word === 'all') return ok('all');
+    const names = splitList(word);
+    const bad = names.filter((name) => !NATIVE_BROKERS.includes(name));
+    if (names.length === 0 || bad.length > 0) return fail(expected, bad.length > 0 ? `not a native broker: ${bad.map((name) => JSON.stringify(name)).join(', ')}` : undefined);
+    return ok([...new Set(names)]);
+  };
+}
+
 /** A secret of at least `min` characters. */
 function secret(min: number): Parser<string> {
   return (raw) => (raw.length >= min ? ok(raw) : fail(`at least ${min} characters`));
@@ -868,6 +884,15 @@ export const OPTIONS = [
     description:
       "Which ticks are recorded into the history store (docs/history.md): off, all, or a comma-separated list of feeds (`simulator`, `zerodha.alice`, `zerodha.*`; `shared` for OpenAlgo's bare topics), streams in every feed (`NSE:RELIANCE`) and a feed's streams (`zerodha.alice/NSE:RELIANCE`).",
     parse: recordSelection(),
+  }),
+  option({
+    key: 'history.recordFrames',
+    env: 'TICKCAST_RECORD_FRAMES',
+    flag: '--record-frames <what>',
+    default: 'off',
+    description:
+      "Records every WebSocket message the native broker sockets receive and send, as on the wire, into `frames-YYYY-MM-DD.db` beside the tick history (docs/history.md, \"Raw broker frames\"; the SQLite history directory even when TICKCAST_HISTORY_URL is set): off, on, or a comma-separated list of brokers (`zerodha,dhan`). Read back with `tickcast frames`.",
+    parse: frameRecording(),
   }),
   option({
     key: 'history.dir',

@@ -17,7 +17,8 @@ import type { ProxyFigures } from '../observability/openalgo-stats.js';
 import type { AdapterRoute } from './feeds.js';
 import { Feeds, NO_FEED } from './feeds.js';
 import type { Recorder } from '../history/recorder.js';
-import { historyStatus } from '../history/figures.js';
+import { historySection } from '../history/figures.js';
+import type { FrameFigures } from '../history/frame-recorder.js';
 import { BusListener } from './bus-listener.js';
 import { FanOut } from './fan-out.js';
 import type { RecoveryLimits } from './recent-ticks.js';
@@ -42,6 +43,8 @@ export interface GatewayOptions {
   limits?: { maxConnectionsPerKey?: number; maxSubscriptions?: number; subscribeRate?: number; authFailures?: number };
   /** Records the ticks TICKCAST_RECORD selects (history/recorder.ts); absent when nothing is. */
   recorder?: Recorder;
+  /** Records the native broker sockets' raw frames (TICKCAST_RECORD_FRAMES): only its figures are read here. */
+  frames?: { snapshot(): FrameFigures };
   /** Send a stream's last value on subscribe unless a client opts out (default true). */
   snapshots?: boolean;
   /** Snapshots only of ticks younger than this, from the feed's current live session (default 60 s). */
@@ -352,6 +355,12 @@ export class Gateway {
    * `/api/status`: each figure once (docs/metrics.md lists every field). Grouped as: the process
    * (uptime, readiness), clients and streams now, the feeds, the bus in, deliveries out, health.
    */
+  /** `history`, when this process records ticks or broker frames. */
+  private historyStatus(): { history?: Record<string, unknown> } {
+    const history = historySection(this.options.recorder?.snapshot(), this.options.frames?.snapshot());
+    return history ? { history } : {};
+  }
+
   status(): Record<string, unknown> {
     const totals = this.sessionTotals();
     const memory = process.memoryUsage();
@@ -366,7 +375,7 @@ export class Gateway {
       upstream_streams: this.upstream.size,
       adapters: this.adapterList(),
       user_feeds: this.userFeeds?.counts() ?? {},
-      ...(this.options.recorder ? { history: historyStatus(this.options.recorder.snapshot()) } : {}),
+      ...this.historyStatus(),
       bus: { ...this.busListener.counters, ticks_by_feed: Object.fromEntries(this.publicByFeed(this.busListener.ticksByFeed)) },
       // Named one by one: the listener's totals also carry slowConsumersClosed, which is here once.
       clients: { sent: totals.sent, conflated: totals.conflated, dropped: totals.dropped, slow_consumers_closed: this.listener.closedTotals.slowConsumersClosed },

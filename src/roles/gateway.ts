@@ -50,13 +50,14 @@ export async function startGateway(config: Config, options: StartOptions): Promi
     teardown.add(() => bus.close());
 
     // In-process adapters hand their ticks straight to this gateway (bus/local.ts).
-    const { adapters, instruments, brokerAdapters, bridge } = createAdapters(config, () => bus.publisher(), base, teardown, { logger, clock });
+    const { adapters, instruments, brokerAdapters, bridge, frames } = createAdapters(config, () => bus.publisher(), base, teardown, { logger, clock });
 
     // Closed after the gateway has stopped (teardown runs backwards), so its last ticks are written.
     const recorder = startRecorder(config, teardown, { clock, logger });
     const gateway: Gateway = new Gateway({
       ...gatewaySettings(config, plan.wsPort),
       ...(recorder ? { recorder } : {}),
+      ...(frames ? { frames } : {}),
       bus,
       adapters,
       verifier: base.verifier,

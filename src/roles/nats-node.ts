@@ -17,7 +17,7 @@ import { tuneHeap } from '../gateway/heap-tuning.js';
 import { dashboardSources } from '../http/dashboard-sources.js';
 import { gatewayHttp } from '../http/routes.js';
 import { Gateway } from '../gateway/gateway.js';
-import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, acceptAdapters, explainBindFailure, gatewaySettings, instanceControlKey, openInstance, startRecorder, tickHistory, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
+import { SIMULATOR_BROKER, type RunningInstance, type StartOptions, acceptAdapters, explainBindFailure, gatewaySettings, instanceControlKey, openInstance, startFrameRecorder, startRecorder, tickHistory, writeOpenAlgoStats, userBrokerFeeds } from '../wiring.js';
 import { Teardown } from '../teardown.js';
 import { natsSecurity } from '../nats/security.js';
 import { natsNodeName } from '../nats/node-name.js';
@@ -38,13 +38,15 @@ export async function startNatsNode(config: Config, options: StartOptions): Prom
     const bus = new NatsTickSubscriber(link, subjects, logger);
 
     // A user's own broker session feeds only this node's clients: other nodes start their own.
-    const brokerAdapters = userBrokerFeeds(config, base.stores, bus.localPublisher(), { logger, clock });
+    const frames = startFrameRecorder(config, teardown, { clock, logger });
+    const brokerAdapters = userBrokerFeeds(config, base.stores, bus.localPublisher(), { logger, clock, frames });
 
     // Each node records what reaches it (set TICKCAST_RECORD on the nodes that should); closed after the gateway stops.
     const recorder = startRecorder(config, teardown, { clock, logger });
     const gateway = new Gateway({
       ...gatewaySettings(config, base.plan.wsPort),
       ...(recorder ? { recorder } : {}),
+      ...(frames ? { frames } : {}),
       bus,
       adapters: [],
       verifier: base.verifier,

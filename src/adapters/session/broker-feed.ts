@@ -12,6 +12,7 @@ import { type Adapter, type FeedStatus, type FeedStatusEvent, type StreamRef, ty
 import type { BrokerFeedOptions, BrokerInstrument, BrokerName } from '../broker.js';
 import { FeedStatusBoard, LogThrottle, aggregateStatus } from './feed-status.js';
 import { BrokerSession, type SessionDialect, type SessionSettings } from './broker-session.js';
+import type { FrameSink } from './frame-sink.js';
 import { type ScheduleOptions, positive, resolveSchedule } from './schedule.js';
 import type { SubscriptionDiff } from './subscriptions.js';
 
@@ -32,6 +33,8 @@ export interface SessionOptions extends ScheduleOptions {
   connectTimeoutMs?: number;
   /** For a dialect with a login: an open socket whose login gets no answer for this long is replaced (default: the connect timeout). */
   loginTimeoutMs?: number;
+  /** Where each socket's raw messages are recorded (TICKCAST_RECORD_FRAMES); none by default. */
+  frames?: FrameSink;
 }
 
 export interface FeedLimits {
@@ -93,6 +96,7 @@ export abstract class BrokerFeed<I> implements Adapter {
       connectTimeoutMs: positive(label, 'connectTimeoutMs', limits.connectTimeoutMs),
       loginTimeoutMs: positive(label, 'loginTimeoutMs', options.loginTimeoutMs ?? limits.connectTimeoutMs),
       schedule: resolveSchedule(label, options),
+      ...(options.frames ? { recordFrames: recordingOn(options.frames, () => this.broker, options.feed, dialect.socketName) } : {}),
     };
     positive(label, 'maxConnections', limits.maxConnections);
     // Infinity is allowed: a broker with no documented per-socket limit.
@@ -302,4 +306,9 @@ export abstract class BrokerFeed<I> implements Adapter {
     const { status, message } = aggregateStatus(this.sessions, this.dialect.label);
     this.board.set(status, message);
   }
+}
+
+/** A session's recordFrames: `broker` is read at each open, as a subclass sets it after this constructor. */
+function recordingOn(sink: FrameSink, broker: () => string, feed: string, socket: string): NonNullable<SessionSettings['recordFrames']> {
+  return () => sink.open(broker(), feed, socket);
 }

@@ -13,6 +13,7 @@ import type { Clock } from '../../clock.js';
 import type { Logger } from '../../observability/logger.js';
 import type { BrokerCredentials, CredentialSource } from '../broker.js';
 import type { SessionView } from './feed-status.js';
+import type { FrameConnection } from './frame-sink.js';
 import { type Schedule, lossDelay, refusalDelay } from './schedule.js';
 import { type SubscriptionDiff, SubscriptionBook } from './subscriptions.js';
 
@@ -64,6 +65,11 @@ export interface SessionSettings {
   /** A dialect's login unanswered for this long replaces the socket; default `connectTimeoutMs`. */
   loginTimeoutMs?: number;
   schedule: Schedule;
+  /**
+   * Asked at each socket's open: where its data messages are recorded, or undefined (frame
+   * recording off, or not for this broker). Control frames (pings, pongs, close) are never recorded.
+   */
+  recordFrames?: () => FrameConnection | undefined;
 }
 
 export interface SessionHost<K, V> {
@@ -102,6 +108,8 @@ export class BrokerSession<K, V> implements SessionView {
   private loggingIn = false;
   private readonly liveTimers: NodeJS.Timeout[] = [];
   private lastFrameAt = 0;
+  /** The current socket's recording, if its frames are recorded (the one branch the frame path pays when off). */
+  private recording: FrameConnection | undefined;
   private heard = false;
   /** Set on the current socket when it ends for a reason its close event cannot tell. */
   private ending: { refused: boolean; message: string } | undefined;
@@ -160,7 +168,9 @@ export class BrokerSession<K, V> implements SessionView {
     const diff = this.book.take();
     if (!diff) return;
     const messages = this.host.encode(diff);
+    const recording = this.recording;
     for (const message of messages) {
+      if (recording !== undefined) recording.frame(true, typeof message !== 'string', message);
       socket.send(message, (err) => {
         // The socket is going; its close starts a reconnect, which resubscribes everything.
         if (err) this.logger.debug({ err }, `${this.dialect.socketName} subscription message not sent`);
@@ -307,13 +317,14 @@ export class BrokerSession<K, V> implements SessionView {
     if (socket !== this.socket) return;
     this.lastFrameAt = this.clock.now();
     this.book.forget();
+    this.recording = this.settings.recordFrames?.();
     const { socketName, label } = this.dialect;
     this.logger.info({ instruments: this.book.size }, `connected to the ${socketName}`);
     this.host.opened(this);
     const { silenceMs } = this.settings;
     this.liveTimers.push(setInterval(() => this.checkSilence(socket), Math.max(10, Math.min(1000, Math.floor(silenceMs / 4)))));
     const ping = this.dialect.ping;
-    if (ping) this.liveTimers.push(setInterval(() => socket.readyState === WebSocket.OPEN && socket.send(ping.text), ping.everyMs));
+    if (ping) this.liveTimers.push(setInterval(() => socket.readyState === WebSocket.OPEN && this.sendPing(socket, ping.text), ping.everyMs));
     const wsPing = this.dialect.wsPing;
     if (wsPing) this.liveTimers.push(setInterval(() => socket.readyState === WebSocket.OPEN && socket.ping(), wsPing.everyMs));
     for (const timer of this.liveTimers) timer.unref();
@@ -331,6 +342,7 @@ export class BrokerSession<K, V> implements SessionView {
       return;
     }
     this.loggingIn = true;
+    this.recording?.frame(true, typeof login !== 'string', login);
     socket.send(login, (err) => {
       if (err) this.logger.debug({ err }, `${socketName} login not sent`);
     });
@@ -370,6 +382,8 @@ export class BrokerSession<K, V> implements SessionView {
     this.alive(socket);
     try {
       const buffer = Buffer.isBuffer(data) ? data : Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data);
+      const recording = this.recording;
+      if (recording !== undefined) recording.frame(false, isBinary, buffer);
       this.host.frame(this, buffer, isBinary);
     } catch (err) {
       // Never let one frame take the socket down.
@@ -458,9 +472,17 @@ export class BrokerSession<K, V> implements SessionView {
     socket.close(1000, 'closing');
   }
 
+  /** A dialect's text keepalive: recorded like any message sent, so a recording shows the broker's pongs answer something. */
+  private sendPing(socket: WebSocket, text: string): void {
+    if (socket === this.socket) this.recording?.frame(true, false, text);
+    socket.send(text);
+  }
+
   private sendFarewell(socket: WebSocket): void {
     const farewell = this.dialect.farewell;
     if (farewell === undefined) return;
+    // Sent on the socket being let go: still the recorded one (the next is recorded from its open).
+    this.recording?.frame(true, typeof farewell !== 'string', farewell);
     socket.send(farewell, (err) => {
       if (err) this.logger.debug({ err }, `${this.dialect.socketName} last message not sent`);
     });
