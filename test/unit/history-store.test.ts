@@ -114,6 +114,10 @@ describe('batches', () => {
   it('takes no exchange time from what is not one', () => {
     for (const payload of ['not json', '[1]', 'null', '{"ltt":"10:15:00"}', '{"ltt":-1}', '{"timestamp":1764734400123}']) expect(exchangeTimeOf(payload)).toBeNull();
     expect(exchangeTimeOf('{"last_trade_time":"1764734400"}')).toBe(1764734400000);
+    // As Python's json.dumps writes it (OpenAlgo's publishers), and after a field that is not a time.
+    expect(exchangeTimeOf('{"symbol": "RELIANCE", "ltt": 1764734400123, "ltp": 1402.7}')).toBe(1764734400123);
+    expect(exchangeTimeOf(' {"exchange_timestamp": "2026-12-03 10:15:00", "last_trade_time": 1764734400}')).toBe(1764734400000);
+    expect(exchangeTimeOf('{"ltp":1,"exchange_time":1.7647344e12}')).toBe(1764734400000);
   });
 });
 
