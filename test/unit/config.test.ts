@@ -92,7 +92,7 @@ describe('defaults', () => {
       sharedFeed: 'auto',
       simulator: { rate: 2, symbols: '', seed: undefined, brokers: ['simulator'] },
       auth: { pepper: undefined, fernetSalt: undefined, brokerApiKey: undefined, cacheTtlMs: 36_000_000, devKey: true },
-      history: { record: expect.objectContaining({ any: false, items: [] }), dir: undefined, url: undefined, maxAgeDays: 30, maxBytes: 0, queueTicks: 100_000, ticksMaxRangeHours: 24, ticksMaxRows: 1_000_000 },
+      history: { record: expect.objectContaining({ any: false, items: [] }), recordFrames: 'off', dir: undefined, url: undefined, maxAgeDays: 30, maxBytes: 0, queueTicks: 100_000, ticksMaxRangeHours: 24, ticksMaxRows: 1_000_000 },
       validBrokers: undefined,
       logLevel: 'info',
     });
@@ -186,7 +186,7 @@ describe('flags', () => {
     const attributes = OPTIONS.filter((o) => o.flag !== undefined).map((o) => flagAttribute(o.flag as string));
     expect(attributes).toEqual([
       'envFile', 'instance', 'dataDir', 'controlKeyFile', 'openalgoDir', 'openalgoBridge', 'bridgeBrokers', 'python', 'host', 'port', 'authGrace', 'tlsCert', 'tlsKey', 'zmqHost', 'zmqPort',
-      'transport', 'controlPort', 'bus', 'natsCreds', 'natsNkeySeed', 'natsTokenFile', 'natsCa', 'natsCert', 'natsKey', 'node', 'record', 'historyUrl', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
+      'transport', 'controlPort', 'bus', 'natsCreds', 'natsNkeySeed', 'natsTokenFile', 'natsCa', 'natsCert', 'natsKey', 'node', 'record', 'recordFrames', 'historyUrl', 'registry', 'workers', 'feed', 'simRate', 'simSymbols', 'simBrokers', 'busBrokers', 'logLevel',
     ]);
     expect(flagAttribute('--ws-port <port>')).toBe('wsPort');
   });
@@ -200,7 +200,7 @@ describe('flags', () => {
         tlsCert: 'cert.pem', tlsKey: 'key.pem',
         zmqPort: '5556', transport: 'ipc', controlPort: '7000', bus: 'nats://a:4222, nats://b:4222', node: 'node-1',
         natsCreds: 'nats/user.creds', natsNkeySeed: 'nats/user.nk', natsTokenFile: 'nats/token', natsCa: 'nats/ca.pem', natsCert: 'nats/cert.pem', natsKey: 'nats/key.pem',
-        record: 'simulator, NSE:RELIANCE', historyUrl: 'postgres://rec:pw@db.example:5432/ticks', registry: 'redis://127.0.0.1:6390/1', workers: '1',
+        record: 'simulator, NSE:RELIANCE', recordFrames: 'zerodha, Dhan', historyUrl: 'postgres://rec:pw@db.example:5432/ticks', registry: 'redis://127.0.0.1:6390/1', workers: '1',
         feed: 'none', simRate: '100000', simSymbols: 'NSE:INFY', simBrokers: 'paper,demo', busBrokers: 'fyers, Dhan', logLevel: 'debug',
       },
     });
@@ -217,7 +217,7 @@ describe('flags', () => {
       },
       control: { port: 7000 },
       node: 'node-1',
-      history: { record: { any: true, items: ['simulator', 'NSE:RELIANCE'] }, url: 'postgres://rec:pw@db.example:5432/ticks' },
+      history: { record: { any: true, items: ['simulator', 'NSE:RELIANCE'] }, recordFrames: ['zerodha', 'dhan'], url: 'postgres://rec:pw@db.example:5432/ticks' },
       registry: { url: 'redis://127.0.0.1:6390/1' },
       workers: 1,
       feed: 'none',
@@ -315,6 +315,9 @@ describe('env file', () => {
 describe('valid values', () => {
   const cases: Array<[env: string, value: string, key: string, expected: unknown]> = [
     ['TICKCAST_INSTANCE', 'a', 'instance', 'a'],
+    ['TICKCAST_RECORD_FRAMES', 'ON', 'history.recordFrames', 'all'],
+    ['TICKCAST_RECORD_FRAMES', 'off', 'history.recordFrames', 'off'],
+    ['TICKCAST_RECORD_FRAMES', 'shoonya,flattrade,shoonya', 'history.recordFrames', ['shoonya', 'flattrade']],
     ['TICKCAST_INSTANCE', 'Prod_1-x', 'instance', 'Prod_1-x'],
     ['TICKCAST_INSTANCE', 'a'.repeat(32), 'instance', 'a'.repeat(32)],
     ['TICKCAST_DATA_DIR', '/srv/tickcast', 'dataDir', '/srv/tickcast'],
@@ -378,6 +381,7 @@ describe('valid values', () => {
 describe('invalid values: name the variable, show the value, say what is allowed', () => {
   const cases: Array<[env: string, value: string, expected: string]> = [
     ['TICKCAST_INSTANCE', '-x', 'expected 1 to 32 letters, digits, _ or -, starting with a letter or digit'],
+    ['TICKCAST_RECORD_FRAMES', 'zerodha,fyers', 'expected off, on, or a comma-separated list of native brokers (zerodha, angel, dhan, upstox, shoonya, flattrade); not a native broker: "fyers"'],
     ['TICKCAST_INSTANCE', 'a'.repeat(33), 'expected 1 to 32 letters'],
     ['TICKCAST_INSTANCE', 'a b', 'expected 1 to 32 letters'],
     ['WEBSOCKET_HOST', 'bad host', 'expected a host name or IP address'],
