@@ -13,14 +13,10 @@ import type { FrameConnection, FrameSink } from '../adapters/session/frame-sink.
 import { type BatchSlot, FRAME_BINARY, FRAME_OUT, FrameBatchBuilder, batchTransfer } from './frame-batch.js';
 import type { FrameWriterReply, FrameWriterRequest } from './frame-writer.js';
 import { startHistoryThread } from './threads.js';
+import { WriterLink, type WriterThreadPort } from './writer-link.js';
 
 /** What the recorder needs of its writer thread (a Worker; tests may give a stand-in). */
-export interface FrameWriterPort {
-  postMessage(message: FrameWriterRequest, transfer?: ArrayBuffer[]): void;
-  on(event: 'message', listener: (reply: FrameWriterReply | { type: 'error'; message: string }) => void): void;
-  on(event: 'error', listener: (error: Error) => void): void;
-  terminate(): Promise<number>;
-}
+export type FrameWriterPort = WriterThreadPort<FrameWriterRequest, FrameWriterReply>;
 
 /** The brokers whose frames are recorded: every native one, or those named. */
 export type FrameSelection = 'all' | readonly string[];
@@ -73,8 +69,6 @@ export interface FrameFigures {
   connections: number;
 }
 
-const SHED_LOG_MS = 10_000;
-
 class RecordedConnection implements FrameConnection {
   readonly slot: BatchSlot;
 
@@ -96,37 +90,40 @@ class RecordedConnection implements FrameConnection {
 
 export class FrameRecorder implements FrameSink {
   private readonly builder: FrameBatchBuilder;
-  private readonly writer: FrameWriterPort;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly writer: WriterLink<FrameWriterRequest, FrameWriterReply>;
   /** Sockets opened per feed: the `<n>` of `<feed>#<n>`. */
   private readonly opened = new Map<string, number>();
   private readonly queueBytes: number;
   private flushTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
   private queued = 0;
-  private stoppedFor: string | undefined;
-  private lastShedLog = -Infinity;
-  private shedSinceLog = 0;
-  private closing: Promise<void> | undefined;
-  private closed: (() => void) | undefined;
   private readonly figures = { recorded: 0, written: 0, shed: 0, failed: 0, recordedBytes: 0, writtenBytes: 0, bytes: 0, days: 0, connections: 0 };
 
   constructor(private readonly options: FrameRecorderOptions) {
     this.queueBytes = options.queueBytes ?? FRAME_QUEUE_BYTES;
     this.builder = new FrameBatchBuilder(options.batchFrames ?? 4096, options.batchBytes ?? 1024 * 1024);
-    this.writer = (options.startWriter ?? startFrameWriterThread)(options.dir);
-    this.writer.on('message', (reply) => this.onReply(reply));
-    // A writer thread that died is not restarted: what it was writing is unknown.
-    this.writer.on('error', (error) => this.stop(`the frame writer failed (${error.message}); restart to record frames again`, false));
-    this.prune();
-    const pruneEvery = setInterval(() => this.prune(), options.pruneEveryMs ?? 60_000);
-    pruneEvery.unref();
-    this.timers.push(pruneEvery);
+    this.writer = new WriterLink((options.startWriter ?? startFrameWriterThread)(options.dir), {
+      clock: options.clock,
+      logger: options.logger,
+      maxAgeMs: options.maxAgeMs,
+      maxBytes: options.maxBytes,
+      ...(options.pruneEveryMs !== undefined ? { pruneEveryMs: options.pruneEveryMs } : {}),
+      ...(options.retryMs !== undefined ? { retryMs: options.retryMs } : {}),
+      words: {
+        writer: 'the frame writer',
+        stopped: 'frame recording stopped; the feeds go on',
+        again: 'recording frames again',
+        shed: 'the frame writer is behind: broker frames are not being recorded (the feeds are unaffected)',
+        pruned: 'frame days deleted by retention',
+        restart: 'restart to record frames again',
+      },
+      onReply: (reply) => this.onReply(reply),
+    });
   }
 
   open(broker: string, feed: string, socket: string): FrameConnection | undefined {
     const { brokers } = this.options;
-    if (this.closing || (brokers !== 'all' && !brokers.includes(broker))) return undefined;
+    if (this.writer.shuttingDown || (brokers !== 'all' && !brokers.includes(broker))) return undefined;
     const n = (this.opened.get(feed) ?? 0) + 1;
     this.opened.set(feed, n);
     this.figures.connections++;
@@ -135,12 +132,15 @@ export class FrameRecorder implements FrameSink {
 
   /** One message of a recorded socket (RecordedConnection.frame). Never blocks, never throws. */
   take(slot: BatchSlot, flags: number, data: Buffer | string): void {
-    if (this.stoppedFor !== undefined || this.closing) {
+    if (this.writer.refusing) {
       this.figures.shed++;
       return;
     }
     const length = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
-    if (this.queued + this.builder.bytes + length > this.queueBytes) return this.shed();
+    if (this.queued + this.builder.bytes + length > this.queueBytes) {
+      this.figures.shed++;
+      return this.writer.shed(() => ({ queuedBytes: this.queued + this.builder.bytes, queueBytes: this.queueBytes }));
+    }
     if (!this.builder.fits(length)) this.flush();
     this.builder.add(slot, flags, this.options.clock.now(), data);
     this.figures.recorded++;
@@ -152,8 +152,7 @@ export class FrameRecorder implements FrameSink {
   snapshot(): FrameFigures {
     const { recorded, written, shed, failed, recordedBytes, writtenBytes, bytes, days, connections } = this.figures;
     return {
-      state: this.stoppedFor === undefined ? 'recording' : 'stopped',
-      ...(this.stoppedFor !== undefined ? { reason: this.stoppedFor } : {}),
+      ...this.writer.state(),
       brokers: this.options.brokers,
       recorded,
       written,
@@ -170,18 +169,7 @@ export class FrameRecorder implements FrameSink {
 
   /** Writes what is batched, waits for the writer to finish it, and stops the thread. */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
-      for (const timer of this.timers) clearInterval(timer);
-      this.flush();
-      this.closed = resolve;
-      this.writer.postMessage({ type: 'close' });
-      // A writer that does not answer is not waited on forever.
-      setTimeout(() => {
-        void this.writer.terminate();
-        resolve();
-      }, 10_000).unref();
-    });
-    return this.closing;
+    return this.writer.close(() => this.flush());
   }
 
   private flush(): void {
@@ -190,45 +178,10 @@ export class FrameRecorder implements FrameSink {
     if (this.builder.count === 0) return;
     const batch = this.builder.take(this.nextId++);
     this.queued += batch.bytes;
-    this.writer.postMessage({ type: 'batch', batch }, batchTransfer(batch));
+    this.writer.post({ type: 'batch', batch }, batchTransfer(batch));
   }
 
-  private shed(): void {
-    this.figures.shed++;
-    this.shedSinceLog++;
-    const now = this.options.clock.now();
-    if (now - this.lastShedLog >= SHED_LOG_MS) {
-      this.options.logger.warn(
-        { shed: this.shedSinceLog, queuedBytes: this.queued + this.builder.bytes, queueBytes: this.queueBytes },
-        'the frame writer is behind: broker frames are not being recorded (the feeds are unaffected)',
-      );
-      this.lastShedLog = now;
-      this.shedSinceLog = 0;
-    }
-  }
-
-  private prune(): void {
-    const { maxAgeMs, maxBytes } = this.options;
-    this.writer.postMessage({ type: 'prune', now: this.options.clock.now(), ...(maxAgeMs > 0 ? { maxAgeMs } : {}), ...(maxBytes > 0 ? { maxBytes } : {}) });
-    this.writer.postMessage({ type: 'size' });
-  }
-
-  private stop(reason: string, retry = true): void {
-    if (this.stoppedFor !== undefined && retry) return;
-    this.stoppedFor = reason;
-    this.options.logger.error({ reason }, 'frame recording stopped; the feeds go on');
-    if (!retry) return;
-    const again = setTimeout(() => {
-      this.timers.splice(this.timers.indexOf(again), 1);
-      if (this.stoppedFor !== reason) return; // stopped for good meanwhile
-      this.stoppedFor = undefined;
-      this.options.logger.info('recording frames again');
-    }, this.options.retryMs ?? 60_000);
-    again.unref();
-    this.timers.push(again);
-  }
-
-  private onReply(reply: FrameWriterReply | { type: 'error'; message: string }): void {
+  private onReply(reply: Exclude<FrameWriterReply, { type: 'pruned' } | { type: 'closed' }>): void {
     switch (reply.type) {
       case 'written':
         this.queued -= reply.bytes;
@@ -239,8 +192,8 @@ export class FrameRecorder implements FrameSink {
         this.queued -= reply.bytes;
         this.figures.failed += reply.frames;
         if (reply.full) {
-          this.stop(`the disk of the frame store is full (${reply.message})`);
-          this.prune(); // retention may free room, and the figures show the disk as it is
+          this.writer.stop(`the disk of the frame store is full (${reply.message})`);
+          this.writer.prune(); // retention may free room, and the figures show the disk as it is
         } else {
           this.options.logger.error({ err: reply.message, frames: reply.frames }, 'a batch of broker frames could not be recorded');
         }
@@ -248,15 +201,6 @@ export class FrameRecorder implements FrameSink {
       case 'size':
         this.figures.bytes = reply.bytes;
         this.figures.days = reply.days;
-        return;
-      case 'pruned':
-        if (reply.days.length > 0) this.options.logger.info({ days: reply.days }, 'frame days deleted by retention');
-        return;
-      case 'closed':
-        this.closed?.();
-        return;
-      case 'error':
-        this.options.logger.error({ err: reply.message }, 'the frame writer could not do what it was asked');
         return;
     }
   }

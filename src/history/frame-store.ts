@@ -10,17 +10,10 @@
  *
  * Synchronous on purpose: it runs on the frame writer's thread or in a reading process.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
-import { makePrivateDir } from '../store/data-dir.js';
+import type BetterSqlite3 from 'better-sqlite3';
+import { DayFiles, type WritableDay, openDayForReading } from './day-files.js';
 import type { FrameConnectionInfo, RecordedFrame } from './frame-batch.js';
 import type { DayFile, DayProblem } from './store.js';
-import { dayOf } from './tick-store.js';
-
-const DAY_FILE = /^frames-(\d{4}-\d{2}-\d{2})\.db$/;
-const SIDECARS = ['', '-wal', '-shm'];
-const MS_PER_DAY = 86_400_000;
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS connections (
@@ -63,62 +56,34 @@ export interface ConnectionSummary extends FrameConnectionInfo {
   last: number;
 }
 
-interface OpenDay {
-  db: BetterSqlite3.Database;
+interface OpenDay extends WritableDay {
   append: (frames: readonly RecordedFrame[]) => void;
 }
 
 export class FrameStore {
-  readonly dir: string;
-  private readonly readonly: boolean;
-  private readonly open = new Map<string, OpenDay>();
+  private readonly files: DayFiles<OpenDay>;
 
   constructor({ dir, readonly = false }: { dir: string; readonly?: boolean }) {
-    this.dir = dir;
-    this.readonly = readonly;
-    if (!readonly) makePrivateDir(dir);
+    this.files = new DayFiles({ dir, prefix: 'frames', readonly }, SCHEMA, prepareDay);
+  }
+
+  get dir(): string {
+    return this.files.dir;
   }
 
   /** Appends messages (in the order taken), each to its day's file, one transaction per day touched. */
   append(frames: readonly RecordedFrame[]): void {
-    if (this.readonly) throw new Error('the frame store was opened read-only');
-    let start = 0;
-    while (start < frames.length) {
-      const day = dayOf(frames[start]!.receivedAt);
-      let end = start + 1;
-      while (end < frames.length && dayOf(frames[end]!.receivedAt) === day) end++;
-      this.writable(day).append(start === 0 && end === frames.length ? frames : frames.slice(start, end));
-      start = end;
-    }
+    this.files.append(frames, (frame) => frame.receivedAt, (day, run) => day.append(run));
   }
 
   /** Closes the files of days before `day` (called as the clock passes midnight). */
   closeDaysBefore(day: string): void {
-    for (const [open, entry] of this.open) {
-      if (open < day) {
-        entry.db.close();
-        this.open.delete(open);
-      }
-    }
+    this.files.closeDaysBefore(day);
   }
 
   /** The day files present, oldest first. */
   days(): DayFile[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    const days: DayFile[] = [];
-    for (const name of names.sort()) {
-      const match = DAY_FILE.exec(name);
-      if (!match) continue;
-      const file = path.join(this.dir, name);
-      days.push({ day: match[1]!, file, bytes: fileBytes(file) });
-    }
-    return days;
+    return this.files.days();
   }
 
   /**
@@ -126,10 +91,10 @@ export class FrameStore {
    * read is skipped and reported through `onProblem`; the rest is read.
    */
   *read(query: FrameQuery, onProblem: (problem: DayProblem) => void = () => {}): Generator<RecordedFrame> {
-    for (const { day, file } of this.daysIn(query)) {
+    for (const { day, file } of this.files.daysIn(query.from, query.to)) {
       let db: BetterSqlite3.Database;
       try {
-        db = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+        db = openDayForReading(file);
       } catch (error) {
         onProblem({ day, message: `the frames of ${day} cannot be opened: ${(error as Error).message}` });
         continue;
@@ -164,10 +129,10 @@ export class FrameStore {
   /** The sockets `query` holds messages of, by open time, with their counts summed over their days. */
   connections(query: FrameQuery, onProblem: (problem: DayProblem) => void = () => {}): ConnectionSummary[] {
     const found = new Map<string, ConnectionSummary>();
-    for (const { day, file } of this.daysIn(query)) {
+    for (const { day, file } of this.files.daysIn(query.from, query.to)) {
       let db: BetterSqlite3.Database | undefined;
       try {
-        db = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+        db = openDayForReading(file);
         const selected = select(db, query);
         if (!selected) continue;
         const rows = db
@@ -203,89 +168,52 @@ export class FrameStore {
    * Deletes whole days, oldest first, while any is older than `maxAgeMs` (by its last instant) or
    * the frames are over `maxBytes`; today's file is never deleted. Returns the days deleted.
    */
-  prune({ now, maxAgeMs, maxBytes }: { now: number; maxAgeMs?: number; maxBytes?: number }): string[] {
-    const today = dayOf(now);
-    const days = this.days();
-    let total = days.reduce((sum, day) => sum + day.bytes, 0);
-    const deleted: string[] = [];
-    for (const { day, file, bytes } of days) {
-      if (day >= today) break;
-      const tooOld = maxAgeMs !== undefined && dayStart(day) + MS_PER_DAY <= now - maxAgeMs;
-      const tooBig = maxBytes !== undefined && total > maxBytes;
-      if (!tooOld && !tooBig) break;
-      this.open.get(day)?.db.close();
-      this.open.delete(day);
-      for (const suffix of SIDECARS) fs.rmSync(file + suffix, { force: true });
-      total -= bytes;
-      deleted.push(day);
-    }
-    return deleted;
+  prune(limits: { now: number; maxAgeMs?: number; maxBytes?: number }): string[] {
+    return this.files.prune(limits);
   }
 
   close(): void {
-    for (const entry of this.open.values()) entry.db.close();
-    this.open.clear();
+    this.files.close();
   }
+}
 
-  private daysIn(query: FrameQuery): DayFile[] {
-    if (!(query.to > query.from)) return [];
-    return this.days().filter(({ day }) => dayStart(day) + MS_PER_DAY > query.from && dayStart(day) < query.to);
-  }
-
-  private writable(day: string): OpenDay {
-    const existing = this.open.get(day);
-    if (existing) return existing;
-    const file = path.join(this.dir, `frames-${day}.db`);
-    const isNew = !fs.existsSync(file);
-    const db = new BetterSqlite3(file, { timeout: 5000 });
-    try {
-      if (isNew) fs.chmodSync(file, 0o600);
-      db.pragma('journal_mode = WAL');
-      // As the tick history: a commit (one per batch) is on disk before it is acknowledged.
-      db.pragma('synchronous = FULL');
-      db.exec(SCHEMA);
-    } catch (error) {
-      db.close();
-      throw error;
+/** A day's writing side: its connections' ids, and one transaction per append. */
+function prepareDay(db: BetterSqlite3.Database): OpenDay {
+  const ids = new Map<string, number>();
+  const load = (): void => {
+    ids.clear();
+    for (const row of db.prepare('SELECT id, name, opened_at FROM connections').all() as Array<{ id: number; name: string; opened_at: number }>) {
+      ids.set(connectionKey(row.name, row.opened_at), row.id);
     }
-    const ids = new Map<string, number>();
-    const load = (): void => {
-      ids.clear();
-      for (const row of db.prepare('SELECT id, name, opened_at FROM connections').all() as Array<{ id: number; name: string; opened_at: number }>) {
-        ids.set(connectionKey(row.name, row.opened_at), row.id);
+  };
+  load();
+  const insertConnection = db.prepare('INSERT INTO connections (name, broker, feed, socket, opened_at) VALUES (?, ?, ?, ?, ?)');
+  const insertFrame = db.prepare('INSERT INTO frames (connection, received_at, direction, binary, data) VALUES (?, ?, ?, ?, ?)');
+  const transaction = db.transaction((frames: readonly RecordedFrame[]) => {
+    for (const frame of frames) {
+      const { id, broker, feed, socket, openedAt } = frame.connection;
+      const opened = Math.round(openedAt);
+      const key = connectionKey(id, opened);
+      let connection = ids.get(key);
+      if (connection === undefined) {
+        connection = Number(insertConnection.run(id, broker, feed, socket, opened).lastInsertRowid);
+        ids.set(key, connection);
       }
-    };
-    load();
-    const insertConnection = db.prepare('INSERT INTO connections (name, broker, feed, socket, opened_at) VALUES (?, ?, ?, ?, ?)');
-    const insertFrame = db.prepare('INSERT INTO frames (connection, received_at, direction, binary, data) VALUES (?, ?, ?, ?, ?)');
-    const transaction = db.transaction((frames: readonly RecordedFrame[]) => {
-      for (const frame of frames) {
-        const { id, broker, feed, socket, openedAt } = frame.connection;
-        const opened = Math.round(openedAt);
-        const key = connectionKey(id, opened);
-        let connection = ids.get(key);
-        if (connection === undefined) {
-          connection = Number(insertConnection.run(id, broker, feed, socket, opened).lastInsertRowid);
-          ids.set(key, connection);
-        }
-        insertFrame.run(connection, Math.round(frame.receivedAt), frame.direction === 'out' ? 1 : 0, frame.binary ? 1 : 0, frame.data);
+      insertFrame.run(connection, Math.round(frame.receivedAt), frame.direction === 'out' ? 1 : 0, frame.binary ? 1 : 0, frame.data);
+    }
+  });
+  return {
+    db,
+    append: (frames) => {
+      try {
+        transaction(frames);
+      } catch (error) {
+        // A failed transaction leaves connection ids in the map that were rolled back.
+        load();
+        throw error;
       }
-    });
-    const entry: OpenDay = {
-      db,
-      append: (frames) => {
-        try {
-          transaction(frames);
-        } catch (error) {
-          // A failed transaction leaves connection ids in the map that were rolled back.
-          load();
-          throw error;
-        }
-      },
-    };
-    this.open.set(day, entry);
-    return entry;
-  }
+    },
+  };
 }
 
 /** The connections of a day `query` selects, and the WHERE clause of their frames (undefined: none). */
@@ -306,20 +234,4 @@ function select(db: BetterSqlite3.Database, query: FrameQuery): { connections: M
 
 function connectionKey(name: string, openedAt: number): string {
   return `${name}\u0000${openedAt}`;
-}
-
-function dayStart(day: string): number {
-  return Date.parse(`${day}T00:00:00.000Z`);
-}
-
-function fileBytes(file: string): number {
-  let bytes = 0;
-  for (const suffix of SIDECARS) {
-    try {
-      bytes += fs.statSync(file + suffix).size;
-    } catch {
-      // absent sidecar
-    }
-  }
-  return bytes;
 }

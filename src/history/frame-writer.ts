@@ -6,7 +6,7 @@
 import { storageProblem } from '../store/storage-advice.js';
 import { type FrameBatch, unpackFrames } from './frame-batch.js';
 import { FrameStore } from './frame-store.js';
-import { dayOf } from './tick-store.js';
+import { dayOf } from './day-files.js';
 
 export type FrameWriterRequest =
   | { type: 'batch'; batch: FrameBatch }

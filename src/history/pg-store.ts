@@ -43,12 +43,12 @@ import pg from 'pg';
 import { from as copyFrom } from 'pg-copy-streams';
 import type { Mode } from '../protocol/modes.js';
 import { type HistoryStore, HistoryStoreError, type OpenOptions, type StoreFault, type StoredDay, type StreamSummary, describeLocation } from './store.js';
-import { type DayProblem, type RecordedTick, type TickQuery, dayOf } from './tick-store.js';
+import { MS_PER_DAY, dayOf, dayStart } from './day-files.js';
+import type { DayProblem, RecordedTick, TickQuery } from './store.js';
 
 export type PgLayout = 'partitions' | 'timescaledb';
 
 const SCHEMA = 'tickcast_history';
-const MS_PER_DAY = 86_400_000;
 /** Ticks per page of a read. */
 const PAGE_ROWS = 5000;
 /** Receive times a query may name: within what `bigint` and Date both hold. */
@@ -66,10 +66,6 @@ const TYPES = {
   },
 } as pg.CustomTypesConfig;
 
-/** The first instant of a `YYYY-MM-DD` day (UTC). */
-function dayStart(day: string): number {
-  return Date.parse(`${day}T00:00:00.000Z`);
-}
 
 function partitionName(day: string): string {
   return `ticks_${day.replaceAll('-', '')}`;

@@ -16,14 +16,10 @@ import { type RecordSelection, SHARED_FEED_NAME } from './selection.js';
 import type { HistoryLocation } from './store.js';
 import { startHistoryThread } from './threads.js';
 import type { WriterReply, WriterRequest } from './writer.js';
+import { WriterLink, type WriterThreadPort } from './writer-link.js';
 
 /** What the recorder needs of its writer thread (a Worker; tests may give a stand-in). */
-export interface WriterPort {
-  postMessage(message: WriterRequest, transfer?: ArrayBuffer[]): void;
-  on(event: 'message', listener: (reply: WriterReply | { type: 'error'; message: string }) => void): void;
-  on(event: 'error', listener: (error: Error) => void): void;
-  terminate(): Promise<number>;
-}
+export type WriterPort = WriterThreadPort<WriterRequest, WriterReply>;
 
 export interface RecorderOptions {
   selection: RecordSelection;
@@ -71,35 +67,36 @@ export interface RecorderFigures {
   holds?: HoldFigure[];
 }
 
-const SHED_LOG_MS = 10_000;
-
 export class Recorder {
   /** Held by whichever part of the process drives upstream (the gateway, or the primary's hub). */
   readonly holds: RecordingHolds;
   private readonly builder: BatchBuilder;
-  private readonly writer: WriterPort;
-  private readonly timers: NodeJS.Timeout[] = [];
+  private readonly writer: WriterLink<WriterRequest, WriterReply>;
   private flushTimer: NodeJS.Timeout | undefined;
   private nextId = 1;
   private queued = 0;
-  private stoppedFor: string | undefined;
-  private lastShedLog = -Infinity;
-  private shedSinceLog = 0;
-  private closing: Promise<void> | undefined;
-  private closed: (() => void) | undefined;
   private readonly figures = { recorded: 0, written: 0, shed: 0, failed: 0, bytes: 0, days: 0, oldest: undefined as string | undefined, newest: undefined as string | undefined };
 
   constructor(private readonly options: RecorderOptions) {
     this.holds = options.holds ?? new RecordingHolds([], options.logger);
     this.builder = new BatchBuilder(options.batchTicks ?? 1000);
-    this.writer = (options.startWriter ?? startWriterThread)(options.location);
-    this.writer.on('message', (reply) => this.onReply(reply));
-    // A writer thread that died is not restarted: what it was writing is unknown.
-    this.writer.on('error', (error) => this.stop(`the history writer failed (${error.message}); restart the gateway to record again`, false));
-    this.prune();
-    const pruneEvery = setInterval(() => this.prune(), options.pruneEveryMs ?? 60_000);
-    pruneEvery.unref();
-    this.timers.push(pruneEvery);
+    this.writer = new WriterLink((options.startWriter ?? startWriterThread)(options.location), {
+      clock: options.clock,
+      logger: options.logger,
+      maxAgeMs: options.maxAgeMs,
+      maxBytes: options.maxBytes,
+      ...(options.pruneEveryMs !== undefined ? { pruneEveryMs: options.pruneEveryMs } : {}),
+      ...(options.retryMs !== undefined ? { retryMs: options.retryMs } : {}),
+      words: {
+        writer: 'the history writer',
+        stopped: 'recording stopped; the gateway keeps serving',
+        again: 'recording again',
+        shed: 'the history writer is behind: ticks are not being recorded (delivery is unaffected)',
+        pruned: 'history days deleted by retention',
+        restart: 'restart the gateway to record again',
+      },
+      onReply: (reply) => this.onReply(reply),
+    });
   }
 
   /** Whether ticks of this stream are recorded (asked once per topic; the answer is memoised by the caller). */
@@ -109,11 +106,14 @@ export class Recorder {
 
   /** Offers one delivered tick of a wanted stream. Never blocks, never throws. */
   record(feed: string, exchange: string, symbol: string, mode: Mode, payload: string): void {
-    if (this.stoppedFor !== undefined || this.closing) {
+    if (this.writer.refusing) {
       this.figures.shed++;
       return;
     }
-    if (this.queued + this.builder.count >= this.options.queueTicks) return this.shed();
+    if (this.queued + this.builder.count >= this.options.queueTicks) {
+      this.figures.shed++;
+      return this.writer.shed(() => ({ queued: this.queued, queueTicks: this.options.queueTicks }));
+    }
     this.builder.add(streamRecordKey(feed === SHARED_FEED ? SHARED_FEED_NAME : feed, exchange, symbol), mode, this.options.clock.now(), payload);
     this.figures.recorded++;
     if (this.builder.full) this.flush();
@@ -123,8 +123,7 @@ export class Recorder {
   snapshot(): RecorderFigures {
     const { recorded, written, shed, failed, bytes, days, oldest, newest } = this.figures;
     return {
-      state: this.stoppedFor === undefined ? 'recording' : 'stopped',
-      ...(this.stoppedFor !== undefined ? { reason: this.stoppedFor } : {}),
+      ...this.writer.state(),
       selection: this.options.selection.items,
       recorded,
       written,
@@ -141,18 +140,7 @@ export class Recorder {
 
   /** Writes what is batched, waits for the writer to finish it, and stops the thread. */
   close(): Promise<void> {
-    this.closing ??= new Promise<void>((resolve) => {
-      for (const timer of this.timers) clearInterval(timer);
-      this.flush();
-      this.closed = resolve;
-      this.writer.postMessage({ type: 'close' });
-      // A writer that does not answer is not waited on forever.
-      setTimeout(() => {
-        void this.writer.terminate();
-        resolve();
-      }, 10_000).unref();
-    });
-    return this.closing;
+    return this.writer.close(() => this.flush());
   }
 
   private flush(): void {
@@ -161,45 +149,10 @@ export class Recorder {
     if (this.builder.count === 0) return;
     const batch = this.builder.take(this.nextId++);
     this.queued += batch.count;
-    this.writer.postMessage({ type: 'batch', batch }, [batch.stream.buffer as ArrayBuffer, batch.mode.buffer as ArrayBuffer, batch.receivedAt.buffer as ArrayBuffer]);
+    this.writer.post({ type: 'batch', batch }, [batch.stream.buffer as ArrayBuffer, batch.mode.buffer as ArrayBuffer, batch.receivedAt.buffer as ArrayBuffer]);
   }
 
-  private shed(): void {
-    this.figures.shed++;
-    this.shedSinceLog++;
-    const now = this.options.clock.now();
-    if (now - this.lastShedLog >= SHED_LOG_MS) {
-      this.options.logger.warn(
-        { shed: this.shedSinceLog, queued: this.queued, queueTicks: this.options.queueTicks },
-        'the history writer is behind: ticks are not being recorded (delivery is unaffected)',
-      );
-      this.lastShedLog = now;
-      this.shedSinceLog = 0;
-    }
-  }
-
-  private prune(): void {
-    const { maxAgeMs, maxBytes } = this.options;
-    this.writer.postMessage({ type: 'prune', now: this.options.clock.now(), ...(maxAgeMs > 0 ? { maxAgeMs } : {}), ...(maxBytes > 0 ? { maxBytes } : {}) });
-    this.writer.postMessage({ type: 'size' });
-  }
-
-  private stop(reason: string, retry = true): void {
-    if (this.stoppedFor !== undefined && retry) return;
-    this.stoppedFor = reason;
-    this.options.logger.error({ reason }, 'recording stopped; the gateway keeps serving');
-    if (!retry) return;
-    const again = setTimeout(() => {
-      this.timers.splice(this.timers.indexOf(again), 1);
-      if (this.stoppedFor !== reason) return; // stopped for good meanwhile
-      this.stoppedFor = undefined;
-      this.options.logger.info('recording again');
-    }, this.options.retryMs ?? 60_000);
-    again.unref();
-    this.timers.push(again);
-  }
-
-  private onReply(reply: WriterReply | { type: 'error'; message: string }): void {
+  private onReply(reply: Exclude<WriterReply, { type: 'pruned' } | { type: 'closed' }>): void {
     switch (reply.type) {
       case 'written':
         this.queued -= reply.ticks;
@@ -209,10 +162,10 @@ export class Recorder {
         this.queued -= reply.ticks;
         this.figures.failed += reply.ticks;
         if (reply.fault === 'full') {
-          this.stop(`the disk of the history store is full (${reply.message})`);
-          this.prune(); // retention may free room, and the figures show the disk as it is
+          this.writer.stop(`the disk of the history store is full (${reply.message})`);
+          this.writer.prune(); // retention may free room, and the figures show the disk as it is
         } else if (reply.fault === 'unreachable') {
-          this.stop(`the history store cannot be reached (${reply.message})`);
+          this.writer.stop(`the history store cannot be reached (${reply.message})`);
         } else {
           this.options.logger.error({ err: reply.message, ticks: reply.ticks }, 'a batch of ticks could not be recorded');
         }
@@ -222,15 +175,6 @@ export class Recorder {
         this.figures.days = reply.days;
         this.figures.oldest = reply.oldest;
         this.figures.newest = reply.newest;
-        return;
-      case 'pruned':
-        if (reply.days.length > 0) this.options.logger.info({ days: reply.days }, 'history days deleted by retention');
-        return;
-      case 'closed':
-        this.closed?.();
-        return;
-      case 'error':
-        this.options.logger.error({ err: reply.message }, 'the history writer could not do what it was asked');
         return;
     }
   }

@@ -4,7 +4,8 @@
  * event loop); the promises here only carry its answers.
  */
 import type { HistoryStore, OpenOptions, StoredDay, StreamSummary } from './store.js';
-import { type DayProblem, type RecordedTick, type TickQuery, TickStore, dayOf } from './tick-store.js';
+import { dayOf } from './day-files.js';
+import { type DayProblem, type RecordedTick, type TickQuery, TickStore } from './tick-store.js';
 
 export class SqliteHistoryStore implements HistoryStore {
   private readonly store: TickStore;

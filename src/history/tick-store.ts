@@ -11,18 +11,12 @@
  * Synchronous on purpose: it runs on the recorder's own thread (writer.ts) or in a reading
  * process, never on the gateway's event loop.
  */
-import fs from 'node:fs';
-import path from 'node:path';
-import BetterSqlite3 from 'better-sqlite3';
+import type BetterSqlite3 from 'better-sqlite3';
 import type { Mode } from '../protocol/modes.js';
-import { makePrivateDir } from '../store/data-dir.js';
+import { DayFiles, type WritableDay, dayOf, openDayForReading } from './day-files.js';
 import type { DayFile, DayProblem, RecordedTick, StreamSummary, TickQuery } from './store.js';
 
 export type { DayFile, DayProblem, RecordedTick, TickQuery } from './store.js';
-
-const DAY_FILE = /^ticks-(\d{4}-\d{2}-\d{2})\.db$/;
-const SIDECARS = ['', '-wal', '-shm'];
-const MS_PER_DAY = 86_400_000;
 
 const SCHEMA = `
   CREATE TABLE IF NOT EXISTS streams (
@@ -44,21 +38,7 @@ const SCHEMA = `
   CREATE INDEX IF NOT EXISTS ticks_time ON ticks (received_at);
 `;
 
-/** The UTC day of an epoch-ms instant, `YYYY-MM-DD`. */
-export function dayOf(ms: number): string {
-  return new Date(ms).toISOString().slice(0, 10);
-}
-
-/** The first instant of a `YYYY-MM-DD` day (UTC). */
-function dayStart(day: string): number {
-  return Date.parse(`${day}T00:00:00.000Z`);
-}
-
-interface OpenDay {
-  db: BetterSqlite3.Database;
-  streamIds: Map<string, number>;
-  insertStream: BetterSqlite3.Statement;
-  insertTick: BetterSqlite3.Statement;
+interface OpenDay extends WritableDay {
   append: (ticks: readonly RecordedTick[]) => void;
 }
 
@@ -69,57 +49,29 @@ export interface TickStoreOptions {
 }
 
 export class TickStore {
-  readonly dir: string;
-  private readonly readonly: boolean;
-  /** Days open for writing (today's, and yesterday's around midnight); closed by `closeDaysBefore`. */
-  private readonly open = new Map<string, OpenDay>();
+  private readonly files: DayFiles<OpenDay>;
 
   constructor({ dir, readonly = false }: TickStoreOptions) {
-    this.dir = dir;
-    this.readonly = readonly;
-    if (!readonly) makePrivateDir(dir);
+    this.files = new DayFiles({ dir, prefix: 'ticks', readonly }, SCHEMA, prepareDay);
+  }
+
+  get dir(): string {
+    return this.files.dir;
   }
 
   /** Appends ticks (in receive order), each to its day's file, one transaction per day touched. */
   append(ticks: readonly RecordedTick[]): void {
-    if (this.readonly) throw new Error('the history store was opened read-only');
-    let start = 0;
-    while (start < ticks.length) {
-      const day = dayOf(ticks[start]!.receivedAt);
-      let end = start + 1;
-      while (end < ticks.length && dayOf(ticks[end]!.receivedAt) === day) end++;
-      this.writable(day).append(start === 0 && end === ticks.length ? ticks : ticks.slice(start, end));
-      start = end;
-    }
+    this.files.append(ticks, (tick) => tick.receivedAt, (day, run) => day.append(run));
   }
 
   /** Closes the files of days before `day` (called as the clock passes midnight). */
   closeDaysBefore(day: string): void {
-    for (const [open, entry] of this.open) {
-      if (open < day) {
-        entry.db.close();
-        this.open.delete(open);
-      }
-    }
+    this.files.closeDaysBefore(day);
   }
 
   /** The day files present, oldest first. */
   days(): DayFile[] {
-    let names: string[];
-    try {
-      names = fs.readdirSync(this.dir);
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw error;
-    }
-    const days: DayFile[] = [];
-    for (const name of names.sort()) {
-      const match = DAY_FILE.exec(name);
-      if (!match) continue;
-      const file = path.join(this.dir, name);
-      days.push({ day: match[1]!, file, bytes: fileBytes(file) });
-    }
-    return days;
+    return this.files.days();
   }
 
   /** Bytes on disk, every day file with its WAL. */
@@ -132,12 +84,7 @@ export class TickStore {
    * truncated, not a database) is skipped and reported through `onProblem`; the rest is read.
    */
   *read(query: TickQuery, onProblem: (problem: DayProblem) => void = () => {}): Generator<RecordedTick> {
-    if (!(query.to > query.from)) return;
-    for (const { day, file } of this.days()) {
-      const start = dayStart(day);
-      if (start + MS_PER_DAY <= query.from || start >= query.to) continue;
-      yield* this.readDay(day, file, query, onProblem);
-    }
+    for (const { day, file } of this.files.daysIn(query.from, query.to)) yield* this.readDay(day, file, query, onProblem);
   }
 
   /**
@@ -146,13 +93,10 @@ export class TickStore {
    */
   streams(query: TickQuery, onProblem: (problem: DayProblem) => void = () => {}): StreamSummary[] {
     const summaries = new Map<string, StreamSummary>();
-    if (!(query.to > query.from)) return [];
-    for (const { day, file } of this.days()) {
-      const start = dayStart(day);
-      if (start + MS_PER_DAY <= query.from || start >= query.to) continue;
+    for (const { day, file } of this.files.daysIn(query.from, query.to)) {
       let db: BetterSqlite3.Database | undefined;
       try {
-        db = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+        db = openDayForReading(file);
         const selected = selectTicks(db, query);
         if (!selected) continue;
         const rows = db
@@ -185,91 +129,18 @@ export class TickStore {
    * Deletes whole days, oldest first, while any is older than `maxAgeMs` (by its last instant)
    * or the store is over `maxBytes`; today's file is never deleted. Returns the days deleted.
    */
-  prune({ now, maxAgeMs, maxBytes }: { now: number; maxAgeMs?: number; maxBytes?: number }): string[] {
-    const today = dayOf(now);
-    const days = this.days();
-    let total = days.reduce((sum, day) => sum + day.bytes, 0);
-    const deleted: string[] = [];
-    for (const { day, file, bytes } of days) {
-      if (day >= today) break;
-      const tooOld = maxAgeMs !== undefined && dayStart(day) + MS_PER_DAY <= now - maxAgeMs;
-      const tooBig = maxBytes !== undefined && total > maxBytes;
-      if (!tooOld && !tooBig) break;
-      this.open.get(day)?.db.close();
-      this.open.delete(day);
-      for (const suffix of SIDECARS) fs.rmSync(file + suffix, { force: true });
-      total -= bytes;
-      deleted.push(day);
-    }
-    return deleted;
+  prune(limits: { now: number; maxAgeMs?: number; maxBytes?: number }): string[] {
+    return this.files.prune(limits);
   }
 
   close(): void {
-    for (const entry of this.open.values()) entry.db.close();
-    this.open.clear();
-  }
-
-  private writable(day: string): OpenDay {
-    let entry = this.open.get(day);
-    if (entry) return entry;
-    const file = path.join(this.dir, `ticks-${day}.db`);
-    const isNew = !fs.existsSync(file);
-    const db = new BetterSqlite3(file, { timeout: 5000 });
-    try {
-      if (isNew) fs.chmodSync(file, 0o600);
-      db.pragma('journal_mode = WAL');
-      // Every commit (one per batch) is on disk before it is acknowledged: FULL cost 7 % of the
-      // ingest rate against NORMAL in the store benchmark, and survives a power loss too.
-      db.pragma('synchronous = FULL');
-      db.exec(SCHEMA);
-    } catch (error) {
-      db.close();
-      throw error;
-    }
-    const streamIds = new Map<string, number>();
-    for (const row of db.prepare('SELECT id, feed, exchange, symbol FROM streams').all() as Array<{ id: number; feed: string; exchange: string; symbol: string }>) {
-      streamIds.set(streamKeyOf(row.feed, row.exchange, row.symbol), row.id);
-    }
-    const insertStream = db.prepare('INSERT INTO streams (feed, exchange, symbol) VALUES (?, ?, ?)');
-    const insertTick = db.prepare('INSERT INTO ticks (stream, received_at, exchange_ts, mode, payload) VALUES (?, ?, ?, ?, ?)');
-    const opened: OpenDay = {
-      db,
-      streamIds,
-      insertStream,
-      insertTick,
-      append: db.transaction((ticks: readonly RecordedTick[]) => {
-        for (const tick of ticks) {
-          const key = streamKeyOf(tick.feed, tick.exchange, tick.symbol);
-          let stream = streamIds.get(key);
-          if (stream === undefined) {
-            stream = Number(insertStream.run(tick.feed, tick.exchange, tick.symbol).lastInsertRowid);
-            streamIds.set(key, stream);
-          }
-          insertTick.run(stream, Math.round(tick.receivedAt), tick.exchangeTs === null ? null : Math.round(tick.exchangeTs), tick.mode, tick.payload);
-        }
-      }),
-    };
-    // A failed transaction leaves stream ids in the map that were rolled back: forget them all.
-    const append = opened.append;
-    opened.append = (ticks) => {
-      try {
-        append(ticks);
-      } catch (error) {
-        streamIds.clear();
-        for (const row of db.prepare('SELECT id, feed, exchange, symbol FROM streams').all() as Array<{ id: number; feed: string; exchange: string; symbol: string }>) {
-          streamIds.set(streamKeyOf(row.feed, row.exchange, row.symbol), row.id);
-        }
-        throw error;
-      }
-    };
-    this.open.set(day, opened);
-    return opened;
+    this.files.close();
   }
 
   private *readDay(day: string, file: string, query: TickQuery, onProblem: (problem: DayProblem) => void): Generator<RecordedTick> {
     let db: BetterSqlite3.Database;
     try {
-      db = new BetterSqlite3(file, { readonly: true, fileMustExist: true, timeout: 5000 });
+      db = openDayForReading(file);
     } catch (error) {
       onProblem({ day, message: `the history of ${day} cannot be opened: ${(error as Error).message}` });
       return;
@@ -299,6 +170,43 @@ export class TickStore {
       db.close();
     }
   }
+}
+
+/** A day's writing side: its streams' ids, and one transaction per append. */
+function prepareDay(db: BetterSqlite3.Database): OpenDay {
+  const streamIds = new Map<string, number>();
+  const loadStreamIds = (): void => {
+    streamIds.clear();
+    for (const row of db.prepare('SELECT id, feed, exchange, symbol FROM streams').all() as Array<{ id: number } & StreamName>) {
+      streamIds.set(streamKeyOf(row.feed, row.exchange, row.symbol), row.id);
+    }
+  };
+  loadStreamIds();
+  const insertStream = db.prepare('INSERT INTO streams (feed, exchange, symbol) VALUES (?, ?, ?)');
+  const insertTick = db.prepare('INSERT INTO ticks (stream, received_at, exchange_ts, mode, payload) VALUES (?, ?, ?, ?, ?)');
+  const transaction = db.transaction((ticks: readonly RecordedTick[]) => {
+    for (const tick of ticks) {
+      const key = streamKeyOf(tick.feed, tick.exchange, tick.symbol);
+      let stream = streamIds.get(key);
+      if (stream === undefined) {
+        stream = Number(insertStream.run(tick.feed, tick.exchange, tick.symbol).lastInsertRowid);
+        streamIds.set(key, stream);
+      }
+      insertTick.run(stream, Math.round(tick.receivedAt), tick.exchangeTs === null ? null : Math.round(tick.exchangeTs), tick.mode, tick.payload);
+    }
+  });
+  return {
+    db,
+    append: (ticks) => {
+      try {
+        transaction(ticks);
+      } catch (error) {
+        // A failed transaction leaves stream ids in the map that were rolled back: forget them all.
+        loadStreamIds();
+        throw error;
+      }
+    },
+  };
 }
 
 interface StreamName {
@@ -333,16 +241,4 @@ function matchesStreams(stream: { feed: string; exchange: string; symbol: string
 
 function streamKeyOf(feed: string, exchange: string, symbol: string): string {
   return `${feed}\u0000${exchange}\u0000${symbol}`;
-}
-
-function fileBytes(file: string): number {
-  let bytes = 0;
-  for (const suffix of SIDECARS) {
-    try {
-      bytes += fs.statSync(file + suffix).size;
-    } catch {
-      // absent sidecar
-    }
-  }
-  return bytes;
 }
