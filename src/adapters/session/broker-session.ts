@@ -342,7 +342,7 @@ export class BrokerSession<K, V> implements SessionView {
       return;
     }
     this.loggingIn = true;
-    this.recording?.frame(true, typeof login !== 'string', login);
+    // The login is never recorded: it carries the user's session token (Noren's susertoken).
     socket.send(login, (err) => {
       if (err) this.logger.debug({ err }, `${socketName} login not sent`);
     });
