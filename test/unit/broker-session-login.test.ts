@@ -8,6 +8,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 import type { BrokerCredentials } from '../../src/adapters/broker.js';
 import { BrokerSession, type SessionDialect } from '../../src/adapters/session/broker-session.js';
+import type { FrameConnection } from '../../src/adapters/session/frame-sink.js';
 import { resolveSchedule } from '../../src/adapters/session/schedule.js';
 import type { SubscriptionDiff } from '../../src/adapters/session/subscriptions.js';
 import { systemClock } from '../../src/clock.js';
@@ -95,7 +96,7 @@ describe('BrokerSession: a dialect’s login and farewell', () => {
     for (const step of cleanup.splice(0).reverse()) await step();
   });
 
-  async function setup(options: { login?: boolean; farewell?: boolean; loginTimeoutMs?: number; silenceMs?: number } = {}) {
+  async function setup(options: { login?: boolean; farewell?: boolean; loginTimeoutMs?: number; silenceMs?: number; recordFrames?: () => FrameConnection | undefined } = {}) {
     const server = await LoginServer.start();
     cleanup.push(() => server.close());
     const store: { current: BrokerCredentials } = { current: { apiKey: 'k', accessToken: 'token-1' } };
@@ -122,6 +123,7 @@ describe('BrokerSession: a dialect’s login and farewell', () => {
         silenceMs: options.silenceMs ?? 5000,
         connectTimeoutMs: 2000,
         loginTimeoutMs: options.loginTimeoutMs,
+        ...(options.recordFrames ? { recordFrames: options.recordFrames } : {}),
         schedule: resolveSchedule('Test', { backoff: { initialMs: 50, maxMs: 100, jitter: 0 }, authRetryMs: 60_000 }),
       },
       { load: async () => store.current },
@@ -167,6 +169,21 @@ describe('BrokerSession: a dialect’s login and farewell', () => {
     session.sync();
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(server.of(1)).toEqual(['LOGIN token-1', 'SUB a,b']);
+  });
+
+  it('records every message of a recorded socket but its login, which carries the session token', async () => {
+    const recorded: string[] = [];
+    const { server, session } = await setup({
+      recordFrames: () => ({ id: 'test#1', frame: (out, _binary, data) => void recorded.push(`${out ? 'out' : 'in'} ${data.toString()}`) }),
+    });
+    session.book.want('a', 1);
+    session.start();
+    await until(() => server.of(1).length === 2, 'the subscriptions');
+    await until(() => recorded.includes('out SUB a'), 'the subscription recorded');
+    await session.close();
+    expect(server.of(1)).toEqual(['LOGIN token-1', 'SUB a', FAREWELL]);
+    expect(recorded).toEqual(['in OK', 'out SUB a', `out ${FAREWELL}`]);
+    expect(recorded.join('\n')).not.toContain('token-1');
   });
 
   it('logs every new socket in afresh, with the credentials read for it, before resubscribing everything', async () => {
