@@ -19,6 +19,7 @@ import { type Mode, MODE_LABEL } from '../../protocol/modes.js';
 import { formatTopic } from '../../protocol/topics.js';
 import { type Adapter, type FeedStatus, type FeedStatusEvent, type StreamRef, type SubscribeResult, streamKey } from '../../feed.js';
 import { type Scheduler, type Speed, type Survey, iso, pace } from './replay-source.js';
+import { FeedStatusBoard } from '../session/feed-status.js';
 
 export const REPLAY_FEED = 'replay';
 
@@ -75,9 +76,9 @@ export class ReplayAdapter implements Adapter {
   /** Wanted streams: key → topic per mode (made once). */
   private readonly wanted = new Map<string, Mode>();
   private readonly topics = new Map<string, string>();
-  private readonly listeners: Array<(event: FeedStatusEvent) => void> = [];
-  private currentStatus: FeedStatus = 'down';
-  private message: string | undefined;
+  private readonly board: FeedStatusBoard;
+  /** How the replay ended (finished, or failed), kept as the status message once stopped. */
+  private ending: string | undefined;
   private firstSubscribeAt: number | undefined;
   private lastSubscribeAt = 0;
   private begun = false;
@@ -90,17 +91,18 @@ export class ReplayAdapter implements Adapter {
     this.broker = options.broker;
     this.settleMs = options.settleMs ?? DEFAULT_SETTLE_MS;
     this.drainMs = options.drainMs ?? DEFAULT_DRAIN_MS;
+    this.board = new FeedStatusBoard(options.feed, options.logger);
     this.finished = new Promise((resolve) => (this.resolveFinished = resolve));
   }
 
   async start(): Promise<void> {
     if (this.stopped) return;
-    this.setStatus('live', undefined);
+    this.board.set('live', undefined);
   }
 
   async stop(): Promise<void> {
     this.stopped = true;
-    this.setStatus('down', this.message ?? 'replay stopped');
+    this.board.set('down', this.ending ?? 'replay stopped');
   }
 
   async subscribe(stream: StreamRef, mode: Mode, _depth: number): Promise<SubscribeResult> {
@@ -129,15 +131,15 @@ export class ReplayAdapter implements Adapter {
   }
 
   status(): FeedStatus {
-    return this.currentStatus;
+    return this.board.status;
   }
 
   statusMessage(): string | undefined {
-    return this.message;
+    return this.board.message;
   }
 
   onStatus(listener: (event: FeedStatusEvent) => void): void {
-    this.listeners.push(listener);
+    this.board.listen(listener);
   }
 
   /** Whether the replay has begun (a stream was subscribed and the subscriptions settled). */
@@ -182,7 +184,7 @@ export class ReplayAdapter implements Adapter {
     } catch (error) {
       logger.error({ err: error, feed: this.feed }, 'replay failed');
       outcome.message = `replay failed: ${(error as Error).message}`;
-      this.setStatus('down', outcome.message);
+      this.end(outcome.message);
       this.resolveFinished(outcome);
       return;
     }
@@ -191,7 +193,7 @@ export class ReplayAdapter implements Adapter {
     await scheduler.sleep(this.drainMs);
     if (this.stopped) return;
     outcome.message = this.finishedMessage(outcome);
-    this.setStatus('down', outcome.message);
+    this.end(outcome.message);
     this.resolveFinished(outcome);
   }
 
@@ -219,17 +221,8 @@ export class ReplayAdapter implements Adapter {
     return true;
   }
 
-  private setStatus(status: FeedStatus, message: string | undefined): void {
-    if (status === this.currentStatus && message === this.message) return;
-    this.currentStatus = status;
-    this.message = message;
-    const event: FeedStatusEvent = message === undefined ? { feed: this.feed, status } : { feed: this.feed, status, message };
-    for (const listener of this.listeners) {
-      try {
-        listener(event);
-      } catch (err) {
-        this.options.logger.error({ err, feed: this.feed, status }, 'feed status listener failed');
-      }
-    }
+  private end(message: string): void {
+    this.ending = message;
+    this.board.set('down', message);
   }
 }
