@@ -35,35 +35,48 @@ export function registerAdapterCommand(program: Command, io: Io, setExit: (code:
         // As `start`: a reader that went away with the Ctrl-C must not stop the graceful stop.
         tolerateClosedStdio();
         const logger = createLogger(config.logLevel, process.stderr);
-        let refused: string | undefined;
-        let wake: () => void = () => {};
-        const common: AdapterOptions = {
-          config,
-          feedId,
-          clock: systemClock,
-          logger,
-          onRefused: (message) => {
-            refused = message;
-            wake();
-          },
-        };
+        const stop = new AdapterStop();
+        const common: AdapterOptions = { config, feedId, clock: systemClock, logger, onRefused: stop.onRefused };
         const adapter = await runAdapterRole(common, target);
         io.out(`tickcast: adapter "${feedId}" is running for instance "${config.instance}"\n  Bus        ${adapter.bus}${nats ? '  (NATS)' : ''}\n  Control    ${adapter.control}\n`);
         logger.info({ instance: config.instance, feed: feedId }, 'adapter started');
 
-        await new Promise<void>((resolve) => {
-          wake = resolve;
-          process.once('SIGINT', resolve);
-          process.once('SIGTERM', resolve);
-        });
+        await stop.until();
         await adapter.stop();
-        if (refused) {
-          io.err(`tickcast: the gateway refused this adapter: ${refused}\n`);
+        if (stop.refused) {
+          io.err(`tickcast: the gateway refused this adapter: ${stop.refused}\n`);
           setExit(EXIT_FAILURE);
         }
       }),
     ADAPTER_FLAGS,
   );
+}
+
+/**
+ * What an adapter process waits on once it runs (`tickcast adapter`, `tickcast replay`): its
+ * gateway's refusal (`onRefused`, given to the role), SIGINT or SIGTERM, or the work being done
+ * (a replay's end), whichever comes first.
+ */
+export class AdapterStop {
+  /** The gateway's refusal, if it refused the adapter. */
+  refused: string | undefined;
+  private wake: () => void = () => {};
+
+  readonly onRefused = (message: string): void => {
+    this.refused = message;
+    this.wake();
+  };
+
+  /** Resolves with what `done` gives, or undefined once refused or signalled. */
+  until<T>(done?: Promise<T>): Promise<T | undefined> {
+    return new Promise((resolve) => {
+      this.wake = () => resolve(undefined);
+      if (this.refused !== undefined) return resolve(undefined);
+      process.once('SIGINT', () => resolve(undefined));
+      process.once('SIGTERM', () => resolve(undefined));
+      void done?.then(resolve);
+    });
+  }
 }
 
 /** Where an adapter process finds its gateway (what `tickcast adapter` and `tickcast replay` share). */

@@ -20,7 +20,7 @@ import { createLogger } from '../observability/logger.js';
 import { REPLAY_FEED, ReplayAdapter } from '../adapters/replay/replay-adapter.js';
 import { type Parsed, iso, parseList, parseMaxGap, parseRange, parseSpeed, parseStreams, survey, systemScheduler } from '../adapters/replay/replay-source.js';
 import { historyLocation } from '../wiring.js';
-import { checkFeedId, gatewayTarget, runAdapterRole } from './adapter.js';
+import { AdapterStop, checkFeedId, gatewayTarget, runAdapterRole } from './adapter.js';
 import { addConfigFlags, EXIT_FAILURE, EXIT_OK, type Io, UsageError } from './common.js';
 
 const REPLAY_FLAGS = [
@@ -111,18 +111,14 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
         }
 
         let replay: ReplayAdapter | undefined;
-        let refused: string | undefined;
-        let wake: () => void = () => {};
+        const stop = new AdapterStop();
         const common: AdapterOptions = {
           config,
           feedId,
           clock: systemClock,
           logger,
           brokers,
-          onRefused: (message) => {
-            refused = message;
-            wake();
-          },
+          onRefused: stop.onRefused,
           serve: async (publisher, teardown) => {
             teardown.add(() => publisher.close());
             replay = new ReplayAdapter({
@@ -166,16 +162,11 @@ export function registerReplayCommand(program: Command, io: Io, setExit: (code: 
         );
         logger.info({ instance: config.instance, feed: feedId }, 'replay started');
 
-        const outcome = await new Promise<Awaited<ReplayAdapter['finished']> | undefined>((resolve) => {
-          wake = () => resolve(undefined);
-          process.once('SIGINT', () => resolve(undefined));
-          process.once('SIGTERM', () => resolve(undefined));
-          void replay!.finished.then(resolve);
-        });
+        const outcome = await stop.until(replay!.finished);
         await adapter.stop();
         await store.close();
-        if (refused) {
-          io.err(`tickcast: the gateway refused this replay: ${refused}\n`);
+        if (stop.refused) {
+          io.err(`tickcast: the gateway refused this replay: ${stop.refused}\n`);
           setExit(EXIT_FAILURE);
           return;
         }
