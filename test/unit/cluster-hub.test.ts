@@ -1,44 +1,13 @@
 import { describe, expect, it } from 'vitest';
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
 import { PrimaryChannel } from '../../src/cluster/channel.js';
 import { Hub } from '../../src/cluster/hub.js';
 import { isPrimaryMessage, isWorkerMessage, type WorkerMessage } from '../../src/cluster/messages.js';
 import { WorkerAdapter } from '../../src/cluster/worker-adapter.js';
-import type { Mode } from '../../src/protocol/modes.js';
 import { silentLogger } from '../../src/observability/logger.js';
+import { KeepingAdapter } from '../helpers/keeping-adapter.js';
 
-/** Records what upstream is asked for; refuses symbols named BAD. */
-class RecordingAdapter implements Adapter {
-  readonly broker = 'simulator';
-  readonly calls: string[] = [];
-  readonly held = new Map<string, Mode>();
-  private listeners: Array<(event: FeedStatusEvent) => void> = [];
-  constructor(readonly feed: string) {}
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  async subscribe(stream: StreamRef, mode: Mode): Promise<SubscribeResult> {
-    this.calls.push(`sub ${stream.symbol} ${mode}`);
-    if (stream.symbol === 'BAD') return { ok: false, message: 'unknown symbol' };
-    this.held.set(stream.symbol, mode);
-    return { ok: true, depth: 5 };
-  }
-  async unsubscribe(stream: StreamRef): Promise<void> {
-    this.calls.push(`unsub ${stream.symbol}`);
-    this.held.delete(stream.symbol);
-  }
-  status(): FeedStatus {
-    return 'live';
-  }
-  onStatus(listener: (event: FeedStatusEvent) => void): void {
-    this.listeners.push(listener);
-  }
-  emit(status: FeedStatus): void {
-    for (const listener of this.listeners) listener({ feed: this.feed, status });
-  }
-}
-
-function hub(): { hub: Hub; adapter: RecordingAdapter; statuses: string[] } {
-  const adapter = new RecordingAdapter('sim');
+function hub(): { hub: Hub; adapter: KeepingAdapter; statuses: string[] } {
+  const adapter = new KeepingAdapter('sim');
   const statuses: string[] = [];
   const h = new Hub({ adapters: [{ adapter, brokers: '*' }], logger: silentLogger(), onStatus: (feed, status) => statuses.push(`${feed} ${status}`) });
   return { hub: h, adapter, statuses };
@@ -98,8 +67,8 @@ describe('Hub: upstream interest as the union of the workers', () => {
   it('lists feeds for workers, refuses a second feed with the same id, and reports status changes', () => {
     const { hub: h, adapter, statuses } = hub();
     expect(h.feedInfo()).toEqual([{ feed: 'sim', broker: 'simulator', brokers: '*', status: 'live' }]);
-    expect(h.add({ adapter: new RecordingAdapter('sim'), brokers: ['x'] })).toMatch(/already in use/);
-    expect(h.add({ adapter: new RecordingAdapter('zerodha.alice'), brokers: [] }, false)).toBeUndefined();
+    expect(h.add({ adapter: new KeepingAdapter('sim'), brokers: ['x'] })).toMatch(/already in use/);
+    expect(h.add({ adapter: new KeepingAdapter('zerodha.alice'), brokers: [] }, false)).toBeUndefined();
     expect(h.feedInfo().map((f) => f.feed)).toEqual(['sim']);
     adapter.emit('reconnecting');
     expect(statuses).toEqual(['sim reconnecting']);

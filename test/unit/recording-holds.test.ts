@@ -1,13 +1,13 @@
 /** Recording holds: which streams TICKCAST_RECORD has held upstream, and how a hold keeps its state. */
 import { describe, expect, it } from 'vitest';
-import type { Adapter, FeedStatus, FeedStatusEvent, StreamRef, SubscribeResult } from '../../src/feed.js';
+import type { SubscribeResult } from '../../src/feed.js';
 import { Hub } from '../../src/cluster/hub.js';
 import { type HoldPort, RecordingHolds, recordingHolds } from '../../src/history/holds.js';
 import { parseRecordSelection } from '../../src/history/selection.js';
 import type { Logger } from '../../src/observability/logger.js';
 import { silentLogger } from '../../src/observability/logger.js';
-import type { Mode } from '../../src/protocol/modes.js';
 import { SHARED_FEED } from '../../src/protocol/topics.js';
+import { KeepingAdapter } from '../helpers/keeping-adapter.js';
 
 function selection(raw: string) {
   const parsed = parseRecordSelection(raw);
@@ -170,38 +170,6 @@ describe('RecordingHolds', () => {
   });
 });
 
-/** An adapter that keeps what it is asked to deliver; refuses symbols named BAD. */
-class KeepingAdapter implements Adapter {
-  readonly broker = 'simulator';
-  readonly calls: string[] = [];
-  readonly held = new Map<string, Mode>();
-  private listeners: Array<(event: FeedStatusEvent) => void> = [];
-  constructor(readonly feed: string) {}
-  async start(): Promise<void> {}
-  async stop(): Promise<void> {}
-  async subscribe(stream: StreamRef, mode: Mode): Promise<SubscribeResult> {
-    this.calls.push(`sub ${stream.symbol} ${mode}`);
-    if (stream.symbol === 'BAD') return { ok: false, message: 'unknown symbol' };
-    this.held.set(stream.symbol, mode);
-    return { ok: true, depth: 5 };
-  }
-  async unsubscribe(stream: StreamRef): Promise<void> {
-    this.calls.push(`unsub ${stream.symbol}`);
-    this.held.delete(stream.symbol);
-  }
-  status(): FeedStatus {
-    return this.current;
-  }
-  onStatus(listener: (event: FeedStatusEvent) => void): void {
-    this.listeners.push(listener);
-  }
-  current: FeedStatus = 'live';
-  emit(status: FeedStatus): void {
-    this.current = status;
-    for (const listener of this.listeners) listener({ feed: this.feed, status });
-  }
-}
-
 describe('the primary’s hub holds the recorded streams', () => {
   it('as one more subscriber of the union: at Depth, through workers coming and going, and after a replay', async () => {
     const adapter = new KeepingAdapter('simulator');
@@ -237,8 +205,7 @@ describe('the primary’s hub holds the recorded streams', () => {
     await settle();
     expect(holds.figures()[0]!.state).toBe('waiting');
     // The user's first client starts their feed: registered while it connects, then live.
-    const feed = new KeepingAdapter('zerodha.alice');
-    feed.current = 'reconnecting';
+    const feed = new KeepingAdapter('zerodha.alice', 'reconnecting');
     hub.add({ adapter: feed, brokers: [] }, false);
     await settle();
     expect(feed.calls).toEqual([]);
