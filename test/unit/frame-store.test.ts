@@ -4,11 +4,12 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { type BatchSlot, FRAME_BINARY, FRAME_OUT, FrameBatchBuilder, type FrameConnectionInfo, unpackFrames } from '../../src/history/frame-batch.js';
-import { FrameRecorder, type FrameWriterPort } from '../../src/history/frame-recorder.js';
+import { FrameRecorder } from '../../src/history/frame-recorder.js';
 import { FrameStore } from '../../src/history/frame-store.js';
 import { FrameWriter, type FrameWriterReply, type FrameWriterRequest } from '../../src/history/frame-writer.js';
 import { createLogger, silentLogger } from '../../src/observability/logger.js';
 import { until } from '../helpers/broker-kit.js';
+import { inlineWriter } from '../helpers/inline-writer.js';
 
 let dir: string;
 beforeEach(() => {
@@ -157,24 +158,6 @@ describe('FrameWriter', () => {
   });
 });
 
-/** A writer on the calling thread, answering as the thread would (for faults a real disk cannot show). */
-function inlineWriter(handle: (request: FrameWriterRequest) => FrameWriterReply): FrameWriterPort & { requests: FrameWriterRequest[] } {
-  const listeners: Array<(reply: FrameWriterReply) => void> = [];
-  const requests: FrameWriterRequest[] = [];
-  return {
-    requests,
-    postMessage(message) {
-      requests.push(message);
-      const reply = handle(message);
-      queueMicrotask(() => listeners.forEach((l) => l(reply)));
-    },
-    on(event: string, listener: never) {
-      if (event === 'message') listeners.push(listener);
-    },
-    terminate: async () => 0,
-  } as FrameWriterPort & { requests: FrameWriterRequest[] };
-}
-
 const other = (request: FrameWriterRequest): FrameWriterReply =>
   request.type === 'close' ? { type: 'closed' } : request.type === 'prune' ? { type: 'pruned', days: [] } : { type: 'size', bytes: 0, days: 0 };
 
@@ -207,7 +190,7 @@ describe('FrameRecorder', () => {
   });
 
   it('sheds past its queue of bytes instead of waiting, counts it and logs it at most every 10 s', async () => {
-    const writer = inlineWriter((request) => (request.type === 'batch' ? { type: 'written', id: request.batch.id, frames: 0, bytes: 0 } : other(request)));
+    const writer = inlineWriter<FrameWriterRequest, FrameWriterReply>((request) => (request.type === 'batch' ? { type: 'written', id: request.batch.id, frames: 0, bytes: 0 } : other(request)));
     const lines: string[] = [];
     const logger = createLogger('warn', { write: (line: string) => void lines.push(line) } as unknown as NodeJS.WritableStream);
     const recorder = new FrameRecorder({ brokers: 'all', dir, clock, logger, maxAgeMs: 0, maxBytes: 0, queueBytes: 1000, batchFrames: 10, startWriter: () => writer });
@@ -223,7 +206,7 @@ describe('FrameRecorder', () => {
 
   it('stops recording on a full disk, says why, and tries again later', async () => {
     let failing = true;
-    const writer = inlineWriter((request) =>
+    const writer = inlineWriter<FrameWriterRequest, FrameWriterReply>((request) =>
       request.type === 'batch'
         ? failing
           ? { type: 'failed', id: request.batch.id, frames: request.batch.count, bytes: request.batch.bytes, full: true, message: 'SQLITE_FULL: database or disk is full' }

@@ -4,13 +4,14 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BatchBuilder, exchangeTimeOf, streamRecordKey, unpackBatch } from '../../src/history/batch.js';
-import { Recorder, type WriterPort } from '../../src/history/recorder.js';
+import { Recorder } from '../../src/history/recorder.js';
 import { parseRecordSelection } from '../../src/history/selection.js';
 import { dayOf } from '../../src/history/day-files.js';
 import { type RecordedTick, TickStore } from '../../src/history/tick-store.js';
 import { HistoryWriter, type WriterReply, type WriterRequest } from '../../src/history/writer.js';
 import { silentLogger } from '../../src/observability/logger.js';
 import { until } from '../helpers/broker-kit.js';
+import { inlineWriter } from '../helpers/inline-writer.js';
 
 let dir: string;
 beforeEach(() => {
@@ -133,24 +134,6 @@ describe('HistoryWriter', () => {
   });
 });
 
-/** A writer on the calling thread, answering as the thread would (for faults a real disk cannot show). */
-function inlineWriter(handle: (request: WriterRequest) => WriterReply): WriterPort & { requests: WriterRequest[] } {
-  const listeners: Array<(reply: WriterReply) => void> = [];
-  const requests: WriterRequest[] = [];
-  return {
-    requests,
-    postMessage(message) {
-      requests.push(message);
-      const reply = handle(message);
-      queueMicrotask(() => listeners.forEach((l) => l(reply)));
-    },
-    on(event: string, listener: never) {
-      if (event === 'message') listeners.push(listener);
-    },
-    terminate: async () => 0,
-  } as WriterPort & { requests: WriterRequest[] };
-}
-
 describe('Recorder', () => {
   const selection = (raw: string) => {
     const parsed = parseRecordSelection(raw);
@@ -179,7 +162,7 @@ describe('Recorder', () => {
   it('sheds past its queue instead of waiting, and counts it', async () => {
     let hold = true;
     const held: WriterRequest[] = [];
-    const writer = inlineWriter((request) => {
+    const writer = inlineWriter<WriterRequest, WriterReply>((request) => {
       if (request.type === 'batch' && hold) held.push(request);
       return request.type === 'batch' ? { type: 'written', id: request.batch.id, ticks: hold ? 0 : request.batch.count } : { type: 'size', bytes: 0, days: 0 };
     });
@@ -201,7 +184,7 @@ describe('Recorder', () => {
   for (const { fault, message, reason } of faults) {
     it(`stops recording on a fault (${fault}), says why, and tries again later`, async () => {
       let failing = true;
-      const writer = inlineWriter((request) =>
+      const writer = inlineWriter<WriterRequest, WriterReply>((request) =>
         request.type === 'batch'
           ? failing
             ? { type: 'failed', id: request.batch.id, ticks: request.batch.count, fault, message }
@@ -228,7 +211,7 @@ describe('Recorder', () => {
   }
 
   it('a failure that is no fault is counted and logged, and recording goes on', async () => {
-    const writer = inlineWriter((request) =>
+    const writer = inlineWriter<WriterRequest, WriterReply>((request) =>
       request.type === 'batch'
         ? { type: 'failed', id: request.batch.id, ticks: request.batch.count, message: 'a constraint failed' }
         : request.type === 'close'
