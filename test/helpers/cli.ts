@@ -277,6 +277,35 @@ export interface AdapterProcess {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface ReplayProcess {
+  child: ChildProcess;
+  /** Once the replay has registered with its gateway (rejects if it exits first, with its output). */
+  ready: Promise<void>;
+  exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
+}
+
+/** Spawns `tickcast replay <args>`, killed after `killAfterMs` if it has not exited by then. */
+export function startReplayProcess(dataDir: string, args: readonly string[], options: { env?: Env; killAfterMs?: number } = {}): ReplayProcess {
+  const child = spawn(process.execPath, [TICKCAST_BIN, 'replay', ...args], { cwd: REPO_ROOT, env: tickcastEnv(dataDir, options.env), stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
+  const ready = new Promise<void>((resolve, reject) => {
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      stdout += chunk;
+      if (/replay "replay" is running/.test(stdout)) resolve();
+    });
+    void exited.then(({ code }) => reject(new Error(`tickcast replay exited (code ${code})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`)));
+  });
+  ready.catch(() => {});
+  if (options.killAfterMs !== undefined) {
+    const timer = setTimeout(() => child.kill('SIGKILL'), options.killAfterMs);
+    void exited.then(() => clearTimeout(timer));
+  }
+  return { child, ready, exited };
+}
+
 /** Spawns `tickcast adapter <args>`; it may wait for its gateway before `ready` resolves. */
 export function startAdapterCliProcess(options: GatewayProcessOptions): AdapterProcess {
   return startServingCliProcess('adapter', /adapter "[^"]+" is running/, options);

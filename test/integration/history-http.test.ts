@@ -6,7 +6,6 @@
  * the same from the primary's store.
  */
 import fs from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createServer, type Server } from 'node:http';
@@ -22,6 +21,7 @@ import { silentLogger } from '../../src/observability/logger.js';
 import { TestClient, waitUntil } from '../helpers/client.js';
 import { killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess } from '../helpers/cli.js';
 import { startTestInstance } from '../helpers/instance.js';
+import { type FreshReply, expectJsonl, freshRequest, ticksPath } from '../helpers/history.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -34,44 +34,12 @@ afterEach(async () => {
   for (const dir of dirs.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
 });
 
-interface Reply {
-  status: number;
-  headers: Record<string, string | string[] | undefined>;
-  trailers: Record<string, string | undefined>;
-  body: string;
-}
-
-/** A GET on a fresh connection (so `--workers` spreads them), with its trailers. */
-function get(base: string, path: string, apiKey?: string, method = 'GET'): Promise<Reply> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}${path}`, { method, agent: false, headers: apiKey === undefined ? {} : { 'x-api-key': apiKey } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, trailers: res.trailers, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
-const q = (params: Record<string, string | number>): string => `/api/ticks?${new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]))}`;
+const get = (base: string, path: string, apiKey?: string, method?: string): Promise<FreshReply> => freshRequest(base, path, { ...(apiKey === undefined ? {} : { apiKey }), ...(method ? { method } : {}) });
+const q = ticksPath;
 
 /** The store's ticks of one feed's stream, as the endpoint should give them. */
 function stored(dir: string, feed: string, from: number, to: number, symbol = 'RELIANCE'): RecordedTick[] {
   return [...new TickStore({ dir, readonly: true }).read({ from, to, streams: [{ feed, exchange: 'NSE', symbol }] })];
-}
-
-/** Every jsonl line is one stored tick, in the store's order, its payload byte for byte. */
-function expectJsonl(body: string, ticks: readonly RecordedTick[]): void {
-  const lines = body === '' ? [] : body.replace(/\n$/, '').split('\n');
-  expect(lines.length).toBe(ticks.length);
-  lines.forEach((line, i) => {
-    const tick = ticks[i]!;
-    expect(JSON.parse(line)).toEqual({ ts: tick.receivedAt, exchange_ts: tick.exchangeTs, exchange: tick.exchange, symbol: tick.symbol, mode: tick.mode, data: JSON.parse(tick.payload) });
-    expect(line.endsWith(`"data":${tick.payload}}`)).toBe(true);
-  });
 }
 
 /** The same for csv (header, then one RFC 4180 row per tick). */

@@ -8,9 +8,8 @@
  * on, the failures are counted, its password is never shown). What the clients received is
  * compared with what PostgreSQL holds, read back through a store of its own.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_INSTANCE } from '../../src/endpoints.js';
@@ -18,11 +17,12 @@ import { openHistoryStore } from '../../src/history/open-store.js';
 import type { RecordedTick, TickQuery } from '../../src/history/store.js';
 import { historyDir } from '../../src/wiring.js';
 import { type Message, TestClient, sleep, waitUntil } from '../helpers/client.js';
-import { REPO_ROOT, TICKCAST_BIN, killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess, tickcastEnv } from '../helpers/cli.js';
+import { type ReplayProcess, killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess, startReplayProcess } from '../helpers/cli.js';
 import { startTestInstance } from '../helpers/instance.js';
 import { createKeyWithCli, startSimAdapter, useNatsFleet } from '../helpers/nats-fleet.js';
 import { freePort } from '../helpers/nats-server.js';
 import { type PgTestDatabase, createPgTestDatabase, pgUrl } from '../helpers/openalgo-db.js';
+import { type FreshReply, expectJsonl, freshRequest, ticksPath } from '../helpers/history.js';
 
 const WAIT_MS = 15_000;
 const PASSWORD = 'secretpw';
@@ -89,21 +89,6 @@ async function receive(url: string, apiKey: string, count: number): Promise<{ cl
   return { client, received };
 }
 
-/** A GET on a fresh connection (so `--workers` spreads them). */
-function get(base: string, path: string, apiKey?: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}${path}`, { agent: false, headers: apiKey === undefined ? {} : { 'x-api-key': apiKey } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
-
 const httpOf = (wsUrl: string): string => wsUrl.replace('ws://', 'http://');
 
 async function history(http: string): Promise<Record<string, any>> {
@@ -130,18 +115,7 @@ async function settle(http: string): Promise<number> {
   return settled;
 }
 
-const ticksPath = (params: Record<string, string | number>): string => `/api/ticks?${new URLSearchParams(Object.entries(params).map(([k, v]): [string, string] => [k, String(v)]))}`;
-
-/** Every jsonl line is one stored tick, in PostgreSQL's order, its payload byte for byte. */
-function expectJsonl(body: string, ticks: readonly RecordedTick[]): void {
-  const lines = body === '' ? [] : body.replace(/\n$/, '').split('\n');
-  expect(lines.length).toBe(ticks.length);
-  lines.forEach((line, i) => {
-    const tick = ticks[i]!;
-    expect(JSON.parse(line)).toEqual({ ts: tick.receivedAt, exchange_ts: tick.exchangeTs, exchange: tick.exchange, symbol: tick.symbol, mode: tick.mode, data: JSON.parse(tick.payload) });
-    expect(line.endsWith(`"data":${tick.payload}}`)).toBe(true);
-  });
-}
+const get = (base: string, path: string, apiKey?: string): Promise<FreshReply> => freshRequest(base, path, apiKey === undefined ? {} : { apiKey });
 
 /** The instance's SQLite history directory holds no day file (or is not there). */
 function expectNoDayFiles(dir: string): void {
@@ -311,23 +285,11 @@ describe('PostgreSQL history: tickcast replay --history-url', () => {
     return ticks;
   }
 
-  /** Spawns `tickcast replay <args>`; `ready` once it has registered with the gateway. */
-  function startReplay(dataDir: string, args: readonly string[]) {
-    const child = spawn(process.execPath, [TICKCAST_BIN, 'replay', ...args], { cwd: REPO_ROOT, env: tickcastEnv(dataDir, { TICKCAST_LOG_LEVEL: 'debug' }), stdio: ['ignore', 'pipe', 'pipe'] });
-    children.push(child);
-    let stdout = '';
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-    const ready = new Promise<void>((resolve, reject) => {
-      child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-        stdout += chunk;
-        if (/replay "replay" is running/.test(stdout)) resolve();
-      });
-      void exited.then(({ code }) => reject(new Error(`tickcast replay exited (code ${code})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`)));
-    });
-    ready.catch(() => {});
-    return { ready, exited };
+  /** Spawns `tickcast replay <args>` (debug logs, to see that no password is in them); `ready` once it has registered. */
+  function startReplay(dataDir: string, args: readonly string[]): ReplayProcess {
+    const replay = startReplayProcess(dataDir, args, { env: { TICKCAST_LOG_LEVEL: 'debug' } });
+    children.push(replay.child);
+    return replay;
   }
 
   it("a client receives exactly the stream's ticks stored in PostgreSQL, in order; an empty range exits 1 naming the store without its password", async () => {

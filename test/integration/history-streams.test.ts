@@ -5,7 +5,6 @@
  * primary's store with its recording state; a NATS gateway node lists what it records.
  */
 import fs from 'node:fs';
-import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -16,6 +15,7 @@ import { TestClient, waitUntil } from '../helpers/client.js';
 import { killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess } from '../helpers/cli.js';
 import { startTestInstance } from '../helpers/instance.js';
 import { createKeyWithCli, startSimAdapter, useNatsFleet } from '../helpers/nats-fleet.js';
+import { freshRequest } from '../helpers/history.js';
 
 const dirs: string[] = [];
 function tempDir(): string {
@@ -49,19 +49,10 @@ interface Answer {
   data?: Listed[];
 }
 
-/** A GET on a fresh connection (so `--workers` spreads them). */
-function get(base: string, path: string, apiKey?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Answer }> {
-  return new Promise((resolve, reject) => {
-    const req = httpRequest(`${base}${path}`, { agent: false, headers: { ...headers, ...(apiKey === undefined ? {} : { 'x-api-key': apiKey }) } }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (chunk: string) => (body += chunk));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(body) as Answer }));
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** A GET on a fresh connection (so `--workers` spreads them), its JSON answer parsed. */
+async function get(base: string, path: string, apiKey?: string, headers: Record<string, string> = {}): Promise<{ status: number; body: Answer }> {
+  const reply = await freshRequest(base, path, { headers, ...(apiKey === undefined ? {} : { apiKey }) });
+  return { status: reply.status, body: JSON.parse(reply.body) as Answer };
 }
 
 const PATH = '/api/history/streams';

@@ -5,13 +5,12 @@
  * in every mode it asked for — the same on a second run; at `--speed 100` too (order and
  * completeness only); and the errors: an empty range, a damaged day, bad usage, a broker taken.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { DEFAULT_INSTANCE } from '../../src/endpoints.js';
 import { type RecordedTick, TickStore } from '../../src/history/tick-store.js';
-import { type GatewayProcess, REPO_ROOT, TICKCAST_BIN, killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess, tickcastEnv } from '../helpers/cli.js';
+import { type GatewayProcess, type ReplayProcess, killSpawnedProcesses, makeTempDir, removeDir, runCli, startGatewayProcess, startReplayProcess } from '../helpers/cli.js';
 import { type Message, TestClient, waitUntil } from '../helpers/client.js';
 
 const WAIT_MS = 20_000;
@@ -38,31 +37,8 @@ function recording(): RecordedTick[] {
   return ticks;
 }
 
-interface ReplayProcess {
-  child: ChildProcess;
-  ready: Promise<void>;
-  exited: Promise<{ code: number | null; stdout: string; stderr: string }>;
-}
-
 /** Spawns `tickcast replay <args>`; `ready` once it has registered with the gateway. */
-function startReplay(dataDir: string, args: readonly string[]): ReplayProcess {
-  const child = spawn(process.execPath, [TICKCAST_BIN, 'replay', ...args], { cwd: REPO_ROOT, env: tickcastEnv(dataDir), stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-  const exited = new Promise<{ code: number | null; stdout: string; stderr: string }>((resolve) => child.once('close', (code) => resolve({ code, stdout, stderr })));
-  const ready = new Promise<void>((resolve, reject) => {
-    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-      stdout += chunk;
-      if (/replay "replay" is running/.test(stdout)) resolve();
-    });
-    void exited.then(({ code }) => reject(new Error(`tickcast replay exited (code ${code})\n--- stdout\n${stdout}\n--- stderr\n${stderr}`)));
-  });
-  ready.catch(() => {});
-  const timer = setTimeout(() => child.kill('SIGKILL'), WAIT_MS);
-  void exited.then(() => clearTimeout(timer));
-  return { child, ready, exited };
-}
+const startReplay = (dataDir: string, args: readonly string[]): ReplayProcess => startReplayProcess(dataDir, args, { killAfterMs: WAIT_MS });
 
 /** A client holding RELIANCE at LTP, Quote and Depth and INFY at LTP and Quote (as OpenAlgo's SDK subscribes: one request per mode). */
 async function subscribedClient(gw: GatewayProcess): Promise<TestClient> {
