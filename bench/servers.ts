@@ -5,7 +5,7 @@
  */
 import { fork } from 'node:child_process';
 import { OPTIONS } from '../src/config/options.js';
-import { makeTempDir, startGatewayProcess } from '../test/helpers/cli.js';
+import { type GatewayProcess, makeTempDir, startGatewayProcess } from '../test/helpers/cli.js';
 import { removeDirNow, trackChild, trackDir } from './cleanup.js';
 import { startNatsFleet } from './fleet.js';
 import type { FromBaseline, ToBaseline } from './messages.js';
@@ -49,9 +49,28 @@ const STOP_TIMEOUT_MS = 10_000;
 
 export async function startTickcast(source: TickSource): Promise<ServerUnderTest> {
   if (source.natsNodes) return startNatsFleet(source, source.natsNodes);
+  return (await startTickcastGateway(source)).server;
+}
+
+/** A tickcast gateway process started for a bench: the process, its data directory, and the server the load clients use. */
+export interface TickcastGateway {
+  gateway: GatewayProcess;
+  dataDir: string;
+  server: ServerUnderTest;
+}
+
+/**
+ * `tickcast start` (its `--workers`) with the simulator as the feed and `source`'s settings, `env`
+ * added. Its data directory is removed when the server stops, unless `keepDataDir` (the caller
+ * reads what the gateway left there, then removes it); a stop waits `stopTimeoutMs` for it.
+ */
+export async function startTickcastGateway(
+  source: TickSource,
+  { env = {}, keepDataDir = false, stopTimeoutMs = STOP_TIMEOUT_MS }: { env?: Record<string, string>; keepDataDir?: boolean; stopTimeoutMs?: number } = {},
+): Promise<TickcastGateway> {
   const dataDir = makeTempDir('tickcast-bench-');
   trackDir(dataDir);
-  const env: Record<string, string> = {
+  const settings: Record<string, string> = {
     TICKCAST_SIM_SYMBOLS: source.symbols,
     TICKCAST_SIM_RATE: String(source.ratePerStream),
     TICKCAST_SIM_SEED: String(source.seed),
@@ -61,18 +80,19 @@ export async function startTickcast(source: TickSource): Promise<ServerUnderTest
     TICKCAST_MAX_CONNECTIONS: '100000',
     TICKCAST_MAX_PENDING_AUTH: '100000',
     TICKCAST_WORKERS: String(source.gatewayWorkers ?? 1),
+    ...env,
   };
-  if (source.maxBufferedBytes !== undefined) env.TICKCAST_MAX_BUFFERED_BYTES = String(source.maxBufferedBytes);
-  let gateway;
+  if (source.maxBufferedBytes !== undefined) settings.TICKCAST_MAX_BUFFERED_BYTES = String(source.maxBufferedBytes);
+  let gateway: GatewayProcess;
   try {
-    gateway = await startGatewayProcess({ dataDir, env });
+    gateway = await startGatewayProcess({ dataDir, env: settings });
   } catch (error) {
     removeDirNow(dataDir);
     throw error;
   }
   trackChild(gateway.child);
   if (!gateway.devKey) throw new Error('tickcast start printed no dev key');
-  return {
+  const server: ServerUnderTest = {
     kind: 'tickcast',
     url: gateway.url,
     apiKey: gateway.devKey,
@@ -82,12 +102,13 @@ export async function startTickcast(source: TickSource): Promise<ServerUnderTest
     warnings: () => gateway.stderr().split('\n').filter((line) => line.trim() !== ''),
     stop: async () => {
       try {
-        await gateway.stop('SIGTERM', STOP_TIMEOUT_MS);
+        await gateway.stop('SIGTERM', stopTimeoutMs);
       } finally {
-        removeDirNow(dataDir);
+        if (!keepDataDir) removeDirNow(dataDir);
       }
     },
   };
+  return { gateway, dataDir, server };
 }
 
 export async function startBaseline(source: TickSource): Promise<ServerUnderTest> {
