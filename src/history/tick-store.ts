@@ -74,11 +74,6 @@ export class TickStore {
     return this.files.days();
   }
 
-  /** Bytes on disk, every day file with its WAL. */
-  bytes(): number {
-    return this.days().reduce((sum, day) => sum + day.bytes, 0);
-  }
-
   /**
    * The ticks of `query` in receive order, day by day. A day file that cannot be read (damaged,
    * truncated, not a database) is skipped and reported through `onProblem`; the rest is read.
